@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The decoder: NetFlow v5, NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) messages in,
+ * struct flow_rec out.
+ *
+ * It is pure: no sockets, no clock (the caller passes now_ms), no files, no logging, no
+ * globals. All state lives in a caller-owned struct dec_ctx: exporters, their templates
+ * (scoped by exporter address and port, observation domain and template id), options data
+ * (sampling, systemInitTime, interface names, flowprobe's identity), sequence accounting and
+ * counters. Malformed input is an ordinary result: it is counted per reason and skipped.
+ *
+ * Thread safety: a context is used by one thread at a time.
+ */
+#ifndef FLOWLOG_DEC_H
+#define FLOWLOG_DEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+
+struct dec_ctx; /* opaque */
+
+/* Error codes: the decoder's band is -1000 ... -1099. System errors pass as -errno. */
+enum dec_err {
+    DEC_E_TRUNCATED = -1000,  /* a length field points past the end of the message */
+    DEC_E_NOTEMPLATE = -1001, /* data set arrived before its template; queued or counted */
+    DEC_E_LIMIT = -1002,      /* exporter or template cap reached; the item was refused */
+    DEC_E_VERSION = -1003,    /* not NetFlow v5, v9 or IPFIX */
+    DEC_E_MALFORMED = -1004,  /* a header, set or template breaks its RFC */
+    DEC_E_FULL = -1005,       /* output buffer full and no flush callback: records counted lost */
+    DEC_E_FORMAT = -1006,     /* a template snapshot (dec_tmpl_load) is not ours or damaged */
+};
+
+/* Why input was rejected or lost; indexes dec_stats.err[]. */
+enum dec_reason {
+    DEC_R_SHORT = 0,        /* message shorter than its header */
+    DEC_R_VERSION,          /* unknown version number */
+    DEC_R_LENGTH,           /* header length disagrees with the datagram */
+    DEC_R_SET,              /* set/flowset header malformed (length < 4, past the end) */
+    DEC_R_TEMPLATE,         /* template record malformed (zero length, overruns its set) */
+    DEC_R_NO_TEMPLATE,      /* data set for an unknown template, dropped from the queue */
+    DEC_R_TMPL_LIMIT,       /* template refused: exporter holds its cap */
+    DEC_R_EXPORTER_LIMIT,   /* message refused: too many exporters */
+    DEC_R_RECORD,           /* record malformed (variable length past its set) */
+    DEC_R_OUT_FULL,         /* record lost: output full and no flush callback */
+    DEC_R_V5_COUNT,         /* v5 header count disagrees with the datagram size */
+    DEC_R_SET_ID,           /* reserved set id (4..255 in IPFIX, 2..255 in v9) */
+    DEC_R_COUNT
+};
+
+struct dec_stats {
+    uint64_t messages;        /* messages accepted (header parsed) */
+    uint64_t octets;          /* bytes of those messages */
+    uint64_t records;         /* flow records emitted */
+    uint64_t options_records; /* options data records applied */
+    uint64_t templates;       /* template records accepted (new or refreshed) */
+    uint64_t withdrawals;     /* templates withdrawn */
+    uint64_t tmpl_expired;    /* templates dropped by lifetime */
+    uint64_t pending_queued;  /* data sets parked waiting for a template */
+    uint64_t pending_decoded; /* parked sets decoded once their template came */
+    uint64_t seq_missed;      /* records (v9: packets) the sequence numbers show lost */
+    uint64_t seq_ooo;         /* messages that arrived out of order */
+    uint64_t seq_reset;       /* sequence restarts (exporter restart, big jump) */
+    uint64_t raw_trunc;       /* unknown IEs that did not fit in flow_rec.raw */
+    uint64_t err[DEC_R_COUNT];
+};
+
+enum dec_transport {
+    DEC_TR_UDP = 0, /* templates expire after dec_cfg.tmpl_lifetime_ms */
+    DEC_TR_TCP = 1, /* templates live as long as the session */
+    DEC_TR_FILE = 2 /* replay from a file: like UDP, but never expired */
+};
+
+/* Who sent a message. The (addr, port) pair is the exporter's identity. */
+struct dec_src {
+    uint8_t addr[16]; /* IPv4 as IPv4-mapped, like flow_rec */
+    uint16_t port;
+    uint8_t transport; /* enum dec_transport */
+};
+
+/* Allocator hook so tests can fail the Nth allocation; NULL members mean libc. */
+struct dec_alloc {
+    void *(*alloc)(void *arg, size_t n); /* zeroed memory */
+    void (*release)(void *arg, void *p);
+    void *arg;
+};
+
+struct dec_cfg {
+    uint32_t tmpl_lifetime_ms; /* UDP template lifetime since last refresh; 0 = forever */
+    uint32_t tmpl_max;         /* templates per exporter (all domains) */
+    uint32_t exporters_max;    /* exporters per context */
+    uint32_t pending_sets;     /* data sets parked per exporter awaiting a template */
+    uint32_t pending_bytes;    /* bytes parked per exporter */
+    uint32_t pending_age_ms;   /* parked sets older than this are dropped and counted */
+    uint32_t identity_pen;     /* enterprise number of flowprobe's identity IEs */
+    struct dec_alloc alloc;
+};
+
+/* flowprobe's identity and RTT elements under dec_cfg.identity_pen (docs/decoder.md). */
+#define DEC_PEN_DEFAULT 32473u /* RFC 5612's documentation number until we register one */
+enum dec_pen_ie {
+    DEC_IE_INSTANCE_ID = 1, /* string: gateway instance id */
+    DEC_IE_SNID = 2,        /* string: gateway serial number */
+    DEC_IE_ACCOUNT_ID = 3,  /* string: account id */
+    DEC_IE_RTT_US = 4,      /* unsigned32: TCP handshake round trip, microseconds */
+};
+
+/*
+ * Where decoded records go. The caller owns recs[cap]; the decoder appends at n. When n
+ * reaches cap it calls flush(arg, recs, n) (which consumes them; a non-zero return stops the
+ * decode with that code) and starts again at 0. With flush NULL, records past cap are counted
+ * in err[DEC_R_OUT_FULL] and dec_decode returns DEC_E_FULL. Records left at the end are in
+ * recs[0..n).
+ */
+typedef int dec_flush_fn(void *arg, struct flow_rec *recs, size_t n);
+struct dec_sink {
+    struct flow_rec *recs;
+    size_t cap;
+    size_t n;
+    dec_flush_fn *flush;
+    void *arg;
+};
+
+/* What one message said, for window sealing and SKIPDATA. */
+struct dec_msg {
+    uint8_t version;
+    uint32_t domain;
+    uint32_t seq;
+    uint64_t export_ms; /* export time from the header (v5/v9 with sysUpTime precision) */
+    uint32_t records;   /* flow records emitted (including parked sets it released) */
+    uint32_t missed;    /* records (v9: packets) lost just before this message */
+    bool ooo;           /* arrived out of order */
+    bool reset;         /* the sequence restarted here */
+};
+
+/* Fill *cfg with the defaults (30 min lifetime, 512 templates, 4096 exporters, ...). */
+void dec_cfg_default(struct dec_cfg *cfg);
+
+/* Create a context; cfg NULL means defaults. *out owned by the caller: dec_ctx_destroy(). */
+int dec_ctx_create(struct dec_ctx **out, const struct dec_cfg *cfg);
+void dec_ctx_destroy(struct dec_ctx *ctx);
+
+/*
+ * Decode one message (a UDP datagram, or one IPFIX message framed from a TCP stream).
+ * Records go to *out; *msg (may be NULL) says what the header said.
+ * Returns 0, or a negative dec_err for a message that was rejected whole or partly; the
+ * records already emitted stay valid and the reason is counted in the stats either way.
+ */
+int dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, size_t len,
+               uint64_t now_ms, struct dec_sink *out, struct dec_msg *msg);
+
+/*
+ * For stream framing: given the first bytes of a message, the length of the whole message,
+ * or 0 when fewer than 4 bytes are there yet, or DEC_E_VERSION / DEC_E_MALFORMED when the
+ * stream is not IPFIX (or its length is below the 16-byte header).
+ */
+long dec_msg_len(const uint8_t *buf, size_t len);
+
+/* Drop templates past their lifetime and parked sets past their age (counted). */
+void dec_expire(struct dec_ctx *ctx, uint64_t now_ms);
+
+/* Forget an exporter and all it taught us (an IPFIX TCP session closed: RFC 7011 §8). */
+void dec_exporter_forget(struct dec_ctx *ctx, const struct dec_src *src);
+
+/* Context-wide counters; valid until dec_ctx_destroy(). */
+const struct dec_stats *dec_ctx_stats(const struct dec_ctx *ctx);
+const char *dec_reason_name(enum dec_reason r);
+const char *dec_strerror(int err);
+
+/* One exporter, as dec_exporter_each() shows it. Pointers valid during the callback only. */
+struct dec_exporter_info {
+    struct dec_src src;
+    uint8_t version; /* of its last message */
+    uint64_t first_ms;
+    uint64_t last_ms;
+    uint32_t templates; /* held now */
+    uint32_t domains;
+    uint32_t sampling; /* last known sampling interval (any domain), 0 = none */
+    uint32_t pending_sets;
+    struct dec_stats stats;
+};
+typedef int dec_exporter_fn(void *arg, const struct dec_exporter_info *info);
+/* Call fn for each exporter; stops at and returns fn's first non-zero result. */
+int dec_exporter_each(const struct dec_ctx *ctx, dec_exporter_fn *fn, void *arg);
+
+/* Interface name learned from options data (IE 82), or NULL. Valid until the next decode. */
+const char *dec_ifname(const struct dec_ctx *ctx, const struct dec_src *src, uint32_t domain,
+                       uint32_t ifindex);
+
+/*
+ * Template persistence. dec_tmpl_save writes every live template and per-domain options
+ * state (systemInitTime, sampling, identity) through write(arg, p, n) in a versioned format
+ * (docs/decoder.md); dec_tmpl_load reads it back into a context (adding to what it holds).
+ */
+typedef int dec_write_fn(void *arg, const void *p, size_t n);
+int dec_tmpl_save(const struct dec_ctx *ctx, dec_write_fn *write, void *arg);
+int dec_tmpl_load(struct dec_ctx *ctx, const uint8_t *buf, size_t len, uint64_t now_ms);
+
+#endif

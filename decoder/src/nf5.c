@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NetFlow v5 (Cisco's fixed format). Header and record, all fields big-endian:
+ *
+ *   header  offset size  field                 record  offset size  field
+ *           0      2     version (5)                   0      4     srcaddr
+ *           2      2     count (1..30)                 4      4     dstaddr
+ *           4      4     sysUptime, ms                 8      4     nexthop      -> raw IE 15
+ *           8      4     unix_secs                     12     2     input ifIndex
+ *           12     4     unix_nsecs                    14     2     output ifIndex
+ *           16     4     flow_sequence (flows)         16     4     dPkts
+ *           20     1     engine_type                   20     4     dOctets
+ *           21     1     engine_id                     24     4     First, sysUptime ms
+ *           22     2     sampling: mode(2) interval(14) 28    4     Last
+ *                                                      32     2     srcport
+ *                                                      34     2     dstport
+ *                                                      36     1     pad
+ *                                                      37     1     tcp_flags
+ *                                                      38     1     protocol
+ *                                                      39     1     tos
+ *                                                      40     2     src_as       -> raw IE 16
+ *                                                      42     2     dst_as       -> raw IE 17
+ *                                                      44     1     src_mask     -> raw IE 9
+ *                                                      45     1     dst_mask     -> raw IE 13
+ *                                                      46     2     pad
+ *
+ * A header count that disagrees with the datagram's size is counted (DEC_R_V5_COUNT) and the
+ * records that are really there are decoded, as tshark does (nfcapd drops the datagram).
+ * The domain is engine_type << 8 | engine_id.
+ */
+#include <string.h>
+
+#include "dec_int.h"
+
+#define V5_HDR 24u
+#define V5_REC 48u
+
+/* The v5 fields that have no flow_rec field, kept as raw IANA IEs (flow.h's layout). */
+static void
+v5_raw(struct flow_rec *r, const uint8_t *p)
+{
+    static const uint8_t hdr[5][8] = {
+        {0, 0, 0, 0, 0, 15, 0, 4}, /* ipNextHopIPv4Address */
+        {0, 0, 0, 0, 0, 16, 0, 2}, /* bgpSourceAsNumber */
+        {0, 0, 0, 0, 0, 17, 0, 2}, /* bgpDestinationAsNumber */
+        {0, 0, 0, 0, 0, 9, 0, 1},  /* sourceIPv4PrefixLength */
+        {0, 0, 0, 0, 0, 13, 0, 1}, /* destinationIPv4PrefixLength */
+    };
+    static const uint8_t src_off[5] = {8, 40, 42, 44, 45};
+    static const uint8_t len[5] = {4, 2, 2, 1, 1};
+    uint8_t *o = r->raw;
+
+    for (int i = 0; i < 5; i++) {
+        memcpy(o, hdr[i], 8);
+        memcpy(o + 8, p + src_off[i], len[i]);
+        o += 8 + len[i];
+    }
+    r->raw_len = (uint8_t) (o - r->raw);
+}
+
+static void
+v5_record(struct dec_msgctx *m, struct flow_rec *r, const uint8_t *p, uint32_t sampling)
+{
+    memset(r, 0, offsetof(struct flow_rec, instance_id));
+    r->instance_id[0] = r->snid[0] = r->account_id[0] = '\0';
+    flow_addr_set_v4(r->srcaddr, p);
+    flow_addr_set_v4(r->dstaddr, p + 4);
+    r->inport = rd_be16_at(p + 12);
+    r->outport = rd_be16_at(p + 14);
+    r->packets = rd_be32_at(p + 16);
+    r->bytes = rd_be32_at(p + 20);
+    r->start_ms = m->export_ms - (uint64_t) (int64_t) (int32_t) (m->uptime_ms - rd_be32_at(p + 24));
+    r->end_ms = m->export_ms - (uint64_t) (int64_t) (int32_t) (m->uptime_ms - rd_be32_at(p + 28));
+    r->srcport = rd_be16_at(p + 32);
+    r->dstport = rd_be16_at(p + 34);
+    r->tcp_flags = p[37];
+    r->protocol = p[38];
+    r->tos = p[39];
+    r->present = FLOW_HAS_SRCADDR | FLOW_HAS_DSTADDR | FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT |
+                 FLOW_HAS_PROTOCOL | FLOW_HAS_PACKETS | FLOW_HAS_BYTES | FLOW_HAS_TCPFLAGS |
+                 FLOW_HAS_TOS | FLOW_HAS_INPORT | FLOW_HAS_OUTPORT;
+    if (sampling > 1) {
+        r->sampling = sampling;
+        r->present |= FLOW_HAS_SAMPLING;
+    }
+    r->version = 5;
+    r->domain = m->dom->id;
+    memcpy(r->exporter, m->exp->src.addr, 16);
+    r->exporter_port = m->exp->src.port;
+    v5_raw(r, p);
+}
+
+int
+dec__nf5(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg)
+{
+    struct rd r = rd_make(buf, len);
+    (void) rd_u16(&r);
+    uint16_t count = rd_u16(&r);
+    m->uptime_ms = rd_u32(&r);
+    uint32_t secs = rd_u32(&r);
+    uint32_t nsecs = rd_u32(&r);
+    uint32_t seq = rd_u32(&r);
+    uint8_t engine_type = rd_u8(&r);
+    uint8_t engine_id = rd_u8(&r);
+    uint16_t sampling = rd_u16(&r);
+
+    if (r.err) {
+        dec__count(m, DEC_R_SHORT, DEC_E_TRUNCATED);
+        return m->rc;
+    }
+    m->export_ms = (uint64_t) secs * 1000u + nsecs / 1000000u;
+    m->dom = dec__domain_get(m->ctx, m->exp, (uint32_t) engine_type << 8 | engine_id, true);
+    if (m->dom == NULL) {
+        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+        return m->rc;
+    }
+    m->ctx->stats.messages++;
+    m->exp->stats.messages++;
+    m->ctx->stats.octets += len;
+    m->exp->stats.octets += len;
+    size_t avail = (len - V5_HDR) / V5_REC;
+    size_t n = count;
+    if (count == 0 || count > 30 || avail != count) {
+        dec__count(m, DEC_R_V5_COUNT, DEC_E_MALFORMED);
+        n = count < avail ? count : avail;
+    }
+    uint32_t interval = sampling & 0x3fffu;
+    m->dom->sampling = interval;
+    const uint8_t *p = buf + V5_HDR;
+    for (size_t i = 0; i < n; i++, p += V5_REC) {
+        struct flow_rec *slot = dec__slot(m);
+        if (slot == NULL) {
+            dec__count(m, DEC_R_OUT_FULL, DEC_E_FULL);
+            continue;
+        }
+        v5_record(m, slot, p, interval);
+        dec__commit(m);
+    }
+    msg->domain = m->dom->id;
+    msg->seq = seq;
+    msg->export_ms = m->export_ms;
+    if (m->dom->seq_valid && m->uptime_ms + 60000u < m->dom->last_uptime) {
+        m->dom->seq_valid = false; /* sysUpTime went back: the exporter rebooted */
+        msg->reset = true;
+        m->ctx->stats.seq_reset++;
+        m->exp->stats.seq_reset++;
+    }
+    m->dom->last_uptime = m->uptime_ms;
+    dec__seq_check(m, seq, (uint32_t) n, msg);
+    return m->rc;
+}

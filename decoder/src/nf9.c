@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NetFlow v9 (RFC 3954). Header, then flowsets:
+ *
+ *   header  offset size  field                flowset  offset size  field
+ *           0      2     version (9)                   0      2     flowset id: 0 template,
+ *           2      2     count (ignored)                                1 options template,
+ *           4      4     sysUptime, ms                                  >= 256 data
+ *           8      4     unix_secs                     2      2     length, header included
+ *           12     4     package_sequence (packets)    4      ...   records, then padding
+ *           16     4     source id (the domain)
+ *
+ *   template record: id (2), field count (2), then count x {type (2), length (2)}
+ *   options template record: id (2), scope length (2), option length (2), then the scope
+ *   fields and the option fields as {type (2), length (2)}, lengths in bytes.
+ *
+ * The header count is not trusted (exporters get it wrong; nfcapd ignores it too): flowsets
+ * are walked by their lengths. Field length 65535 is read as IPFIX variable length, which
+ * some exporters (H3C) send in v9. Zero fill after the last flowset is padding, not an error.
+ */
+#include <string.h>
+
+#include "dec_int.h"
+
+#define V9_HDR 20u
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+v9_template_set(struct dec_msgctx *m, struct rd *r)
+{
+    struct dec_field f[DEC_MAX_FIELDS];
+
+    while (rd_left(r) >= 4) {
+        uint16_t id = rd_u16(r);
+        uint16_t n = rd_u16(r);
+        if (id < 256 || n == 0 || n > DEC_MAX_FIELDS || rd_left(r) < 4u * n) {
+            dec__count(m, DEC_R_TEMPLATE, DEC_E_MALFORMED);
+            if (n == 0 && id >= 256) {
+                continue; /* an empty template: skip it, the next may be fine */
+            }
+            return;
+        }
+        for (uint16_t i = 0; i < n; i++) {
+            f[i].pen = 0;
+            f[i].id = rd_u16(r);
+            f[i].len = rd_u16(r);
+        }
+        dec__tmpl_add(m, id, false, 0, f, n);
+    }
+}
+
+static void
+v9_options_set(struct dec_msgctx *m, struct rd *r)
+{
+    struct dec_field f[DEC_MAX_FIELDS];
+
+    while (rd_left(r) >= 6) {
+        uint16_t id = rd_u16(r);
+        uint16_t scope_len = rd_u16(r);
+        uint16_t opt_len = rd_u16(r);
+        size_t nscope = scope_len / 4u;
+        size_t n = nscope + opt_len / 4u;
+        if (id < 256 || scope_len % 4 != 0 || opt_len % 4 != 0 || n == 0 ||
+            n > DEC_MAX_FIELDS || rd_left(r) < 4u * n) {
+            dec__count(m, DEC_R_TEMPLATE, DEC_E_MALFORMED);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            f[i].pen = i < nscope ? DEC_PEN_V9_SCOPE : 0;
+            f[i].id = rd_u16(r);
+            f[i].len = rd_u16(r);
+        }
+        dec__tmpl_add(m, id, true, (uint16_t) nscope, f, (uint16_t) n);
+        if (rd_left(r) < 10) {
+            return; /* what is left is padding to a 32-bit boundary */
+        }
+    }
+}
+
+static void
+v9_flowset(struct dec_msgctx *m, uint16_t id, const uint8_t *body, size_t len)
+{
+    struct rd r = rd_make(body, len);
+
+    if (id == 0) {
+        v9_template_set(m, &r);
+    } else if (id == 1) {
+        v9_options_set(m, &r);
+    } else if (id < 256) {
+        dec__count(m, DEC_R_SET_ID, DEC_E_MALFORMED);
+    } else {
+        const struct dec_tmpl *t = dec__tmpl_find(m->dom, id);
+        if (t != NULL) {
+            dec__data_set(m, t, body, len);
+        } else {
+            dec__park(m, id, body, len);
+        }
+    }
+}
+
+int
+dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg)
+{
+    struct rd r = rd_make(buf, len);
+    (void) rd_u16(&r);
+    (void) rd_u16(&r);
+    m->uptime_ms = rd_u32(&r);
+    uint32_t secs = rd_u32(&r);
+    uint32_t seq = rd_u32(&r);
+    uint32_t source_id = rd_u32(&r);
+
+    if (r.err) {
+        dec__count(m, DEC_R_SHORT, DEC_E_TRUNCATED);
+        return m->rc;
+    }
+    m->export_ms = (uint64_t) secs * 1000u;
+    m->dom = dec__domain_get(m->ctx, m->exp, source_id, true);
+    if (m->dom == NULL) {
+        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+        return m->rc;
+    }
+    m->ctx->stats.messages++;
+    m->exp->stats.messages++;
+    m->ctx->stats.octets += len;
+    m->exp->stats.octets += len;
+    while (rd_left(&r) >= 4 && !m->stop) {
+        const uint8_t *start = r.p;
+        uint16_t id = rd_u16(&r);
+        uint16_t flen = rd_u16(&r);
+        if (flen < 4 || flen - 4u > rd_left(&r)) {
+            if (!all_zero(start, (size_t) (r.end - start))) {
+                dec__count(m, flen < 4 ? DEC_R_SET : DEC_R_LENGTH, DEC_E_TRUNCATED);
+            }
+            break;
+        }
+        v9_flowset(m, id, rd_take(&r, flen - 4u), flen - 4u);
+    }
+    msg->domain = source_id;
+    msg->seq = seq;
+    msg->export_ms = m->export_ms;
+    if (m->dom->seq_valid && m->uptime_ms + 60000u < m->dom->last_uptime) {
+        m->dom->seq_valid = false; /* sysUpTime went back: the exporter rebooted */
+        msg->reset = true;
+        m->ctx->stats.seq_reset++;
+        m->exp->stats.seq_reset++;
+    }
+    m->dom->last_uptime = m->uptime_ms;
+    dec__seq_check(m, seq, 1, msg);
+    return m->rc;
+}
