@@ -101,6 +101,37 @@ keep_raw(struct dec_msgctx *m, struct flow_rec *r, const struct dec_field *f, co
     r->raw_len = (uint8_t) (r->raw_len + 8u + len);
 }
 
+static bool
+zero(const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+set_addr4(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
+{
+    if ((r->present & bit) && zero(v, 4)) {
+        return; /* keep the IPv6 address already there */
+    }
+    flow_addr_set_v4(dst, v);
+    r->present |= bit;
+}
+
+static void
+set_addr6(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
+{
+    if ((r->present & bit) && !(flow_addr_is_v4(dst) && zero(dst + 12, 4) && !zero(v, 16))) {
+        return;
+    }
+    memcpy(dst, v, 16);
+    r->present |= bit;
+}
+
 /* Store one field's value; the flat switch over every op is the decoder's hot loop. */
 static void
 apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x,
@@ -148,26 +179,21 @@ apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x,
         r->dstport = (uint16_t) rd_beN_at(v, len);
         r->present |= FLOW_HAS_DSTPORT;
         break;
-    /* IPv4 wins when a record carries both families: v4 always stores, v6 only if empty. */
+    /*
+     * A record may carry both families (Cisco sends IPv6 flows with zero IPv4 fields): IPv4
+     * wins unless it is 0.0.0.0 and the IPv6 address is not ::.
+     */
     case OP_SRC4:
-        flow_addr_set_v4(r->srcaddr, v);
-        r->present |= FLOW_HAS_SRCADDR;
+        set_addr4(r, r->srcaddr, FLOW_HAS_SRCADDR, v);
         break;
     case OP_DST4:
-        flow_addr_set_v4(r->dstaddr, v);
-        r->present |= FLOW_HAS_DSTADDR;
+        set_addr4(r, r->dstaddr, FLOW_HAS_DSTADDR, v);
         break;
     case OP_SRC6:
-        if (!(r->present & FLOW_HAS_SRCADDR)) {
-            memcpy(r->srcaddr, v, 16);
-            r->present |= FLOW_HAS_SRCADDR;
-        }
+        set_addr6(r, r->srcaddr, FLOW_HAS_SRCADDR, v);
         break;
     case OP_DST6:
-        if (!(r->present & FLOW_HAS_DSTADDR)) {
-            memcpy(r->dstaddr, v, 16);
-            r->present |= FLOW_HAS_DSTADDR;
-        }
+        set_addr6(r, r->dstaddr, FLOW_HAS_DSTADDR, v);
         break;
     case OP_IN:
         r->inport = (uint32_t) rd_beN_at(v, len);
@@ -195,10 +221,15 @@ apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x,
         x->icmp = (uint16_t) ((x->icmp & 0xff00u) | (rd_beN_at(v, len) & 0xffu));
         x->have |= H_ICMP;
         break;
-    case OP_DIRECTION:
-        r->direction = rd_beN_at(v, len) == 0 ? FLOW_DIR_IN : FLOW_DIR_OUT;
-        r->present |= FLOW_HAS_DIRECTION;
+    case OP_DIRECTION: {
+        /* 0 ingress, 1 egress (IANA IE 61); other values (Cisco sends 255) say nothing. */
+        uint64_t d = rd_beN_at(v, len);
+        if (d <= 1) {
+            r->direction = d == 0 ? FLOW_DIR_IN : FLOW_DIR_OUT;
+            r->present |= FLOW_HAS_DIRECTION;
+        }
         break;
+    }
     case OP_FWD_STATUS:
         /* RFC 7270 §4.12: status in the two bits above the 6-bit reason; 2 = dropped. */
         if (((rd_beN_at(v, len) >> 6) & 3u) == 2u) {

@@ -216,7 +216,7 @@ def v9_ipfix_record(st, version, hdr, vals, exp_ip, exp_port, dom, tshark_vals, 
 
     out = {'v': version, 'exp': '%s:%s' % (exp_ip, exp_port), 'dom': dom}
 
-    # addresses: IPv4 wins over IPv6
+    # addresses: IPv4 wins over IPv6, unless it is 0.0.0.0 and the IPv6 one is not ::
     for col, v4, v6 in (('src', 8, 27), ('dst', 12, 28)):
         a = None
         for ie in (v4, v6):
@@ -226,12 +226,12 @@ def v9_ipfix_record(st, version, hdr, vals, exp_ip, exp_port, dom, tshark_vals, 
                     st.sources['%s<-IE%d' % (col, ie)] += 1
                     break
                 st.notes['IE %d with length %d ignored' % (ie, len(vals[ie]))] += 1
-        out[col] = a if a is not None else '-'
         if v4 in vals and v6 in vals:
-            st.notes['record carries both IE %d and IE %d (IPv4 printed)' % (v4, v6)] += 1
-            if a == '0.0.0.0' and uint(vals[v6]) != 0:
-                st.notes['IE %d is 0.0.0.0 while IE %d is non-zero (%s): 0.0.0.0 printed'
-                         % (v4, v6, addr_str(vals[v6]))] += 1
+            st.notes['record carries both IE %d and IE %d' % (v4, v6)] += 1
+            if a == '0.0.0.0' and addr_str(vals[v6]) not in (None, '::'):
+                a = addr_str(vals[v6])
+                st.notes['IE %d is 0.0.0.0 while IE %d is not: IPv6 printed' % (v4, v6)] += 1
+        out[col] = a if a is not None else '-'
 
     proto = u(4)
     out['proto'] = proto if proto is not None else '-'
