@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FLOW_ID_MAX  40 /* instance-id, snid and account-id, including the NUL */
 #define FLOW_RAW_MAX 128/* bytes of unknown IEs kept per record */
@@ -111,15 +112,9 @@ struct flow_rec {
 static inline void
 flow_addr_set_v4(uint8_t dst[16], const uint8_t v4[4])
 {
-    for (int i = 0; i < 10; i++) {
-        dst[i] = 0;
-    }
-    dst[10] = 0xff;
-    dst[11] = 0xff;
-    dst[12] = v4[0];
-    dst[13] = v4[1];
-    dst[14] = v4[2];
-    dst[15] = v4[3];
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(dst, prefix, 12);
+    memcpy(dst + 12, v4, 4);
 }
 
 /* True when the 16-byte address is IPv4-mapped. */

@@ -73,6 +73,7 @@ struct dec_field {
     uint32_t pen; /* 0 = IANA; DEC_PEN_V9_SCOPE for v9 scope fields */
     uint16_t id;
     uint16_t len; /* DEC_VARLEN for variable length */
+    uint16_t off; /* offset in the record; meaningful only in fixed-length templates */
     uint8_t op;   /* enum dec_op */
 };
 
@@ -196,8 +197,28 @@ uint8_t dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len,
 
 /* rec.c */
 void dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, size_t len);
-struct flow_rec *dec__slot(struct dec_msgctx *m); /* NULL: output full; count it */
-void dec__commit(struct dec_msgctx *m);
+struct flow_rec *dec__slot_slow(struct dec_msgctx *m);
+
+/* The slot the next flow record goes to (flushing a full sink), or NULL: count it lost. */
+static inline struct flow_rec *
+dec__slot(struct dec_msgctx *m)
+{
+    struct dec_sink *o = m->out;
+    if (o != NULL && o->n < o->cap && !m->stop) {
+        return &o->recs[o->n];
+    }
+    return dec__slot_slow(m);
+}
+
+/* The slot from dec__slot() now holds a finished record. */
+static inline void
+dec__commit(struct dec_msgctx *m)
+{
+    m->out->n++;
+    m->records++;
+    m->ctx->stats.records++;
+    m->exp->stats.records++;
+}
 
 /* parked.c */
 void dec__park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *p, size_t len);

@@ -35,27 +35,30 @@
 #define V5_HDR 24u
 #define V5_REC 48u
 
-/* The v5 fields that have no flow_rec field, kept as raw IANA IEs (flow.h's layout). */
+/*
+ * The v5 fields that have no flow_rec field, kept as raw IANA IEs (flow.h's layout): a fixed
+ * 50-byte block whose value bytes are patched in per record.
+ */
+#define V5_RAW_LEN 50
+static const uint8_t v5_raw_tmpl[V5_RAW_LEN] = {
+    0, 0, 0, 0, 0, 15, 0, 4, 0, 0, 0, 0, /* ipNextHopIPv4Address, at 8 */
+    0, 0, 0, 0, 0, 16, 0, 2, 0, 0,       /* bgpSourceAsNumber, at 20 */
+    0, 0, 0, 0, 0, 17, 0, 2, 0, 0,       /* bgpDestinationAsNumber, at 30 */
+    0, 0, 0, 0, 0, 9,  0, 1, 0,          /* sourceIPv4PrefixLength, at 40 */
+    0, 0, 0, 0, 0, 13, 0, 1, 0,          /* destinationIPv4PrefixLength, at 49 */
+};
+_Static_assert(V5_RAW_LEN <= FLOW_RAW_MAX, "v5 raw block fits flow_rec.raw");
+
 static void
 v5_raw(struct flow_rec *r, const uint8_t *p)
 {
-    static const uint8_t hdr[5][8] = {
-        {0, 0, 0, 0, 0, 15, 0, 4}, /* ipNextHopIPv4Address */
-        {0, 0, 0, 0, 0, 16, 0, 2}, /* bgpSourceAsNumber */
-        {0, 0, 0, 0, 0, 17, 0, 2}, /* bgpDestinationAsNumber */
-        {0, 0, 0, 0, 0, 9, 0, 1},  /* sourceIPv4PrefixLength */
-        {0, 0, 0, 0, 0, 13, 0, 1}, /* destinationIPv4PrefixLength */
-    };
-    static const uint8_t src_off[5] = {8, 40, 42, 44, 45};
-    static const uint8_t len[5] = {4, 2, 2, 1, 1};
-    uint8_t *o = r->raw;
-
-    for (int i = 0; i < 5; i++) {
-        memcpy(o, hdr[i], 8);
-        memcpy(o + 8, p + src_off[i], len[i]);
-        o += 8 + len[i];
-    }
-    r->raw_len = (uint8_t) (o - r->raw);
+    memcpy(r->raw, v5_raw_tmpl, V5_RAW_LEN);
+    memcpy(r->raw + 8, p + 8, 4);
+    memcpy(r->raw + 20, p + 40, 2);
+    memcpy(r->raw + 30, p + 42, 2);
+    r->raw[40] = p[44];
+    r->raw[49] = p[45];
+    r->raw_len = V5_RAW_LEN;
 }
 
 static void

@@ -132,8 +132,11 @@ set_addr6(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
     r->present |= bit;
 }
 
-/* Store one field's value; the flat switch over every op is the decoder's hot loop. */
-static void
+/*
+ * Store one field's value; the flat switch over every op is the decoder's hot loop, so it is
+ * forced inline into rec_decode (a call per field cost a third of the decode time).
+ */
+static inline __attribute__((always_inline)) void
 apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x,
             const struct dec_field *f, const uint8_t *v, size_t len)
 {
@@ -344,10 +347,15 @@ rec_decode(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, siz
            struct flow_rec *r, struct rec_tmp *x)
 {
     size_t off = 0;
+    const bool fixed = !t->varlen; /* then the caller checked min_len: no per-field checks */
 
     for (uint16_t i = 0; i < t->nfields; i++) {
         const struct dec_field *f = &t->fields[i];
         size_t len = f->len;
+        if (fixed) {
+            apply_field(m, r, x, f, p + f->off, len);
+            continue;
+        }
         if (len == DEC_VARLEN) {
             /* RFC 7011 §7: one length byte, or 255 and a two-byte length. */
             if (off + 1 > left) {
@@ -368,7 +376,7 @@ rec_decode(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, siz
         apply_field(m, r, x, f, p + off, len);
         off += len;
     }
-    return off;
+    return fixed ? t->min_len : off;
 }
 
 /* sysUpTime (ms) to absolute ms, or 0 when there is nothing to anchor it to. */
@@ -570,9 +578,9 @@ rec_reset(struct flow_rec *r)
     r->account_id[0] = '\0';
 }
 
-/* The slot the next flow record goes to; flushes a full sink first. NULL: nowhere. */
+/* dec__slot()'s slow path: no sink, a stopped decode, or a full sink to flush. */
 struct flow_rec *
-dec__slot(struct dec_msgctx *m)
+dec__slot_slow(struct dec_msgctx *m)
 {
     struct dec_sink *o = m->out;
 
@@ -593,15 +601,6 @@ dec__slot(struct dec_msgctx *m)
 }
 
 void
-dec__commit(struct dec_msgctx *m)
-{
-    m->out->n++;
-    m->records++;
-    m->ctx->stats.records++;
-    m->exp->stats.records++;
-}
-
-void
 dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, size_t len)
 {
     struct flow_rec scratch;
@@ -614,8 +613,9 @@ dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, 
         if (lost) {
             r = &scratch;
         }
-        struct rec_tmp x;
-        memset(&x, 0, sizeof(x));
+        struct rec_tmp x; /* fields are read only where their `have` bit is set */
+        x.have = 0;
+        x.icmp = 0;
         rec_reset(r);
         size_t used = rec_decode(m, t, p + off, len - off, r, &x);
         if (used == 0) {

@@ -222,6 +222,7 @@ tmpl_compile(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
         t->fields[i] = f[i];
         t->fields[i].op =
             dec__field_op(m->version, f[i].pen, f[i].id, f[i].len, m->ctx->cfg.identity_pen);
+        t->fields[i].off = (uint16_t) t->min_len;
         if (f[i].len == DEC_VARLEN) {
             t->varlen = true;
             t->min_len += 1;
