@@ -39,6 +39,7 @@
 #ifndef FLOWLOG_ENC_H
 #define FLOWLOG_ENC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -15,6 +15,7 @@
 #define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
 #define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
 #define DEC_IFNAME_LEN    32
+#define DEC_WITHDRAWN_MAX 32          /* recently withdrawn template ids kept per domain */
 #define DEC_SEQ_MAX_GAP   1000000     /* a bigger jump is a restart, not loss */
 #define DEC_SEQ_MAX_BACK  10000       /* a smaller step back is reordering, else a restart */
 
@@ -115,6 +116,8 @@ struct dec_domain {
     uint16_t last_hit;
     uint16_t nsamplers;
     uint16_t nifnames;
+    uint16_t withdrawn_next;
+    uint16_t withdrawn[DEC_WITHDRAWN_MAX]; /* ring; 0 = free. Data for these is not parked */
     struct dec_tmpl **tmpls;
     struct dec_sampler samplers[DEC_SAMPLERS_MAX];
     struct dec_ifname *ifnames; /* DEC_IFNAMES_MAX, allocated when first needed */
@@ -190,6 +193,7 @@ struct dec_tmpl *dec__tmpl_find(struct dec_domain *d, uint16_t id);
 int dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
                   const struct dec_field *fields, uint16_t nfields);
 void dec__tmpl_withdraw(struct dec_msgctx *m, uint16_t id, bool all, bool options);
+bool dec__tmpl_was_withdrawn(const struct dec_domain *d, uint16_t id);
 void dec__tmpl_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms);
 void dec__domain_free(const struct dec_ctx *ctx, struct dec_domain *d);
 uint8_t dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len,

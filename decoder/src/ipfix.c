@@ -118,7 +118,7 @@ dec__ipfix(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg 
         uint16_t id = rd_u16(&r);
         uint16_t slen = rd_u16(&r);
         if (slen < 4 || slen - 4u > rd_left(&r)) {
-            dec__count(m, slen < 4 ? DEC_R_SET : DEC_R_LENGTH, DEC_E_TRUNCATED);
+            dec__count(m, DEC_R_SET, DEC_E_TRUNCATED); /* dec.h: length < 4 or past the end */
             bad = true;
             break;
         }

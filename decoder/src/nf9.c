@@ -133,17 +133,22 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
     m->exp->stats.messages++;
     m->ctx->stats.octets += len;
     m->exp->stats.octets += len;
+    bool bad = false;
     while (rd_left(&r) >= 4 && !m->stop) {
         const uint8_t *start = r.p;
         uint16_t id = rd_u16(&r);
         uint16_t flen = rd_u16(&r);
         if (flen < 4 || flen - 4u > rd_left(&r)) {
             if (!all_zero(start, (size_t) (r.end - start))) {
-                dec__count(m, flen < 4 ? DEC_R_SET : DEC_R_LENGTH, DEC_E_TRUNCATED);
+                dec__count(m, DEC_R_SET, DEC_E_TRUNCATED); /* dec.h: length < 4 or past the end */
             }
+            bad = true;
             break;
         }
         v9_flowset(m, id, rd_take(&r, flen - 4u), flen - 4u);
+    }
+    if (!bad && !m->stop && rd_left(&r) > 0 && !all_zero(r.p, rd_left(&r))) {
+        dec__count(m, DEC_R_SET, DEC_E_MALFORMED); /* 1..3 stray non-zero bytes: not a flowset */
     }
     msg->domain = source_id;
     msg->seq = seq;

@@ -56,7 +56,8 @@ dec__park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *body, size_t len
     if (m->rc == 0) {
         m->rc = DEC_E_NOTEMPLATE;
     }
-    if (cfg->pending_sets == 0 || len > cfg->pending_bytes) {
+    if (cfg->pending_sets == 0 || len > cfg->pending_bytes ||
+        dec__tmpl_was_withdrawn(m->dom, set_id)) {
         dec__count(m, DEC_R_NO_TEMPLATE, DEC_E_NOTEMPLATE);
         return;
     }

@@ -260,6 +260,37 @@ count_template(struct dec_msgctx *m)
     m->exp->stats.templates++;
 }
 
+/*
+ * Withdrawn ids are remembered (a small ring) until redefined: data that still arrives for
+ * one is the exporter's error and is dropped, not parked, so that a later template with the
+ * same id but another layout cannot misread it.
+ */
+static void
+withdrawn_mark(struct dec_domain *d, uint16_t id, bool on)
+{
+    for (uint16_t i = 0; i < DEC_WITHDRAWN_MAX; i++) {
+        if (d->withdrawn[i] == id) {
+            d->withdrawn[i] = on ? id : 0; /* 0 is never a data template id */
+            return;
+        }
+    }
+    if (on) {
+        d->withdrawn[d->withdrawn_next] = id;
+        d->withdrawn_next = (uint16_t) ((d->withdrawn_next + 1u) % DEC_WITHDRAWN_MAX);
+    }
+}
+
+bool
+dec__tmpl_was_withdrawn(const struct dec_domain *d, uint16_t id)
+{
+    for (uint16_t i = 0; i < DEC_WITHDRAWN_MAX; i++) {
+        if (d->withdrawn[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
               const struct dec_field *fields, uint16_t nfields)
@@ -288,6 +319,7 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
         return DEC_E_MALFORMED;
     }
     t->refreshed_ms = m->now_ms;
+    withdrawn_mark(d, id, false);
     if (old != NULL) {
         d->tmpls[d->last_hit] = t; /* dec__tmpl_find left last_hit on it */
         dec__free(m->ctx, old);
@@ -322,6 +354,7 @@ dec__tmpl_withdraw(struct dec_msgctx *m, uint16_t id, bool all, bool options)
     for (uint16_t i = d->ntmpl; i > 0; i--) {
         struct dec_tmpl *t = d->tmpls[i - 1];
         if ((all && t->options == options) || (!all && t->id == id)) {
+            withdrawn_mark(d, t->id, true);
             tmpl_remove(m->ctx, m->exp, d, (uint16_t) (i - 1));
             m->ctx->stats.withdrawals++;
             m->exp->stats.withdrawals++;

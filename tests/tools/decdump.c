@@ -3,9 +3,10 @@
  * decdump: decode NetFlow/IPFIX datagrams from pcap files or .hex golden cases and print one
  * canonical line per flow record (recfmt.h). Used by the golden tests and by hand.
  *
- *   decdump [-p PORT]... [-s] FILE...
+ *   decdump [-p PORT]... [-s] [-v] FILE...
  *     -p PORT  only UDP datagrams to this destination port (repeatable; default all)
  *     -s       print decoder counters to stderr at the end
+ *     -v       also print action, sampling, identity, rtt and raw IEs
  *
  * A .hex file holds one datagram per line as hex digits (spaces allowed); '#' starts a
  * comment; a line "@ ADDR PORT" sets the exporter for the lines after it (default
@@ -32,13 +33,19 @@ struct run {
     int rc;
 };
 
+static int verbose;
+
 static int
 print_recs(void *arg, struct flow_rec *recs, size_t n)
 {
     (void) arg;
-    char line[512];
+    char line[2048];
     for (size_t i = 0; i < n; i++) {
-        recfmt_line(line, sizeof(line), &recs[i]);
+        if (verbose) {
+            recfmt_line_full(line, sizeof(line), &recs[i]);
+        } else {
+            recfmt_line(line, sizeof(line), &recs[i]);
+        }
         puts(line);
     }
     return 0;
@@ -169,8 +176,10 @@ main(int argc, char **argv)
             ports[nports++] = (uint16_t) atoi(argv[++i]);
         } else if (strcmp(argv[i], "-s") == 0) {
             stats = 1;
+        } else if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
         } else {
-            fprintf(stderr, "usage: decdump [-p PORT]... [-s] FILE...\n");
+            fprintf(stderr, "usage: decdump [-p PORT]... [-s] [-v] FILE...\n");
             return 2;
         }
     }

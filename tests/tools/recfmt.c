@@ -64,3 +64,42 @@ recfmt_line(char *buf, size_t cap, const struct flow_rec *r)
                     num(n[7], 24, r, FLOW_HAS_INPORT, r->inport),
                     num(n[8], 24, r, FLOW_HAS_OUTPORT, r->outport), dir, r->start_ms, r->end_ms);
 }
+
+static const char *
+text(const struct flow_rec *r, uint32_t bit, const char *s)
+{
+    return (r->present & bit) ? s : "-";
+}
+
+int
+recfmt_line_full(char *buf, size_t cap, const struct flow_rec *r)
+{
+    char n[2][24];
+    int len = recfmt_line(buf, cap, r);
+    if (len < 0 || (size_t) len >= cap) {
+        return len;
+    }
+    len += snprintf(buf + len, cap - (size_t) len, " act=%s samp=%s inst=%s snid=%s acct=%s rtt=%s raw=",
+                    r->action == FLOW_ACT_REJECT ? "REJECT" : "ACCEPT",
+                    num(n[0], 24, r, FLOW_HAS_SAMPLING, r->sampling),
+                    text(r, FLOW_HAS_INSTANCE, r->instance_id), text(r, FLOW_HAS_SNID, r->snid),
+                    text(r, FLOW_HAS_ACCOUNT, r->account_id),
+                    num(n[1], 24, r, FLOW_HAS_RTT, r->rtt_us));
+    size_t off = 0;
+    struct flow_raw_ie ie;
+    const char *sep = "";
+    if (r->raw_len == 0) {
+        len += snprintf(buf + len, cap - (size_t) len, "-");
+    }
+    while ((size_t) len < cap && flow_raw_next(r, &off, &ie)) {
+        len += snprintf(buf + len, cap - (size_t) len, "%s%" PRIu32 ".%u:", sep, ie.pen, ie.id);
+        for (uint16_t i = 0; i < ie.len && (size_t) len < cap; i++) {
+            len += snprintf(buf + len, cap - (size_t) len, "%02x", ie.val[i]);
+        }
+        sep = ",";
+    }
+    if (r->flags & FLOW_F_RAW_TRUNC) {
+        len += snprintf(buf + len, cap - (size_t) len, "+trunc");
+    }
+    return len;
+}

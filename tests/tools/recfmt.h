@@ -16,5 +16,10 @@
 void recfmt_addr(char *buf, size_t cap, const uint8_t addr[16]);
 /* Write the canonical line (no newline) into buf; returns its length. */
 int recfmt_line(char *buf, size_t cap, const struct flow_rec *r);
+/*
+ * The canonical line followed by the fields tshark cannot check, for our own golden cases:
+ *   act=ACCEPT|REJECT samp=N|- inst=..|- snid=..|- acct=..|- rtt=N|- raw=PEN.ID:HEX,...|-
+ */
+int recfmt_line_full(char *buf, size_t cap, const struct flow_rec *r);
 
 #endif
