@@ -141,7 +141,8 @@ dec__unpark(struct dec_msgctx *m, const struct dec_tmpl *t)
 void
 dec__parked_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms)
 {
-    while (e->nparked > 0 && now_ms - e->parked[0]->parked_ms > ctx->cfg.pending_age_ms) {
+    /* Compared by addition: a clock that stepped back must not expire everything. */
+    while (e->nparked > 0 && now_ms > e->parked[0]->parked_ms + ctx->cfg.pending_age_ms) {
         parked_remove(ctx, e, 0, false);
     }
 }

@@ -368,7 +368,7 @@ dec__tmpl_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms)
     for (uint16_t di = 0; di < e->ndomains; di++) {
         struct dec_domain *d = e->domains[di];
         for (uint16_t i = d->ntmpl; i > 0; i--) {
-            if (now_ms - d->tmpls[i - 1]->refreshed_ms > ctx->cfg.tmpl_lifetime_ms) {
+            if (now_ms > d->tmpls[i - 1]->refreshed_ms + ctx->cfg.tmpl_lifetime_ms) {
                 tmpl_remove(ctx, e, d, (uint16_t) (i - 1));
                 ctx->stats.tmpl_expired++;
                 e->stats.tmpl_expired++;
