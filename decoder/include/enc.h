@@ -28,7 +28,11 @@
  * interfaces, counters, times, action); a base field whose FLOW_HAS_* bit is clear is written
  * as zero and so decodes as present. For ICMP (protocol 1 or 58) dstport holds
  * type << 8 | code, as the decoder gives it, and srcport is not sent (IPFIX and v9).
- * A record is IPv4 when every address it has is IPv4-mapped; otherwise IPv6.
+ * A record is IPv4 when every address it has is IPv4-mapped; otherwise IPv6. Not written:
+ * flow_rec.sampling (cfg.sampling speaks for the whole exporter), exporter, version, domain
+ * (the header's), log_status, flags and raw IEs.
+ *
+ * Over TCP (IPFIX) templates need no refresh: set both tmpl_refresh_* to UINT32_MAX.
  *
  * v5 specifics: IPv6 records are refused (ENC_E_V6, counted, nothing written); counters
  * above 2^32-1 and interface indexes above 65535 are clamped to the field's maximum and the

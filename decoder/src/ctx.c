@@ -224,7 +224,7 @@ dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id, bool c
             return e->domains[i];
         }
     }
-    if (!create || e->ndomains >= 1024) {
+    if (!create || e->ndomains >= DEC_DOMAINS_MAX) {
         return NULL;
     }
     if (e->ndomains == e->dom_cap) {
@@ -247,6 +247,21 @@ dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id, bool c
     dom->id = id;
     e->domains[e->ndomains++] = dom;
     return dom;
+}
+
+bool
+dec__domain_enter(struct dec_msgctx *m, uint32_t id)
+{
+    m->dom = dec__domain_get(m->ctx, m->exp, id, true);
+    if (m->dom != NULL) {
+        return true;
+    }
+    if (m->exp->ndomains >= DEC_DOMAINS_MAX) {
+        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+    } else if (m->rc == 0) {
+        m->rc = -ENOMEM;
+    }
+    return false;
 }
 
 void
@@ -347,6 +362,9 @@ dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, s
     }
     m.exp = dec__exporter_get(ctx, src, now_ms, true);
     if (m.exp == NULL) {
+        if (ctx->nexp < ctx->cfg.exporters_max) {
+            return -ENOMEM; /* not the exporter's fault: no reason to count */
+        }
         dec__count(&m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
         return m.rc;
     }

@@ -15,6 +15,7 @@
 #define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
 #define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
 #define DEC_IFNAME_LEN    32
+#define DEC_DOMAINS_MAX   1024        /* observation domains per exporter */
 #define DEC_WITHDRAWN_MAX 32          /* recently withdrawn template ids kept per domain */
 #define DEC_SEQ_MAX_GAP   1000000     /* a bigger jump is a restart, not loss */
 #define DEC_SEQ_MAX_BACK  10000       /* a smaller step back is reordering, else a restart */
@@ -186,6 +187,8 @@ struct dec_exporter *dec__exporter_get(struct dec_ctx *ctx, const struct dec_src
                                        uint64_t now_ms, bool create);
 struct dec_domain *dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id,
                                    bool create);
+/* Find or create the message's domain into m->dom; false (counted or -ENOMEM) on failure. */
+bool dec__domain_enter(struct dec_msgctx *m, uint32_t id);
 void dec__seq_check(struct dec_msgctx *m, uint32_t seq, uint32_t step_unit, struct dec_msg *msg);
 
 /* tmpl.c */

@@ -70,7 +70,7 @@ struct field {
 struct tmpl {
     uint16_t id;
     bool options;
-    uint16_t nscope;   /* the first nscope fields are scope fields */
+    uint16_t nscope; /* the first nscope fields are scope fields */
     uint16_t nfields;
     uint16_t wire_len; /* bytes of the template record */
     uint16_t fixed;    /* bytes of a data record, variable fields counted as their 1-byte
@@ -81,18 +81,18 @@ struct tmpl {
 struct enc_ctx {
     struct enc_cfg cfg;
     struct enc_stats stats;
-    uint8_t *buf;         /* cfg.max_msg bytes: the message being filled */
-    size_t len;           /* bytes used in buf; 0 = no message begun */
-    size_t set_off;       /* where the open set's header is */
-    int32_t set_id;       /* the open set's id; -1 = none */
-    uint32_t msg_items;   /* v9 header count: template and data records in the message */
-    uint32_t msg_data;    /* IPFIX: data records (flow and options) in the message */
-    uint32_t msg_flows;   /* v5: records in the message */
-    uint32_t v5_max;      /* v5: records per message */
-    uint32_t seq;         /* sequence number of the next message */
-    uint32_t epoch;       /* template refresh epoch; 0 until the first message */
-    uint32_t epoch_msgs;  /* messages emitted in this epoch */
-    uint64_t epoch_ms;    /* when this epoch began */
+    uint8_t *buf;              /* cfg.max_msg bytes: the message being filled */
+    size_t len;                /* bytes used in buf; 0 = no message begun */
+    size_t set_off;            /* where the open set's header is */
+    int32_t set_id;            /* the open set's id; -1 = none */
+    uint32_t msg_items;        /* v9 header count: template and data records in the message */
+    uint32_t msg_data;         /* IPFIX: data records (flow and options) in the message */
+    uint32_t msg_flows;        /* v5: records in the message */
+    uint32_t v5_max;           /* v5: records per message */
+    uint32_t seq;              /* sequence number of the next message */
+    uint32_t epoch;            /* template refresh epoch; 0 until the first message */
+    uint32_t epoch_msgs;       /* messages emitted in this epoch */
+    uint64_t epoch_ms;         /* when this epoch began */
     uint32_t sent[TMPL_COUNT]; /* epoch in which each template was last written */
     struct tmpl tmpls[TMPL_COUNT];
 };
@@ -365,9 +365,7 @@ rec_is_v4(const struct flow_rec *r)
 static const char *
 id_str(const struct flow_rec *r, uint16_t id)
 {
-    return id == DEC_IE_INSTANCE_ID ? r->instance_id
-           : id == DEC_IE_SNID      ? r->snid
-                                    : r->account_id;
+    return id == DEC_IE_INSTANCE_ID ? r->instance_id : id == DEC_IE_SNID ? r->snid : r->account_id;
 }
 
 static size_t
@@ -665,8 +663,8 @@ plan_len(const struct enc_ctx *e, unsigned i, size_t rlen)
  * *out is where the record goes. Returns 0 or emit's code (the room is made either way).
  */
 static int
-reserve(struct enc_ctx *e, unsigned i, size_t rlen, uint64_t now_ms, enc_emit_fn *emit,
-        void *arg, uint8_t **out)
+reserve(struct enc_ctx *e, unsigned i, size_t rlen, uint64_t now_ms, enc_emit_fn *emit, void *arg,
+        uint8_t **out)
 {
     const struct tmpl *t = &e->tmpls[i];
     int rc = 0;
@@ -741,8 +739,7 @@ v5_write(struct enc_ctx *e, uint8_t *p, const struct flow_rec *r)
 }
 
 static int
-v5_add(struct enc_ctx *e, const struct flow_rec *r, uint64_t now_ms, enc_emit_fn *emit,
-       void *arg)
+v5_add(struct enc_ctx *e, const struct flow_rec *r, uint64_t now_ms, enc_emit_fn *emit, void *arg)
 {
     int rc = 0;
 
@@ -868,8 +865,7 @@ enc_destroy(struct enc_ctx *e)
 }
 
 int
-enc_add(struct enc_ctx *e, const struct flow_rec *r, uint64_t now_ms, enc_emit_fn *emit,
-        void *arg)
+enc_add(struct enc_ctx *e, const struct flow_rec *r, uint64_t now_ms, enc_emit_fn *emit, void *arg)
 {
     if (e->cfg.version == 5) {
         return v5_add(e, r, now_ms, emit, arg);
@@ -899,8 +895,8 @@ opt_add(struct enc_ctx *e, unsigned kind, const struct optvals *o, uint64_t now_
 }
 
 int
-enc_options(struct enc_ctx *e, const struct enc_stats_opt *st, uint64_t now_ms,
-            enc_emit_fn *emit, void *arg)
+enc_options(struct enc_ctx *e, const struct enc_stats_opt *st, uint64_t now_ms, enc_emit_fn *emit,
+            void *arg)
 {
     struct optvals o = {0};
     int rc = 0, r;

@@ -104,9 +104,7 @@ dec__ipfix(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg 
     }
     r.end = buf + mlen; /* bytes after the message are not ours (§10.3.3: one per datagram) */
     m->export_ms = (uint64_t) secs * 1000u;
-    m->dom = dec__domain_get(m->ctx, m->exp, domain, true);
-    if (m->dom == NULL) {
-        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+    if (!dec__domain_enter(m, domain)) {
         return m->rc;
     }
     m->ctx->stats.messages++;

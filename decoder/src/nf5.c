@@ -112,9 +112,7 @@ dec__nf5(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         return m->rc;
     }
     m->export_ms = (uint64_t) secs * 1000u + nsecs / 1000000u;
-    m->dom = dec__domain_get(m->ctx, m->exp, (uint32_t) engine_type << 8 | engine_id, true);
-    if (m->dom == NULL) {
-        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+    if (!dec__domain_enter(m, (uint32_t) engine_type << 8 | engine_id)) {
         return m->rc;
     }
     m->ctx->stats.messages++;

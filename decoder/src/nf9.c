@@ -124,9 +124,7 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         return m->rc;
     }
     m->export_ms = (uint64_t) secs * 1000u;
-    m->dom = dec__domain_get(m->ctx, m->exp, source_id, true);
-    if (m->dom == NULL) {
-        dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
+    if (!dec__domain_enter(m, source_id)) {
         return m->rc;
     }
     m->ctx->stats.messages++;

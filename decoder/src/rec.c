@@ -9,6 +9,7 @@
  * (IE 160, from the record or an options record); deltas 158/159 count back from the export
  * time. With nothing usable both ends are the export time and FLOW_F_TIME_GUESS is set.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "dec_int.h"
@@ -499,6 +500,9 @@ remember_ifname(struct dec_msgctx *m, const struct rec_tmp *x)
     if (d->ifnames == NULL) {
         d->ifnames = dec__alloc(m->ctx, DEC_IFNAMES_MAX * sizeof(*d->ifnames));
         if (d->ifnames == NULL) {
+            if (m->rc == 0 || m->rc == DEC_E_NOTEMPLATE) {
+                m->rc = -ENOMEM; /* the name is lost: say so (dec.h: -errno) */
+            }
             return;
         }
     }

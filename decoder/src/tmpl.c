@@ -291,6 +291,16 @@ dec__tmpl_was_withdrawn(const struct dec_domain *d, uint16_t id)
     return false;
 }
 
+/* Out of memory: the template is lost, and the message's result says so (-errno, dec.h). */
+static int
+nomem(struct dec_msgctx *m)
+{
+    if (m->rc == 0 || m->rc == DEC_E_NOTEMPLATE) {
+        m->rc = -ENOMEM;
+    }
+    return -ENOMEM;
+}
+
 int
 dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
               const struct dec_field *fields, uint16_t nfields)
@@ -310,7 +320,7 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     }
     struct dec_tmpl *t = tmpl_compile(m, id, options, nscope, fields, nfields);
     if (t == NULL) {
-        return -ENOMEM;
+        return nomem(m);
     }
     if (t->min_len == 0) {
         /* Only zero-length fields: a record would take no space and never end. */
@@ -319,18 +329,18 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
         return DEC_E_MALFORMED;
     }
     t->refreshed_ms = m->now_ms;
-    withdrawn_mark(d, id, false);
     if (old != NULL) {
         d->tmpls[d->last_hit] = t; /* dec__tmpl_find left last_hit on it */
         dec__free(m->ctx, old);
     } else {
         if (domain_reserve(m, d) != 0) {
             dec__free(m->ctx, t);
-            return -ENOMEM;
+            return nomem(m);
         }
         d->tmpls[d->ntmpl++] = t;
         m->exp->ntmpl++;
     }
+    withdrawn_mark(d, id, false);
     count_template(m);
     dec__unpark(m, t);
     return 0;
@@ -534,7 +544,8 @@ load_entry(struct dec_ctx *ctx, struct rd *r, uint64_t now_ms)
     struct dec_msgctx m = {.ctx = ctx, .now_ms = now_ms};
     m.exp = dec__exporter_get(ctx, &src, now_ms, true);
     if (m.exp == NULL) {
-        return DEC_E_LIMIT;
+        /* Either the exporter cap or an allocation failed: say which. */
+        return ctx->nexp >= ctx->cfg.exporters_max ? DEC_E_LIMIT : -ENOMEM;
     }
     m.dom = dec__domain_get(ctx, m.exp, domain, true);
     if (m.dom == NULL) {
