@@ -102,6 +102,9 @@ struct flow_rec {
     uint8_t log_status; /* enum flow_log_status */
     uint8_t flags;      /* enum flow_flag */
     uint8_t raw_len;    /* bytes used in raw[] */
+    uint16_t flowlog;   /* set by storage: the flow log that captured it (0 = default) */
+    uint32_t window;    /* set by storage: start of its capture window, Unix seconds */
+    uint32_t skipped;   /* SKIPDATA records: records the exporter's sequence shows lost */
     char instance_id[FLOW_ID_MAX];
     char snid[FLOW_ID_MAX];
     char account_id[FLOW_ID_MAX];

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Storage: flow logs, capture windows and flow records in LMDB (DESIGN.md §4-§6).
+ *
+ * Owns LMDB completely; no MDB_ name appears outside storage/src. A store is a directory:
+ *   catalog.mdb   format version, flow-log definitions, exporter state, the window catalog
+ *   p-<start>.mdb one LMDB environment per time partition (stor_cfg.partition_s), so that
+ *                 retention drops a whole partition by deleting its file
+ * docs/storage.md has the key layout and value formats.
+ *
+ * Writing: one writer thread owned by the store. Callers hand it batches through a bounded
+ * queue (stor_batch_get / stor_batch_submit) and never wait on a commit or a seal: when the
+ * queue is full the caller is told so at once and counts the drop.
+ *
+ * Reading: snapshots (stor_snap_begin) iterate a time range window by window, block by
+ * block, skipping blocks whose summaries rule out the pushed-down conditions.
+ *
+ * Errors: 0 or negative; -errno for system errors, STOR_E_* (band -1100...-1199) for ours.
+ * Thread safety: every function may be called from any thread, except that a batch and a
+ * snapshot/iterator belong to one thread at a time.
+ */
+#ifndef FLOWLOG_STOR_H
+#define FLOWLOG_STOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+
+struct stor_env;
+
+enum stor_err {
+    STOR_E_FULL = -1100,     /* the disk (or the map's limit) is full; data is buffered */
+    STOR_E_BUSY = -1101,     /* the writer's queue is full: the batch was not taken */
+    STOR_E_VERSION = -1102,  /* the store has an unknown format version */
+    STOR_E_CORRUPT = -1103,  /* a value failed its checks */
+    STOR_E_EXISTS = -1104,   /* a flow log of that name exists */
+    STOR_E_NOTFOUND = -1105, /* no such flow log (or key) */
+    STOR_E_LIMIT = -1106,    /* a limit (flow logs, instances) would be broken; msg says which */
+    STOR_E_INVAL = -1107,    /* an argument is out of range; msg says which */
+    STOR_E_CLOSED = -1108,   /* the store is closing */
+    STOR_E_LMDB = -1109,     /* another LMDB error (logged text via stor_strerror) */
+};
+
+const char *stor_strerror(int err);
+
+struct stor_cfg {
+    const char *dir;          /* created if missing */
+    uint32_t partition_s;     /* span of one partition file; a multiple of 600. 3600 */
+    uint64_t map_bytes;       /* initial map of a partition; doubled when full. 256 MiB */
+    uint64_t map_max_bytes;   /* map growth stops here (then STOR_E_FULL). 1 TiB */
+    uint32_t commit_ms;       /* longest a received record waits for its commit. 1000 */
+    uint32_t grace_s;         /* a window seals W + grace after its start. 120 */
+    uint32_t silent_s;        /* an exporter unheard for this long no longer holds windows
+                                 open (wall-clock fallback). 60 */
+    uint32_t retention_s;     /* drop partitions older than this; 0 = keep. 0 */
+    uint64_t max_bytes;       /* drop oldest partitions above this total; 0 = no cap. 0 */
+    uint32_t queue_batches;   /* batches in flight to the writer. 64 */
+    uint32_t batch_records;   /* records per batch. 4096 */
+    uint32_t max_flowlogs;    /* like the cloud APIs' quota. 10 */
+    uint32_t block_records;   /* records per sealed block. 4096 */
+};
+
+void stor_cfg_default(struct stor_cfg *cfg);
+
+/* Open (creating if needed) and start the writer. *out owned by caller: stor_close(). */
+int stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t msglen);
+/* Stop taking batches, write and commit everything queued, seal nothing, stop. NULL ok. */
+void stor_close(struct stor_env *env);
+
+/* ---- flow logs ---- */
+
+enum stor_traffic {
+    STOR_TRAFFIC_ALL = 0,
+    STOR_TRAFFIC_ACCEPT = 1,
+    STOR_TRAFFIC_REJECT = 2,
+};
+
+#define STOR_NAME_MAX   64
+#define STOR_DESC_MAX   256
+#define STOR_LABEL_MAX  64
+#define STOR_MATCH_MAX  16
+
+struct stor_cidr {
+    uint8_t addr[16]; /* IPv4-mapped for IPv4 */
+    uint8_t plen;     /* 0..128, counted on the 16-byte form */
+};
+
+struct stor_flowlog {
+    char name[STOR_NAME_MAX];
+    char description[STOR_DESC_MAX];
+    uint16_t id; /* assigned by create; stays with the name */
+    uint32_t window_s; /* 60 or 600 */
+    uint8_t traffic;   /* enum stor_traffic */
+    bool aggregate;    /* false = raw mode: one stored record per received record */
+    bool active;
+    /* What it captures: an empty list matches everything. */
+    uint8_t nexporters;
+    struct stor_cidr exporters[STOR_MATCH_MAX];
+    uint8_t ndomains;
+    uint32_t domains[STOR_MATCH_MAX];
+    uint8_t ninstances;
+    char instances[STOR_MATCH_MAX][FLOW_ID_MAX];
+    /* Labels stamped on its records where the exporter did not send them. */
+    char account_id[FLOW_ID_MAX];
+    char instance_id[FLOW_ID_MAX];
+    char region[STOR_LABEL_MAX];
+    char vpc_id[STOR_LABEL_MAX];
+    char eni_id[STOR_LABEL_MAX];
+    uint64_t created_ms;
+};
+
+/* Fill a definition with defaults (600 s, all traffic, aggregation on, active). */
+void stor_flowlog_default(struct stor_flowlog *fl, const char *name);
+/*
+ * Create, modify (by name; id and created_ms are kept), start/stop, delete (purge: also drop
+ * its records). Refusals say why in msg: STOR_E_EXISTS, STOR_E_NOTFOUND, STOR_E_LIMIT (at most
+ * max_flowlogs; an instance id belongs to at most one active flow log), STOR_E_INVAL.
+ * With no flow log defined, the built-in "default" (id 0) captures everything.
+ */
+int stor_flowlog_create(struct stor_env *env, struct stor_flowlog *fl, char *msg, size_t msglen);
+int stor_flowlog_modify(struct stor_env *env, const struct stor_flowlog *fl, char *msg,
+                        size_t msglen);
+int stor_flowlog_set_active(struct stor_env *env, const char *name, bool active, char *msg,
+                            size_t msglen);
+int stor_flowlog_delete(struct stor_env *env, const char *name, bool purge, char *msg,
+                        size_t msglen);
+int stor_flowlog_get(struct stor_env *env, const char *name, struct stor_flowlog *out);
+typedef int stor_flowlog_fn(void *arg, const struct stor_flowlog *fl);
+int stor_flowlog_each(struct stor_env *env, stor_flowlog_fn *fn, void *arg);
+
+/* ---- ingest ---- */
+
+/* What the decoder said about one message, for window clocks and SKIPDATA. */
+struct stor_msg {
+    uint8_t exporter[16];
+    uint16_t exporter_port;
+    uint32_t domain;
+    uint64_t export_ms;
+    uint32_t missed; /* records the sequence numbers show lost just before it */
+    char instance_id[FLOW_ID_MAX]; /* "" when the exporter sends no identity */
+};
+
+/*
+ * A batch: records and message notes from the collector, in arrival order. Owned by the
+ * store; get one, fill recs[0..n) (n <= cap) and msgs[0..nmsgs), then submit. recv_ms is the
+ * wall clock when the batch was filled.
+ */
+struct stor_batch {
+    struct flow_rec *recs;
+    size_t n;
+    size_t cap;
+    struct stor_msg *msgs;
+    size_t nmsgs;
+    size_t msgs_cap;
+    uint64_t recv_ms;
+};
+
+/* A free batch, or NULL when all are queued (the caller counts its records as dropped). */
+struct stor_batch *stor_batch_get(struct stor_env *env);
+/* Hand a batch to the writer. Never blocks. The batch is the store's again after this. */
+void stor_batch_submit(struct stor_env *env, struct stor_batch *b);
+/* Give back an unused batch. */
+void stor_batch_put(struct stor_env *env, struct stor_batch *b);
+/* Block until everything submitted so far is committed (tests, shutdown, benchmarks). */
+int stor_sync(struct stor_env *env);
+/* Seal every window that can be sealed as of wall clock now_ms (tests; the writer does it). */
+int stor_seal_due(struct stor_env *env, uint64_t now_ms, bool force_all);
+
+/* Persisted blobs of other modules (the decoder's template snapshot). */
+int stor_meta_put(struct stor_env *env, const char *key, const void *val, size_t len);
+/* *val is malloc'ed, owned by the caller. STOR_E_NOTFOUND when absent. */
+int stor_meta_get(struct stor_env *env, const char *key, void **val, size_t *len);
+
+struct stor_stats {
+    uint64_t records_in;     /* records the writer took */
+    uint64_t records_stored; /* rows written (after aggregation) in open runs */
+    uint64_t batches_dropped;/* stor_batch_get found none free (counted by callers' calls) */
+    uint64_t records_unrouted; /* matched no active flow log */
+    uint64_t late;           /* records for windows already sealed */
+    uint64_t commits;
+    uint64_t seals;
+    uint64_t nodata;
+    uint64_t skipdata;
+    uint64_t full_errors;    /* commits refused for lack of space */
+    uint64_t partitions_dropped;
+    uint64_t bytes;          /* size of the store's files */
+    uint64_t last_commit_ms;
+};
+void stor_stats_get(struct stor_env *env, struct stor_stats *out);
+
+/* ---- reading ---- */
+
+/* Fields a condition can name (the record's fields, DESIGN.md §3). */
+enum stor_field {
+    STOR_F_SRCADDR,
+    STOR_F_DSTADDR,
+    STOR_F_SRCPORT,
+    STOR_F_DSTPORT,
+    STOR_F_PROTOCOL,
+    STOR_F_PACKETS,
+    STOR_F_BYTES,
+    STOR_F_START,
+    STOR_F_END,
+    STOR_F_ACTION,
+    STOR_F_LOG_STATUS,
+    STOR_F_INSTANCE,
+    STOR_F_ACCOUNT,
+    STOR_F_EXPORTER,
+    STOR_F_TCPFLAGS,
+    STOR_F_TOS,
+    STOR_F_INPORT,
+    STOR_F_OUTPORT,
+    STOR_F_COUNT
+};
+
+/*
+ * One pushed-down condition. Numbers: lo <= value <= hi. Addresses: value within the CIDR.
+ * Text (instance, account): equality. A conjunct is an OR of conditions on one field
+ * (`srcport in (22, 3389)`); a scan is an AND of conjuncts. Storage uses them only to skip
+ * blocks: rows of blocks it returns may still fail them, so the caller filters exactly.
+ */
+struct stor_cond {
+    uint8_t field; /* enum stor_field */
+    uint64_t lo;
+    uint64_t hi;
+    struct stor_cidr cidr;
+    char text[FLOW_ID_MAX];
+};
+
+struct stor_conj {
+    uint8_t n;
+    struct stor_cond any[STOR_MATCH_MAX];
+};
+
+struct stor_scan {
+    uint64_t from_ms; /* record end time range [from, to); 0, UINT64_MAX for all */
+    uint64_t to_ms;
+    int32_t flowlog;  /* -1 = every flow log */
+    uint8_t nconj;
+    const struct stor_conj *conj;
+};
+
+struct stor_scan_stats {
+    uint64_t windows;
+    uint64_t blocks;         /* blocks looked at */
+    uint64_t blocks_skipped; /* ruled out by summaries or indexes */
+    uint64_t records;        /* records handed out */
+};
+
+struct stor_snap;
+struct stor_iter;
+
+/* A consistent read view of every partition. Owned by the caller: stor_snap_end(). */
+int stor_snap_begin(struct stor_env *env, struct stor_snap **out);
+void stor_snap_end(struct stor_snap *snap);
+
+/*
+ * Iterate records of a scan, a block at a time: *recs valid until the next call or
+ * stor_iter_close(). Returns 1 with a block, 0 at the end, negative on error. Records carry
+ * window (start of their capture window, seconds), flowlog id and log_status in
+ * flow_rec fields set by storage (see flow.h).
+ */
+int stor_iter_open(struct stor_snap *snap, const struct stor_scan *scan, struct stor_iter **out);
+int stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n);
+void stor_iter_stats(const struct stor_iter *it, struct stor_scan_stats *out);
+void stor_iter_close(struct stor_iter *it);
+
+/* One capture window, as WINDOWS shows it. */
+struct stor_window_info {
+    uint16_t flowlog;
+    uint32_t start_s;
+    uint32_t window_s;
+    bool sealed;
+    uint64_t records;
+    uint64_t late;
+    uint32_t blocks;
+    uint64_t bytes;
+};
+typedef int stor_window_fn(void *arg, const struct stor_window_info *w);
+int stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms,
+                      stor_window_fn *fn, void *arg);
+
+#endif

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* Storage environments: creation, format version, metadata, partitions and map growth. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "stor_int.h"
+
+static char *
+tmpdir(void)
+{
+    char *d = strdup("/tmp/flowlog-test-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void
+rmtree(const char *d)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+}
+
+static struct stor_env *
+open_at(const char *dir)
+{
+    struct stor_cfg cfg;
+    struct stor_env *env = NULL;
+    char msg[256] = "";
+    stor_cfg_default(&cfg);
+    cfg.dir = dir;
+    cfg.map_bytes = 1u << 20;
+    cfg.map_max_bytes = 4u << 20;
+    int rc = stor_open(&env, &cfg, msg, sizeof(msg));
+    if (rc != 0) {
+        fail_msg("stor_open: %s (%s)", stor_strerror(rc), msg);
+    }
+    return env;
+}
+
+static void
+test_create_and_reopen(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    char sub[300];
+    struct stat st;
+    snprintf(sub, sizeof(sub), "%s/store", dir);
+    struct stor_env *env = open_at(sub);
+    snprintf(sub, sizeof(sub), "%s/store/catalog.mdb", dir);
+    assert_int_equal(stat(sub, &st), 0);
+    stor_close(env);
+    snprintf(sub, sizeof(sub), "%s/store", dir);
+    env = open_at(sub);
+    stor_close(env);
+    rmtree(dir);
+    free(dir);
+}
+
+static void
+test_unknown_version_refused(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    struct stor_env *env = open_at(dir);
+    uint8_t v2[4] = {0, 0, 0, 2};
+    assert_int_equal(stor_meta_put(env, "format", v2, 4), 0);
+    stor_close(env);
+
+    struct stor_cfg cfg;
+    char msg[256] = "";
+    stor_cfg_default(&cfg);
+    cfg.dir = dir;
+    assert_int_equal(stor_open(&env, &cfg, msg, sizeof(msg)), STOR_E_VERSION);
+    assert_non_null(strstr(msg, "format version 2"));
+    assert_non_null(strstr(msg, "reads version 1"));
+    rmtree(dir);
+    free(dir);
+}
+
+static void
+test_bad_config(void **state)
+{
+    (void) state;
+    struct stor_cfg cfg;
+    struct stor_env *env = NULL;
+    char msg[256] = "";
+    stor_cfg_default(&cfg);
+    cfg.dir = "/tmp/never-created";
+    cfg.partition_s = 1000;
+    assert_int_equal(stor_open(&env, &cfg, msg, sizeof(msg)), STOR_E_INVAL);
+    assert_non_null(strstr(msg, "multiple of 600"));
+    cfg.partition_s = 3600;
+    cfg.dir = "";
+    assert_int_equal(stor_open(&env, &cfg, msg, sizeof(msg)), STOR_E_INVAL);
+    assert_null(env);
+}
+
+static void
+test_meta(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    struct stor_env *env = open_at(dir);
+    void *v = NULL;
+    size_t len = 0;
+    assert_int_equal(stor_meta_get(env, "templates", &v, &len), STOR_E_NOTFOUND);
+    assert_int_equal(stor_meta_put(env, "templates", "abc", 3), 0);
+    assert_int_equal(stor_meta_put(env, "templates", "abcdef", 6), 0);
+    stor_close(env);
+    env = open_at(dir);
+    assert_int_equal(stor_meta_get(env, "templates", &v, &len), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(v, "abcdef", 6);
+    free(v);
+    assert_int_equal(stor_meta_put(env, "", "x", 1), STOR_E_INVAL);
+    stor_close(env);
+    rmtree(dir);
+    free(dir);
+}
+
+static void
+test_partitions(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    struct stor_env *env = open_at(dir);
+    struct stor_part *p = NULL, *q = NULL;
+
+    assert_int_equal(stor__part_start(env, 1763800123), 1763798400);
+    assert_int_equal(stor__part_get(env, 1763798400, false, &p), STOR_E_NOTFOUND);
+    assert_int_equal(stor__part_get(env, 1763802000, true, &p), 0);
+    assert_int_equal(stor__part_get(env, 1763798400, true, &q), 0);
+    assert_int_equal(env->nparts, 2);
+    assert_int_equal(env->parts[0]->start_s, 1763798400); /* kept in time order */
+    assert_ptr_equal(env->parts[1], p);
+
+    /* Growth doubles the map up to the limit, then says full. */
+    assert_int_equal(p->map_bytes, 1u << 20);
+    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
+    assert_int_equal(p->map_bytes, 2u << 20);
+    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
+    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), STOR_E_FULL);
+    stor_close(env);
+
+    env = open_at(dir); /* partition files are found again */
+    assert_int_equal(env->nparts, 2);
+    assert_int_equal(stor__part_get(env, 1763802000, false, &p), 0);
+    stor_close(env);
+    rmtree(dir);
+    free(dir);
+}
+
+static void
+test_errors(void **state)
+{
+    (void) state;
+    assert_int_equal(stor__err(MDB_MAP_FULL), STOR_E_FULL);
+    assert_int_equal(stor__err(ENOSPC), STOR_E_FULL);
+    assert_int_equal(stor__err(MDB_NOTFOUND), STOR_E_NOTFOUND);
+    assert_int_equal(stor__err(MDB_CORRUPTED), STOR_E_CORRUPT);
+    assert_int_equal(stor__err(EACCES), -EACCES);
+    assert_string_equal(stor_strerror(STOR_E_FULL), "no space left for the store");
+    assert_string_equal(stor_strerror(-ENOENT), "No such file or directory");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_and_reopen), cmocka_unit_test(test_unknown_version_refused),
+        cmocka_unit_test(test_bad_config),        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_partitions),        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
