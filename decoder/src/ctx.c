@@ -187,6 +187,7 @@ dec__exporter_get(struct dec_ctx *ctx, const struct dec_src *src, uint64_t now_m
     }
     e->src = *src;
     e->first_ms = now_ms;
+    e->last_ms = now_ms;
     ctx->slots[i] = e;
     ctx->nexp++;
     return e;

@@ -190,10 +190,11 @@ dec__tmpl_find(struct dec_domain *d, uint16_t id)
 }
 
 static bool
-tmpl_same(const struct dec_tmpl *t, bool options, uint16_t nscope, const struct dec_field *f,
-          uint16_t n)
+tmpl_same(const struct dec_tmpl *t, uint8_t version, bool options, uint16_t nscope,
+          const struct dec_field *f, uint16_t n)
 {
-    if (t->options != options || t->nscope != nscope || t->nfields != n) {
+    if (t->version != version || t->options != options || t->nscope != nscope ||
+        t->nfields != n) {
         return false;
     }
     for (uint16_t i = 0; i < n; i++) {
@@ -308,7 +309,7 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     struct dec_domain *d = m->dom;
     struct dec_tmpl *old = dec__tmpl_find(d, id);
 
-    if (old != NULL && tmpl_same(old, options, nscope, fields, nfields)) {
+    if (old != NULL && tmpl_same(old, m->version, options, nscope, fields, nfields)) {
         old->refreshed_ms = m->now_ms;
         count_template(m);
         dec__unpark(m, old);

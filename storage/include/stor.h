@@ -2,7 +2,7 @@
 /*
  * Storage: flow logs, capture windows and flow records in LMDB (DESIGN.md §4-§6).
  *
- * Owns LMDB completely; no MDB_ name appears outside storage/src. A store is a directory:
+ * Owns LMDB completely: no LMDB name appears outside storage/src. A store is a directory:
  *   catalog.mdb   format version, flow-log definitions, exporter state, the window catalog
  *   p-<start>.mdb one LMDB environment per time partition (stor_cfg.partition_s), so that
  *                 retention drops a whole partition by deleting its file
@@ -178,6 +178,7 @@ struct stor_stats {
     uint64_t records_stored; /* rows written (after aggregation) in open runs */
     uint64_t batches_dropped;/* stor_batch_get found none free (counted by callers' calls) */
     uint64_t records_unrouted; /* matched no active flow log */
+    uint64_t records_dropped;  /* not stored: memory for pending records exhausted (disk full) */
     uint64_t late;           /* records for windows already sealed */
     uint64_t commits;
     uint64_t seals;

@@ -444,6 +444,10 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
                   stor_strerror(rc));
         goto free_env;
     }
+    if ((rc = stor__writer_start(env)) != 0) {
+        stor__msg(msg, msglen, "cannot start the writer: %s", stor_strerror(rc));
+        goto free_env;
+    }
     *out = env;
     return 0;
 free_env:
@@ -457,6 +461,7 @@ stor_close(struct stor_env *env)
     if (env == NULL) {
         return;
     }
+    stor__writer_stop(env);
     for (size_t i = 0; i < env->nparts; i++) {
         part_close(env->parts[i]);
     }

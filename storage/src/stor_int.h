@@ -9,6 +9,8 @@
 #include <lmdb.h>
 #include <pthread.h>
 
+#include "agg.h"
+#include "block.h"
 #include "stor.h"
 
 #define STOR_FORMAT_VERSION 1u
@@ -29,6 +31,63 @@ struct stor_part {
     bool doomed; /* retention dropped it: unlink when refs reaches 0 */
 };
 
+/* Window record value (partition "windows" DB), big-endian:
+ *   offset size  field
+ *   0      1     layout version (1)
+ *   1      1     state: 0 open, 1 sealed
+ *   2      4     window length, seconds
+ *   6      4     next run number
+ *   10     4     sealed blocks
+ *   14     8     rows stored (runs before sealing; final rows after)
+ *   22     8     late records (arrived after sealing)
+ *   30     8     bytes of stored values
+ *   38     8     records received                                         (46 bytes) */
+#define STOR_WIN_BYTES 46
+
+#define STOR_CONTRIB_MAX 32 /* exporters remembered per window for sealing */
+#define STOR_INST_MAX    4096
+
+struct stor_exporter_clock {
+    uint8_t addr[16];
+    uint16_t port;
+    uint64_t clock_ms; /* latest export time seen */
+    uint64_t wall_ms;  /* wall clock when last heard */
+};
+
+struct stor_inst {
+    char id[FLOW_ID_MAX];
+    uint8_t exporter[16];
+    uint32_t domain;
+    bool seen;       /* sent records in this window */
+    uint64_t missed; /* sequence loss attributed to this window */
+};
+
+/* A capture window as the writer tracks it. */
+struct stor_win {
+    uint16_t flowlog;
+    uint32_t start_s;
+    uint32_t window_s;
+    bool sealed;
+    uint32_t next_run;
+    uint32_t blocks;
+    uint64_t rows;
+    uint64_t late;
+    uint64_t bytes;
+    uint64_t received;
+    struct stor_agg pend; /* received since the last commit */
+    uint32_t commit_next_run; /* values of an in-flight commit, applied when it succeeds */
+    uint64_t commit_bytes;
+    uint32_t seal_nodata; /* rows the last seal added */
+    uint32_t seal_skipdata;
+    uint16_t ncontrib;
+    uint16_t contrib[STOR_CONTRIB_MAX]; /* indexes into the writer's exporter clocks */
+    size_t ninst;
+    size_t last_inst;
+    struct stor_inst *inst;
+};
+
+struct stor_writer;
+
 struct stor_env {
     struct stor_cfg cfg;
     char *dir;
@@ -42,7 +101,8 @@ struct stor_env {
     struct stor_flowlog *defs; /* a copy of the catalog's definitions */
     size_t ndefs;
     uint32_t defs_gen;         /* bumped on every change, so the writer re-reads */
-    struct stor_stats stats;
+    struct stor_stats stats;   /* under lock */
+    struct stor_writer *w;
 };
 
 /* env.c */
@@ -54,6 +114,20 @@ int stor__part_grow(struct stor_part *p, uint64_t max_bytes);
 uint32_t stor__part_start(const struct stor_env *env, uint32_t t_s);
 void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* win.c: window records */
+void stor__win_write(const struct stor_win *w, uint8_t out[STOR_WIN_BYTES]);
+int stor__win_read(const uint8_t *p, size_t len, struct stor_win *w);
+
+/* write.c / seal.c */
+int stor__writer_start(struct stor_env *env);
+void stor__writer_stop(struct stor_env *env);
+/* Seal one window inside the writer thread: one write txn on its partition. */
+int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def);
+/* Encode records as blocks under (flowlog, window, first...) in dbi; adds to *bytes. */
+int stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
+                     uint16_t flowlog, uint32_t window, uint32_t first,
+                     const struct flow_rec *recs, size_t n, uint32_t *blocks, uint64_t *bytes);
 
 /* keys.c: big-endian keys, so LMDB's byte order is time order. */
 #define STOR_KEY_WIN  6  /* flowlog u16, window u32 */

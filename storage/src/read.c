@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading: snapshots and scans.
+ *
+ * A snapshot references every partition that exists when it begins and opens a read
+ * transaction on each the first time a scan reaches it (holding the partition's grow lock
+ * shared until the snapshot ends, as LMDB requires for map growth). A scan walks partitions
+ * in time order, the windows of each that overlap the time range (and the flow log asked for),
+ * and in each window first the sealed blocks — skipping those whose summary rules out a
+ * pushed-down condition or the time range — then the runs (open-window data and late
+ * records), which have no summaries and are always decoded.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stor_int.h"
+
+struct stor_snap {
+    struct stor_env *env;
+    size_t n;
+    struct stor_part **parts;
+    MDB_txn **txns; /* NULL until first used */
+};
+
+enum phase { PH_WINDOW, PH_BLOCKS, PH_RUNS };
+
+struct stor_iter {
+    struct stor_snap *snap;
+    struct stor_scan scan;
+    struct stor_conj *conj; /* the scan's conjuncts plus the time range */
+    size_t nconj;
+    size_t part;
+    enum phase phase;
+    bool started;      /* the window cursor has been positioned in this partition */
+    uint16_t flowlog;  /* current window */
+    uint32_t window;
+    MDB_cursor *wcur;
+    MDB_cursor *icur;  /* sums (blocks phase) or runs (runs phase) */
+    bool ipos;         /* icur positioned */
+    struct flow_rec *recs;
+    size_t cap;
+    struct stor_scan_stats stats;
+};
+
+int
+stor_snap_begin(struct stor_env *env, struct stor_snap **out)
+{
+    struct stor_snap *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    s->env = env;
+    pthread_mutex_lock(&env->lock);
+    s->n = env->nparts;
+    s->parts = calloc(s->n ? s->n : 1, sizeof(*s->parts));
+    s->txns = calloc(s->n ? s->n : 1, sizeof(*s->txns));
+    for (size_t i = 0; s->parts != NULL && s->txns != NULL && i < s->n; i++) {
+        s->parts[i] = env->parts[i];
+        s->parts[i]->refs++;
+    }
+    pthread_mutex_unlock(&env->lock);
+    if (s->parts == NULL || s->txns == NULL) {
+        s->n = 0;
+        stor_snap_end(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void
+stor_snap_end(struct stor_snap *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->txns[i] != NULL) {
+            mdb_txn_abort(s->txns[i]);
+            pthread_rwlock_unlock(&s->parts[i]->grow);
+        }
+        stor__part_unref(s->env, s->parts[i]);
+    }
+    free(s->parts);
+    free(s->txns);
+    free(s);
+}
+
+static int
+snap_txn(struct stor_snap *s, size_t i, MDB_txn **out)
+{
+    if (s->txns[i] == NULL) {
+        pthread_rwlock_rdlock(&s->parts[i]->grow);
+        int rc = mdb_txn_begin(s->parts[i]->mdb, NULL, MDB_RDONLY, &s->txns[i]);
+        if (rc != 0) {
+            s->txns[i] = NULL;
+            pthread_rwlock_unlock(&s->parts[i]->grow);
+            return stor__err(rc);
+        }
+    }
+    *out = s->txns[i];
+    return 0;
+}
+
+int
+stor_iter_open(struct stor_snap *snap, const struct stor_scan *scan, struct stor_iter **out)
+{
+    struct stor_iter *it = calloc(1, sizeof(*it));
+    if (it == NULL) {
+        return -ENOMEM;
+    }
+    it->snap = snap;
+    it->scan = *scan;
+    it->conj = calloc((size_t) scan->nconj + 1, sizeof(*it->conj));
+    if (it->conj == NULL) {
+        free(it);
+        return -ENOMEM;
+    }
+    if (scan->nconj > 0) {
+        memcpy(it->conj, scan->conj, scan->nconj * sizeof(*it->conj));
+    }
+    it->nconj = scan->nconj;
+    if (scan->from_ms > 0 || scan->to_ms < UINT64_MAX) {
+        struct stor_conj *t = &it->conj[it->nconj++];
+        t->n = 1;
+        t->any[0].field = STOR_F_END;
+        t->any[0].lo = scan->from_ms;
+        t->any[0].hi = scan->to_ms > 0 ? scan->to_ms - 1 : 0;
+    }
+    it->scan.conj = NULL;
+    *out = it;
+    return 0;
+}
+
+void
+stor_iter_close(struct stor_iter *it)
+{
+    if (it == NULL) {
+        return;
+    }
+    if (it->wcur != NULL) {
+        mdb_cursor_close(it->wcur);
+    }
+    if (it->icur != NULL) {
+        mdb_cursor_close(it->icur);
+    }
+    free(it->recs);
+    free(it->conj);
+    free(it);
+}
+
+void
+stor_iter_stats(const struct stor_iter *it, struct stor_scan_stats *out)
+{
+    *out = it->stats;
+}
+
+static bool
+window_wanted(const struct stor_iter *it, uint16_t fl, uint32_t start, uint32_t len)
+{
+    if (it->scan.flowlog >= 0 && fl != (uint16_t) it->scan.flowlog) {
+        return false;
+    }
+    uint64_t lo = (uint64_t) start * 1000u, hi = ((uint64_t) start + len) * 1000u;
+    return lo < it->scan.to_ms && hi > it->scan.from_ms;
+}
+
+static void
+close_cursor(MDB_cursor **c)
+{
+    if (*c != NULL) {
+        mdb_cursor_close(*c);
+        *c = NULL;
+    }
+}
+
+/* Move to the next wanted window; false at the end of every partition. */
+static int
+next_window(struct stor_iter *it)
+{
+    for (; it->part < it->snap->n; it->part++, it->started = false) {
+        struct stor_part *p = it->snap->parts[it->part];
+        uint64_t span = it->snap->env->cfg.partition_s;
+        if ((uint64_t) p->start_s * 1000u >= it->scan.to_ms ||
+            ((uint64_t) p->start_s + span) * 1000u + 600000u <= it->scan.from_ms) {
+            close_cursor(&it->wcur);
+            continue;
+        }
+        MDB_txn *txn;
+        MDB_val k, v;
+        int rc;
+        if ((rc = snap_txn(it->snap, it->part, &txn)) != 0) {
+            return rc;
+        }
+        if (!it->started) {
+            close_cursor(&it->wcur);
+            if ((rc = mdb_cursor_open(txn, p->windows, &it->wcur)) != 0) {
+                return stor__err(rc);
+            }
+            rc = mdb_cursor_get(it->wcur, &k, &v, MDB_FIRST);
+            it->started = true;
+        } else {
+            rc = mdb_cursor_get(it->wcur, &k, &v, MDB_NEXT);
+        }
+        for (; rc == 0; rc = mdb_cursor_get(it->wcur, &k, &v, MDB_NEXT)) {
+            struct stor_win w = {0};
+            uint16_t fl;
+            uint32_t start;
+            stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
+            if (stor__win_read(v.mv_data, v.mv_size, &w) != 0) {
+                return STOR_E_CORRUPT;
+            }
+            if (window_wanted(it, fl, start, w.window_s)) {
+                it->flowlog = fl;
+                it->window = start;
+                it->stats.windows++;
+                return 1;
+            }
+        }
+        if (rc != MDB_NOTFOUND) {
+            return stor__err(rc);
+        }
+    }
+    return 0;
+}
+
+static int
+decode_into(struct stor_iter *it, const MDB_val *v, const struct flow_rec **recs, size_t *n)
+{
+    long cnt = stor__block_count(v->mv_data, v->mv_size);
+    if (cnt < 0) {
+        return (int) cnt;
+    }
+    if ((size_t) cnt > it->cap) {
+        struct flow_rec *r = realloc(it->recs, (size_t) cnt * sizeof(*r));
+        if (r == NULL) {
+            return -ENOMEM;
+        }
+        it->recs = r;
+        it->cap = (size_t) cnt;
+    }
+    int rc = stor__block_decode(v->mv_data, v->mv_size, it->recs, it->cap, n);
+    if (rc == 0) {
+        *recs = it->recs;
+        it->stats.records += *n;
+    }
+    return rc;
+}
+
+/* Step icur over the items of the current window in dbi; 1 with (k, v), 0 when done. */
+static int
+next_item(struct stor_iter *it, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    uint8_t key[STOR_KEY_ITEM];
+    int rc;
+
+    if (!it->ipos) {
+        MDB_txn *txn = it->snap->txns[it->part];
+        close_cursor(&it->icur);
+        if ((rc = mdb_cursor_open(txn, dbi, &it->icur)) != 0) {
+            return stor__err(rc);
+        }
+        stor__key_item(key, it->flowlog, it->window, 0);
+        k->mv_size = STOR_KEY_ITEM;
+        k->mv_data = key;
+        rc = mdb_cursor_get(it->icur, k, v, MDB_SET_RANGE);
+        it->ipos = true;
+    } else {
+        rc = mdb_cursor_get(it->icur, k, v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return stor__err(rc);
+    }
+    uint16_t fl;
+    uint32_t start;
+    stor__key_parse(k->mv_data, k->mv_size, &fl, &start, NULL);
+    return fl == it->flowlog && start == it->window ? 1 : 0;
+}
+
+/* The next sealed block of the window that its summary does not rule out. */
+static int
+next_block(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
+{
+    struct stor_part *p = it->snap->parts[it->part];
+    MDB_val k, v;
+    int rc;
+
+    while ((rc = next_item(it, p->sums, &k, &v)) == 1) {
+        struct stor_sum sum;
+        it->stats.blocks++;
+        if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
+            return STOR_E_CORRUPT;
+        }
+        if (!stor__sum_may_match(&sum, it->conj, it->nconj)) {
+            it->stats.blocks_skipped++;
+            continue;
+        }
+        MDB_val bv;
+        if ((rc = mdb_get(it->snap->txns[it->part], p->blocks, &k, &bv)) != 0) {
+            return rc == MDB_NOTFOUND ? STOR_E_CORRUPT : stor__err(rc);
+        }
+        if ((rc = decode_into(it, &bv, recs, n)) != 0) {
+            return rc;
+        }
+        return 1;
+    }
+    return rc;
+}
+
+int
+stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
+{
+    int rc;
+
+    for (;;) {
+        if (it->phase == PH_WINDOW) {
+            if ((rc = next_window(it)) <= 0) {
+                return rc;
+            }
+            it->phase = PH_BLOCKS;
+            it->ipos = false;
+        }
+        if (it->phase == PH_BLOCKS) {
+            if ((rc = next_block(it, recs, n)) != 0) {
+                return rc;
+            }
+            it->phase = PH_RUNS;
+            it->ipos = false;
+        }
+        MDB_val k, v;
+        rc = next_item(it, it->snap->parts[it->part]->runs, &k, &v);
+        if (rc == 1) {
+            it->stats.blocks++;
+            return (rc = decode_into(it, &v, recs, n)) == 0 ? 1 : rc;
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        it->phase = PH_WINDOW;
+    }
+}
+
+int
+stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms,
+                  stor_window_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < snap->n; i++) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+        if ((rc = snap_txn(snap, i, &txn)) != 0) {
+            return rc;
+        }
+        if ((rc = mdb_cursor_open(txn, snap->parts[i]->windows, &cur)) != 0) {
+            return stor__err(rc);
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            struct stor_win w = {0};
+            struct stor_window_info info;
+            if (stor__win_read(v.mv_data, v.mv_size, &w) != 0) {
+                rc = STOR_E_CORRUPT;
+                break;
+            }
+            stor__key_parse(k.mv_data, k.mv_size, &info.flowlog, &info.start_s, NULL);
+            uint64_t lo = (uint64_t) info.start_s * 1000u;
+            if (lo >= to_ms || lo + (uint64_t) w.window_s * 1000u <= from_ms) {
+                continue;
+            }
+            info.window_s = w.window_s;
+            info.sealed = w.sealed;
+            info.records = w.rows;
+            info.late = w.late;
+            info.blocks = w.blocks;
+            info.bytes = w.bytes;
+            if ((rc = fn(arg, &info)) != 0) {
+                break;
+            }
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND) {
+            return rc > 0 ? stor__err(rc) : rc;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sealing a capture window, in one write transaction on its partition: read every run,
+ * aggregate them (unless the flow log is raw), add NODATA rows for known instances that sent
+ * nothing and SKIPDATA rows for instances whose sequence numbers showed loss (DESIGN.md §4),
+ * sort by source address, destination address and ports (so block summaries have tight
+ * ranges), write the blocks and their summaries, delete the runs and mark the window sealed.
+ * A crash before the commit leaves the runs as they were; after it, only the sealed form.
+ *
+ * Also stor__put_blocks, which writes records as blocks (runs at commit, blocks at seal).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stor_int.h"
+
+int
+stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
+                 uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
+                 size_t n, uint32_t *blocks, uint64_t *bytes)
+{
+    struct stor_buf buf = {0};
+    struct stor_sum sum;
+    uint8_t key[STOR_KEY_ITEM], sumv[STOR_SUM_BYTES];
+    size_t per = env->cfg.block_records;
+    int rc = 0;
+
+    for (size_t off = 0; off < n && rc == 0; off += per) {
+        size_t k = n - off < per ? n - off : per;
+        buf.len = 0;
+        if ((rc = stor__block_encode(recs + off, k, &buf, &sum)) != 0) {
+            break;
+        }
+        stor__key_item(key, flowlog, window, first + *blocks);
+        MDB_val mk = {STOR_KEY_ITEM, key}, mv = {buf.len, buf.p};
+        if ((rc = mdb_put(txn, dbi, &mk, &mv, 0)) != 0) {
+            rc = stor__err(rc);
+            break;
+        }
+        if (sums != 0) {
+            stor__sum_write(&sum, sumv);
+            MDB_val sv = {STOR_SUM_BYTES, sumv};
+            if ((rc = mdb_put(txn, sums, &mk, &sv, 0)) != 0) {
+                rc = stor__err(rc);
+                break;
+            }
+        }
+        *bytes += buf.len;
+        (*blocks)++;
+    }
+    stor__buf_free(&buf);
+    return rc;
+}
+
+static int
+cmp_rec(const void *pa, const void *pb)
+{
+    const struct flow_rec *a = pa, *b = pb;
+    int c = memcmp(a->srcaddr, b->srcaddr, 16);
+    if (c == 0) {
+        c = memcmp(a->dstaddr, b->dstaddr, 16);
+    }
+    if (c == 0) {
+        c = (a->srcport > b->srcport) - (a->srcport < b->srcport);
+    }
+    if (c == 0) {
+        c = (a->dstport > b->dstport) - (a->dstport < b->dstport);
+    }
+    if (c == 0) {
+        c = (a->protocol > b->protocol) - (a->protocol < b->protocol);
+    }
+    if (c == 0) {
+        c = (a->start_ms > b->start_ms) - (a->start_ms < b->start_ms);
+    }
+    return c;
+}
+
+/* Read and delete every run of the window, adding its records to agg. */
+static int
+take_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct stor_agg *agg)
+{
+    MDB_cursor *cur;
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key}, v;
+    struct flow_rec *tmp = NULL;
+    size_t tmp_cap = 0;
+    int rc;
+
+    stor__key_item(key, win->flowlog, win->start_s, 0);
+    if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
+        return stor__err(rc);
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint16_t fl;
+        uint32_t start;
+        stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
+        if (fl != win->flowlog || start != win->start_s) {
+            break;
+        }
+        long cnt = stor__block_count(v.mv_data, v.mv_size);
+        if (cnt < 0) {
+            rc = (int) cnt;
+            goto out;
+        }
+        if ((size_t) cnt > tmp_cap) {
+            struct flow_rec *t = realloc(tmp, (size_t) cnt * sizeof(*t));
+            if (t == NULL) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            tmp = t;
+            tmp_cap = (size_t) cnt;
+        }
+        size_t n;
+        if ((rc = stor__block_decode(v.mv_data, v.mv_size, tmp, tmp_cap, &n)) != 0) {
+            goto out;
+        }
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = stor__agg_add(agg, &tmp[i]);
+        }
+        if (rc != 0 || (rc = mdb_cursor_del(cur, 0)) != 0) {
+            rc = rc < 0 ? rc : stor__err(rc);
+            goto out;
+        }
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : stor__err(rc);
+out:
+    mdb_cursor_close(cur);
+    free(tmp);
+    return rc;
+}
+
+static int
+status_row(struct stor_agg *agg, const struct stor_win *win, const struct stor_inst *s,
+           uint8_t status)
+{
+    struct flow_rec r;
+    memset(&r, 0, sizeof(r));
+    r.flowlog = win->flowlog;
+    r.window = win->start_s;
+    r.log_status = status;
+    r.start_ms = (uint64_t) win->start_s * 1000u;
+    r.end_ms = ((uint64_t) win->start_s + win->window_s) * 1000u - 1u;
+    memcpy(r.exporter, s->exporter, 16);
+    r.domain = s->domain;
+    if (s->id[0] != '\0') {
+        memcpy(r.instance_id, s->id, FLOW_ID_MAX);
+        r.present |= FLOW_HAS_INSTANCE;
+    }
+    if (status == FLOW_LS_SKIPDATA) {
+        r.skipped = (uint32_t) (s->missed > UINT32_MAX ? UINT32_MAX : s->missed);
+    }
+    return stor__agg_add(agg, &r);
+}
+
+/* NODATA for configured instances that sent nothing; SKIPDATA where loss was seen. */
+static int
+status_rows(struct stor_agg *agg, const struct stor_win *win, const struct stor_flowlog *def,
+            uint32_t *nodata, uint32_t *skipdata)
+{
+    int rc = 0;
+
+    for (int i = 0; i < def->ninstances && rc == 0; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < win->ninst && !seen; j++) {
+            seen = win->inst[j].seen && strcmp(win->inst[j].id, def->instances[i]) == 0;
+        }
+        if (!seen) {
+            struct stor_inst s;
+            memset(&s, 0, sizeof(s));
+            memcpy(s.id, def->instances[i], FLOW_ID_MAX);
+            rc = status_row(agg, win, &s, FLOW_LS_NODATA);
+            (*nodata)++;
+        }
+    }
+    for (size_t j = 0; j < win->ninst && rc == 0; j++) {
+        if (win->inst[j].missed > 0) {
+            rc = status_row(agg, win, &win->inst[j], FLOW_LS_SKIPDATA);
+            (*skipdata)++;
+        }
+    }
+    return rc;
+}
+
+static int
+seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
+         const struct stor_flowlog *def, struct stor_win *out)
+{
+    MDB_txn *txn;
+    struct stor_agg agg;
+    int rc;
+
+    stor__agg_init(&agg, def->aggregate);
+    *out = *win;
+    out->seal_nodata = out->seal_skipdata = 0;
+    if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) != 0) {
+        return stor__err(rc);
+    }
+    if ((rc = take_runs(txn, p, win, &agg)) != 0 ||
+        (rc = status_rows(&agg, win, def, &out->seal_nodata, &out->seal_skipdata)) != 0) {
+        goto abort;
+    }
+    qsort(agg.recs, agg.n, sizeof(agg.recs[0]), cmp_rec);
+    out->blocks = 0;
+    out->bytes = 0;
+    if (agg.n > 0 && (rc = stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog,
+                                            win->start_s, 0, agg.recs, agg.n, &out->blocks,
+                                            &out->bytes)) != 0) {
+        goto abort;
+    }
+    out->sealed = true;
+    out->rows = agg.n;
+    uint8_t k[STOR_KEY_WIN], v[STOR_WIN_BYTES];
+    MDB_val key = {STOR_KEY_WIN, k}, val = {STOR_WIN_BYTES, v};
+    stor__key_win(k, win->flowlog, win->start_s);
+    stor__win_write(out, v);
+    if ((rc = mdb_put(txn, p->windows, &key, &val, 0)) != 0) {
+        rc = stor__err(rc);
+        goto abort;
+    }
+    stor__agg_free(&agg);
+    return stor__err(mdb_txn_commit(txn));
+abort:
+    mdb_txn_abort(txn);
+    stor__agg_free(&agg);
+    return rc;
+}
+
+int
+stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog *def)
+{
+    struct stor_part *p;
+    struct stor_win done;
+    int rc = stor__part_get(env, stor__part_start(env, win->start_s), true, &p);
+
+    if (rc != 0) {
+        return rc;
+    }
+    for (;;) {
+        pthread_rwlock_rdlock(&p->grow);
+        rc = seal_txn(env, p, win, def, &done);
+        pthread_rwlock_unlock(&p->grow);
+        /* A full map grows and the seal runs again; growth stops at map_max_bytes. */
+        if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {
+            break;
+        }
+    }
+    if (rc == 0) {
+        win->sealed = true;
+        win->blocks = done.blocks;
+        win->rows = done.rows;
+        win->bytes = done.bytes;
+        win->seal_nodata = done.seal_nodata;
+        win->seal_skipdata = done.seal_skipdata;
+    }
+    return rc;
+}

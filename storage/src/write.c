@@ -1,0 +1,931 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer: one thread that owns every write to the partitions.
+ *
+ * Callers take a batch from a fixed pool (stor_batch_get: never blocks; NULL when all are in
+ * flight, and the caller counts the drop), fill it and submit it to a FIFO. The writer routes
+ * each record to its flow logs and capture windows, aggregates it into the window's pending
+ * set, and every commit_ms writes each window's pending set as one "run" (a block) in one LMDB
+ * transaction per partition. Windows are then sealed when due (seal.c):
+ *
+ *   due  = every exporter that sent records to the window, and is not silent (heard from
+ *          within silent_s of wall clock), has an export clock past start + W + grace.
+ *
+ * Exporter clocks are the export times of message headers (stor_batch.msgs), so a replayed
+ * or clock-skewed exporter seals on its own time; silent exporters stop holding windows open.
+ *
+ * When a commit fails for lack of space the pending sets stay in memory (bounded by
+ * PENDING_MAX records; beyond that records are dropped and counted) and the commit is retried
+ * on every tick, so ingest resumes by itself when space returns. MDB_MAP_FULL grows the map.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "stor_int.h"
+
+#define PENDING_MAX (4u << 20) /* records held in memory across failed commits */
+
+struct stor_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* to the writer: work or a request */
+    pthread_cond_t done; /* from the writer: a request finished */
+    struct stor_batch *pool;
+    struct stor_batch **free_list;
+    size_t nfree;
+    struct stor_batch **queue; /* ring of submitted batches */
+    size_t qhead, qlen, qcap;
+    bool stop;
+    uint64_t submitted; /* batches submitted */
+    uint64_t taken;     /* batches the writer took from the queue */
+    uint64_t synced;    /* `taken` as of the last successful commit */
+    bool seal_req;
+    bool seal_force;
+    uint64_t seal_now_ms;
+    uint64_t seal_done; /* requests served */
+    int last_rc;
+    /* Writer-thread state below: touched only by the writer. */
+    struct stor_flowlog *defs;
+    size_t ndefs;
+    uint32_t defs_gen;
+    struct stor_win **wins;
+    size_t nwins, wins_cap;
+    struct stor_win *last_win;
+    struct stor_exporter_clock *clocks;
+    size_t nclocks, clocks_cap;
+    size_t pending; /* records in all windows' pending sets */
+    struct stor_stats ws; /* counted here, published to env->stats under env->lock */
+    uint64_t last_commit_ms;
+};
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* ---- batches ---- */
+
+struct stor_batch *
+stor_batch_get(struct stor_env *env)
+{
+    struct stor_writer *w = env->w;
+    struct stor_batch *b = NULL;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->nfree > 0 && !w->stop) {
+        b = w->free_list[--w->nfree];
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (b == NULL) {
+        pthread_mutex_lock(&env->lock);
+        env->stats.batches_dropped++;
+        pthread_mutex_unlock(&env->lock);
+        return NULL;
+    }
+    b->n = 0;
+    b->nmsgs = 0;
+    b->recv_ms = 0;
+    return b;
+}
+
+void
+stor_batch_put(struct stor_env *env, struct stor_batch *b)
+{
+    struct stor_writer *w = env->w;
+    pthread_mutex_lock(&w->mu);
+    w->free_list[w->nfree++] = b;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void
+stor_batch_submit(struct stor_env *env, struct stor_batch *b)
+{
+    struct stor_writer *w = env->w;
+    if (b->recv_ms == 0) {
+        b->recv_ms = wall_ms();
+    }
+    pthread_mutex_lock(&w->mu);
+    /* The ring holds every batch of the pool, so there is always room. */
+    w->queue[(w->qhead + w->qlen) % w->qcap] = b;
+    w->qlen++;
+    w->submitted++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- exporter clocks and windows ---- */
+
+static uint16_t
+clock_index(struct stor_writer *w, const uint8_t addr[16], uint16_t port)
+{
+    for (size_t i = 0; i < w->nclocks; i++) {
+        if (w->clocks[i].port == port && memcmp(w->clocks[i].addr, addr, 16) == 0) {
+            return (uint16_t) i;
+        }
+    }
+    if (w->nclocks == w->clocks_cap) {
+        size_t cap = w->clocks_cap ? w->clocks_cap * 2 : 16;
+        if (cap > UINT16_MAX) {
+            return UINT16_MAX; /* untracked: it does not hold windows open */
+        }
+        struct stor_exporter_clock *c = realloc(w->clocks, cap * sizeof(*c));
+        if (c == NULL) {
+            return UINT16_MAX;
+        }
+        w->clocks = c;
+        w->clocks_cap = cap;
+    }
+    struct stor_exporter_clock *c = &w->clocks[w->nclocks];
+    memset(c, 0, sizeof(*c));
+    memcpy(c->addr, addr, 16);
+    c->port = port;
+    return (uint16_t) w->nclocks++;
+}
+
+static void
+win_free(struct stor_win *win)
+{
+    stor__agg_free(&win->pend);
+    free(win->inst);
+    free(win);
+}
+
+/* Load a window's record from its partition, if it has one. */
+static int
+win_load(struct stor_env *env, struct stor_win *win)
+{
+    struct stor_part *p;
+    MDB_txn *txn;
+    uint8_t k[STOR_KEY_WIN];
+    MDB_val key = {STOR_KEY_WIN, k}, val;
+    int rc = stor__part_get(env, stor__part_start(env, win->start_s), true, &p);
+
+    if (rc != 0) {
+        return rc;
+    }
+    stor__key_win(k, win->flowlog, win->start_s);
+    pthread_rwlock_rdlock(&p->grow);
+    if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = mdb_get(txn, p->windows, &key, &val);
+        if (rc == 0) {
+            rc = stor__win_read(val.mv_data, val.mv_size, win);
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        } else {
+            rc = stor__err(rc);
+        }
+        mdb_txn_abort(txn);
+    } else {
+        rc = stor__err(rc);
+    }
+    pthread_rwlock_unlock(&p->grow);
+    return rc;
+}
+
+static struct stor_win *
+win_get(struct stor_env *env, struct stor_writer *w, uint16_t flowlog, uint32_t start,
+        const struct stor_flowlog *def)
+{
+    struct stor_win *win = w->last_win;
+    if (win != NULL && win->flowlog == flowlog && win->start_s == start) {
+        return win;
+    }
+    for (size_t i = 0; i < w->nwins; i++) {
+        if (w->wins[i]->flowlog == flowlog && w->wins[i]->start_s == start) {
+            return w->last_win = w->wins[i];
+        }
+    }
+    if (w->nwins == w->wins_cap) {
+        size_t cap = w->wins_cap ? w->wins_cap * 2 : 16;
+        struct stor_win **a = realloc(w->wins, cap * sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        w->wins = a;
+        w->wins_cap = cap;
+    }
+    win = calloc(1, sizeof(*win));
+    if (win == NULL) {
+        return NULL;
+    }
+    win->flowlog = flowlog;
+    win->start_s = start;
+    win->window_s = def->window_s;
+    stor__agg_init(&win->pend, def->aggregate);
+    if (win_load(env, win) != 0) {
+        win_free(win);
+        return NULL;
+    }
+    w->wins[w->nwins++] = win;
+    return w->last_win = win;
+}
+
+static void
+win_drop(struct stor_writer *w, size_t i)
+{
+    if (w->last_win == w->wins[i]) {
+        w->last_win = NULL;
+    }
+    win_free(w->wins[i]);
+    w->wins[i] = w->wins[--w->nwins];
+}
+
+static bool
+inst_is(const struct stor_inst *s, const char *id, const uint8_t exporter[16], uint32_t domain)
+{
+    /* Identified by instance-id; without one, by exporter and domain. */
+    return strcmp(s->id, id) == 0 &&
+           (id[0] != '\0' || (s->domain == domain && memcmp(s->exporter, exporter, 16) == 0));
+}
+
+static struct stor_inst *
+inst_get(struct stor_win *win, const char *id, const uint8_t exporter[16], uint32_t domain)
+{
+    if (win->last_inst < win->ninst && inst_is(&win->inst[win->last_inst], id, exporter, domain)) {
+        return &win->inst[win->last_inst];
+    }
+    for (size_t i = 0; i < win->ninst; i++) {
+        if (inst_is(&win->inst[i], id, exporter, domain)) {
+            win->last_inst = i;
+            return &win->inst[i];
+        }
+    }
+    if (win->ninst >= STOR_INST_MAX) {
+        return NULL;
+    }
+    struct stor_inst *a = realloc(win->inst, (win->ninst + 1) * sizeof(*a));
+    if (a == NULL) {
+        return NULL;
+    }
+    win->inst = a;
+    struct stor_inst *s = &a[win->ninst++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    memcpy(s->exporter, exporter, 16);
+    s->domain = domain;
+    return s;
+}
+
+/* ---- ingest ---- */
+
+static const struct stor_flowlog *
+def_of(const struct stor_writer *w, uint16_t id)
+{
+    static struct stor_flowlog builtin;
+    if (id == 0) {
+        if (builtin.window_s == 0) {
+            stor_flowlog_default(&builtin, "default");
+        }
+        return &builtin;
+    }
+    for (size_t i = 0; i < w->ndefs; i++) {
+        if (w->defs[i].id == id) {
+            return &w->defs[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+defs_refresh(struct stor_env *env, struct stor_writer *w)
+{
+    pthread_mutex_lock(&env->lock);
+    if (env->defs_gen != w->defs_gen) {
+        struct stor_flowlog *d = malloc((env->ndefs ? env->ndefs : 1) * sizeof(*d));
+        if (d != NULL) {
+            memcpy(d, env->defs, env->ndefs * sizeof(*d));
+            free(w->defs);
+            w->defs = d;
+            w->ndefs = env->ndefs;
+            w->defs_gen = env->defs_gen;
+        }
+    }
+    pthread_mutex_unlock(&env->lock);
+}
+
+static void
+label(struct flow_rec *r, const struct stor_flowlog *def)
+{
+    if (!(r->present & FLOW_HAS_ACCOUNT) && def->account_id[0] != '\0') {
+        memcpy(r->account_id, def->account_id, FLOW_ID_MAX);
+        r->present |= FLOW_HAS_ACCOUNT;
+    }
+    if (!(r->present & FLOW_HAS_INSTANCE) && def->instance_id[0] != '\0') {
+        memcpy(r->instance_id, def->instance_id, FLOW_ID_MAX);
+        r->present |= FLOW_HAS_INSTANCE;
+    }
+}
+
+static void
+contrib_add(struct stor_win *win, uint16_t clock)
+{
+    for (uint16_t i = 0; i < win->ncontrib; i++) {
+        if (win->contrib[i] == clock) {
+            return;
+        }
+    }
+    if (win->ncontrib < STOR_CONTRIB_MAX && clock != UINT16_MAX) {
+        win->contrib[win->ncontrib++] = clock;
+    }
+}
+
+static void
+ingest_one(struct stor_env *env, struct stor_writer *w, const struct flow_rec *in,
+           uint16_t *clock_cache, const struct flow_rec **clock_of, uint64_t recv_ms)
+{
+    uint16_t ids[8];
+    size_t n = stor__route(w->defs, w->ndefs, in, ids, 8);
+
+    if (n == 0) {
+        w->ws.records_unrouted++;
+        return;
+    }
+    if (*clock_of == NULL || memcmp((*clock_of)->exporter, in->exporter, 16) != 0 ||
+        (*clock_of)->exporter_port != in->exporter_port) {
+        *clock_cache = clock_index(w, in->exporter, in->exporter_port);
+        *clock_of = in;
+        if (*clock_cache != UINT16_MAX) {
+            w->clocks[*clock_cache].wall_ms = recv_ms; /* heard from, header or not */
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct stor_flowlog *def = def_of(w, ids[i]);
+        if (def == NULL) {
+            continue;
+        }
+        uint32_t end_s = (uint32_t) (in->end_ms / 1000u);
+        struct stor_win *win = win_get(env, w, ids[i], end_s - end_s % def->window_s, def);
+        if (win == NULL || w->pending >= PENDING_MAX) {
+            w->ws.records_dropped++;
+            continue;
+        }
+        struct flow_rec r = *in;
+        r.flowlog = ids[i];
+        r.window = win->start_s;
+        label(&r, def);
+        size_t before = win->pend.n;
+        if (stor__agg_add(&win->pend, &r) != 0) {
+            w->ws.records_dropped++;
+            continue;
+        }
+        w->pending += win->pend.n - before;
+        win->received++;
+        if (win->sealed) {
+            win->late++;
+            w->ws.late++;
+        }
+        contrib_add(win, *clock_cache);
+        struct stor_inst *s = inst_get(win, r.instance_id, r.exporter, r.domain);
+        if (s != NULL) {
+            s->seen = true;
+        }
+    }
+    w->ws.records_in++;
+}
+
+/* Message notes: advance exporter clocks; put sequence loss on its window (SKIPDATA). */
+static void
+ingest_msgs(struct stor_env *env, struct stor_writer *w, const struct stor_batch *b)
+{
+    for (size_t i = 0; i < b->nmsgs; i++) {
+        const struct stor_msg *m = &b->msgs[i];
+        uint16_t c = clock_index(w, m->exporter, m->exporter_port);
+        if (c != UINT16_MAX) {
+            if (m->export_ms > w->clocks[c].clock_ms) {
+                w->clocks[c].clock_ms = m->export_ms;
+            }
+            w->clocks[c].wall_ms = b->recv_ms;
+        }
+        if (m->missed == 0) {
+            continue;
+        }
+        struct flow_rec probe;
+        memset(&probe, 0, offsetof(struct flow_rec, instance_id));
+        memcpy(probe.exporter, m->exporter, 16);
+        probe.exporter_port = m->exporter_port;
+        probe.domain = m->domain;
+        snprintf(probe.instance_id, FLOW_ID_MAX, "%s", m->instance_id);
+        probe.snid[0] = probe.account_id[0] = '\0';
+        uint16_t ids[8];
+        size_t n = stor__route(w->defs, w->ndefs, &probe, ids, 8);
+        for (size_t j = 0; j < n; j++) {
+            const struct stor_flowlog *def = def_of(w, ids[j]);
+            uint32_t t = (uint32_t) (m->export_ms / 1000u);
+            struct stor_win *win = def ? win_get(env, w, ids[j], t - t % def->window_s, def) : NULL;
+            struct stor_inst *s = win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
+            if (s != NULL) {
+                s->missed += m->missed;
+            }
+            if (win != NULL) {
+                contrib_add(win, c);
+            }
+        }
+    }
+}
+
+static void
+ingest(struct stor_env *env, struct stor_writer *w, const struct stor_batch *b)
+{
+    uint16_t clock = UINT16_MAX;
+    const struct flow_rec *clock_of = NULL;
+
+    defs_refresh(env, w);
+    ingest_msgs(env, w, b);
+    for (size_t i = 0; i < b->n; i++) {
+        ingest_one(env, w, &b->recs[i], &clock, &clock_of, b->recv_ms);
+    }
+}
+
+/* ---- commit ---- */
+
+static int
+win_put(MDB_txn *txn, struct stor_part *p, const struct stor_win *win)
+{
+    uint8_t k[STOR_KEY_WIN], v[STOR_WIN_BYTES];
+    MDB_val key = {STOR_KEY_WIN, k}, val = {STOR_WIN_BYTES, v};
+    stor__key_win(k, win->flowlog, win->start_s);
+    stor__win_write(win, v);
+    return mdb_put(txn, p->windows, &key, &val, 0);
+}
+
+/* Write the pending sets of the windows in partition p; one transaction. */
+static int
+commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) != 0) {
+        return stor__err(rc);
+    }
+    for (size_t i = 0; i < w->nwins && rc == 0; i++) {
+        struct stor_win *win = w->wins[i];
+        if (win->pend.n == 0 || stor__part_start(env, win->start_s) != p->start_s) {
+            continue;
+        }
+        struct stor_win next = *win;
+        uint32_t runs = 0;
+        rc = stor__put_blocks(env, txn, p->runs, 0, win->flowlog, win->start_s, win->next_run,
+                              win->pend.recs, win->pend.n, &runs, &next.bytes);
+        if (rc == 0) {
+            next.next_run += runs;
+            next.rows += win->pend.n;
+            rc = win_put(txn, p, &next);
+        }
+        win->commit_next_run = next.next_run; /* applied by commit_done() */
+        win->commit_bytes = next.bytes;
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc < 0 ? rc : stor__err(rc);
+    }
+    return stor__err(mdb_txn_commit(txn));
+}
+
+static void
+commit_done(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
+{
+    for (size_t i = 0; i < w->nwins; i++) {
+        struct stor_win *win = w->wins[i];
+        if (win->pend.n == 0 || stor__part_start(env, win->start_s) != part_start) {
+            continue;
+        }
+        win->rows += win->pend.n;
+        win->next_run = win->commit_next_run;
+        win->bytes = win->commit_bytes;
+        w->ws.records_stored += win->pend.n;
+        w->pending -= win->pend.n;
+        stor__agg_clear(&win->pend);
+    }
+}
+
+/* Copy the writer's counters to env->stats, where stor_stats_get reads them. */
+static void
+publish(struct stor_env *env, struct stor_writer *w)
+{
+    pthread_mutex_lock(&env->lock);
+    uint64_t dropped = env->stats.batches_dropped; /* counted by callers, under env->lock */
+    uint64_t drops = env->stats.partitions_dropped;
+    env->stats = w->ws;
+    env->stats.batches_dropped = dropped;
+    env->stats.partitions_dropped = drops;
+    pthread_mutex_unlock(&env->lock);
+}
+
+/* Commit every window with pending records. 0, or the first error (data kept for retry). */
+static int
+commit_all(struct stor_env *env, struct stor_writer *w)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < w->nwins && rc == 0; i++) {
+        struct stor_win *win = w->wins[i];
+        if (win->pend.n == 0) {
+            continue;
+        }
+        struct stor_part *p;
+        if ((rc = stor__part_get(env, stor__part_start(env, win->start_s), true, &p)) != 0) {
+            break;
+        }
+        pthread_rwlock_rdlock(&p->grow);
+        rc = commit_part(env, w, p);
+        pthread_rwlock_unlock(&p->grow);
+        if (rc == STOR_E_FULL && stor__part_grow(p, env->cfg.map_max_bytes) == 0) {
+            rc = 0; /* the map was full, not the disk: retry this one */
+            i--;
+            continue;
+        }
+        if (rc == 0) {
+            commit_done(env, w, p->start_s);
+            w->ws.commits++;
+            w->ws.last_commit_ms = wall_ms();
+        }
+    }
+    w->ws.full_errors += rc == STOR_E_FULL;
+    publish(env, w);
+    return rc;
+}
+
+/* ---- sealing ---- */
+
+static bool
+due(const struct stor_env *env, const struct stor_writer *w, const struct stor_win *win,
+    uint64_t now_ms)
+{
+    uint64_t close_ms = ((uint64_t) win->start_s + win->window_s + env->cfg.grace_s) * 1000u;
+    uint64_t silent_ms = (uint64_t) env->cfg.silent_s * 1000u;
+
+    if (win->ncontrib == 0) {
+        return now_ms >= close_ms; /* no exporter to ask: wall clock */
+    }
+    for (uint16_t i = 0; i < win->ncontrib; i++) {
+        const struct stor_exporter_clock *c = &w->clocks[win->contrib[i]];
+        if (c->wall_ms + silent_ms <= now_ms) {
+            continue; /* fell silent: it no longer holds the window open */
+        }
+        /* An exporter that sends no header times is taken at wall-clock time. */
+        uint64_t clock = c->clock_ms != 0 ? c->clock_ms : now_ms;
+        if (clock < close_ms) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < w->nwins && rc == 0;) {
+        struct stor_win *win = w->wins[i];
+        if (win->pend.n > 0 || !(force || win->sealed || due(env, w, win, now_ms))) {
+            i++;
+            continue;
+        }
+        if (!win->sealed) {
+            const struct stor_flowlog *def = def_of(w, win->flowlog);
+            struct stor_flowlog gone;
+            if (def == NULL) {
+                stor_flowlog_default(&gone, "deleted"); /* deleted meanwhile: seal anyway */
+                gone.id = win->flowlog;
+                gone.window_s = win->window_s;
+                def = &gone;
+            }
+            rc = stor__seal(env, win, def);
+            if (rc != 0) {
+                break;
+            }
+            w->ws.seals++;
+            w->ws.nodata += win->seal_nodata;
+            w->ws.skipdata += win->seal_skipdata;
+        }
+        win_drop(w, i); /* sealed and committed: late records load it again */
+    }
+    publish(env, w);
+    return rc;
+}
+
+/* Windows left open by an earlier run of the store, so that they get sealed. */
+static void
+load_open_windows(struct stor_env *env, struct stor_writer *w)
+{
+    pthread_mutex_lock(&env->lock);
+    size_t n = env->nparts;
+    uint32_t *starts = malloc((n ? n : 1) * sizeof(*starts));
+    for (size_t i = 0; starts != NULL && i < n; i++) {
+        starts[i] = env->parts[i]->start_s;
+    }
+    pthread_mutex_unlock(&env->lock);
+    for (size_t i = 0; starts != NULL && i < n; i++) {
+        struct stor_part *p;
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        if (stor__part_get(env, starts[i], false, &p) != 0 ||
+            mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
+            continue;
+        }
+        if (mdb_cursor_open(txn, p->windows, &cur) == 0) {
+            for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct stor_win tmp = {0};
+                uint16_t fl;
+                uint32_t start;
+                stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
+                if (stor__win_read(v.mv_data, v.mv_size, &tmp) != 0 || tmp.sealed) {
+                    continue;
+                }
+                const struct stor_flowlog *def = def_of(w, fl);
+                struct stor_flowlog any;
+                if (def == NULL) {
+                    stor_flowlog_default(&any, "deleted");
+                    any.window_s = tmp.window_s;
+                    def = &any;
+                }
+                win_get(env, w, fl, start, def);
+            }
+            mdb_cursor_close(cur);
+        }
+        mdb_txn_abort(txn);
+    }
+    free(starts);
+}
+
+/* ---- retention ---- */
+
+static bool
+has_open_windows(const struct stor_env *env, const struct stor_writer *w, uint32_t part_start)
+{
+    for (size_t i = 0; i < w->nwins; i++) {
+        if (stor__part_start(env, w->wins[i]->start_s) == part_start) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t
+file_bytes(const struct stor_env *env, uint32_t start_s)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, start_s);
+    return stat(path, &st) == 0 ? (uint64_t) st.st_blocks * 512u : 0;
+}
+
+/*
+ * Drop whole partitions: those that ended more than retention_s ago, then the oldest while
+ * the store is above max_bytes (never the newest, nor one the writer still has windows in).
+ * A dropped partition's file is deleted as soon as no snapshot reads it.
+ */
+static void
+retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
+{
+    if (env->cfg.retention_s == 0 && env->cfg.max_bytes == 0) {
+        return;
+    }
+    pthread_mutex_lock(&env->lock);
+    size_t n = env->nparts;
+    uint64_t total = 0;
+    uint64_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
+    for (size_t i = 0; sizes != NULL && i < n; i++) {
+        sizes[i] = env->parts[i]->doomed ? 0 : file_bytes(env, env->parts[i]->start_s);
+        total += sizes[i];
+    }
+    struct stor_part *drop[64];
+    size_t ndrop = 0;
+    for (size_t i = 0; sizes != NULL && i + 1 < n && ndrop < 64; i++) {
+        struct stor_part *p = env->parts[i];
+        uint64_t end_ms = ((uint64_t) p->start_s + env->cfg.partition_s) * 1000u;
+        bool old = env->cfg.retention_s != 0 &&
+                   end_ms + (uint64_t) env->cfg.retention_s * 1000u <= now_ms;
+        bool big = env->cfg.max_bytes != 0 && total > env->cfg.max_bytes;
+        if (p->doomed || !(old || big) || has_open_windows(env, w, p->start_s)) {
+            continue;
+        }
+        p->doomed = true;
+        p->refs++; /* ours, dropped below: unref closes and unlinks when the last goes */
+        drop[ndrop++] = p;
+        total -= sizes[i];
+    }
+    env->stats.partitions_dropped += ndrop;
+    pthread_mutex_unlock(&env->lock);
+    free(sizes);
+    for (size_t i = 0; i < ndrop; i++) {
+        stor__part_unref(env, drop[i]);
+    }
+}
+
+/* ---- the thread ---- */
+
+static void
+take_batches(struct stor_env *env, struct stor_writer *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        if (w->qlen == 0) {
+            pthread_mutex_unlock(&w->mu);
+            return;
+        }
+        struct stor_batch *b = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        pthread_mutex_unlock(&w->mu);
+        ingest(env, w, b);
+        pthread_mutex_lock(&w->mu);
+        w->free_list[w->nfree++] = b;
+        w->taken++;
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct stor_env *env = arg;
+    struct stor_writer *w = env->w;
+
+    defs_refresh(env, w);
+    load_open_windows(env, w);
+    w->last_commit_ms = wall_ms();
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        if (w->qlen == 0 && !w->stop && !w->seal_req && w->synced == w->taken) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t) ts.tv_nsec + (uint64_t) env->cfg.commit_ms * 250000u;
+            ts.tv_sec += (time_t) (ns / 1000000000u);
+            ts.tv_nsec = (long) (ns % 1000000000u);
+            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+        }
+        bool stop = w->stop, seal_req = w->seal_req, force = w->seal_force;
+        uint64_t seal_now = w->seal_now_ms, taken_before = w->taken;
+        pthread_mutex_unlock(&w->mu);
+
+        take_batches(env, w);
+        uint64_t now = wall_ms();
+        pthread_mutex_lock(&w->mu);
+        bool want_sync = w->synced != w->taken;
+        uint64_t taken = w->taken;
+        pthread_mutex_unlock(&w->mu);
+        int rc = 0;
+        if (now - w->last_commit_ms >= env->cfg.commit_ms || stop || seal_req ||
+            w->pending >= PENDING_MAX / 2 || (want_sync && taken == taken_before)) {
+            rc = commit_all(env, w);
+            w->last_commit_ms = now;
+            if (rc == 0) {
+                rc = seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
+            }
+            retention(env, w, seal_req ? seal_now : now);
+        }
+        pthread_mutex_lock(&w->mu);
+        if (rc == 0 && w->pending == 0) {
+            w->synced = taken;
+        }
+        w->last_rc = rc;
+        if (seal_req) {
+            w->seal_req = false;
+            w->seal_done++;
+        }
+        pthread_cond_broadcast(&w->done);
+        bool quit = stop && w->qlen == 0;
+        pthread_mutex_unlock(&w->mu);
+        if (quit) {
+            return NULL;
+        }
+    }
+}
+
+int
+stor_sync(struct stor_env *env)
+{
+    struct stor_writer *w = env->w;
+    pthread_mutex_lock(&w->mu);
+    uint64_t want = w->submitted;
+    pthread_cond_signal(&w->wake);
+    while (w->synced < want && w->last_rc == 0 && !w->stop) {
+        pthread_cond_wait(&w->done, &w->mu);
+    }
+    int rc = w->synced >= want ? 0 : (w->last_rc != 0 ? w->last_rc : STOR_E_CLOSED);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int
+stor_seal_due(struct stor_env *env, uint64_t now_ms, bool force_all)
+{
+    struct stor_writer *w = env->w;
+    int rc = stor_sync(env);
+    if (rc != 0) {
+        return rc;
+    }
+    pthread_mutex_lock(&w->mu);
+    uint64_t ticket = w->seal_done + 1;
+    w->seal_req = true;
+    w->seal_force = force_all;
+    w->seal_now_ms = now_ms;
+    pthread_cond_signal(&w->wake);
+    while (w->seal_done < ticket) {
+        pthread_cond_wait(&w->done, &w->mu);
+    }
+    rc = w->last_rc;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+void
+stor_stats_get(struct stor_env *env, struct stor_stats *out)
+{
+    pthread_mutex_lock(&env->lock);
+    *out = env->stats;
+    pthread_mutex_unlock(&env->lock);
+}
+
+static void
+writer_free(struct stor_writer *w)
+{
+    if (w->pool != NULL) {
+        for (size_t i = 0; i < w->qcap; i++) {
+            free(w->pool[i].recs);
+            free(w->pool[i].msgs);
+        }
+    }
+    for (size_t i = 0; i < w->nwins; i++) {
+        win_free(w->wins[i]);
+    }
+    free(w->wins);
+    free(w->clocks);
+    free(w->defs);
+    free(w->pool);
+    free(w->free_list);
+    free(w->queue);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->done);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+int
+stor__writer_start(struct stor_env *env)
+{
+    struct stor_writer *w = calloc(1, sizeof(*w));
+    size_t n = env->cfg.queue_batches;
+
+    if (w == NULL) {
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->done, NULL);
+    w->qcap = n;
+    w->pool = calloc(n, sizeof(*w->pool));
+    w->free_list = calloc(n, sizeof(*w->free_list));
+    w->queue = calloc(n, sizeof(*w->queue));
+    if (w->pool == NULL || w->free_list == NULL || w->queue == NULL) {
+        goto free_w;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stor_batch *b = &w->pool[i];
+        b->cap = env->cfg.batch_records;
+        b->msgs_cap = env->cfg.batch_records;
+        b->recs = malloc(b->cap * sizeof(*b->recs));
+        b->msgs = malloc(b->msgs_cap * sizeof(*b->msgs));
+        if (b->recs == NULL || b->msgs == NULL) {
+            goto free_w;
+        }
+        w->free_list[w->nfree++] = b;
+    }
+    env->w = w;
+    if (pthread_create(&w->thread, NULL, writer_main, env) != 0) {
+        env->w = NULL;
+        goto free_w;
+    }
+    return 0;
+free_w:
+    writer_free(w);
+    return -ENOMEM;
+}
+
+void
+stor__writer_stop(struct stor_env *env)
+{
+    struct stor_writer *w = env->w;
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    env->w = NULL;
+    writer_free(w);
+}

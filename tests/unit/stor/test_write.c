@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The write path end to end through the public API: batches, windows, aggregation, sealing
+ * on exporter clocks and by the silent fallback, late records, NODATA and SKIPDATA, raw mode,
+ * persistence across reopen, retention, and scans with pushed-down conditions compared with
+ * a brute-force filter over every record.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "stor_int.h"
+
+#define T0 1763798400u /* a partition start (multiple of 3600) */
+
+struct fx {
+    char dir[64];
+    struct stor_env *env;
+    struct stor_cfg cfg;
+    char msg[256];
+};
+
+static void
+reopen(struct fx *f)
+{
+    stor_close(f->env);
+    f->env = NULL;
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/flowlog-w-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    stor_cfg_default(&f->cfg);
+    f->cfg.dir = f->dir;
+    f->cfg.map_bytes = 1u << 20; /* small, so map growth happens in these tests */
+    f->cfg.block_records = 64;   /* several blocks per window */
+    f->cfg.commit_ms = 50;
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[128];
+    stor_close(f->env);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static struct flow_rec
+mk(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint64_t end_ms, uint64_t pkts)
+{
+    struct flow_rec r;
+    memset(&r, 0, sizeof(r));
+    uint8_t a[4] = {10, (uint8_t) (src >> 16), (uint8_t) (src >> 8), (uint8_t) src};
+    uint8_t b[4] = {172, 16, (uint8_t) (dst >> 8), (uint8_t) dst};
+    uint8_t e[4] = {192, 0, 2, 1};
+    flow_addr_set_v4(r.srcaddr, a);
+    flow_addr_set_v4(r.dstaddr, b);
+    flow_addr_set_v4(r.exporter, e);
+    r.exporter_port = 4739;
+    r.srcport = sport;
+    r.dstport = dport;
+    r.protocol = 6;
+    r.packets = pkts;
+    r.bytes = pkts * 100;
+    r.tcp_flags = 0x02;
+    r.start_ms = end_ms - 1000;
+    r.end_ms = end_ms;
+    r.version = 10;
+    r.present = FLOW_HAS_SRCADDR | FLOW_HAS_DSTADDR | FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT |
+                FLOW_HAS_PROTOCOL | FLOW_HAS_PACKETS | FLOW_HAS_BYTES | FLOW_HAS_TCPFLAGS;
+    return r;
+}
+
+/* Submit records (and one message note with export time export_ms, missed) in one batch. */
+static void
+submit(struct fx *f, const struct flow_rec *recs, size_t n, uint64_t export_ms,
+       uint32_t missed, const char *instance)
+{
+    struct stor_batch *b = stor_batch_get(f->env);
+    assert_non_null(b);
+    assert_true(n <= b->cap);
+    memcpy(b->recs, recs, n * sizeof(*recs));
+    b->n = n;
+    if (export_ms != 0) {
+        struct stor_msg *m = &b->msgs[0];
+        memset(m, 0, sizeof(*m));
+        uint8_t e[4] = {192, 0, 2, 1};
+        flow_addr_set_v4(m->exporter, e);
+        m->exporter_port = 4739;
+        m->export_ms = export_ms;
+        m->missed = missed;
+        snprintf(m->instance_id, FLOW_ID_MAX, "%s", instance ? instance : "");
+        b->nmsgs = 1;
+    }
+    stor_batch_submit(f->env, b);
+    assert_int_equal(stor_sync(f->env), 0);
+}
+
+struct totals {
+    size_t rows;
+    uint64_t packets;
+    uint64_t bytes;
+    size_t nodata;
+    size_t skipdata;
+    uint32_t skipped;
+    uint64_t min_start;
+    uint64_t max_end;
+};
+
+static struct totals
+scan(struct fx *f, const struct stor_scan *sc, struct stor_scan_stats *st)
+{
+    struct totals t = {.min_start = UINT64_MAX};
+    struct stor_snap *snap;
+    struct stor_iter *it;
+    const struct flow_rec *recs;
+    size_t n;
+    int rc;
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(stor_iter_open(snap, sc, &it), 0);
+    while ((rc = stor_iter_next(it, &recs, &n)) == 1) {
+        for (size_t i = 0; i < n; i++) {
+            bool ok = true;
+            for (size_t c = 0; c < sc->nconj && ok; c++) {
+                ok = stor__rec_matches(&recs[i], &sc->conj[c]);
+            }
+            ok = ok && recs[i].end_ms >= sc->from_ms && recs[i].end_ms < sc->to_ms;
+            if (!ok) {
+                continue;
+            }
+            t.rows++;
+            t.packets += recs[i].packets;
+            t.bytes += recs[i].bytes;
+            t.nodata += recs[i].log_status == FLOW_LS_NODATA;
+            t.skipdata += recs[i].log_status == FLOW_LS_SKIPDATA;
+            t.skipped += recs[i].skipped;
+            t.min_start = recs[i].start_ms < t.min_start ? recs[i].start_ms : t.min_start;
+            t.max_end = recs[i].end_ms > t.max_end ? recs[i].end_ms : t.max_end;
+        }
+    }
+    assert_int_equal(rc, 0);
+    if (st != NULL) {
+        stor_iter_stats(it, st);
+    }
+    stor_iter_close(it);
+    stor_snap_end(snap);
+    return t;
+}
+
+static uint64_t
+wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static const struct stor_scan ALL = {0, UINT64_MAX, -1, 0, NULL};
+
+struct winfo {
+    size_t n;
+    struct stor_window_info w[16];
+};
+
+static int
+collect_window(void *arg, const struct stor_window_info *w)
+{
+    struct winfo *wi = arg;
+    if (wi->n < 16) {
+        wi->w[wi->n++] = *w;
+    }
+    return 0;
+}
+
+static struct winfo
+windows(struct fx *f)
+{
+    struct winfo wi = {0};
+    struct stor_snap *snap;
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(stor_windows_each(snap, 0, UINT64_MAX, collect_window, &wi), 0);
+    stor_snap_end(snap);
+    return wi;
+}
+
+static void
+test_aggregate_and_seal(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t = (uint64_t) (T0 + 100) * 1000u;
+    struct flow_rec r[3] = {mk(1, 1, 1000, 80, t, 2), mk(1, 1, 1000, 80, t + 5000, 3),
+                            mk(2, 1, 1000, 80, t, 7)};
+    r[1].tcp_flags = 0x10;
+    submit(f, r, 2, t, 0, NULL);
+    submit(f, r + 2, 1, t + 5000, 0, NULL);
+
+    /* Open window: readable; rows pre-aggregated per commit, totals exact. */
+    struct totals a = scan(f, &ALL, NULL);
+    assert_int_equal(a.packets, 12);
+    assert_int_equal(a.bytes, 1200);
+    struct winfo wi = windows(f);
+    assert_int_equal(wi.n, 1);
+    assert_int_equal(wi.w[0].start_s, T0);
+    assert_int_equal(wi.w[0].window_s, 600);
+    assert_false(wi.w[0].sealed);
+
+    /* The exporter's clock has not passed start + 600 + 120: not due. */
+    assert_int_equal(stor_seal_due(f->env, t + 10000, false), 0);
+    assert_false(windows(f).w[0].sealed);
+    /* Its clock passes the close: sealed, one row per key. */
+    submit(f, NULL, 0, (uint64_t) (T0 + 721) * 1000u, 0, NULL);
+    assert_int_equal(stor_seal_due(f->env, t + 10000, false), 0);
+    wi = windows(f);
+    assert_true(wi.w[0].sealed);
+    assert_int_equal(wi.w[0].records, 2);
+    a = scan(f, &ALL, NULL);
+    assert_int_equal(a.rows, 2);
+    assert_int_equal(a.packets, 12);
+    assert_int_equal(a.min_start, t - 1000);
+    assert_int_equal(a.max_end, t + 5000);
+
+    /* A late record is stored and counted, never dropped. */
+    submit(f, r, 1, (uint64_t) (T0 + 722) * 1000u, 0, NULL);
+    a = scan(f, &ALL, NULL);
+    assert_int_equal(a.packets, 14);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.late, 1);
+    assert_int_equal(st.seals, 1);
+    reopen(f);
+    assert_int_equal(scan(f, &ALL, NULL).packets, 14);
+    assert_int_equal(windows(f).w[0].late, 1);
+}
+
+static void
+test_silent_exporter_fallback(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t = (uint64_t) (T0 + 10) * 1000u;
+    struct flow_rec r = mk(3, 3, 5, 6, t, 1);
+    struct stor_batch *b = stor_batch_get(f->env);
+    b->recs[0] = r;
+    b->n = 1;
+    b->nmsgs = 1;
+    memset(&b->msgs[0], 0, sizeof(b->msgs[0]));
+    memcpy(b->msgs[0].exporter, r.exporter, 16);
+    b->msgs[0].exporter_port = 4739;
+    b->msgs[0].export_ms = t;
+    b->recv_ms = wall_now(); /* heard from now; its export clock is a year behind */
+    stor_batch_submit(f->env, b);
+    assert_int_equal(stor_sync(f->env), 0);
+    /* Alive with a clock behind the close: held open. Silent for 60 s: sealed anyway. */
+    assert_int_equal(stor_seal_due(f->env, b->recv_ms + 59000, false), 0);
+    assert_false(windows(f).w[0].sealed);
+    assert_int_equal(stor_seal_due(f->env, b->recv_ms + 61000, false), 0);
+    struct winfo wi = windows(f);
+    assert_int_equal(wi.n, 1);
+    assert_true(wi.w[0].sealed);
+}
+
+static void
+test_nodata_skipdata_raw(void **state)
+{
+    struct fx *f = *state;
+    struct stor_flowlog fl;
+    stor_flowlog_default(&fl, "gw");
+    fl.window_s = 60;
+    fl.aggregate = false;
+    fl.ninstances = 2;
+    snprintf(fl.instances[0], FLOW_ID_MAX, "sag-a");
+    snprintf(fl.instances[1], FLOW_ID_MAX, "sag-b");
+    assert_int_equal(stor_flowlog_create(f->env, &fl, f->msg, sizeof(f->msg)), 0);
+
+    uint64_t t = (uint64_t) (T0 + 30) * 1000u;
+    struct flow_rec r[2] = {mk(1, 1, 1, 1, t, 1), mk(1, 1, 1, 1, t, 1)};
+    for (int i = 0; i < 2; i++) {
+        snprintf(r[i].instance_id, FLOW_ID_MAX, "sag-a");
+        r[i].present |= FLOW_HAS_INSTANCE;
+    }
+    submit(f, r, 2, t, 5, "sag-a");
+    submit(f, NULL, 0, (uint64_t) (T0 + 60 + 121) * 1000u, 0, "sag-a");
+    assert_int_equal(stor_seal_due(f->env, t, false), 0);
+
+    struct winfo wi = windows(f);
+    assert_int_equal(wi.n, 1);
+    assert_int_equal(wi.w[0].window_s, 60);
+    assert_true(wi.w[0].sealed);
+    struct totals a = scan(f, &ALL, NULL);
+    assert_int_equal(a.rows, 4);     /* raw: 2 records, + NODATA sag-b, + SKIPDATA sag-a */
+    assert_int_equal(a.nodata, 1);
+    assert_int_equal(a.skipdata, 1);
+    assert_int_equal(a.skipped, 5);
+    assert_int_equal(a.packets, 2);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.nodata, 1);
+    assert_int_equal(st.skipdata, 1);
+}
+
+static void
+test_open_window_survives_restart(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t = (uint64_t) (T0 + 1300) * 1000u;
+    struct flow_rec r = mk(9, 9, 9, 9, t, 4);
+    submit(f, &r, 1, t, 0, NULL);
+    reopen(f); /* the writer finds the open window again and can seal it */
+    assert_false(windows(f).w[0].sealed);
+    assert_int_equal(stor_seal_due(f->env, 0, true), 0);
+    assert_true(windows(f).w[0].sealed);
+    assert_int_equal(scan(f, &ALL, NULL).packets, 4);
+}
+
+static uint32_t
+rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t) (*s >> 33);
+}
+
+static void
+test_pushdown_matches_brute_force(void **state)
+{
+    struct fx *f = *state;
+    uint64_t seed = 7;
+    enum { N = 3000 };
+    static struct flow_rec all[N];
+    for (size_t i = 0; i < N; i++) {
+        uint64_t end = (uint64_t) (T0 + rnd(&seed) % 3000) * 1000u + rnd(&seed) % 1000;
+        all[i] = mk(rnd(&seed) % 200, rnd(&seed) % 50, (uint16_t) (1024 + rnd(&seed) % 30),
+                    (uint16_t) (rnd(&seed) % 4 == 0 ? 22 : 443), end, 1 + rnd(&seed) % 20);
+        all[i].protocol = rnd(&seed) % 5 == 0 ? 17 : 6;
+        all[i].action = rnd(&seed) % 7 == 0 ? FLOW_ACT_REJECT : FLOW_ACT_ACCEPT;
+    }
+    for (size_t off = 0; off < N; off += 1000) {
+        submit(f, all + off, 1000, (uint64_t) T0 * 1000u, 0, NULL); /* holds windows open */
+    }
+    assert_int_equal(stor_seal_due(f->env, 0, true), 0);
+    struct totals everything = scan(f, &ALL, NULL);
+    uint64_t pk = 0;
+    for (size_t i = 0; i < N; i++) {
+        pk += all[i].packets;
+    }
+    assert_int_equal(everything.packets, pk);
+
+    for (int q = 0; q < 200; q++) {
+        struct stor_conj conj[2];
+        memset(conj, 0, sizeof(conj));
+        struct stor_scan sc = {0, UINT64_MAX, -1, 0, conj};
+        int kind = q % 5;
+        struct stor_cond *c = &conj[0].any[0];
+        conj[0].n = 1;
+        if (kind == 0) { /* a source host */
+            c->field = STOR_F_SRCADDR;
+            uint32_t h = rnd(&seed) % 220;
+            uint8_t a[4] = {10, 0, (uint8_t) (h >> 8), (uint8_t) h};
+            flow_addr_set_v4(c->cidr.addr, a);
+            c->cidr.plen = 128;
+        } else if (kind == 1) { /* a destination /24 */
+            c->field = STOR_F_DSTADDR;
+            uint8_t a[4] = {172, 16, 0, 0};
+            flow_addr_set_v4(c->cidr.addr, a);
+            c->cidr.plen = 120;
+        } else if (kind == 2) { /* port in (22, x) and protocol */
+            c->field = STOR_F_DSTPORT;
+            c->lo = c->hi = 22;
+            conj[0].n = 2;
+            conj[0].any[1].field = STOR_F_DSTPORT;
+            conj[0].any[1].lo = conj[0].any[1].hi = rnd(&seed) % 2000;
+            conj[1].n = 1;
+            conj[1].any[0].field = STOR_F_PROTOCOL;
+            conj[1].any[0].lo = conj[1].any[0].hi = 17;
+            sc.nconj = 1;
+        } else if (kind == 3) { /* bytes range */
+            c->field = STOR_F_BYTES;
+            c->lo = 100u * (rnd(&seed) % 20);
+            c->hi = c->lo + 300;
+        } else { /* action plus a time range */
+            c->field = STOR_F_ACTION;
+            c->lo = c->hi = FLOW_ACT_REJECT;
+            sc.from_ms = (uint64_t) (T0 + rnd(&seed) % 3000) * 1000u;
+            sc.to_ms = sc.from_ms + 700000;
+        }
+        sc.nconj = (uint8_t) (kind == 2 ? 2 : 1);
+        struct stor_scan_stats st;
+        struct totals got = scan(f, &sc, &st);
+        struct totals want = {0};
+        for (size_t i = 0; i < N; i++) {
+            bool ok = all[i].end_ms >= sc.from_ms && all[i].end_ms < sc.to_ms;
+            for (size_t j = 0; j < sc.nconj && ok; j++) {
+                ok = stor__rec_matches(&all[i], &conj[j]);
+            }
+            if (ok) {
+                want.packets += all[i].packets;
+                want.bytes += all[i].bytes;
+            }
+        }
+        if (got.packets != want.packets || got.bytes != want.bytes) {
+            fail_msg("query %d (kind %d): got %llu packets, brute force %llu", q, kind,
+                     (unsigned long long) got.packets, (unsigned long long) want.packets);
+        }
+        if (kind == 0) {
+            if (st.blocks_skipped * 2 <= st.blocks) {
+                fail_msg("host query skipped %llu of %llu blocks", (unsigned long long) st.blocks_skipped, (unsigned long long) st.blocks);
+            }
+        }
+    }
+}
+
+static void
+test_retention_by_age(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.retention_s = 3600;
+    reopen(f);
+    uint64_t now_s = wall_now() / 1000u;
+    uint32_t hour = (uint32_t) (now_s - now_s % 3600);
+    uint32_t old = hour - 3600; /* the previous partition: it ends at `hour` */
+    uint64_t t = (uint64_t) (old + 100) * 1000u;
+    struct flow_rec r[2] = {mk(1, 1, 1, 1, t, 1), mk(1, 1, 1, 1, t + 3600000, 1)};
+    submit(f, r, 2, 0, 0, NULL);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    assert_int_equal(f->env->nparts, 2);
+    /* An hour after the old partition ended it is dropped, file and all. */
+    assert_int_equal(stor_seal_due(f->env, (uint64_t) (hour + 3600) * 1000u + 1, false), 0);
+    assert_int_equal(f->env->nparts, 1);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", f->dir, old);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(scan(f, &ALL, NULL).rows, 1);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.partitions_dropped, 1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_aggregate_and_seal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_exporter_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodata_skipdata_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_window_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
