@@ -212,6 +212,9 @@ static int
 cap_flush(void *arg, struct flow_rec *recs, size_t n)
 {
     struct cap *c = arg;
+    if (n == 0) {
+        return 0;
+    }
     if (c->s->n + n > c->cap) {
         c->cap = (c->cap + n) * 2;
         c->s->recs = realloc(c->s->recs, c->cap * sizeof(*recs));

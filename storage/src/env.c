@@ -59,6 +59,7 @@ stor__err(int rc)
     case MDB_MAP_FULL:
     case ENOSPC:
     case EDQUOT:
+    case EFBIG: /* the file-size limit: full, as far as we can tell */
         return STOR_E_FULL;
     case MDB_NOTFOUND:
         return STOR_E_NOTFOUND;

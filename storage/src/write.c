@@ -43,6 +43,8 @@ struct stor_writer {
     uint64_t submitted; /* batches submitted */
     uint64_t taken;     /* batches the writer took from the queue */
     uint64_t synced;    /* `taken` as of the last successful commit */
+    uint64_t attempts;  /* commits attempted */
+    unsigned sync_waiters;
     bool seal_req;
     bool seal_force;
     uint64_t seal_now_ms;
@@ -300,7 +302,9 @@ defs_refresh(struct stor_env *env, struct stor_writer *w)
     if (env->defs_gen != w->defs_gen) {
         struct stor_flowlog *d = malloc((env->ndefs ? env->ndefs : 1) * sizeof(*d));
         if (d != NULL) {
-            memcpy(d, env->defs, env->ndefs * sizeof(*d));
+            if (env->ndefs > 0) { /* env->defs is NULL with no flow log: memcpy wants non-NULL */
+                memcpy(d, env->defs, env->ndefs * sizeof(*d));
+            }
             free(w->defs);
             w->defs = d;
             w->ndefs = env->ndefs;
@@ -549,6 +553,7 @@ commit_all(struct stor_env *env, struct stor_writer *w)
         }
     }
     w->ws.full_errors += rc == STOR_E_FULL;
+    w->ws.last_error = rc;
     publish(env, w);
     return rc;
 }
@@ -726,10 +731,12 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
 
 /* ---- the thread ---- */
 
+/* Take queued batches until the queue is empty or a commit is due (so that under sustained
+ * load commits still happen every commit_ms). */
 static void
 take_batches(struct stor_env *env, struct stor_writer *w)
 {
-    for (;;) {
+    for (unsigned k = 1;; k++) {
         pthread_mutex_lock(&w->mu);
         if (w->qlen == 0) {
             pthread_mutex_unlock(&w->mu);
@@ -744,7 +751,23 @@ take_batches(struct stor_env *env, struct stor_writer *w)
         w->free_list[w->nfree++] = b;
         w->taken++;
         pthread_mutex_unlock(&w->mu);
+        if (k % 8 == 0 && (wall_ms() - w->last_commit_ms >= env->cfg.commit_ms ||
+                           w->pending >= PENDING_MAX / 2)) {
+            return;
+        }
     }
+}
+
+/* Sleep until there is work, or until the next commit or periodic check is due. */
+static void
+idle(struct stor_env *env, struct stor_writer *w)
+{
+    if (w->qlen > 0 || w->stop || w->seal_req || (w->sync_waiters > 0 && w->last_rc == 0)) {
+        return;
+    }
+    uint64_t at = w->last_commit_ms + env->cfg.commit_ms;
+    struct timespec ts = {(time_t) (at / 1000u), (long) (at % 1000u) * 1000000L};
+    pthread_cond_timedwait(&w->wake, &w->mu, &ts);
 }
 
 static void *
@@ -758,40 +781,39 @@ writer_main(void *arg)
     w->last_commit_ms = wall_ms();
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        if (w->qlen == 0 && !w->stop && !w->seal_req && w->synced == w->taken) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t) ts.tv_nsec + (uint64_t) env->cfg.commit_ms * 250000u;
-            ts.tv_sec += (time_t) (ns / 1000000000u);
-            ts.tv_nsec = (long) (ns % 1000000000u);
-            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
-        }
+        idle(env, w);
         bool stop = w->stop, seal_req = w->seal_req, force = w->seal_force;
-        uint64_t seal_now = w->seal_now_ms, taken_before = w->taken;
+        bool sync_req = w->sync_waiters > 0, failing = w->last_rc != 0;
+        uint64_t seal_now = w->seal_now_ms;
         pthread_mutex_unlock(&w->mu);
 
         take_batches(env, w);
         uint64_t now = wall_ms();
+        bool due_now = now - w->last_commit_ms >= env->cfg.commit_ms;
+        /* After a failed commit (full disk) retry once per commit_ms, not in a loop. */
+        bool commit = due_now || stop || (!failing && (seal_req || sync_req ||
+                                                       w->pending >= PENDING_MAX / 2));
         pthread_mutex_lock(&w->mu);
-        bool want_sync = w->synced != w->taken;
         uint64_t taken = w->taken;
         pthread_mutex_unlock(&w->mu);
         int rc = 0;
-        if (now - w->last_commit_ms >= env->cfg.commit_ms || stop || seal_req ||
-            w->pending >= PENDING_MAX / 2 || (want_sync && taken == taken_before)) {
+        if (commit) {
             rc = commit_all(env, w);
             w->last_commit_ms = now;
             if (rc == 0) {
                 rc = seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
+                retention(env, w, seal_req ? seal_now : now);
             }
-            retention(env, w, seal_req ? seal_now : now);
         }
         pthread_mutex_lock(&w->mu);
-        if (rc == 0 && w->pending == 0) {
-            w->synced = taken;
+        if (commit) {
+            w->attempts++;
+            w->last_rc = rc;
+            if (rc == 0 && w->pending == 0) {
+                w->synced = taken;
+            }
         }
-        w->last_rc = rc;
-        if (seal_req) {
+        if (seal_req && (commit || stop)) {
             w->seal_req = false;
             w->seal_done++;
         }
@@ -804,16 +826,23 @@ writer_main(void *arg)
     }
 }
 
+/*
+ * Wait until every batch submitted before the call is committed. Returns 0, or the error of
+ * a commit attempted after the call (STOR_E_FULL: the data stays queued in memory and is
+ * retried every commit_ms; call again to wait for that).
+ */
 int
 stor_sync(struct stor_env *env)
 {
     struct stor_writer *w = env->w;
     pthread_mutex_lock(&w->mu);
-    uint64_t want = w->submitted;
+    uint64_t want = w->submitted, start = w->attempts;
+    w->sync_waiters++;
     pthread_cond_signal(&w->wake);
-    while (w->synced < want && w->last_rc == 0 && !w->stop) {
+    while (w->synced < want && !w->stop && !(w->attempts > start && w->last_rc != 0)) {
         pthread_cond_wait(&w->done, &w->mu);
     }
+    w->sync_waiters--;
     int rc = w->synced >= want ? 0 : (w->last_rc != 0 ? w->last_rc : STOR_E_CLOSED);
     pthread_mutex_unlock(&w->mu);
     return rc;

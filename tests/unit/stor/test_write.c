@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,7 +102,9 @@ submit(struct fx *f, const struct flow_rec *recs, size_t n, uint64_t export_ms,
     struct stor_batch *b = stor_batch_get(f->env);
     assert_non_null(b);
     assert_true(n <= b->cap);
-    memcpy(b->recs, recs, n * sizeof(*recs));
+    if (n > 0) {
+        memcpy(b->recs, recs, n * sizeof(*recs));
+    }
     b->n = n;
     if (export_ms != 0) {
         struct stor_msg *m = &b->msgs[0];
@@ -453,6 +458,76 @@ test_retention_by_age(void **state)
     assert_int_equal(st.partitions_dropped, 1);
 }
 
+/*
+ * A full disk, simulated with the file-size limit (EFBIG): commits fail with STOR_E_FULL,
+ * ingest keeps taking batches, nothing is lost, and when space returns everything commits.
+ * Runs in a child process so the limit does not touch the test runner.
+ */
+static void
+test_full_disk_recovers(void **state)
+{
+    struct fx *f = *state;
+    stor_close(f->env); /* the child opens its own: a writer thread does not survive fork */
+    f->env = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)) != 0) {
+            _exit(9);
+        }
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        struct rlimit small = {1u << 20, rl.rlim_max};
+        uint64_t t = (uint64_t) (T0 + 100) * 1000u;
+        static struct flow_rec r[1000];
+        setrlimit(RLIMIT_FSIZE, &small);
+        uint64_t seed = 3, sent = 0;
+        int full = 0;
+        for (int b = 0; b < 400 && full < 3; b++) {
+            for (size_t i = 0; i < 1000; i++) {
+                r[i] = mk(rnd(&seed), rnd(&seed), (uint16_t) rnd(&seed), (uint16_t) i, t, 1);
+            }
+            struct stor_batch *bt = stor_batch_get(f->env);
+            if (bt == NULL) {
+                _exit(10);
+            }
+            memcpy(bt->recs, r, sizeof(r));
+            bt->n = 1000;
+            stor_batch_submit(f->env, bt);
+            sent += 1000;
+            int rc = stor_sync(f->env);
+            if (rc == STOR_E_FULL) {
+                full++;
+            } else if (rc != 0) {
+                _exit(11);
+            }
+        }
+        struct stor_stats st;
+        stor_stats_get(f->env, &st);
+        if (full == 0 || st.full_errors == 0 || st.last_error != STOR_E_FULL) {
+            _exit(12); /* never filled up: the limit did not bite */
+        }
+        setrlimit(RLIMIT_FSIZE, &rl); /* space returns */
+        if (stor_sync(f->env) != 0) {
+            _exit(13);
+        }
+        stor_stats_get(f->env, &st);
+        if (st.records_in != sent || st.records_dropped != 0 || st.records_stored != sent ||
+            st.last_error != 0) {
+            _exit(14);
+        }
+        struct totals a = scan(f, &ALL, NULL);
+        stor_close(f->env);
+        _exit(a.rows == sent ? 0 : 15);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
@@ -463,6 +538,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_window_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
