@@ -35,9 +35,9 @@ put(uint8_t *b, size_t *o, uint64_t v, int n)
 }
 
 /* 13 fields: 8 12 7 11 4 6 5 10 14 2(8) 1(8) 152(8) 153(8) = 55 bytes a record. */
-static const uint16_t ipfix_fields[13][2] = {{8, 4},  {12, 4}, {7, 2},   {11, 2},  {4, 1},
-                                             {6, 1},  {5, 1},  {10, 4},  {14, 4},  {2, 8},
-                                             {1, 8},  {152, 8}, {153, 8}};
+static const uint16_t ipfix_fields[13][2] = {{8, 4}, {12, 4},  {7, 2},  {11, 2}, {4, 1},
+                                             {6, 1}, {5, 1},   {10, 4}, {14, 4}, {2, 8},
+                                             {1, 8}, {152, 8}, {153, 8}};
 
 static size_t
 build_ipfix(struct msg *m, uint32_t seq, uint32_t *x, int with_tmpl)

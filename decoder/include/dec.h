@@ -35,18 +35,18 @@ enum dec_err {
 
 /* Why input was rejected or lost; indexes dec_stats.err[]. */
 enum dec_reason {
-    DEC_R_SHORT = 0,        /* message shorter than its header */
-    DEC_R_VERSION,          /* unknown version number */
-    DEC_R_LENGTH,           /* header length disagrees with the datagram */
-    DEC_R_SET,              /* set/flowset header malformed (length < 4, past the end) */
-    DEC_R_TEMPLATE,         /* template record malformed (zero length, overruns its set) */
-    DEC_R_NO_TEMPLATE,      /* data set for an unknown template, dropped from the queue */
-    DEC_R_TMPL_LIMIT,       /* template refused: exporter holds its cap */
-    DEC_R_EXPORTER_LIMIT,   /* message refused: too many exporters or domains */
-    DEC_R_RECORD,           /* record malformed (variable length past its set) */
-    DEC_R_OUT_FULL,         /* record lost: output full and no flush callback */
-    DEC_R_V5_COUNT,         /* v5 header count disagrees with the datagram size */
-    DEC_R_SET_ID,           /* reserved set id (4..255 in IPFIX, 2..255 in v9) */
+    DEC_R_SHORT = 0,      /* message shorter than its header */
+    DEC_R_VERSION,        /* unknown version number */
+    DEC_R_LENGTH,         /* header length disagrees with the datagram */
+    DEC_R_SET,            /* set/flowset header malformed (length < 4, past the end) */
+    DEC_R_TEMPLATE,       /* template record malformed (zero length, overruns its set) */
+    DEC_R_NO_TEMPLATE,    /* data set for an unknown template, dropped from the queue */
+    DEC_R_TMPL_LIMIT,     /* template refused: exporter holds its cap */
+    DEC_R_EXPORTER_LIMIT, /* message refused: too many exporters or domains */
+    DEC_R_RECORD,         /* record malformed (variable length past its set) */
+    DEC_R_OUT_FULL,       /* record lost: output full and no flush callback */
+    DEC_R_V5_COUNT,       /* v5 header count disagrees with the datagram size */
+    DEC_R_SET_ID,         /* reserved set id (4..255 in IPFIX, 2..255 in v9) */
     DEC_R_COUNT
 };
 

@@ -29,8 +29,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define FLOW_ID_MAX  40 /* instance-id, snid and account-id, including the NUL */
-#define FLOW_RAW_MAX 128/* bytes of unknown IEs kept per record */
+#define FLOW_ID_MAX  40  /* instance-id, snid and account-id, including the NUL */
+#define FLOW_RAW_MAX 128 /* bytes of unknown IEs kept per record */
 
 /* Bits of flow_rec.present: which optional fields were carried by the source. */
 enum flow_has {
@@ -55,7 +55,7 @@ enum flow_has {
 
 /* Bits of flow_rec.flags. */
 enum flow_flag {
-    FLOW_F_RAW_TRUNC = 1u << 0, /* an unknown IE did not fit in raw[] */
+    FLOW_F_RAW_TRUNC = 1u << 0,  /* an unknown IE did not fit in raw[] */
     FLOW_F_TIME_GUESS = 1u << 1, /* no usable time IEs: start/end are the export time */
 };
 

@@ -15,10 +15,10 @@
 #define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
 #define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
 #define DEC_IFNAME_LEN    32
-#define DEC_DOMAINS_MAX   1024        /* observation domains per exporter */
-#define DEC_WITHDRAWN_MAX 32          /* recently withdrawn template ids kept per domain */
-#define DEC_SEQ_MAX_GAP   1000000     /* a bigger jump is a restart, not loss */
-#define DEC_SEQ_MAX_BACK  10000       /* a smaller step back is reordering, else a restart */
+#define DEC_DOMAINS_MAX   1024    /* observation domains per exporter */
+#define DEC_WITHDRAWN_MAX 32      /* recently withdrawn template ids kept per domain */
+#define DEC_SEQ_MAX_GAP   1000000 /* a bigger jump is a restart, not loss */
+#define DEC_SEQ_MAX_BACK  10000   /* a smaller step back is reordering, else a restart */
 
 /* What a template field does to a record; decided once, when the template is compiled. */
 enum dec_op {
@@ -44,8 +44,8 @@ enum dec_op {
     OP_ICMP_CODE,
     OP_DIRECTION,
     OP_FWD_STATUS,
-    OP_FW_EVENT,   /* firewallEvent (233) and NSEL NF_F_FW_EVENT (40005) */
-    OP_START_UP,   /* flowStartSysUpTime, ms */
+    OP_FW_EVENT, /* firewallEvent (233) and NSEL NF_F_FW_EVENT (40005) */
+    OP_START_UP, /* flowStartSysUpTime, ms */
     OP_END_UP,
     OP_START_S,
     OP_END_S,
@@ -57,8 +57,8 @@ enum dec_op {
     OP_END_DELTA_US,
     OP_DUR_MS,
     OP_DUR_US,
-    OP_INIT_MS, /* systemInitTimeMilliseconds */
-    OP_SAMPLING_INTERVAL, /* samplingInterval (34), samplerRandomInterval (50) */
+    OP_INIT_MS,               /* systemInitTimeMilliseconds */
+    OP_SAMPLING_INTERVAL,     /* samplingInterval (34), samplerRandomInterval (50) */
     OP_SAMPLING_PKT_INTERVAL, /* samplingPacketInterval (305) */
     OP_SAMPLING_PKT_SPACE,    /* samplingPacketSpace (306) */
     OP_SAMPLER_ID,            /* samplerId (48), selectorId (302) */
@@ -105,13 +105,13 @@ struct dec_domain {
     uint32_t id;
     uint8_t version;
     bool seq_valid;
-    uint32_t seq_next;     /* sequence number expected next */
-    uint32_t last_uptime;  /* v5/v9 sysUpTime of the last message, to spot reboots */
-    uint32_t seq_epoch;    /* sequence checks done so far */
-    uint32_t parked;       /* data sets of this domain waiting for a template */
-    uint64_t gap_held;     /* IPFIX gap seen while sets were parked: maybe not loss */
-    uint64_t init_ms;      /* systemInitTimeMilliseconds, 0 = unknown */
-    uint32_t sampling;     /* interval without a sampler id, 0 = none */
+    uint32_t seq_next;    /* sequence number expected next */
+    uint32_t last_uptime; /* v5/v9 sysUpTime of the last message, to spot reboots */
+    uint32_t seq_epoch;   /* sequence checks done so far */
+    uint32_t parked;      /* data sets of this domain waiting for a template */
+    uint64_t gap_held;    /* IPFIX gap seen while sets were parked: maybe not loss */
+    uint64_t init_ms;     /* systemInitTimeMilliseconds, 0 = unknown */
+    uint32_t sampling;    /* interval without a sampler id, 0 = none */
     uint16_t ntmpl;
     uint16_t tmpl_cap;
     uint16_t last_hit;

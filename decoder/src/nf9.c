@@ -70,8 +70,8 @@ v9_options_set(struct dec_msgctx *m, struct rd *r)
         uint16_t opt_len = rd_u16(r);
         size_t nscope = scope_len / 4u;
         size_t n = nscope + opt_len / 4u;
-        if (id < 256 || scope_len % 4 != 0 || opt_len % 4 != 0 || n == 0 ||
-            n > DEC_MAX_FIELDS || rd_left(r) < 4u * n) {
+        if (id < 256 || scope_len % 4 != 0 || opt_len % 4 != 0 || n == 0 || n > DEC_MAX_FIELDS ||
+            rd_left(r) < 4u * n) {
             dec__count(m, DEC_R_TEMPLATE, DEC_E_MALFORMED);
             return;
         }

@@ -138,8 +138,8 @@ set_addr6(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
  * forced inline into rec_decode (a call per field cost a third of the decode time).
  */
 static inline __attribute__((always_inline)) void
-apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x,
-            const struct dec_field *f, const uint8_t *v, size_t len)
+apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x, const struct dec_field *f,
+            const uint8_t *v, size_t len)
 {
     switch ((enum dec_op) f->op) {
     case OP_SKIP:

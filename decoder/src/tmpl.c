@@ -193,8 +193,7 @@ static bool
 tmpl_same(const struct dec_tmpl *t, uint8_t version, bool options, uint16_t nscope,
           const struct dec_field *f, uint16_t n)
 {
-    if (t->version != version || t->options != options || t->nscope != nscope ||
-        t->nfields != n) {
+    if (t->version != version || t->options != options || t->nscope != nscope || t->nfields != n) {
         return false;
     }
     for (uint16_t i = 0; i < n; i++) {

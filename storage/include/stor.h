@@ -46,20 +46,20 @@ enum stor_err {
 const char *stor_strerror(int err);
 
 struct stor_cfg {
-    const char *dir;          /* created if missing */
-    uint32_t partition_s;     /* span of one partition file; a multiple of 600. 3600 */
-    uint64_t map_bytes;       /* initial map of a partition; doubled when full. 256 MiB */
-    uint64_t map_max_bytes;   /* map growth stops here (then STOR_E_FULL). 1 TiB */
-    uint32_t commit_ms;       /* longest a received record waits for its commit. 1000 */
-    uint32_t grace_s;         /* a window seals W + grace after its start. 120 */
-    uint32_t silent_s;        /* an exporter unheard for this long no longer holds windows
-                                 open (wall-clock fallback). 60 */
-    uint32_t retention_s;     /* drop partitions older than this; 0 = keep. 0 */
-    uint64_t max_bytes;       /* drop oldest partitions above this total; 0 = no cap. 0 */
-    uint32_t queue_batches;   /* batches in flight to the writer. 64 */
-    uint32_t batch_records;   /* records per batch. 4096 */
-    uint32_t max_flowlogs;    /* like the cloud APIs' quota. 10 */
-    uint32_t block_records;   /* records per sealed block. 4096 */
+    const char *dir;        /* created if missing */
+    uint32_t partition_s;   /* span of one partition file; a multiple of 600. 3600 */
+    uint64_t map_bytes;     /* initial map of a partition; doubled when full. 256 MiB */
+    uint64_t map_max_bytes; /* map growth stops here (then STOR_E_FULL). 1 TiB */
+    uint32_t commit_ms;     /* longest a received record waits for its commit. 1000 */
+    uint32_t grace_s;       /* a window seals W + grace after its start. 120 */
+    uint32_t silent_s;      /* an exporter unheard for this long no longer holds windows
+                               open (wall-clock fallback). 60 */
+    uint32_t retention_s;   /* drop partitions older than this; 0 = keep. 0 */
+    uint64_t max_bytes;     /* drop oldest partitions above this total; 0 = no cap. 0 */
+    uint32_t queue_batches; /* batches in flight to the writer. 64 */
+    uint32_t batch_records; /* records per batch. 4096 */
+    uint32_t max_flowlogs;  /* like the cloud APIs' quota. 10 */
+    uint32_t block_records; /* records per sealed block. 4096 */
 };
 
 void stor_cfg_default(struct stor_cfg *cfg);
@@ -77,10 +77,10 @@ enum stor_traffic {
     STOR_TRAFFIC_REJECT = 2,
 };
 
-#define STOR_NAME_MAX   64
-#define STOR_DESC_MAX   256
-#define STOR_LABEL_MAX  64
-#define STOR_MATCH_MAX  16
+#define STOR_NAME_MAX  64
+#define STOR_DESC_MAX  256
+#define STOR_LABEL_MAX 64
+#define STOR_MATCH_MAX 16
 
 struct stor_cidr {
     uint8_t addr[16]; /* IPv4-mapped for IPv4 */
@@ -90,7 +90,7 @@ struct stor_cidr {
 struct stor_flowlog {
     char name[STOR_NAME_MAX];
     char description[STOR_DESC_MAX];
-    uint16_t id; /* assigned by create; stays with the name */
+    uint16_t id;       /* assigned by create; stays with the name */
     uint32_t window_s; /* 60 or 600 */
     uint8_t traffic;   /* enum stor_traffic */
     bool aggregate;    /* false = raw mode: one stored record per received record */
@@ -138,7 +138,7 @@ struct stor_msg {
     uint16_t exporter_port;
     uint32_t domain;
     uint64_t export_ms;
-    uint32_t missed; /* records the sequence numbers show lost just before it */
+    uint32_t missed;               /* records the sequence numbers show lost just before it */
     char instance_id[FLOW_ID_MAX]; /* "" when the exporter sends no identity */
 };
 
@@ -174,20 +174,20 @@ int stor_meta_put(struct stor_env *env, const char *key, const void *val, size_t
 int stor_meta_get(struct stor_env *env, const char *key, void **val, size_t *len);
 
 struct stor_stats {
-    uint64_t records_in;     /* records the writer took */
-    uint64_t records_stored; /* rows written (after aggregation) in open runs */
-    uint64_t batches_dropped;/* stor_batch_get found none free (counted by callers' calls) */
+    uint64_t records_in;       /* records the writer took */
+    uint64_t records_stored;   /* rows written (after aggregation) in open runs */
+    uint64_t batches_dropped;  /* stor_batch_get found none free (counted by callers' calls) */
     uint64_t records_unrouted; /* matched no active flow log */
     uint64_t records_dropped;  /* not stored: memory for pending records exhausted (disk full) */
-    uint64_t late;           /* records for windows already sealed */
+    uint64_t late;             /* records for windows already sealed */
     uint64_t commits;
     uint64_t seals;
     uint64_t nodata;
     uint64_t skipdata;
-    uint64_t full_errors;    /* commits refused for lack of space */
-    int last_error;          /* the last commit's result: 0, or why it failed (stor_strerror) */
+    uint64_t full_errors; /* commits refused for lack of space */
+    int last_error;       /* the last commit's result: 0, or why it failed (stor_strerror) */
     uint64_t partitions_dropped;
-    uint64_t bytes;          /* size of the store's files */
+    uint64_t bytes; /* size of the store's files */
     uint64_t last_commit_ms;
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
@@ -239,7 +239,7 @@ struct stor_conj {
 struct stor_scan {
     uint64_t from_ms; /* record end time range [from, to); 0, UINT64_MAX for all */
     uint64_t to_ms;
-    int32_t flowlog;  /* -1 = every flow log */
+    int32_t flowlog; /* -1 = every flow log */
     uint8_t nconj;
     const struct stor_conj *conj;
 };
@@ -281,7 +281,7 @@ struct stor_window_info {
     uint64_t bytes;
 };
 typedef int stor_window_fn(void *arg, const struct stor_window_info *w);
-int stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms,
-                      stor_window_fn *fn, void *arg);
+int stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
+                      void *arg);
 
 #endif

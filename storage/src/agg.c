@@ -42,12 +42,11 @@ key_pack(const struct flow_rec *r, uint8_t *k)
 static bool
 same_key(const struct flow_rec *a, const struct flow_rec *b)
 {
-    return a->srcport == b->srcport && a->dstport == b->dstport &&
-           a->protocol == b->protocol && a->direction == b->direction &&
-           a->action == b->action && a->tos == b->tos && a->log_status == b->log_status &&
-           a->inport == b->inport && a->outport == b->outport && a->domain == b->domain &&
-           memcmp(a->srcaddr, b->srcaddr, 16) == 0 && memcmp(a->dstaddr, b->dstaddr, 16) == 0 &&
-           memcmp(a->exporter, b->exporter, 16) == 0 &&
+    return a->srcport == b->srcport && a->dstport == b->dstport && a->protocol == b->protocol &&
+           a->direction == b->direction && a->action == b->action && a->tos == b->tos &&
+           a->log_status == b->log_status && a->inport == b->inport && a->outport == b->outport &&
+           a->domain == b->domain && memcmp(a->srcaddr, b->srcaddr, 16) == 0 &&
+           memcmp(a->dstaddr, b->dstaddr, 16) == 0 && memcmp(a->exporter, b->exporter, 16) == 0 &&
            strcmp(a->instance_id, b->instance_id) == 0;
 }
 

@@ -19,8 +19,9 @@
 #include "flow.h"
 #include "stor.h"
 
-#define STOR_BLOCK_MAX   65535 /* records per block at most */
-#define STOR_BLOOM_BYTES 8192  /* Bloom filter size in a summary: ~1-2% false positives at 4096 records */
+#define STOR_BLOCK_MAX 65535 /* records per block at most */
+#define STOR_BLOOM_BYTES                                                                           \
+    8192 /* Bloom filter size in a summary: ~1-2% false positives at 4096 records */
 
 /* A growable byte buffer owned by its user; free with stor__buf_free. */
 struct stor_buf {
@@ -58,8 +59,7 @@ long stor__block_count(const uint8_t *p, size_t len);
  * Decode a block into recs[0..cap); *n gets the count. STOR_E_CORRUPT for anything that does
  * not check out (never reads out of bounds), STOR_E_INVAL when cap is too small.
  */
-int stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap,
-                       size_t *n);
+int stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n);
 
 /* Serialise / parse a summary (fixed layout, docs/storage.md). */
 #define STOR_SUM_BYTES (4 + 16 * STOR_F_COUNT + 64 + STOR_BLOOM_BYTES)

@@ -120,8 +120,7 @@ env_make(MDB_env **out, const char *path, uint64_t map_bytes, unsigned maxdbs)
     if ((rc = mdb_env_create(&e)) != 0) {
         return stor__err(rc);
     }
-    if ((rc = mdb_env_set_maxdbs(e, maxdbs)) != 0 ||
-        (rc = mdb_env_set_maxreaders(e, 512)) != 0 ||
+    if ((rc = mdb_env_set_maxdbs(e, maxdbs)) != 0 || (rc = mdb_env_set_maxreaders(e, 512)) != 0 ||
         (rc = mdb_env_set_mapsize(e, map_bytes)) != 0 ||
         (rc = mdb_env_open(e, path, ENV_FLAGS, 0640)) != 0) {
         goto close_env;
@@ -441,8 +440,7 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
         goto free_env;
     }
     if ((rc = parts_scan(env)) != 0) {
-        stor__msg(msg, msglen, "cannot open a partition of %s: %s", env->dir,
-                  stor_strerror(rc));
+        stor__msg(msg, msglen, "cannot open a partition of %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
     if ((rc = stor__writer_start(env)) != 0) {

@@ -381,8 +381,7 @@ stor_flowlog_get(struct stor_env *env, const char *name, struct stor_flowlog *ou
 }
 
 int
-stor_flowlog_modify(struct stor_env *env, const struct stor_flowlog *fl, char *msg,
-                    size_t msglen)
+stor_flowlog_modify(struct stor_env *env, const struct stor_flowlog *fl, char *msg, size_t msglen)
 {
     struct stor_flowlog cur, next = *fl;
     const char *which = NULL;
@@ -586,8 +585,8 @@ captures(const struct stor_flowlog *fl, const struct flow_rec *r)
 }
 
 size_t
-stor__route(const struct stor_flowlog *defs, size_t ndefs, const struct flow_rec *r,
-            uint16_t *ids, size_t cap)
+stor__route(const struct stor_flowlog *defs, size_t ndefs, const struct flow_rec *r, uint16_t *ids,
+            size_t cap)
 {
     size_t n = 0;
 

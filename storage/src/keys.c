@@ -50,8 +50,7 @@ stor__key_item(uint8_t k[STOR_KEY_ITEM], uint16_t flowlog, uint32_t window, uint
 }
 
 void
-stor__key_parse(const uint8_t *k, size_t len, uint16_t *flowlog, uint32_t *window,
-                uint32_t *item)
+stor__key_parse(const uint8_t *k, size_t len, uint16_t *flowlog, uint32_t *window, uint32_t *item)
 {
     *flowlog = len >= 2 ? (uint16_t) stor__get_be(k, 2) : 0;
     *window = len >= 6 ? (uint32_t) stor__get_be(k + 2, 4) : 0;

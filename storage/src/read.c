@@ -32,12 +32,12 @@ struct stor_iter {
     size_t nconj;
     size_t part;
     enum phase phase;
-    bool started;      /* the window cursor has been positioned in this partition */
-    uint16_t flowlog;  /* current window */
+    bool started;     /* the window cursor has been positioned in this partition */
+    uint16_t flowlog; /* current window */
     uint32_t window;
     MDB_cursor *wcur;
-    MDB_cursor *icur;  /* sums (blocks phase) or runs (runs phase) */
-    bool ipos;         /* icur positioned */
+    MDB_cursor *icur; /* sums (blocks phase) or runs (runs phase) */
+    bool ipos;        /* icur positioned */
     struct flow_rec *recs;
     size_t cap;
     struct stor_scan_stats stats;
@@ -345,8 +345,8 @@ stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
 }
 
 int
-stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms,
-                  stor_window_fn *fn, void *arg)
+stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
+                  void *arg)
 {
     for (size_t i = 0; i < snap->n; i++) {
         MDB_txn *txn;

@@ -16,9 +16,9 @@
 #include "stor_int.h"
 
 int
-stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
-                 uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
-                 size_t n, uint32_t *blocks, uint64_t *bytes)
+stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, uint16_t flowlog,
+                 uint32_t window, uint32_t first, const struct flow_rec *recs, size_t n,
+                 uint32_t *blocks, uint64_t *bytes)
 {
     struct stor_buf buf = {0};
     struct stor_sum sum;
@@ -53,27 +53,70 @@ stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
     return rc;
 }
 
-static int
-cmp_rec(const void *pa, const void *pb)
+/* Sort key of a sealed row: source address, destination address, ports, protocol, start.
+ * Integers compare faster than memcmp over 384-byte records, and only keys move. */
+struct skey {
+    uint64_t src_hi, src_lo, dst_hi, dst_lo;
+    uint64_t rest; /* srcport 16 | dstport 16 | protocol 8, then the index */
+    uint64_t start;
+    uint32_t idx;
+};
+
+static uint64_t
+be64(const uint8_t *p)
 {
-    const struct flow_rec *a = pa, *b = pb;
-    int c = memcmp(a->srcaddr, b->srcaddr, 16);
-    if (c == 0) {
-        c = memcmp(a->dstaddr, b->dstaddr, 16);
+    return stor__get_be(p, 8);
+}
+
+static int
+cmp_skey(const void *pa, const void *pb)
+{
+    const struct skey *a = pa, *b = pb;
+    if (a->src_hi != b->src_hi) {
+        return a->src_hi < b->src_hi ? -1 : 1;
     }
-    if (c == 0) {
-        c = (a->srcport > b->srcport) - (a->srcport < b->srcport);
+    if (a->src_lo != b->src_lo) {
+        return a->src_lo < b->src_lo ? -1 : 1;
     }
-    if (c == 0) {
-        c = (a->dstport > b->dstport) - (a->dstport < b->dstport);
+    if (a->dst_hi != b->dst_hi) {
+        return a->dst_hi < b->dst_hi ? -1 : 1;
     }
-    if (c == 0) {
-        c = (a->protocol > b->protocol) - (a->protocol < b->protocol);
+    if (a->dst_lo != b->dst_lo) {
+        return a->dst_lo < b->dst_lo ? -1 : 1;
     }
-    if (c == 0) {
-        c = (a->start_ms > b->start_ms) - (a->start_ms < b->start_ms);
+    if (a->rest != b->rest) {
+        return a->rest < b->rest ? -1 : 1;
     }
-    return c;
+    return (a->start > b->start) - (a->start < b->start);
+}
+
+/* The rows of agg in sealing order, as a new array (caller frees), or NULL. */
+static struct flow_rec *
+sorted_rows(const struct stor_agg *agg)
+{
+    struct skey *k = malloc((agg->n ? agg->n : 1) * sizeof(*k));
+    struct flow_rec *out = malloc((agg->n ? agg->n : 1) * sizeof(*out));
+    if (k == NULL || out == NULL) {
+        free(k);
+        free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < agg->n; i++) {
+        const struct flow_rec *r = &agg->recs[i];
+        k[i].src_hi = be64(r->srcaddr);
+        k[i].src_lo = be64(r->srcaddr + 8);
+        k[i].dst_hi = be64(r->dstaddr);
+        k[i].dst_lo = be64(r->dstaddr + 8);
+        k[i].rest = (uint64_t) r->srcport << 24 | (uint64_t) r->dstport << 8 | r->protocol;
+        k[i].start = r->start_ms;
+        k[i].idx = (uint32_t) i;
+    }
+    qsort(k, agg->n, sizeof(*k), cmp_skey);
+    for (size_t i = 0; i < agg->n; i++) {
+        out[i] = agg->recs[k[i].idx];
+    }
+    free(k);
+    return out;
 }
 
 /* Read and delete every run of the window, adding its records to agg. */
@@ -202,12 +245,18 @@ seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
         (rc = status_rows(&agg, win, def, &out->seal_nodata, &out->seal_skipdata)) != 0) {
         goto abort;
     }
-    qsort(agg.recs, agg.n, sizeof(agg.recs[0]), cmp_rec);
+    struct flow_rec *rows = sorted_rows(&agg);
+    if (rows == NULL) {
+        rc = -ENOMEM;
+        goto abort;
+    }
     out->blocks = 0;
     out->bytes = 0;
-    if (agg.n > 0 && (rc = stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog,
-                                            win->start_s, 0, agg.recs, agg.n, &out->blocks,
-                                            &out->bytes)) != 0) {
+    rc = agg.n == 0 ? 0
+                    : stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog, win->start_s, 0,
+                                       rows, agg.n, &out->blocks, &out->bytes);
+    free(rows);
+    if (rc != 0) {
         goto abort;
     }
     out->sealed = true;

@@ -27,7 +27,7 @@ struct stor_part {
     /* Readers hold it shared for the life of a read txn; growing the map takes it exclusive
      * (LMDB: no txn may be active in this process while mdb_env_set_mapsize runs). */
     pthread_rwlock_t grow;
-    int refs; /* snapshots holding the partition open, under stor_env.lock */
+    int refs;    /* snapshots holding the partition open, under stor_env.lock */
     bool doomed; /* retention dropped it: unlink when refs reaches 0 */
 };
 
@@ -74,7 +74,7 @@ struct stor_win {
     uint64_t late;
     uint64_t bytes;
     uint64_t received;
-    struct stor_agg pend; /* received since the last commit */
+    struct stor_agg pend;     /* received since the last commit */
     uint32_t commit_next_run; /* values of an in-flight commit, applied when it succeeds */
     uint64_t commit_bytes;
     uint32_t seal_nodata; /* rows the last seal added */
@@ -92,16 +92,16 @@ struct stor_env {
     struct stor_cfg cfg;
     char *dir;
     MDB_env *cat;
-    MDB_dbi meta;      /* text key -> blob */
-    MDB_dbi flowlogs;  /* id u16 -> flow-log definition */
-    pthread_mutex_t lock; /* partitions list and flow-log definitions */
+    MDB_dbi meta;             /* text key -> blob */
+    MDB_dbi flowlogs;         /* id u16 -> flow-log definition */
+    pthread_mutex_t lock;     /* partitions list and flow-log definitions */
     struct stor_part **parts; /* sorted by start_s */
     size_t nparts;
     size_t parts_cap;
     struct stor_flowlog *defs; /* a copy of the catalog's definitions */
     size_t ndefs;
-    uint32_t defs_gen;         /* bumped on every change, so the writer re-reads */
-    struct stor_stats stats;   /* under lock */
+    uint32_t defs_gen;       /* bumped on every change, so the writer re-reads */
+    struct stor_stats stats; /* under lock */
     struct stor_writer *w;
 };
 
@@ -126,8 +126,8 @@ void stor__writer_stop(struct stor_env *env);
 int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def);
 /* Encode records as blocks under (flowlog, window, first...) in dbi; adds to *bytes. */
 int stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
-                     uint16_t flowlog, uint32_t window, uint32_t first,
-                     const struct flow_rec *recs, size_t n, uint32_t *blocks, uint64_t *bytes);
+                     uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
+                     size_t n, uint32_t *blocks, uint64_t *bytes);
 
 /* keys.c: big-endian keys, so LMDB's byte order is time order. */
 #define STOR_KEY_WIN  6  /* flowlog u16, window u32 */

@@ -59,7 +59,7 @@ struct stor_writer {
     struct stor_win *last_win;
     struct stor_exporter_clock *clocks;
     size_t nclocks, clocks_cap;
-    size_t pending; /* records in all windows' pending sets */
+    size_t pending;       /* records in all windows' pending sets */
     struct stor_stats ws; /* counted here, published to env->stats under env->lock */
     uint64_t last_commit_ms;
 };
@@ -341,8 +341,8 @@ contrib_add(struct stor_win *win, uint16_t clock)
 }
 
 static void
-ingest_one(struct stor_env *env, struct stor_writer *w, const struct flow_rec *in,
-           uint16_t *clock_cache, const struct flow_rec **clock_of, uint64_t recv_ms)
+ingest_one(struct stor_env *env, struct stor_writer *w, struct flow_rec *in, uint16_t *clock_cache,
+           const struct flow_rec **clock_of, uint64_t recv_ms)
 {
     uint16_t ids[8];
     size_t n = stor__route(w->defs, w->ndefs, in, ids, 8);
@@ -370,12 +370,17 @@ ingest_one(struct stor_env *env, struct stor_writer *w, const struct flow_rec *i
             w->ws.records_dropped++;
             continue;
         }
-        struct flow_rec r = *in;
-        r.flowlog = ids[i];
-        r.window = win->start_s;
-        label(&r, def);
+        /* The batch is the writer's now: one flow log (the usual case) labels in place. */
+        struct flow_rec copy, *r = in;
+        if (n > 1) {
+            copy = *in;
+            r = &copy;
+        }
+        r->flowlog = ids[i];
+        r->window = win->start_s;
+        label(r, def);
         size_t before = win->pend.n;
-        if (stor__agg_add(&win->pend, &r) != 0) {
+        if (stor__agg_add(&win->pend, r) != 0) {
             w->ws.records_dropped++;
             continue;
         }
@@ -386,7 +391,7 @@ ingest_one(struct stor_env *env, struct stor_writer *w, const struct flow_rec *i
             w->ws.late++;
         }
         contrib_add(win, *clock_cache);
-        struct stor_inst *s = inst_get(win, r.instance_id, r.exporter, r.domain);
+        struct stor_inst *s = inst_get(win, r->instance_id, r->exporter, r->domain);
         if (s != NULL) {
             s->seen = true;
         }
@@ -423,7 +428,8 @@ ingest_msgs(struct stor_env *env, struct stor_writer *w, const struct stor_batch
             const struct stor_flowlog *def = def_of(w, ids[j]);
             uint32_t t = (uint32_t) (m->export_ms / 1000u);
             struct stor_win *win = def ? win_get(env, w, ids[j], t - t % def->window_s, def) : NULL;
-            struct stor_inst *s = win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
+            struct stor_inst *s =
+                win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
             if (s != NULL) {
                 s->missed += m->missed;
             }
@@ -435,7 +441,7 @@ ingest_msgs(struct stor_env *env, struct stor_writer *w, const struct stor_batch
 }
 
 static void
-ingest(struct stor_env *env, struct stor_writer *w, const struct stor_batch *b)
+ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b)
 {
     uint16_t clock = UINT16_MAX;
     const struct flow_rec *clock_of = NULL;
@@ -710,8 +716,8 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
     for (size_t i = 0; sizes != NULL && i + 1 < n && ndrop < 64; i++) {
         struct stor_part *p = env->parts[i];
         uint64_t end_ms = ((uint64_t) p->start_s + env->cfg.partition_s) * 1000u;
-        bool old = env->cfg.retention_s != 0 &&
-                   end_ms + (uint64_t) env->cfg.retention_s * 1000u <= now_ms;
+        bool old =
+            env->cfg.retention_s != 0 && end_ms + (uint64_t) env->cfg.retention_s * 1000u <= now_ms;
         bool big = env->cfg.max_bytes != 0 && total > env->cfg.max_bytes;
         if (p->doomed || !(old || big) || has_open_windows(env, w, p->start_s)) {
             continue;
@@ -791,8 +797,8 @@ writer_main(void *arg)
         uint64_t now = wall_ms();
         bool due_now = now - w->last_commit_ms >= env->cfg.commit_ms;
         /* After a failed commit (full disk) retry once per commit_ms, not in a loop. */
-        bool commit = due_now || stop || (!failing && (seal_req || sync_req ||
-                                                       w->pending >= PENDING_MAX / 2));
+        bool commit = due_now || stop ||
+                      (!failing && (seal_req || sync_req || w->pending >= PENDING_MAX / 2));
         pthread_mutex_lock(&w->mu);
         uint64_t taken = w->taken;
         pthread_mutex_unlock(&w->mu);

@@ -49,20 +49,18 @@ recfmt_line(char *buf, size_t cap, const struct flow_rec *r)
     if (r->present & FLOW_HAS_DIRECTION) {
         dir = r->direction == FLOW_DIR_IN ? "in" : "out";
     }
-    return snprintf(buf, cap,
-                    "v=%u exp=%s:%u dom=%" PRIu32 " src=%s dst=%s sport=%s dport=%s proto=%s "
-                    "pkts=%s bytes=%s tos=%s flags=%s in=%s out=%s dir=%s start=%" PRIu64
-                    " end=%" PRIu64,
-                    r->version, exp, r->exporter_port, r->domain, src, dst,
-                    num(n[0], 24, r, FLOW_HAS_SRCPORT, r->srcport),
-                    num(n[1], 24, r, FLOW_HAS_DSTPORT, r->dstport),
-                    num(n[2], 24, r, FLOW_HAS_PROTOCOL, r->protocol),
-                    num(n[3], 24, r, FLOW_HAS_PACKETS, r->packets),
-                    num(n[4], 24, r, FLOW_HAS_BYTES, r->bytes),
-                    num(n[5], 24, r, FLOW_HAS_TOS, r->tos),
-                    num(n[6], 24, r, FLOW_HAS_TCPFLAGS, r->tcp_flags),
-                    num(n[7], 24, r, FLOW_HAS_INPORT, r->inport),
-                    num(n[8], 24, r, FLOW_HAS_OUTPORT, r->outport), dir, r->start_ms, r->end_ms);
+    return snprintf(
+        buf, cap,
+        "v=%u exp=%s:%u dom=%" PRIu32 " src=%s dst=%s sport=%s dport=%s proto=%s "
+        "pkts=%s bytes=%s tos=%s flags=%s in=%s out=%s dir=%s start=%" PRIu64 " end=%" PRIu64,
+        r->version, exp, r->exporter_port, r->domain, src, dst,
+        num(n[0], 24, r, FLOW_HAS_SRCPORT, r->srcport),
+        num(n[1], 24, r, FLOW_HAS_DSTPORT, r->dstport),
+        num(n[2], 24, r, FLOW_HAS_PROTOCOL, r->protocol),
+        num(n[3], 24, r, FLOW_HAS_PACKETS, r->packets), num(n[4], 24, r, FLOW_HAS_BYTES, r->bytes),
+        num(n[5], 24, r, FLOW_HAS_TOS, r->tos), num(n[6], 24, r, FLOW_HAS_TCPFLAGS, r->tcp_flags),
+        num(n[7], 24, r, FLOW_HAS_INPORT, r->inport),
+        num(n[8], 24, r, FLOW_HAS_OUTPORT, r->outport), dir, r->start_ms, r->end_ms);
 }
 
 static const char *
@@ -79,12 +77,12 @@ recfmt_line_full(char *buf, size_t cap, const struct flow_rec *r)
     if (len < 0 || (size_t) len >= cap) {
         return len;
     }
-    len += snprintf(buf + len, cap - (size_t) len, " act=%s samp=%s inst=%s snid=%s acct=%s rtt=%s raw=",
-                    r->action == FLOW_ACT_REJECT ? "REJECT" : "ACCEPT",
-                    num(n[0], 24, r, FLOW_HAS_SAMPLING, r->sampling),
-                    text(r, FLOW_HAS_INSTANCE, r->instance_id), text(r, FLOW_HAS_SNID, r->snid),
-                    text(r, FLOW_HAS_ACCOUNT, r->account_id),
-                    num(n[1], 24, r, FLOW_HAS_RTT, r->rtt_us));
+    len += snprintf(
+        buf + len, cap - (size_t) len, " act=%s samp=%s inst=%s snid=%s acct=%s rtt=%s raw=",
+        r->action == FLOW_ACT_REJECT ? "REJECT" : "ACCEPT",
+        num(n[0], 24, r, FLOW_HAS_SAMPLING, r->sampling),
+        text(r, FLOW_HAS_INSTANCE, r->instance_id), text(r, FLOW_HAS_SNID, r->snid),
+        text(r, FLOW_HAS_ACCOUNT, r->account_id), num(n[1], 24, r, FLOW_HAS_RTT, r->rtt_us));
     size_t off = 0;
     struct flow_raw_ie ie;
     const char *sep = "";

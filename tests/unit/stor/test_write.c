@@ -96,8 +96,8 @@ mk(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint64_t end_ms, 
 
 /* Submit records (and one message note with export time export_ms, missed) in one batch. */
 static void
-submit(struct fx *f, const struct flow_rec *recs, size_t n, uint64_t export_ms,
-       uint32_t missed, const char *instance)
+submit(struct fx *f, const struct flow_rec *recs, size_t n, uint64_t export_ms, uint32_t missed,
+       const char *instance)
 {
     struct stor_batch *b = stor_batch_get(f->env);
     assert_non_null(b);
@@ -311,7 +311,7 @@ test_nodata_skipdata_raw(void **state)
     assert_int_equal(wi.w[0].window_s, 60);
     assert_true(wi.w[0].sealed);
     struct totals a = scan(f, &ALL, NULL);
-    assert_int_equal(a.rows, 4);     /* raw: 2 records, + NODATA sag-b, + SKIPDATA sag-a */
+    assert_int_equal(a.rows, 4); /* raw: 2 records, + NODATA sag-b, + SKIPDATA sag-a */
     assert_int_equal(a.nodata, 1);
     assert_int_equal(a.skipdata, 1);
     assert_int_equal(a.skipped, 5);
@@ -356,6 +356,9 @@ test_pushdown_matches_brute_force(void **state)
                     (uint16_t) (rnd(&seed) % 4 == 0 ? 22 : 443), end, 1 + rnd(&seed) % 20);
         all[i].protocol = rnd(&seed) % 5 == 0 ? 17 : 6;
         all[i].action = rnd(&seed) % 7 == 0 ? FLOW_ACT_REJECT : FLOW_ACT_ACCEPT;
+        all[i].tcp_flags = (uint16_t) (rnd(&seed) & 0x3f);
+        snprintf(all[i].instance_id, FLOW_ID_MAX, "sag-%u", rnd(&seed) % 9);
+        all[i].present |= FLOW_HAS_INSTANCE;
     }
     for (size_t off = 0; off < N; off += 1000) {
         submit(f, all + off, 1000, (uint64_t) T0 * 1000u, 0, NULL); /* holds windows open */
@@ -372,7 +375,7 @@ test_pushdown_matches_brute_force(void **state)
         struct stor_conj conj[2];
         memset(conj, 0, sizeof(conj));
         struct stor_scan sc = {0, UINT64_MAX, -1, 0, conj};
-        int kind = q % 5;
+        int kind = q % 9;
         struct stor_cond *c = &conj[0].any[0];
         conj[0].n = 1;
         if (kind == 0) { /* a source host */
@@ -400,13 +403,32 @@ test_pushdown_matches_brute_force(void **state)
             c->field = STOR_F_BYTES;
             c->lo = 100u * (rnd(&seed) % 20);
             c->hi = c->lo + 300;
+        } else if (kind == 5) { /* an instance */
+            c->field = STOR_F_INSTANCE;
+            snprintf(c->text, FLOW_ID_MAX, "sag-%u", rnd(&seed) % 10);
+        } else if (kind == 6) { /* the exporter, or another one */
+            c->field = STOR_F_EXPORTER;
+            uint8_t e[4] = {192, 0, 2, (uint8_t) (1 + rnd(&seed) % 2)};
+            flow_addr_set_v4(c->cidr.addr, e);
+            c->cidr.plen = 128;
+        } else if (kind == 7) { /* packets and start ranges */
+            c->field = STOR_F_PACKETS;
+            c->lo = rnd(&seed) % 20;
+            c->hi = c->lo + 2;
+            conj[1].n = 1;
+            conj[1].any[0].field = STOR_F_START;
+            conj[1].any[0].lo = (uint64_t) (T0 + rnd(&seed) % 3000) * 1000u;
+            conj[1].any[0].hi = conj[1].any[0].lo + 400000;
+        } else if (kind == 8) { /* tcp flags */
+            c->field = STOR_F_TCPFLAGS;
+            c->lo = c->hi = rnd(&seed) & 0x3f;
         } else { /* action plus a time range */
             c->field = STOR_F_ACTION;
             c->lo = c->hi = FLOW_ACT_REJECT;
             sc.from_ms = (uint64_t) (T0 + rnd(&seed) % 3000) * 1000u;
             sc.to_ms = sc.from_ms + 700000;
         }
-        sc.nconj = (uint8_t) (kind == 2 ? 2 : 1);
+        sc.nconj = (uint8_t) (kind == 2 || kind == 7 ? 2 : 1);
         struct stor_scan_stats st;
         struct totals got = scan(f, &sc, &st);
         struct totals want = {0};
@@ -426,7 +448,8 @@ test_pushdown_matches_brute_force(void **state)
         }
         if (kind == 0) {
             if (st.blocks_skipped * 2 <= st.blocks) {
-                fail_msg("host query skipped %llu of %llu blocks", (unsigned long long) st.blocks_skipped, (unsigned long long) st.blocks);
+                fail_msg("host query skipped %llu of %llu blocks",
+                         (unsigned long long) st.blocks_skipped, (unsigned long long) st.blocks);
             }
         }
     }
@@ -456,6 +479,29 @@ test_retention_by_age(void **state)
     struct stor_stats st;
     stor_stats_get(f->env, &st);
     assert_int_equal(st.partitions_dropped, 1);
+}
+
+static void
+test_retention_by_size(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.max_bytes = 1; /* every partition but the newest is over the cap */
+    reopen(f);
+    uint64_t now_s = wall_now() / 1000u;
+    uint32_t hour = (uint32_t) (now_s - now_s % 3600);
+    struct flow_rec r[3];
+    for (int i = 0; i < 3; i++) {
+        r[i] = mk(1, 1, 1, (uint16_t) i, ((uint64_t) hour - 3600u * (uint64_t) (2 - i) + 5) * 1000u,
+                  1);
+    }
+    submit(f, r, 3, 0, 0, NULL);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    /* The seal's retention pass drops the two older partitions, keeps the newest. */
+    assert_int_equal(stor_seal_due(f->env, wall_now(), false), 0);
+    assert_int_equal(f->env->nparts, 1);
+    assert_int_equal(f->env->parts[0]->start_s, hour);
+    struct totals a = scan(f, &ALL, NULL);
+    assert_int_equal(a.rows, 1);
 }
 
 /*
@@ -538,6 +584,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_window_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
