@@ -41,6 +41,7 @@ enum stor_err {
     STOR_E_INVAL = -1107,    /* an argument is out of range; msg says which */
     STOR_E_CLOSED = -1108,   /* the store is closing */
     STOR_E_LMDB = -1109,     /* another LMDB error (logged text via stor_strerror) */
+    STOR_E_IO = -1110,       /* a write failed or came up short (often a full disk); retried */
 };
 
 const char *stor_strerror(int err);

@@ -1309,6 +1309,9 @@ read_hdr(const uint8_t *p, size_t len, struct hdr *h)
 long
 stor__block_count(const uint8_t *p, size_t len)
 {
+    if (stor__rows_is(p, len)) {
+        return stor__rows_count(p, len);
+    }
     struct hdr h;
     int rc = read_hdr(p, len, &h);
     return rc != 0 ? rc : (long) h.n;
@@ -1317,6 +1320,9 @@ stor__block_count(const uint8_t *p, size_t len)
 int
 stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n)
 {
+    if (stor__rows_is(p, len)) {
+        return stor__rows_decode(p, len, recs, cap, n);
+    }
     struct hdr h;
     int rc = read_hdr(p, len, &h);
     if (rc != 0) {

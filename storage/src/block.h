@@ -52,6 +52,15 @@ struct stor_sum {
 int stor__block_encode(const struct flow_rec *recs, size_t n, struct stor_buf *out,
                        struct stor_sum *sum);
 
+/*
+ * Row blocks (rows.c): records as fixed fields compressed with zstd -1, for runs. Cheaper to
+ * write than columnar blocks, larger, with no summary. stor__block_count/decode read both.
+ */
+int stor__rows_encode(const struct flow_rec *recs, size_t n, struct stor_buf *out);
+bool stor__rows_is(const uint8_t *p, size_t len);
+long stor__rows_count(const uint8_t *p, size_t len);
+int stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n);
+
 /* Number of records in an encoded block (from its header), or a negative error. */
 long stor__block_count(const uint8_t *p, size_t len);
 

@@ -69,6 +69,8 @@ stor__err(int rc)
         return STOR_E_CORRUPT;
     case MDB_VERSION_MISMATCH:
         return STOR_E_VERSION;
+    case EIO: /* LMDB's word for a short write, which a filling disk causes */
+        return STOR_E_IO;
     default:
         return rc > 0 ? -rc : STOR_E_LMDB;
     }
@@ -100,6 +102,8 @@ stor_strerror(int err)
         return "the store is closing";
     case STOR_E_LMDB:
         return "LMDB error";
+    case STOR_E_IO:
+        return "a write to the store failed or came up short (disk full?)";
     default:
         return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
     }

@@ -17,19 +17,32 @@
 
 int
 stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, uint16_t flowlog,
-                 uint32_t window, uint32_t first, const struct flow_rec *recs, size_t n,
-                 uint32_t *blocks, uint64_t *bytes)
+                 uint32_t window, uint32_t first, const struct flow_rec *recs,
+                 const uint32_t *order, size_t n, uint32_t *blocks, uint64_t *bytes)
 {
     struct stor_buf buf = {0};
     struct stor_sum sum;
     uint8_t key[STOR_KEY_ITEM], sumv[STOR_SUM_BYTES];
     size_t per = env->cfg.block_records;
+    struct flow_rec *chunk = NULL;
     int rc = 0;
 
+    if (order != NULL && (chunk = malloc(per * sizeof(*chunk))) == NULL) {
+        return -ENOMEM;
+    }
     for (size_t off = 0; off < n && rc == 0; off += per) {
         size_t k = n - off < per ? n - off : per;
+        const struct flow_rec *src = recs + off;
+        if (order != NULL) {
+            for (size_t i = 0; i < k; i++) {
+                chunk[i] = recs[order[off + i]];
+            }
+            src = chunk;
+        }
         buf.len = 0;
-        if ((rc = stor__block_encode(recs + off, k, &buf, &sum)) != 0) {
+        /* Runs (no summaries) are rows; sealed data is columnar. */
+        rc = sums != 0 ? stor__block_encode(src, k, &buf, &sum) : stor__rows_encode(src, k, &buf);
+        if (rc != 0) {
             break;
         }
         stor__key_item(key, flowlog, window, first + *blocks);
@@ -50,6 +63,7 @@ stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, 
         (*blocks)++;
     }
     stor__buf_free(&buf);
+    free(chunk);
     return rc;
 }
 
@@ -90,15 +104,15 @@ cmp_skey(const void *pa, const void *pb)
     return (a->start > b->start) - (a->start < b->start);
 }
 
-/* The rows of agg in sealing order, as a new array (caller frees), or NULL. */
-static struct flow_rec *
-sorted_rows(const struct stor_agg *agg)
+/* The indexes of agg's rows in sealing order (caller frees), or NULL. */
+static uint32_t *
+sorted_order(const struct stor_agg *agg)
 {
     struct skey *k = malloc((agg->n ? agg->n : 1) * sizeof(*k));
-    struct flow_rec *out = malloc((agg->n ? agg->n : 1) * sizeof(*out));
-    if (k == NULL || out == NULL) {
+    uint32_t *order = malloc((agg->n ? agg->n : 1) * sizeof(*order));
+    if (k == NULL || order == NULL) {
         free(k);
-        free(out);
+        free(order);
         return NULL;
     }
     for (size_t i = 0; i < agg->n; i++) {
@@ -113,10 +127,10 @@ sorted_rows(const struct stor_agg *agg)
     }
     qsort(k, agg->n, sizeof(*k), cmp_skey);
     for (size_t i = 0; i < agg->n; i++) {
-        out[i] = agg->recs[k[i].idx];
+        order[i] = k[i].idx;
     }
     free(k);
-    return out;
+    return order;
 }
 
 /* Read and delete every run of the window, adding its records to agg. */
@@ -227,40 +241,42 @@ status_rows(struct stor_agg *agg, const struct stor_win *win, const struct stor_
     return rc;
 }
 
+/* agg is the writer's scratch, reused from seal to seal so its memory is touched once. */
 static int
 seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
-         const struct stor_flowlog *def, struct stor_win *out)
+         const struct stor_flowlog *def, struct stor_agg *scratch, struct stor_win *out)
 {
     MDB_txn *txn;
-    struct stor_agg agg;
+    struct stor_agg *agg = scratch;
     int rc;
 
-    stor__agg_init(&agg, def->aggregate);
+    stor__agg_clear(agg);
+    agg->aggregate = def->aggregate;
     *out = *win;
     out->seal_nodata = out->seal_skipdata = 0;
     if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
-    if ((rc = take_runs(txn, p, win, &agg)) != 0 ||
-        (rc = status_rows(&agg, win, def, &out->seal_nodata, &out->seal_skipdata)) != 0) {
+    if ((rc = take_runs(txn, p, win, agg)) != 0 ||
+        (rc = status_rows(agg, win, def, &out->seal_nodata, &out->seal_skipdata)) != 0) {
         goto abort;
     }
-    struct flow_rec *rows = sorted_rows(&agg);
-    if (rows == NULL) {
+    uint32_t *order = sorted_order(agg);
+    if (order == NULL) {
         rc = -ENOMEM;
         goto abort;
     }
     out->blocks = 0;
     out->bytes = 0;
-    rc = agg.n == 0 ? 0
-                    : stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog, win->start_s, 0,
-                                       rows, agg.n, &out->blocks, &out->bytes);
-    free(rows);
+    rc = agg->n == 0 ? 0
+                     : stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog, win->start_s, 0,
+                                        agg->recs, order, agg->n, &out->blocks, &out->bytes);
+    free(order);
     if (rc != 0) {
         goto abort;
     }
     out->sealed = true;
-    out->rows = agg.n;
+    out->rows = agg->n;
     uint8_t k[STOR_KEY_WIN], v[STOR_WIN_BYTES];
     MDB_val key = {STOR_KEY_WIN, k}, val = {STOR_WIN_BYTES, v};
     stor__key_win(k, win->flowlog, win->start_s);
@@ -269,16 +285,15 @@ seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
         rc = stor__err(rc);
         goto abort;
     }
-    stor__agg_free(&agg);
     return stor__err(mdb_txn_commit(txn));
 abort:
     mdb_txn_abort(txn);
-    stor__agg_free(&agg);
     return rc;
 }
 
 int
-stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog *def)
+stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog *def,
+           struct stor_agg *scratch)
 {
     struct stor_part *p;
     struct stor_win done;
@@ -289,7 +304,7 @@ stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog
     }
     for (;;) {
         pthread_rwlock_rdlock(&p->grow);
-        rc = seal_txn(env, p, win, def, &done);
+        rc = seal_txn(env, p, win, def, scratch, &done);
         pthread_rwlock_unlock(&p->grow);
         /* A full map grows and the seal runs again; growth stops at map_max_bytes. */
         if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {

@@ -123,11 +123,12 @@ int stor__win_read(const uint8_t *p, size_t len, struct stor_win *w);
 int stor__writer_start(struct stor_env *env);
 void stor__writer_stop(struct stor_env *env);
 /* Seal one window inside the writer thread: one write txn on its partition. */
-int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def);
+int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def,
+               struct stor_agg *scratch);
 /* Encode records as blocks under (flowlog, window, first...) in dbi; adds to *bytes. */
 int stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
                      uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
-                     size_t n, uint32_t *blocks, uint64_t *bytes);
+                     const uint32_t *order, size_t n, uint32_t *blocks, uint64_t *bytes);
 
 /* keys.c: big-endian keys, so LMDB's byte order is time order. */
 #define STOR_KEY_WIN  6  /* flowlog u16, window u32 */

@@ -59,8 +59,9 @@ struct stor_writer {
     struct stor_win *last_win;
     struct stor_exporter_clock *clocks;
     size_t nclocks, clocks_cap;
-    size_t pending;       /* records in all windows' pending sets */
-    struct stor_stats ws; /* counted here, published to env->stats under env->lock */
+    size_t pending;           /* records in all windows' pending sets */
+    struct stor_stats ws;     /* counted here, published to env->stats under env->lock */
+    struct stor_agg seal_agg; /* sealing's scratch, kept so its memory is touched once */
     uint64_t last_commit_ms;
 };
 
@@ -483,7 +484,7 @@ commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
         struct stor_win next = *win;
         uint32_t runs = 0;
         rc = stor__put_blocks(env, txn, p->runs, 0, win->flowlog, win->start_s, win->next_run,
-                              win->pend.recs, win->pend.n, &runs, &next.bytes);
+                              win->pend.recs, NULL, win->pend.n, &runs, &next.bytes);
         if (rc == 0) {
             next.next_run += runs;
             next.rows += win->pend.n;
@@ -558,7 +559,7 @@ commit_all(struct stor_env *env, struct stor_writer *w)
             w->ws.last_commit_ms = wall_ms();
         }
     }
-    w->ws.full_errors += rc == STOR_E_FULL;
+    w->ws.full_errors += rc == STOR_E_FULL || rc == STOR_E_IO;
     w->ws.last_error = rc;
     publish(env, w);
     return rc;
@@ -610,7 +611,10 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
                 gone.window_s = win->window_s;
                 def = &gone;
             }
-            rc = stor__seal(env, win, def);
+            rc = stor__seal(env, win, def, &w->seal_agg);
+            if (w->seal_agg.cap > PENDING_MAX) {
+                stor__agg_free(&w->seal_agg); /* an unusually big window: give it back */
+            }
             if (rc != 0) {
                 break;
             }
@@ -897,6 +901,7 @@ writer_free(struct stor_writer *w)
         win_free(w->wins[i]);
     }
     free(w->wins);
+    stor__agg_free(&w->seal_agg);
     free(w->clocks);
     free(w->defs);
     free(w->pool);
