@@ -56,7 +56,20 @@ int stor__block_encode(const struct flow_rec *recs, size_t n, struct stor_buf *o
  * Row blocks (rows.c): records as fixed fields compressed with zstd -1, for runs. Cheaper to
  * write than columnar blocks, larger, with no summary. stor__block_count/decode read both.
  */
-int stor__rows_encode(const struct flow_rec *recs, size_t n, struct stor_buf *out);
+/* Rows are appended as they arrive and cut into blocks of `per` rows. */
+struct stor_rows {
+    struct stor_buf buf; /* rows back to back */
+    size_t n;            /* rows */
+    size_t per;          /* rows per block; set before the first add */
+    size_t *cut;         /* byte offset where each block's rows begin */
+    size_t ncut;
+    size_t cut_cap;
+};
+int stor__rows_add(struct stor_rows *rs, const struct flow_rec *r);
+void stor__rows_clear(struct stor_rows *rs); /* keeps the memory */
+void stor__rows_free(struct stor_rows *rs);
+/* Append block `chunk` (0 .. ncut-1) of rs to out as a row block. */
+int stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out);
 bool stor__rows_is(const uint8_t *p, size_t len);
 long stor__rows_count(const uint8_t *p, size_t len);
 int stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n);

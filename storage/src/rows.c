@@ -140,41 +140,72 @@ row_put(uint8_t *p, const struct flow_rec *r)
 }
 
 int
-stor__rows_encode(const struct flow_rec *recs, size_t n, struct stor_buf *out)
+stor__rows_add(struct stor_rows *rs, const struct flow_rec *r)
 {
-    size_t raw_cap = n * ROW_MAX;
-    uint8_t *rows = malloc(raw_cap ? raw_cap : 1);
-    int rc;
-
-    if (rows == NULL) {
+    if (rs->n % rs->per == 0) {
+        if (rs->ncut == rs->cut_cap) {
+            size_t cap = rs->cut_cap ? rs->cut_cap * 2 : 16;
+            size_t *c = realloc(rs->cut, cap * sizeof(*c));
+            if (c == NULL) {
+                return -ENOMEM;
+            }
+            rs->cut = c;
+            rs->cut_cap = cap;
+        }
+        rs->cut[rs->ncut++] = rs->buf.len;
+    }
+    if (stor__buf_reserve(&rs->buf, ROW_MAX) != 0) {
         return -ENOMEM;
     }
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
-        len += row_put(rows + len, &recs[i]);
-    }
+    rs->buf.len += row_put(rs->buf.p + rs->buf.len, r);
+    rs->n++;
+    return 0;
+}
+
+void
+stor__rows_clear(struct stor_rows *rs)
+{
+    rs->buf.len = 0;
+    rs->n = 0;
+    rs->ncut = 0;
+}
+
+void
+stor__rows_free(struct stor_rows *rs)
+{
+    stor__buf_free(&rs->buf);
+    free(rs->cut);
+    rs->cut = NULL;
+    rs->n = rs->ncut = rs->cut_cap = 0;
+}
+
+int
+stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out)
+{
+    size_t from = rs->cut[chunk];
+    size_t to = chunk + 1 < rs->ncut ? rs->cut[chunk + 1] : rs->buf.len;
+    size_t n = chunk + 1 < rs->ncut ? rs->per : rs->n - chunk * rs->per;
+    size_t len = to - from;
     size_t bound = ZSTD_compressBound(len);
+    int rc;
+
     if ((rc = stor__buf_reserve(out, ROWS_HDR + bound)) != 0) {
-        goto free_rows;
+        return rc;
     }
     uint8_t *h = out->p + out->len;
-    size_t plen = ZSTD_compress(h + ROWS_HDR, bound, rows, len, ROWS_ZLEVEL);
+    size_t plen = ZSTD_compress(h + ROWS_HDR, bound, rs->buf.p + from, len, ROWS_ZLEVEL);
     if (ZSTD_isError(plen)) {
-        rc = -ENOMEM; /* cannot happen with a compressBound buffer */
-        goto free_rows;
+        return -ENOMEM; /* cannot happen with a compressBound buffer */
     }
     h[0] = ROWS_MAGIC;
     h[1] = ROWS_VERSION;
     h[2] = h[3] = 0;
     be(h + 4, n, 4);
     be(h + 8, len, 4);
-    be(h + 12, (uint64_t) plen, 4);
-    be(h + 16, (uint32_t) XXH3_64bits(h + ROWS_HDR, (size_t) plen), 4);
-    out->len += ROWS_HDR + (size_t) plen;
-    rc = 0;
-free_rows:
-    free(rows);
-    return rc;
+    be(h + 12, plen, 4);
+    be(h + 16, (uint32_t) XXH3_64bits(h + ROWS_HDR, plen), 4);
+    out->len += ROWS_HDR + plen;
+    return 0;
 }
 
 bool

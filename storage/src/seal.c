@@ -7,7 +7,7 @@
  * ranges), write the blocks and their summaries, delete the runs and mark the window sealed.
  * A crash before the commit leaves the runs as they were; after it, only the sealed form.
  *
- * Also stor__put_blocks, which writes records as blocks (runs at commit, blocks at seal).
+ * Also stor__put_blocks, which writes sealed rows as columnar blocks with their summaries.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,8 +40,7 @@ stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, 
             src = chunk;
         }
         buf.len = 0;
-        /* Runs (no summaries) are rows; sealed data is columnar. */
-        rc = sums != 0 ? stor__block_encode(src, k, &buf, &sum) : stor__rows_encode(src, k, &buf);
+        rc = stor__block_encode(src, k, &buf, &sum);
         if (rc != 0) {
             break;
         }
@@ -51,13 +50,11 @@ stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, 
             rc = stor__err(rc);
             break;
         }
-        if (sums != 0) {
-            stor__sum_write(&sum, sumv);
-            MDB_val sv = {STOR_SUM_BYTES, sumv};
-            if ((rc = mdb_put(txn, sums, &mk, &sv, 0)) != 0) {
-                rc = stor__err(rc);
-                break;
-            }
+        stor__sum_write(&sum, sumv);
+        MDB_val sv = {STOR_SUM_BYTES, sumv};
+        if ((rc = mdb_put(txn, sums, &mk, &sv, 0)) != 0) {
+            rc = stor__err(rc);
+            break;
         }
         *bytes += buf.len;
         (*blocks)++;

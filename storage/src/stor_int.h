@@ -74,7 +74,7 @@ struct stor_win {
     uint64_t late;
     uint64_t bytes;
     uint64_t received;
-    struct stor_agg pend;     /* received since the last commit */
+    struct stor_rows pend;    /* received since the last commit, as rows */
     uint32_t commit_next_run; /* values of an in-flight commit, applied when it succeeds */
     uint64_t commit_bytes;
     uint32_t seal_nodata; /* rows the last seal added */
@@ -125,7 +125,8 @@ void stor__writer_stop(struct stor_env *env);
 /* Seal one window inside the writer thread: one write txn on its partition. */
 int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def,
                struct stor_agg *scratch);
-/* Encode records as blocks under (flowlog, window, first...) in dbi; adds to *bytes. */
+/* Encode records (in `order` when not NULL) as columnar blocks with summaries under
+ * (flowlog, window, first...) in dbi and sums; counts blocks and adds their bytes. */
 int stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
                      uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
                      const uint32_t *order, size_t n, uint32_t *blocks, uint64_t *bytes);

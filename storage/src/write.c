@@ -4,9 +4,9 @@
  *
  * Callers take a batch from a fixed pool (stor_batch_get: never blocks; NULL when all are in
  * flight, and the caller counts the drop), fill it and submit it to a FIFO. The writer routes
- * each record to its flow logs and capture windows, aggregates it into the window's pending
- * set, and every commit_ms writes each window's pending set as one "run" (a block) in one LMDB
- * transaction per partition. Windows are then sealed when due (seal.c):
+ * each record to its flow logs and capture windows and appends it to the window's pending
+ * rows; every commit_ms the pending rows are written as "runs" (row blocks, rows.c) in one
+ * LMDB transaction per partition. Aggregation happens once, when the window is sealed. Windows are then sealed when due (seal.c):
  *
  *   due  = every exporter that sent records to the window, and is not silent (heard from
  *          within silent_s of wall clock), has an export clock past start + W + grace.
@@ -62,6 +62,7 @@ struct stor_writer {
     size_t pending;           /* records in all windows' pending sets */
     struct stor_stats ws;     /* counted here, published to env->stats under env->lock */
     struct stor_agg seal_agg; /* sealing's scratch, kept so its memory is touched once */
+    struct stor_buf runbuf;   /* a run block being written */
     uint64_t last_commit_ms;
 };
 
@@ -155,7 +156,7 @@ clock_index(struct stor_writer *w, const uint8_t addr[16], uint16_t port)
 static void
 win_free(struct stor_win *win)
 {
-    stor__agg_free(&win->pend);
+    stor__rows_free(&win->pend);
     free(win->inst);
     free(win);
 }
@@ -221,7 +222,7 @@ win_get(struct stor_env *env, struct stor_writer *w, uint16_t flowlog, uint32_t 
     win->flowlog = flowlog;
     win->start_s = start;
     win->window_s = def->window_s;
-    stor__agg_init(&win->pend, def->aggregate);
+    win->pend.per = env->cfg.block_records;
     if (win_load(env, win) != 0) {
         win_free(win);
         return NULL;
@@ -380,12 +381,11 @@ ingest_one(struct stor_env *env, struct stor_writer *w, struct flow_rec *in, uin
         r->flowlog = ids[i];
         r->window = win->start_s;
         label(r, def);
-        size_t before = win->pend.n;
-        if (stor__agg_add(&win->pend, r) != 0) {
+        if (stor__rows_add(&win->pend, r) != 0) {
             w->ws.records_dropped++;
             continue;
         }
-        w->pending += win->pend.n - before;
+        w->pending++;
         win->received++;
         if (win->sealed) {
             win->late++;
@@ -466,6 +466,30 @@ win_put(MDB_txn *txn, struct stor_part *p, const struct stor_win *win)
     return mdb_put(txn, p->windows, &key, &val, 0);
 }
 
+/* The window's pending rows as run blocks, numbered from its next run. */
+static int
+put_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct stor_win *next,
+         struct stor_buf *buf)
+{
+    uint8_t key[STOR_KEY_ITEM];
+
+    for (size_t c = 0; c < win->pend.ncut; c++) {
+        buf->len = 0;
+        int rc = stor__rows_block(&win->pend, c, buf);
+        if (rc != 0) {
+            return rc;
+        }
+        stor__key_item(key, win->flowlog, win->start_s, next->next_run);
+        MDB_val k = {STOR_KEY_ITEM, key}, v = {buf->len, buf->p};
+        if ((rc = mdb_put(txn, p->runs, &k, &v, 0)) != 0) {
+            return stor__err(rc);
+        }
+        next->next_run++;
+        next->bytes += buf->len;
+    }
+    return 0;
+}
+
 /* Write the pending sets of the windows in partition p; one transaction. */
 static int
 commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
@@ -482,11 +506,8 @@ commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
             continue;
         }
         struct stor_win next = *win;
-        uint32_t runs = 0;
-        rc = stor__put_blocks(env, txn, p->runs, 0, win->flowlog, win->start_s, win->next_run,
-                              win->pend.recs, NULL, win->pend.n, &runs, &next.bytes);
+        rc = put_runs(txn, p, win, &next, &w->runbuf);
         if (rc == 0) {
-            next.next_run += runs;
             next.rows += win->pend.n;
             rc = win_put(txn, p, &next);
         }
@@ -513,7 +534,7 @@ commit_done(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
         win->bytes = win->commit_bytes;
         w->ws.records_stored += win->pend.n;
         w->pending -= win->pend.n;
-        stor__agg_clear(&win->pend);
+        stor__rows_clear(&win->pend);
     }
 }
 
@@ -613,7 +634,8 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
             }
             rc = stor__seal(env, win, def, &w->seal_agg);
             if (w->seal_agg.cap > PENDING_MAX) {
-                stor__agg_free(&w->seal_agg); /* an unusually big window: give it back */
+                stor__agg_free(&w->seal_agg);
+    stor__buf_free(&w->runbuf); /* an unusually big window: give it back */
             }
             if (rc != 0) {
                 break;
@@ -902,6 +924,7 @@ writer_free(struct stor_writer *w)
     }
     free(w->wins);
     stor__agg_free(&w->seal_agg);
+    stor__buf_free(&w->runbuf);
     free(w->clocks);
     free(w->defs);
     free(w->pool);
