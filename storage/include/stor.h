@@ -188,6 +188,7 @@ struct stor_stats {
     uint64_t full_errors; /* commits refused for lack of space */
     int last_error;       /* the last commit's result: 0, or why it failed (stor_strerror) */
     uint64_t partitions_dropped;
+    uint64_t compactions;    /* settled partitions rewritten without their free pages */
     uint64_t bytes; /* size of the store's files */
     uint64_t last_commit_ms;
 };

@@ -314,6 +314,88 @@ stor__part_grow(struct stor_part *p, uint64_t max_bytes)
     return stor__err(rc);
 }
 
+/* Bytes of pages the partition's databases use (the rest of the file is free pages). */
+static uint64_t
+part_used_bytes(struct stor_part *p)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    uint64_t used = 0;
+    MDB_dbi dbis[4] = {p->windows, p->runs, p->blocks, p->sums};
+
+    if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
+        return UINT64_MAX;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (mdb_stat(txn, dbis[i], &st) == 0) {
+            used += (uint64_t) st.ms_psize *
+                    (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages + 1u);
+        }
+    }
+    mdb_txn_abort(txn);
+    return used;
+}
+
+/*
+ * Rewrite a partition without its free pages when more than a quarter of its file is free
+ * (runs deleted by sealing leave their pages behind; LMDB never shrinks a file). Copies with
+ * MDB_CP_COMPACT to a temporary file, renames it over the old one and reopens. Only when no
+ * snapshot holds the partition; the caller (the writer) holds no transaction on it.
+ * Returns 1 when compacted, 0 when not needed or not possible now, negative on error.
+ */
+int
+stor__part_compact(struct stor_env *env, struct stor_part *p)
+{
+    char path[4096], tmp[4200];
+    struct stat st;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, p->start_s);
+    snprintf(tmp, sizeof(tmp), "%s.compact", path);
+    if (stat(path, &st) != 0) {
+        return 0;
+    }
+    uint64_t file = (uint64_t) st.st_size, used = part_used_bytes(p);
+    if (used == UINT64_MAX || file < (1u << 20) || used * 4 >= file * 3) {
+        return 0;
+    }
+    pthread_mutex_lock(&env->lock);
+    if (p->refs > 0 || p->doomed) {
+        goto unlock; /* a scan is reading it: next time */
+    }
+    unlink(tmp);
+    if ((rc = mdb_env_copy2(p->mdb, tmp, MDB_CP_COMPACT)) != 0) {
+        rc = stor__err(rc);
+        unlink(tmp);
+        goto unlock;
+    }
+    mdb_env_close(p->mdb);
+    p->mdb = NULL;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
+    /* Reopen whatever is at `path` now: the compact copy, or the original if rename failed. */
+    static const char *const names[4] = {"windows", "runs", "blocks", "sums"};
+    MDB_dbi dbis[4];
+    int rc2 = env_make(&p->mdb, path, p->map_bytes, 8);
+    if (rc2 == 0 && (rc2 = dbis_open(p->mdb, names, dbis, 4)) == 0) {
+        p->windows = dbis[0];
+        p->runs = dbis[1];
+        p->blocks = dbis[2];
+        p->sums = dbis[3];
+    }
+    if (rc2 != 0) {
+        p->doomed = true; /* unusable now: keep it out of every list (file stays on disk) */
+        rc = rc2;
+    } else if (rc == 0) {
+        rc = 1;
+    }
+unlock:
+    pthread_mutex_unlock(&env->lock);
+    return rc;
+}
+
 /* Partition files already in the directory (p-<start>.mdb), opened now. */
 static int
 parts_scan(struct stor_env *env)

@@ -309,6 +309,7 @@ stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog
         }
     }
     if (rc == 0) {
+        p->compact_checked = false; /* the runs' pages are free now: worth a look */
         win->sealed = true;
         win->blocks = done.blocks;
         win->rows = done.rows;

@@ -27,8 +27,9 @@ struct stor_part {
     /* Readers hold it shared for the life of a read txn; growing the map takes it exclusive
      * (LMDB: no txn may be active in this process while mdb_env_set_mapsize runs). */
     pthread_rwlock_t grow;
-    int refs;    /* snapshots holding the partition open, under stor_env.lock */
-    bool doomed; /* retention dropped it: unlink when refs reaches 0 */
+    int refs;             /* snapshots holding the partition open, under stor_env.lock */
+    bool doomed;          /* retention dropped it: unlink when refs reaches 0 */
+    bool compact_checked; /* settled and compacted (or found compact): not looked at again */
 };
 
 /* Window record value (partition "windows" DB), big-endian:
@@ -111,6 +112,7 @@ int stor__part_get(struct stor_env *env, uint32_t start_s, bool create, struct s
 void stor__part_ref(struct stor_env *env, struct stor_part *p);
 void stor__part_unref(struct stor_env *env, struct stor_part *p);
 int stor__part_grow(struct stor_part *p, uint64_t max_bytes);
+int stor__part_compact(struct stor_env *env, struct stor_part *p);
 uint32_t stor__part_start(const struct stor_env *env, uint32_t t_s);
 void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

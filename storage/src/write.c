@@ -6,7 +6,8 @@
  * flight, and the caller counts the drop), fill it and submit it to a FIFO. The writer routes
  * each record to its flow logs and capture windows and appends it to the window's pending
  * rows; every commit_ms the pending rows are written as "runs" (row blocks, rows.c) in one
- * LMDB transaction per partition. Aggregation happens once, when the window is sealed. Windows are then sealed when due (seal.c):
+ * LMDB transaction per partition. Aggregation happens once, when the window is sealed. Windows are
+ * then sealed when due (seal.c):
  *
  *   due  = every exporter that sent records to the window, and is not silent (heard from
  *          within silent_s of wall clock), has an export clock past start + W + grace.
@@ -635,7 +636,7 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
             rc = stor__seal(env, win, def, &w->seal_agg);
             if (w->seal_agg.cap > PENDING_MAX) {
                 stor__agg_free(&w->seal_agg);
-    stor__buf_free(&w->runbuf); /* an unusually big window: give it back */
+                stor__buf_free(&w->runbuf); /* an unusually big window: give it back */
             }
             if (rc != 0) {
                 break;
@@ -723,9 +724,45 @@ file_bytes(const struct stor_env *env, uint32_t start_s)
  * the store is above max_bytes (never the newest, nor one the writer still has windows in).
  * A dropped partition's file is deleted as soon as no snapshot reads it.
  */
+/*
+ * Compact partitions that no longer receive normal writes (their last window sealed a grace
+ * period ago) once their files are mostly free pages: one per pass, to bound the pause.
+ */
+static void
+compact_old(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
+{
+    uint64_t settle_s = 600u + env->cfg.grace_s + env->cfg.silent_s;
+    pthread_mutex_lock(&env->lock);
+    size_t n = env->nparts;
+    struct stor_part *cand[256];
+    size_t nc = 0;
+    for (size_t i = 0; i < n && nc < 256; i++) {
+        struct stor_part *p = env->parts[i];
+        uint64_t end_s = (uint64_t) p->start_s + env->cfg.partition_s;
+        if (!p->doomed && !p->compact_checked && (end_s + settle_s) * 1000u <= now_ms) {
+            cand[nc++] = p;
+        }
+    }
+    pthread_mutex_unlock(&env->lock);
+    for (size_t i = 0; i < nc; i++) {
+        if (has_open_windows(env, w, cand[i]->start_s)) {
+            continue;
+        }
+        int rc = stor__part_compact(env, cand[i]);
+        if (rc >= 0) {
+            cand[i]->compact_checked = rc == 1 || cand[i]->refs == 0;
+        }
+        if (rc == 1) {
+            w->ws.compactions++;
+            break;
+        }
+    }
+}
+
 static void
 retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
 {
+    compact_old(env, w, now_ms);
     if (env->cfg.retention_s == 0 && env->cfg.max_bytes == 0) {
         return;
     }
@@ -835,6 +872,7 @@ writer_main(void *arg)
             if (rc == 0) {
                 rc = seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
                 retention(env, w, seal_req ? seal_now : now);
+                publish(env, w);
             }
         }
         pthread_mutex_lock(&w->mu);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -504,6 +505,50 @@ test_retention_by_size(void **state)
     assert_int_equal(a.rows, 1);
 }
 
+static uint64_t
+file_size(const char *dir, uint32_t start)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", dir, start);
+    return stat(path, &st) == 0 ? (uint64_t) st.st_size : 0;
+}
+
+static void
+test_settled_partition_compacted(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.block_records = 4096;
+    reopen(f);
+    uint64_t seed = 11;
+    static struct flow_rec r[4000];
+    for (int b = 0; b < 10; b++) {
+        for (size_t i = 0; i < 4000; i++) {
+            r[i] = mk(rnd(&seed), rnd(&seed), (uint16_t) rnd(&seed), (uint16_t) rnd(&seed),
+                      (uint64_t) (T0 + 1 + rnd(&seed) % 590) * 1000u, 1 + rnd(&seed) % 9);
+        }
+        submit(f, r, 4000, (uint64_t) T0 * 1000u, 0, NULL); /* one run per batch */
+    }
+    uint64_t before_pk = scan(f, &ALL, NULL).packets;
+    /* Sealing frees the runs' pages; T0 settled long ago, so the same pass compacts it. */
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.compactions, 1);
+    struct winfo wi = windows(f);
+    assert_true(wi.w[0].sealed);
+    uint64_t file = file_size(f->dir, T0), values = wi.w[0].bytes;
+    /* What is left is the sealed blocks, their summaries and LMDB's pages around them. */
+    uint64_t sums = (uint64_t) wi.w[0].blocks * STOR_SUM_BYTES;
+    if (file > (values + sums) * 3 / 2 + 64 * 1024) {
+        fail_msg("partition file %llu B for %llu B of blocks and %llu B of summaries",
+                 (unsigned long long) file, (unsigned long long) values, (unsigned long long) sums);
+    }
+    assert_int_equal(scan(f, &ALL, NULL).packets, before_pk);
+    reopen(f);
+    assert_int_equal(scan(f, &ALL, NULL).packets, before_pk);
+}
+
 /*
  * A full disk, simulated with the file-size limit (EFBIG): commits fail with STOR_E_FULL,
  * ingest keeps taking batches, nothing is lost, and when space returns everything commits.
@@ -587,6 +632,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settled_partition_compacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
