@@ -209,29 +209,23 @@ status_row(struct stor_agg *agg, const struct stor_win *win, const struct stor_i
     return stor__agg_add(agg, &r);
 }
 
-/* NODATA for configured instances that sent nothing; SKIPDATA where loss was seen. */
+/*
+ * NODATA for every known instance (the window's list starts with the flow log's configured
+ * and previously seen instance ids) that sent nothing; SKIPDATA where loss was seen.
+ */
 static int
-status_rows(struct stor_agg *agg, const struct stor_win *win, const struct stor_flowlog *def,
-            uint32_t *nodata, uint32_t *skipdata)
+status_rows(struct stor_agg *agg, const struct stor_win *win, uint32_t *nodata, uint32_t *skipdata)
 {
     int rc = 0;
 
-    for (int i = 0; i < def->ninstances && rc == 0; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < win->ninst && !seen; j++) {
-            seen = win->inst[j].seen && strcmp(win->inst[j].id, def->instances[i]) == 0;
-        }
-        if (!seen) {
-            struct stor_inst s;
-            memset(&s, 0, sizeof(s));
-            memcpy(s.id, def->instances[i], FLOW_ID_MAX);
-            rc = status_row(agg, win, &s, FLOW_LS_NODATA);
+    for (size_t j = 0; j < win->ninst && rc == 0; j++) {
+        const struct stor_inst *s = &win->inst[j];
+        if (!s->seen && s->id[0] != '\0') {
+            rc = status_row(agg, win, s, FLOW_LS_NODATA);
             (*nodata)++;
         }
-    }
-    for (size_t j = 0; j < win->ninst && rc == 0; j++) {
-        if (win->inst[j].missed > 0) {
-            rc = status_row(agg, win, &win->inst[j], FLOW_LS_SKIPDATA);
+        if (rc == 0 && s->missed > 0) {
+            rc = status_row(agg, win, s, FLOW_LS_SKIPDATA);
             (*skipdata)++;
         }
     }
@@ -255,7 +249,7 @@ seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
         return stor__err(rc);
     }
     if ((rc = take_runs(txn, p, win, agg)) != 0 ||
-        (rc = status_rows(agg, win, def, &out->seal_nodata, &out->seal_skipdata)) != 0) {
+        (rc = status_rows(agg, win, &out->seal_nodata, &out->seal_skipdata)) != 0) {
         goto abort;
     }
     uint32_t *order = sorted_order(agg);

@@ -63,6 +63,12 @@ struct stor_inst {
     uint64_t missed; /* sequence loss attributed to this window */
 };
 
+/* An instance id a flow log has seen (writer memory; not kept across restarts). */
+struct stor_known {
+    uint16_t flowlog;
+    char id[FLOW_ID_MAX];
+};
+
 /* A capture window as the writer tracks it. */
 struct stor_win {
     uint16_t flowlog;

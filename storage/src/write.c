@@ -64,6 +64,8 @@ struct stor_writer {
     struct stor_stats ws;     /* counted here, published to env->stats under env->lock */
     struct stor_agg seal_agg; /* sealing's scratch, kept so its memory is touched once */
     struct stor_buf runbuf;   /* a run block being written */
+    struct stor_known *known; /* instance ids each flow log has seen (for NODATA) */
+    size_t nknown, known_cap;
     uint64_t last_commit_ms;
 };
 
@@ -194,6 +196,50 @@ win_load(struct stor_env *env, struct stor_win *win)
     return rc;
 }
 
+static struct stor_inst *inst_get(struct stor_win *win, const char *id, const uint8_t exporter[16],
+                                  uint32_t domain);
+
+/* Remember an instance id a flow log has seen, so later windows can report NODATA for it. */
+static void
+known_add(struct stor_writer *w, uint16_t flowlog, const char *id)
+{
+    for (size_t i = 0; i < w->nknown; i++) {
+        if (w->known[i].flowlog == flowlog && strcmp(w->known[i].id, id) == 0) {
+            return;
+        }
+    }
+    if (w->nknown >= STOR_INST_MAX) {
+        return;
+    }
+    if (w->nknown == w->known_cap) {
+        size_t cap = w->known_cap ? w->known_cap * 2 : 16;
+        struct stor_known *k = realloc(w->known, cap * sizeof(*k));
+        if (k == NULL) {
+            return;
+        }
+        w->known = k;
+        w->known_cap = cap;
+    }
+    w->known[w->nknown].flowlog = flowlog;
+    snprintf(w->known[w->nknown].id, FLOW_ID_MAX, "%s", id);
+    w->nknown++;
+}
+
+/* A new window starts with every instance its flow log knows, none seen yet. */
+static void
+win_known(struct stor_writer *w, struct stor_win *win, const struct stor_flowlog *def)
+{
+    static const uint8_t none[16];
+    for (int i = 0; i < def->ninstances; i++) {
+        inst_get(win, def->instances[i], none, 0);
+    }
+    for (size_t i = 0; i < w->nknown; i++) {
+        if (w->known[i].flowlog == win->flowlog) {
+            inst_get(win, w->known[i].id, none, 0);
+        }
+    }
+}
+
 static struct stor_win *
 win_get(struct stor_env *env, struct stor_writer *w, uint16_t flowlog, uint32_t start,
         const struct stor_flowlog *def)
@@ -224,6 +270,7 @@ win_get(struct stor_env *env, struct stor_writer *w, uint16_t flowlog, uint32_t 
     win->start_s = start;
     win->window_s = def->window_s;
     win->pend.per = env->cfg.block_records;
+    win_known(w, win, def);
     if (win_load(env, win) != 0) {
         win_free(win);
         return NULL;
@@ -393,9 +440,13 @@ ingest_one(struct stor_env *env, struct stor_writer *w, struct flow_rec *in, uin
             w->ws.late++;
         }
         contrib_add(win, *clock_cache);
+        size_t had = win->ninst;
         struct stor_inst *s = inst_get(win, r->instance_id, r->exporter, r->domain);
         if (s != NULL) {
             s->seen = true;
+        }
+        if (win->ninst > had && r->instance_id[0] != '\0') {
+            known_add(w, win->flowlog, r->instance_id);
         }
     }
     w->ws.records_in++;
@@ -636,7 +687,8 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
             rc = stor__seal(env, win, def, &w->seal_agg);
             if (w->seal_agg.cap > PENDING_MAX) {
                 stor__agg_free(&w->seal_agg);
-                stor__buf_free(&w->runbuf); /* an unusually big window: give it back */
+                stor__buf_free(&w->runbuf);
+                free(w->known); /* an unusually big window: give it back */
             }
             if (rc != 0) {
                 break;
@@ -963,6 +1015,7 @@ writer_free(struct stor_writer *w)
     free(w->wins);
     stor__agg_free(&w->seal_agg);
     stor__buf_free(&w->runbuf);
+    free(w->known);
     free(w->clocks);
     free(w->defs);
     free(w->pool);

@@ -324,6 +324,29 @@ test_nodata_skipdata_raw(void **state)
 }
 
 static void
+test_nodata_for_learnt_instance(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t1 = (uint64_t) (T0 + 30) * 1000u, t2 = t1 + 600000;
+    struct flow_rec a = mk(1, 1, 1, 1, t1, 1), b = mk(2, 2, 2, 2, t2, 1);
+    snprintf(a.instance_id, FLOW_ID_MAX, "sag-x");
+    snprintf(b.instance_id, FLOW_ID_MAX, "sag-y");
+    a.present |= FLOW_HAS_INSTANCE;
+    b.present |= FLOW_HAS_INSTANCE;
+    submit(f, &a, 1, t1, 0, NULL); /* the default flow log learns sag-x */
+    submit(f, &b, 1, t2, 0, NULL); /* the next window hears only from sag-y */
+    assert_int_equal(stor_seal_due(f->env, 0, true), 0);
+    struct stor_scan sc = {(uint64_t) (T0 + 600) * 1000u, (uint64_t) (T0 + 1200) * 1000u, -1, 0,
+                           NULL};
+    struct totals second = scan(f, &sc, NULL);
+    assert_int_equal(second.rows, 2);
+    assert_int_equal(second.nodata, 1);
+    sc.from_ms = (uint64_t) T0 * 1000u;
+    sc.to_ms = (uint64_t) (T0 + 600) * 1000u;
+    assert_int_equal(scan(f, &sc, NULL).nodata, 0); /* sag-y was not known yet */
+}
+
+static void
 test_open_window_survives_restart(void **state)
 {
     struct fx *f = *state;
@@ -628,6 +651,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_aggregate_and_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_exporter_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodata_skipdata_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodata_for_learnt_instance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_window_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
