@@ -147,7 +147,15 @@ static const uint64_t col_max[C_NUM] = {
     [C_ACCOUNT] = UINT16_MAX,
 };
 
-enum bloom_tag { T_SRC = 1, T_DST = 2, T_EXPORTER = 3, T_INSTANCE = 4, T_ACCOUNT = 5 };
+enum bloom_tag {
+    T_SRC = 1,
+    T_DST = 2,
+    T_EXPORTER = 3,
+    T_INSTANCE = 4,
+    T_ACCOUNT = 5,
+    T_SRCPORT = 6,
+    T_DSTPORT = 7,
+};
 
 /* ---- small helpers ---- */
 
@@ -304,6 +312,14 @@ hash_text(unsigned tag, const char *s, size_t len)
     uint8_t k[FLOW_ID_MAX] = {0}; /* fixed length: identity strings hold no NUL */
     memcpy(k, s, len);
     return XXH3_64bits_withSeed(k, sizeof(k), (uint64_t) tag << 8);
+}
+
+/* Ports are 16-bit: a multiplicative mix is hash enough, and much cheaper than XXH3. */
+static uint64_t
+hash_port(unsigned tag, uint64_t port)
+{
+    uint64_t x = (port | (uint64_t) tag << 16) * 0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 29) ^ (x << 23);
 }
 
 static void
@@ -664,6 +680,13 @@ sum_one(struct stor_sum *s, struct sumstate *st, const struct enc *e, size_t i)
     if (st->last_exp == SIZE_MAX || memcmp(e->addr[2][i], e->addr[2][st->last_exp], 16) != 0) {
         bloom_add(s->bloom, hash_addr(T_EXPORTER, 128, e->addr[2][i]));
         st->last_exp = i;
+    }
+    const uint64_t *sp = e->v[C_SRCPORT], *dp = e->v[C_DSTPORT];
+    if (i == 0 || sp[i] != sp[i - 1]) {
+        bloom_add(s->bloom, hash_port(T_SRCPORT, sp[i]));
+    }
+    if (i == 0 || dp[i] != dp[i - 1]) {
+        bloom_add(s->bloom, hash_port(T_DSTPORT, dp[i]));
     }
     const uint64_t *inst = e->v[C_INSTANCE], *acct = e->v[C_ACCOUNT];
     if (st->last_inst == SIZE_MAX || inst[i] != inst[st->last_inst]) {
@@ -1444,6 +1467,27 @@ addr_may(const struct stor_sum *s, unsigned tag, const uint8_t mn[16], const uin
     return !probe_ok(lo, plen) || bloom_has(s->bloom, hash_addr(tag, plen, lo));
 }
 
+/* A port range: min/max first; a short range (a port, `in` lists) then probes each value. */
+static bool
+port_may(const struct stor_sum *s, const struct stor_cond *c)
+{
+    uint64_t lo = c->lo > s->min[c->field] ? c->lo : s->min[c->field];
+    uint64_t hi = c->hi < s->max[c->field] ? c->hi : s->max[c->field];
+    if (c->lo > c->hi || lo > hi) {
+        return false;
+    }
+    if (hi - lo >= 16) {
+        return true;
+    }
+    unsigned tag = c->field == STOR_F_SRCPORT ? T_SRCPORT : T_DSTPORT;
+    for (uint64_t v = lo; v <= hi; v++) {
+        if (bloom_has(s->bloom, hash_port(tag, v))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool
 cond_may(const struct stor_sum *s, const struct stor_cond *c)
 {
@@ -1457,6 +1501,9 @@ cond_may(const struct stor_sum *s, const struct stor_cond *c)
         unsigned plen = cidr_range(&c->cidr, lo, hi);
         return plen != 128 || bloom_has(s->bloom, hash_addr(T_EXPORTER, 128, lo));
     }
+    case STOR_F_SRCPORT:
+    case STOR_F_DSTPORT:
+        return port_may(s, c);
     case STOR_F_INSTANCE:
         return bloom_has(s->bloom, hash_text(T_INSTANCE, c->text, id_len(c->text)));
     case STOR_F_ACCOUNT:
