@@ -686,9 +686,7 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
             }
             rc = stor__seal(env, win, def, &w->seal_agg);
             if (w->seal_agg.cap > PENDING_MAX) {
-                stor__agg_free(&w->seal_agg);
-                stor__buf_free(&w->runbuf);
-                free(w->known); /* an unusually big window: give it back */
+                stor__agg_free(&w->seal_agg); /* an unusually big window: give it back */
             }
             if (rc != 0) {
                 break;
