@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sealing a capture window, in one write transaction on its partition: read every run,
- * aggregate them (unless the flow log is raw), add NODATA rows for known instances that sent
- * nothing and SKIPDATA rows for instances whose sequence numbers showed loss (DESIGN.md §4),
- * sort by source address, destination address and ports (so block summaries have tight
- * ranges), write the blocks and their summaries, delete the runs and mark the window sealed.
- * A crash before the commit leaves the runs as they were; after it, only the sealed form.
+ * Sealing a capture window (DESIGN.md §4), on the sealer thread, so that ingest never waits
+ * for it. The writer hands over a job once the window's pending rows are committed; the runs
+ * numbered below job->max_run are the window's data (records arriving later are late and get
+ * runs of their own). Three steps:
  *
- * Also stor__put_blocks, which writes sealed rows as columnar blocks with their summaries.
+ *   1. a read transaction decodes those runs into the sealer's scratch and aggregates them
+ *      (unless the flow log is raw);
+ *   2. without any transaction: NODATA rows for known instances that sent nothing, SKIPDATA
+ *      rows where sequence numbers showed loss, a sort by source address, destination address,
+ *      ports, protocol and start (so block summaries have tight ranges), and the encoding of
+ *      every block and summary;
+ *   3. one short write transaction puts the blocks and summaries, deletes the runs it read
+ *      and updates the window record (read-modify-write: the writer may have added late runs
+ *      meanwhile) to sealed.
+ *
+ * A crash before step 3 commits leaves the runs; after it, only the sealed form.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,51 +23,51 @@
 
 #include "stor_int.h"
 
-int
-stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums, uint16_t flowlog,
-                 uint32_t window, uint32_t first, const struct flow_rec *recs,
-                 const uint32_t *order, size_t n, uint32_t *blocks, uint64_t *bytes)
-{
-    struct stor_buf buf = {0};
-    struct stor_sum sum;
-    uint8_t key[STOR_KEY_ITEM], sumv[STOR_SUM_BYTES];
-    size_t per = env->cfg.block_records;
-    struct flow_rec *chunk = NULL;
-    int rc = 0;
+/* Encoded sealed blocks and their summaries, made outside any transaction. */
+struct sealed {
+    size_t n;
+    struct stor_buf *blk;
+    uint8_t (*sum)[STOR_SUM_BYTES];
+    uint64_t bytes;
+};
 
-    if (order != NULL && (chunk = malloc(per * sizeof(*chunk))) == NULL) {
+static void
+sealed_free(struct sealed *z)
+{
+    for (size_t i = 0; i < z->n; i++) {
+        stor__buf_free(&z->blk[i]);
+    }
+    free(z->blk);
+    free(z->sum);
+    memset(z, 0, sizeof(*z));
+}
+
+/* Encode rows (in `order`) as columnar blocks of `per` rows with their summaries. */
+static int
+encode_blocks(const struct flow_rec *recs, const uint32_t *order, size_t n, size_t per,
+              struct sealed *z)
+{
+    size_t nb = (n + per - 1) / per;
+    struct flow_rec *chunk = malloc(per * sizeof(*chunk));
+    z->blk = calloc(nb ? nb : 1, sizeof(*z->blk));
+    z->sum = calloc(nb ? nb : 1, sizeof(*z->sum));
+    if (chunk == NULL || z->blk == NULL || z->sum == NULL) {
+        free(chunk);
         return -ENOMEM;
     }
+    int rc = 0;
     for (size_t off = 0; off < n && rc == 0; off += per) {
         size_t k = n - off < per ? n - off : per;
-        const struct flow_rec *src = recs + off;
-        if (order != NULL) {
-            for (size_t i = 0; i < k; i++) {
-                chunk[i] = recs[order[off + i]];
-            }
-            src = chunk;
+        for (size_t i = 0; i < k; i++) {
+            chunk[i] = recs[order[off + i]];
         }
-        buf.len = 0;
-        rc = stor__block_encode(src, k, &buf, &sum);
-        if (rc != 0) {
-            break;
+        struct stor_sum sum;
+        if ((rc = stor__block_encode(chunk, k, &z->blk[z->n], &sum)) == 0) {
+            stor__sum_write(&sum, z->sum[z->n]);
+            z->bytes += z->blk[z->n].len;
+            z->n++;
         }
-        stor__key_item(key, flowlog, window, first + *blocks);
-        MDB_val mk = {STOR_KEY_ITEM, key}, mv = {buf.len, buf.p};
-        if ((rc = mdb_put(txn, dbi, &mk, &mv, 0)) != 0) {
-            rc = stor__err(rc);
-            break;
-        }
-        stor__sum_write(&sum, sumv);
-        MDB_val sv = {STOR_SUM_BYTES, sumv};
-        if ((rc = mdb_put(txn, sums, &mk, &sv, 0)) != 0) {
-            rc = stor__err(rc);
-            break;
-        }
-        *bytes += buf.len;
-        (*blocks)++;
     }
-    stor__buf_free(&buf);
     free(chunk);
     return rc;
 }
@@ -130,9 +138,10 @@ sorted_order(const struct stor_agg *agg)
     return order;
 }
 
-/* Read and delete every run of the window, adding its records to agg. */
+/* Step 1: decode the window's runs below max_run into agg; count their rows and bytes. */
 static int
-take_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct stor_agg *agg)
+read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, struct stor_agg *agg,
+          uint64_t *rows, uint64_t *bytes)
 {
     MDB_cursor *cur;
     uint8_t key[STOR_KEY_ITEM];
@@ -141,16 +150,16 @@ take_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct 
     size_t tmp_cap = 0;
     int rc;
 
-    stor__key_item(key, win->flowlog, win->start_s, 0);
+    stor__key_item(key, job->flowlog, job->start_s, 0);
     if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint16_t fl;
-        uint32_t start;
-        stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
-        if (fl != win->flowlog || start != win->start_s) {
+        uint32_t start, run;
+        stor__key_parse(k.mv_data, k.mv_size, &fl, &start, &run);
+        if (fl != job->flowlog || start != job->start_s || run >= job->max_run) {
             break;
         }
         long cnt = stor__block_count(v.mv_data, v.mv_size);
@@ -174,10 +183,11 @@ take_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct 
         for (size_t i = 0; i < n && rc == 0; i++) {
             rc = stor__agg_add(agg, &tmp[i]);
         }
-        if (rc != 0 || (rc = mdb_cursor_del(cur, 0)) != 0) {
-            rc = rc < 0 ? rc : stor__err(rc);
+        if (rc != 0) {
             goto out;
         }
+        *rows += n;
+        *bytes += v.mv_size;
     }
     rc = rc == MDB_NOTFOUND ? 0 : stor__err(rc);
 out:
@@ -187,16 +197,16 @@ out:
 }
 
 static int
-status_row(struct stor_agg *agg, const struct stor_win *win, const struct stor_inst *s,
+status_row(struct stor_agg *agg, const struct stor_seal_job *job, const struct stor_inst *s,
            uint8_t status)
 {
     struct flow_rec r;
     memset(&r, 0, sizeof(r));
-    r.flowlog = win->flowlog;
-    r.window = win->start_s;
+    r.flowlog = job->flowlog;
+    r.window = job->start_s;
     r.log_status = status;
-    r.start_ms = (uint64_t) win->start_s * 1000u;
-    r.end_ms = ((uint64_t) win->start_s + win->window_s) * 1000u - 1u;
+    r.start_ms = (uint64_t) job->start_s * 1000u;
+    r.end_ms = ((uint64_t) job->start_s + job->window_s) * 1000u - 1u;
     memcpy(r.exporter, s->exporter, 16);
     r.domain = s->domain;
     if (s->id[0] != '\0') {
@@ -214,102 +224,135 @@ status_row(struct stor_agg *agg, const struct stor_win *win, const struct stor_i
  * and previously seen instance ids) that sent nothing; SKIPDATA where loss was seen.
  */
 static int
-status_rows(struct stor_agg *agg, const struct stor_win *win, uint32_t *nodata, uint32_t *skipdata)
+status_rows(struct stor_agg *agg, struct stor_seal_job *job)
 {
     int rc = 0;
 
-    for (size_t j = 0; j < win->ninst && rc == 0; j++) {
-        const struct stor_inst *s = &win->inst[j];
+    for (size_t j = 0; j < job->ninst && rc == 0; j++) {
+        const struct stor_inst *s = &job->inst[j];
         if (!s->seen && s->id[0] != '\0') {
-            rc = status_row(agg, win, s, FLOW_LS_NODATA);
-            (*nodata)++;
+            rc = status_row(agg, job, s, FLOW_LS_NODATA);
+            job->nodata++;
         }
         if (rc == 0 && s->missed > 0) {
-            rc = status_row(agg, win, s, FLOW_LS_SKIPDATA);
-            (*skipdata)++;
+            rc = status_row(agg, job, s, FLOW_LS_SKIPDATA);
+            job->skipdata++;
         }
     }
     return rc;
 }
 
-/* agg is the writer's scratch, reused from seal to seal so its memory is touched once. */
+/* Step 3, inside the write transaction. */
 static int
-seal_txn(struct stor_env *env, struct stor_part *p, struct stor_win *win,
-         const struct stor_flowlog *def, struct stor_agg *scratch, struct stor_win *out)
+write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+             const struct sealed *z, uint64_t rows_read, uint64_t bytes_read)
 {
-    MDB_txn *txn;
-    struct stor_agg *agg = scratch;
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key}, v;
+    MDB_cursor *cur;
     int rc;
 
-    stor__agg_clear(agg);
-    agg->aggregate = def->aggregate;
-    *out = *win;
-    out->seal_nodata = out->seal_skipdata = 0;
-    if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) != 0) {
+    for (size_t i = 0; i < z->n; i++) {
+        stor__key_item(key, job->flowlog, job->start_s, (uint32_t) i);
+        MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
+        if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
+            (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
+            return stor__err(rc);
+        }
+    }
+    if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
-    if ((rc = take_runs(txn, p, win, agg)) != 0 ||
-        (rc = status_rows(agg, win, &out->seal_nodata, &out->seal_skipdata)) != 0) {
-        goto abort;
+    stor__key_item(key, job->flowlog, job->start_s, 0);
+    k.mv_size = STOR_KEY_ITEM;
+    k.mv_data = key;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint16_t fl;
+        uint32_t start, run;
+        stor__key_parse(k.mv_data, k.mv_size, &fl, &start, &run);
+        if (fl != job->flowlog || start != job->start_s || run >= job->max_run) {
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+            break;
+        }
     }
-    uint32_t *order = sorted_order(agg);
-    if (order == NULL) {
-        rc = -ENOMEM;
-        goto abort;
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return stor__err(rc);
     }
-    out->blocks = 0;
-    out->bytes = 0;
-    rc = agg->n == 0 ? 0
-                     : stor__put_blocks(env, txn, p->blocks, p->sums, win->flowlog, win->start_s, 0,
-                                        agg->recs, order, agg->n, &out->blocks, &out->bytes);
-    free(order);
-    if (rc != 0) {
-        goto abort;
+    /* The window record: the writer may have added late runs since step 1. */
+    struct stor_win w = {.window_s = job->window_s};
+    uint8_t wk[STOR_KEY_WIN], wv[STOR_WIN_BYTES];
+    MDB_val wkey = {STOR_KEY_WIN, wk}, wval;
+    stor__key_win(wk, job->flowlog, job->start_s);
+    if ((rc = mdb_get(txn, p->windows, &wkey, &wval)) == 0) {
+        if ((rc = stor__win_read(wval.mv_data, wval.mv_size, &w)) != 0) {
+            return rc;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return stor__err(rc);
     }
-    out->sealed = true;
-    out->rows = agg->n;
-    uint8_t k[STOR_KEY_WIN], v[STOR_WIN_BYTES];
-    MDB_val key = {STOR_KEY_WIN, k}, val = {STOR_WIN_BYTES, v};
-    stor__key_win(k, win->flowlog, win->start_s);
-    stor__win_write(out, v);
-    if ((rc = mdb_put(txn, p->windows, &key, &val, 0)) != 0) {
-        rc = stor__err(rc);
-        goto abort;
-    }
-    return stor__err(mdb_txn_commit(txn));
-abort:
-    mdb_txn_abort(txn);
-    return rc;
+    w.sealed = true;
+    w.blocks = (uint32_t) z->n;
+    w.rows = w.rows - (rows_read < w.rows ? rows_read : w.rows) + job->rows;
+    w.bytes = w.bytes - (bytes_read < w.bytes ? bytes_read : w.bytes) + z->bytes;
+    stor__win_write(&w, wv);
+    wval.mv_size = STOR_WIN_BYTES;
+    wval.mv_data = wv;
+    return stor__err(mdb_put(txn, p->windows, &wkey, &wval, 0));
 }
 
 int
-stor__seal(struct stor_env *env, struct stor_win *win, const struct stor_flowlog *def,
-           struct stor_agg *scratch)
+stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg *agg)
 {
     struct stor_part *p;
-    struct stor_win done;
-    int rc = stor__part_get(env, stor__part_start(env, win->start_s), true, &p);
+    struct sealed z = {0};
+    uint64_t rows_read = 0, bytes_read = 0;
+    MDB_txn *txn;
+    int rc = stor__part_get(env, stor__part_start(env, job->start_s), true, &p);
 
     if (rc != 0) {
         return rc;
     }
-    for (;;) {
+    stor__agg_clear(agg);
+    agg->aggregate = job->aggregate;
+    pthread_rwlock_rdlock(&p->grow);
+    if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = read_runs(txn, p, job, agg, &rows_read, &bytes_read);
+        mdb_txn_abort(txn);
+    } else {
+        rc = stor__err(rc);
+    }
+    pthread_rwlock_unlock(&p->grow);
+    uint32_t *order = NULL;
+    if (rc == 0 && (rc = status_rows(agg, job)) == 0) {
+        order = sorted_order(agg);
+        rc = order == NULL ? -ENOMEM
+                           : encode_blocks(agg->recs, order, agg->n, env->cfg.block_records, &z);
+    }
+    free(order);
+    job->rows = agg->n;
+    for (; rc == 0;) {
         pthread_rwlock_rdlock(&p->grow);
-        rc = seal_txn(env, p, win, def, scratch, &done);
+        if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
+            rc = write_sealed(txn, p, job, &z, rows_read, bytes_read);
+            rc = rc == 0 ? stor__err(mdb_txn_commit(txn)) : (mdb_txn_abort(txn), rc);
+        } else {
+            rc = stor__err(rc);
+        }
         pthread_rwlock_unlock(&p->grow);
-        /* A full map grows and the seal runs again; growth stops at map_max_bytes. */
+        /* A full map grows and the write runs again; growth stops at map_max_bytes. */
         if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {
             break;
         }
+        rc = 0;
+        continue;
     }
     if (rc == 0) {
         p->compact_checked = false; /* the runs' pages are free now: worth a look */
-        win->sealed = true;
-        win->blocks = done.blocks;
-        win->rows = done.rows;
-        win->bytes = done.bytes;
-        win->seal_nodata = done.seal_nodata;
-        win->seal_skipdata = done.seal_skipdata;
     }
+    sealed_free(&z);
     return rc;
 }

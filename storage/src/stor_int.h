@@ -82,10 +82,9 @@ struct stor_win {
     uint64_t bytes;
     uint64_t received;
     struct stor_rows pend;    /* received since the last commit, as rows */
-    uint32_t commit_next_run; /* values of an in-flight commit, applied when it succeeds */
-    uint64_t commit_bytes;
-    uint32_t seal_nodata; /* rows the last seal added */
-    uint32_t seal_skipdata;
+    uint32_t commit_next_run; /* the in-flight commit's next run, applied when it succeeds */
+    uint64_t pend_late;       /* late records among the pending rows */
+    bool sealing;             /* handed to the sealer, not finished */
     uint16_t ncontrib;
     uint16_t contrib[STOR_CONTRIB_MAX]; /* indexes into the writer's exporter clocks */
     size_t ninst;
@@ -130,14 +129,23 @@ int stor__win_read(const uint8_t *p, size_t len, struct stor_win *w);
 /* write.c / seal.c */
 int stor__writer_start(struct stor_env *env);
 void stor__writer_stop(struct stor_env *env);
-/* Seal one window inside the writer thread: one write txn on its partition. */
-int stor__seal(struct stor_env *env, struct stor_win *w, const struct stor_flowlog *def,
-               struct stor_agg *scratch);
-/* Encode records (in `order` when not NULL) as columnar blocks with summaries under
- * (flowlog, window, first...) in dbi and sums; counts blocks and adds their bytes. */
-int stor__put_blocks(struct stor_env *env, MDB_txn *txn, MDB_dbi dbi, MDB_dbi sums,
-                     uint16_t flowlog, uint32_t window, uint32_t first, const struct flow_rec *recs,
-                     const uint32_t *order, size_t n, uint32_t *blocks, uint64_t *bytes);
+/* A window handed from the writer to the sealer thread (seal.c). */
+struct stor_seal_job {
+    uint16_t flowlog;
+    uint32_t start_s;
+    uint32_t window_s;
+    bool aggregate;
+    uint32_t max_run;       /* runs below this are the window's data */
+    struct stor_inst *inst; /* the window's instances, owned by the job */
+    size_t ninst;
+    int rc; /* results */
+    uint32_t nodata;
+    uint32_t skipdata;
+    uint64_t rows;
+    struct stor_seal_job *next;
+};
+/* Seal one window; agg is the sealer's scratch. 0 or an error (the runs stay as they were). */
+int stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg *agg);
 
 /* keys.c: big-endian keys, so LMDB's byte order is time order. */
 #define STOR_KEY_WIN  6  /* flowlog u16, window u32 */

@@ -60,9 +60,14 @@ struct stor_writer {
     struct stor_win *last_win;
     struct stor_exporter_clock *clocks;
     size_t nclocks, clocks_cap;
-    size_t pending;           /* records in all windows' pending sets */
-    struct stor_stats ws;     /* counted here, published to env->stats under env->lock */
-    struct stor_agg seal_agg; /* sealing's scratch, kept so its memory is touched once */
+    size_t pending;       /* records in all windows' pending sets */
+    struct stor_stats ws; /* counted here, published to env->stats under env->lock */
+    pthread_t sealer;
+    pthread_cond_t seal_wake;       /* to the sealer: a job, or stop */
+    struct stor_seal_job *jobs;     /* queued for the sealer */
+    struct stor_seal_job *finished; /* done by the sealer, for the writer to collect */
+    size_t jobs_out;                /* handed over and not yet collected */
+    bool sealer_stop;
     struct stor_buf runbuf;   /* a run block being written */
     struct stor_known *known; /* instance ids each flow log has seen (for NODATA) */
     size_t nknown, known_cap;
@@ -434,9 +439,8 @@ ingest_one(struct stor_env *env, struct stor_writer *w, struct flow_rec *in, uin
             continue;
         }
         w->pending++;
-        win->received++;
         if (win->sealed) {
-            win->late++;
+            win->pend_late++;
             w->ws.late++;
         }
         contrib_add(win, *clock_cache);
@@ -508,20 +512,42 @@ ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b)
 
 /* ---- commit ---- */
 
+/*
+ * Add this commit's runs to the window record: read-modify-write, since the sealer thread
+ * rewrites the record of a window it seals (and the writer keeps adding late runs to it).
+ */
 static int
-win_put(MDB_txn *txn, struct stor_part *p, const struct stor_win *win)
+win_update(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, uint32_t next_run,
+           uint64_t run_bytes)
 {
+    struct stor_win db = {.window_s = win->window_s};
     uint8_t k[STOR_KEY_WIN], v[STOR_WIN_BYTES];
-    MDB_val key = {STOR_KEY_WIN, k}, val = {STOR_WIN_BYTES, v};
+    MDB_val key = {STOR_KEY_WIN, k}, val;
+    int rc;
+
     stor__key_win(k, win->flowlog, win->start_s);
-    stor__win_write(win, v);
-    return mdb_put(txn, p->windows, &key, &val, 0);
+    if ((rc = mdb_get(txn, p->windows, &key, &val)) == 0) {
+        if ((rc = stor__win_read(val.mv_data, val.mv_size, &db)) != 0) {
+            return rc;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return stor__err(rc);
+    }
+    db.next_run = next_run;
+    db.rows += win->pend.n;
+    db.received += win->pend.n;
+    db.late += win->pend_late;
+    db.bytes += run_bytes;
+    stor__win_write(&db, v);
+    val.mv_size = STOR_WIN_BYTES;
+    val.mv_data = v;
+    return stor__err(mdb_put(txn, p->windows, &key, &val, 0));
 }
 
-/* The window's pending rows as run blocks, numbered from its next run. */
+/* The window's pending rows as run blocks numbered from *next_run; adds their bytes. */
 static int
-put_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct stor_win *next,
-         struct stor_buf *buf)
+put_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, uint32_t *next_run,
+         uint64_t *bytes, struct stor_buf *buf)
 {
     uint8_t key[STOR_KEY_ITEM];
 
@@ -531,18 +557,18 @@ put_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, struct s
         if (rc != 0) {
             return rc;
         }
-        stor__key_item(key, win->flowlog, win->start_s, next->next_run);
+        stor__key_item(key, win->flowlog, win->start_s, *next_run);
         MDB_val k = {STOR_KEY_ITEM, key}, v = {buf->len, buf->p};
         if ((rc = mdb_put(txn, p->runs, &k, &v, 0)) != 0) {
             return stor__err(rc);
         }
-        next->next_run++;
-        next->bytes += buf->len;
+        (*next_run)++;
+        *bytes += buf->len;
     }
     return 0;
 }
 
-/* Write the pending sets of the windows in partition p; one transaction. */
+/* Write the pending rows of the windows in partition p; one transaction. */
 static int
 commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
 {
@@ -557,14 +583,13 @@ commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
         if (win->pend.n == 0 || stor__part_start(env, win->start_s) != p->start_s) {
             continue;
         }
-        struct stor_win next = *win;
-        rc = put_runs(txn, p, win, &next, &w->runbuf);
+        uint32_t next_run = win->next_run;
+        uint64_t bytes = 0;
+        rc = put_runs(txn, p, win, &next_run, &bytes, &w->runbuf);
         if (rc == 0) {
-            next.rows += win->pend.n;
-            rc = win_put(txn, p, &next);
+            rc = win_update(txn, p, win, next_run, bytes);
         }
-        win->commit_next_run = next.next_run; /* applied by commit_done() */
-        win->commit_bytes = next.bytes;
+        win->commit_next_run = next_run; /* applied by commit_done() */
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
@@ -581,11 +606,10 @@ commit_done(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
         if (win->pend.n == 0 || stor__part_start(env, win->start_s) != part_start) {
             continue;
         }
-        win->rows += win->pend.n;
         win->next_run = win->commit_next_run;
-        win->bytes = win->commit_bytes;
         w->ws.records_stored += win->pend.n;
         w->pending -= win->pend.n;
+        win->pend_late = 0;
         stor__rows_clear(&win->pend);
     }
 }
@@ -664,41 +688,164 @@ due(const struct stor_env *env, const struct stor_writer *w, const struct stor_w
     return true;
 }
 
-static int
+/* ---- the sealer thread ---- */
+
+static void *
+sealer_main(void *arg)
+{
+    struct stor_env *env = arg;
+    struct stor_writer *w = env->w;
+    struct stor_agg scratch; /* kept from seal to seal so its memory is touched once */
+
+    stor__agg_init(&scratch, true);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->jobs == NULL && !w->sealer_stop) {
+            pthread_cond_wait(&w->seal_wake, &w->mu);
+        }
+        struct stor_seal_job *job = w->jobs;
+        if (job == NULL) {
+            break; /* stopping, nothing queued */
+        }
+        w->jobs = job->next;
+        pthread_mutex_unlock(&w->mu);
+        job->rc = w->sealer_stop ? STOR_E_CLOSED : stor__seal_job(env, job, &scratch);
+        if (scratch.cap > PENDING_MAX) {
+            stor__agg_free(&scratch); /* an unusually big window: give the memory back */
+            stor__agg_init(&scratch, true);
+        }
+        pthread_mutex_lock(&w->mu);
+        job->next = w->finished;
+        w->finished = job;
+        pthread_cond_signal(&w->wake);
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    stor__agg_free(&scratch);
+    return NULL;
+}
+
+static struct stor_seal_job *
+job_make(const struct stor_writer *w, const struct stor_win *win)
+{
+    struct stor_seal_job *job = calloc(1, sizeof(*job));
+    const struct stor_flowlog *def = def_of(w, win->flowlog);
+
+    if (job == NULL) {
+        return NULL;
+    }
+    job->inst = malloc((win->ninst ? win->ninst : 1) * sizeof(*job->inst));
+    if (job->inst == NULL) {
+        free(job);
+        return NULL;
+    }
+    if (win->ninst > 0) {
+        memcpy(job->inst, win->inst, win->ninst * sizeof(*job->inst));
+    }
+    job->ninst = win->ninst;
+    job->flowlog = win->flowlog;
+    job->start_s = win->start_s;
+    job->window_s = win->window_s;
+    job->aggregate = def == NULL || def->aggregate; /* a deleted flow log: default behaviour */
+    job->max_run = win->next_run;
+    return job;
+}
+
+/* Hand every due window (its pending rows committed) to the sealer. */
+static void
 seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force)
 {
-    int rc = 0;
-
-    for (size_t i = 0; i < w->nwins && rc == 0;) {
+    for (size_t i = 0; i < w->nwins;) {
         struct stor_win *win = w->wins[i];
-        if (win->pend.n > 0 || !(force || win->sealed || due(env, w, win, now_ms))) {
+        if (win->sealing || win->pend.n > 0 ||
+            !(force || win->sealed || due(env, w, win, now_ms))) {
             i++;
             continue;
         }
-        if (!win->sealed) {
-            const struct stor_flowlog *def = def_of(w, win->flowlog);
-            struct stor_flowlog gone;
-            if (def == NULL) {
-                stor_flowlog_default(&gone, "deleted"); /* deleted meanwhile: seal anyway */
-                gone.id = win->flowlog;
-                gone.window_s = win->window_s;
-                def = &gone;
-            }
-            rc = stor__seal(env, win, def, &w->seal_agg);
-            if (w->seal_agg.cap > PENDING_MAX) {
-                stor__agg_free(&w->seal_agg); /* an unusually big window: give it back */
-            }
-            if (rc != 0) {
-                break;
-            }
-            w->ws.seals++;
-            w->ws.nodata += win->seal_nodata;
-            w->ws.skipdata += win->seal_skipdata;
+        if (win->sealed) {
+            win_drop(w, i); /* late rows committed: late records load it again */
+            continue;
         }
-        win_drop(w, i); /* sealed and committed: late records load it again */
+        struct stor_seal_job *job = job_make(w, win);
+        if (job == NULL) {
+            i++;
+            continue; /* tried again next pass */
+        }
+        win->sealing = true;
+        win->sealed = true; /* what arrives now is late: runs at or after max_run */
+        pthread_mutex_lock(&w->mu);
+        struct stor_seal_job **tail = &w->jobs;
+        while (*tail != NULL) {
+            tail = &(*tail)->next;
+        }
+        *tail = job;
+        w->jobs_out++;
+        pthread_cond_signal(&w->seal_wake);
+        pthread_mutex_unlock(&w->mu);
+        i++;
     }
-    publish(env, w);
+}
+
+/* Take the sealer's finished jobs: count them, forget sealed windows, reopen failed ones. */
+static int
+seal_collect(struct stor_writer *w)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&w->mu);
+    struct stor_seal_job *done = w->finished;
+    w->finished = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (done != NULL) {
+        struct stor_seal_job *job = done;
+        done = job->next;
+        for (size_t i = 0; i < w->nwins; i++) {
+            struct stor_win *win = w->wins[i];
+            if (win->flowlog != job->flowlog || win->start_s != job->start_s) {
+                continue;
+            }
+            win->sealing = false;
+            if (job->rc != 0) {
+                win->sealed = false; /* its runs are intact: sealed again later */
+            } else if (win->pend.n == 0) {
+                win_drop(w, i);
+            }
+            break;
+        }
+        if (job->rc == 0) {
+            w->ws.seals++;
+            w->ws.nodata += job->nodata;
+            w->ws.skipdata += job->skipdata;
+        } else if (rc == 0) {
+            rc = job->rc;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->jobs_out--;
+        pthread_mutex_unlock(&w->mu);
+        free(job->inst);
+        free(job);
+    }
     return rc;
+}
+
+/* Wait until the sealer has finished every job handed to it (stor_seal_due, shutdown). */
+static int
+seal_drain(struct stor_writer *w)
+{
+    int rc = 0;
+    for (;;) {
+        int r = seal_collect(w);
+        rc = rc != 0 ? rc : r;
+        pthread_mutex_lock(&w->mu);
+        bool idle = w->jobs_out == 0;
+        if (!idle && w->finished == NULL) {
+            pthread_cond_wait(&w->done, &w->mu);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (idle) {
+            return rc;
+        }
+    }
 }
 
 /* Windows left open by an earlier run of the store, so that they get sealed. */
@@ -920,7 +1067,9 @@ writer_main(void *arg)
             rc = commit_all(env, w);
             w->last_commit_ms = now;
             if (rc == 0) {
-                rc = seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
+                seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
+                /* stor_seal_due waits for its seals; otherwise take what is done. */
+                rc = seal_req ? seal_drain(w) : seal_collect(w);
                 retention(env, w, seal_req ? seal_now : now);
                 publish(env, w);
             }
@@ -1011,7 +1160,6 @@ writer_free(struct stor_writer *w)
         win_free(w->wins[i]);
     }
     free(w->wins);
-    stor__agg_free(&w->seal_agg);
     stor__buf_free(&w->runbuf);
     free(w->known);
     free(w->clocks);
@@ -1021,6 +1169,7 @@ writer_free(struct stor_writer *w)
     free(w->queue);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
+    pthread_cond_destroy(&w->seal_wake);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -1037,6 +1186,7 @@ stor__writer_start(struct stor_env *env)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
+    pthread_cond_init(&w->seal_wake, NULL);
     w->qcap = n;
     w->pool = calloc(n, sizeof(*w->pool));
     w->free_list = calloc(n, sizeof(*w->free_list));
@@ -1056,7 +1206,16 @@ stor__writer_start(struct stor_env *env)
         w->free_list[w->nfree++] = b;
     }
     env->w = w;
+    if (pthread_create(&w->sealer, NULL, sealer_main, env) != 0) {
+        env->w = NULL;
+        goto free_w;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, env) != 0) {
+        pthread_mutex_lock(&w->mu);
+        w->sealer_stop = true;
+        pthread_cond_signal(&w->seal_wake);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->sealer, NULL);
         env->w = NULL;
         goto free_w;
     }
@@ -1078,6 +1237,22 @@ stor__writer_stop(struct stor_env *env)
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    /* The sealer finishes the job it is on; queued ones are dropped (sealed after reopen). */
+    pthread_mutex_lock(&w->mu);
+    w->sealer_stop = true;
+    pthread_cond_signal(&w->seal_wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->sealer, NULL);
+    while (w->finished != NULL || w->jobs != NULL) {
+        struct stor_seal_job *j = w->finished != NULL ? w->finished : w->jobs;
+        if (j == w->finished) {
+            w->finished = j->next;
+        } else {
+            w->jobs = j->next;
+        }
+        free(j->inst);
+        free(j);
+    }
     env->w = NULL;
     writer_free(w);
 }
