@@ -61,6 +61,8 @@ struct stor_cfg {
     uint32_t batch_records; /* records per batch. 4096 */
     uint32_t max_flowlogs;  /* like the cloud APIs' quota. 10 */
     uint32_t block_records; /* records per sealed block. 4096 */
+    uint32_t seal_rows;     /* rows a seal holds in memory at once; bigger windows are sealed
+                               in segments, aggregated within each. 1048576 */
 };
 
 void stor_cfg_default(struct stor_cfg *cfg);

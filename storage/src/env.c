@@ -36,6 +36,7 @@ stor_cfg_default(struct stor_cfg *cfg)
     cfg->batch_records = 4096;
     cfg->max_flowlogs = 10;
     cfg->block_records = 4096;
+    cfg->seal_rows = 1u << 20;
 }
 
 void
@@ -323,7 +324,9 @@ part_used_bytes(struct stor_part *p)
     uint64_t used = 0;
     MDB_dbi dbis[4] = {p->windows, p->runs, p->blocks, p->sums};
 
+    pthread_rwlock_rdlock(&p->grow); /* no map growth while a txn is open */
     if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
+        pthread_rwlock_unlock(&p->grow);
         return UINT64_MAX;
     }
     for (int i = 0; i < 4; i++) {
@@ -333,6 +336,7 @@ part_used_bytes(struct stor_part *p)
         }
     }
     mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&p->grow);
     return used;
 }
 
@@ -364,7 +368,9 @@ stor__part_compact(struct stor_env *env, struct stor_part *p)
         goto unlock; /* a scan is reading it: next time */
     }
     unlink(tmp);
+    pthread_rwlock_wrlock(&p->grow); /* nobody is in a transaction on it while it moves */
     if ((rc = mdb_env_copy2(p->mdb, tmp, MDB_CP_COMPACT)) != 0) {
+        pthread_rwlock_unlock(&p->grow);
         rc = stor__err(rc);
         unlink(tmp);
         goto unlock;
@@ -385,6 +391,7 @@ stor__part_compact(struct stor_env *env, struct stor_part *p)
         p->blocks = dbis[2];
         p->sums = dbis[3];
     }
+    pthread_rwlock_unlock(&p->grow);
     if (rc2 != 0) {
         p->doomed = true; /* unusable now: keep it out of every list (file stays on disk) */
         rc = rc2;
@@ -486,7 +493,7 @@ cfg_valid(const struct stor_cfg *c, char *msg, size_t msglen)
     }
     if (c->map_bytes < (1u << 20) || c->map_max_bytes < c->map_bytes || c->commit_ms == 0 ||
         c->queue_batches == 0 || c->batch_records == 0 || c->block_records == 0 ||
-        c->block_records > 65535) {
+        c->seal_rows == 0 || c->block_records > 65535) {
         stor__msg(msg, msglen, "storage limits out of range");
         return false;
     }

@@ -138,10 +138,13 @@ sorted_order(const struct stor_agg *agg)
     return order;
 }
 
-/* Step 1: decode the window's runs below max_run into agg; count their rows and bytes. */
+/*
+ * Step 1: decode the window's runs from run `first` (below max_run) into agg, stopping after
+ * the run that reaches `budget` rows; *end is the first run not read. Counts rows and bytes.
+ */
 static int
-read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, struct stor_agg *agg,
-          uint64_t *rows, uint64_t *bytes)
+read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, uint32_t first,
+          uint64_t budget, struct stor_agg *agg, uint32_t *end, uint64_t *rows, uint64_t *bytes)
 {
     MDB_cursor *cur;
     uint8_t key[STOR_KEY_ITEM];
@@ -150,7 +153,8 @@ read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, st
     size_t tmp_cap = 0;
     int rc;
 
-    stor__key_item(key, job->flowlog, job->start_s, 0);
+    *end = job->max_run;
+    stor__key_item(key, job->flowlog, job->start_s, first);
     if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
@@ -160,6 +164,10 @@ read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, st
         uint32_t start, run;
         stor__key_parse(k.mv_data, k.mv_size, &fl, &start, &run);
         if (fl != job->flowlog || start != job->start_s || run >= job->max_run) {
+            break;
+        }
+        if (*rows >= budget) {
+            *end = run; /* the rest is the next segment's */
             break;
         }
         long cnt = stor__block_count(v.mv_data, v.mv_size);
@@ -242,10 +250,18 @@ status_rows(struct stor_agg *agg, struct stor_seal_job *job)
     return rc;
 }
 
+/* What one segment of a seal covers. */
+struct segment {
+    uint32_t first_run, end_run; /* runs [first, end) were read */
+    uint32_t first_block;        /* its blocks are numbered from here */
+    uint64_t rows_read, bytes_read, rows_out;
+    bool last; /* the window is sealed with it */
+};
+
 /* Step 3, inside the write transaction. */
 static int
 write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
-             const struct sealed *z, uint64_t rows_read, uint64_t bytes_read)
+             const struct sealed *z, const struct segment *g)
 {
     uint8_t key[STOR_KEY_ITEM];
     MDB_val k = {STOR_KEY_ITEM, key}, v;
@@ -253,7 +269,7 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     int rc;
 
     for (size_t i = 0; i < z->n; i++) {
-        stor__key_item(key, job->flowlog, job->start_s, (uint32_t) i);
+        stor__key_item(key, job->flowlog, job->start_s, g->first_block + (uint32_t) i);
         MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
         if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
             (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
@@ -263,7 +279,7 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
-    stor__key_item(key, job->flowlog, job->start_s, 0);
+    stor__key_item(key, job->flowlog, job->start_s, g->first_run);
     k.mv_size = STOR_KEY_ITEM;
     k.mv_data = key;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -271,7 +287,7 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
         uint16_t fl;
         uint32_t start, run;
         stor__key_parse(k.mv_data, k.mv_size, &fl, &start, &run);
-        if (fl != job->flowlog || start != job->start_s || run >= job->max_run) {
+        if (fl != job->flowlog || start != job->start_s || run >= g->end_run) {
             break;
         }
         if ((rc = mdb_cursor_del(cur, 0)) != 0) {
@@ -294,65 +310,129 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     } else if (rc != MDB_NOTFOUND) {
         return stor__err(rc);
     }
-    w.sealed = true;
-    w.blocks = (uint32_t) z->n;
-    w.rows = w.rows - (rows_read < w.rows ? rows_read : w.rows) + job->rows;
-    w.bytes = w.bytes - (bytes_read < w.bytes ? bytes_read : w.bytes) + z->bytes;
+    w.sealed = g->last;
+    w.blocks = g->first_block + (uint32_t) z->n;
+    w.rows = w.rows - (g->rows_read < w.rows ? g->rows_read : w.rows) + g->rows_out;
+    w.bytes = w.bytes - (g->bytes_read < w.bytes ? g->bytes_read : w.bytes) + z->bytes;
     stor__win_write(&w, wv);
     wval.mv_size = STOR_WIN_BYTES;
     wval.mv_data = wv;
     return stor__err(mdb_put(txn, p->windows, &wkey, &wval, 0));
 }
 
-int
-stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg *agg)
+/* The blocks a window already has (from segments of an earlier, interrupted seal). */
+static int
+blocks_had(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, uint32_t *n)
 {
-    struct stor_part *p;
-    struct sealed z = {0};
-    uint64_t rows_read = 0, bytes_read = 0;
-    MDB_txn *txn;
-    int rc = stor__part_get(env, stor__part_start(env, job->start_s), true, &p);
-
-    if (rc != 0) {
-        return rc;
+    uint8_t wk[STOR_KEY_WIN];
+    MDB_val key = {STOR_KEY_WIN, wk}, val;
+    struct stor_win w = {0};
+    stor__key_win(wk, job->flowlog, job->start_s);
+    int rc = mdb_get(txn, p->windows, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        *n = 0;
+        return 0;
     }
+    if (rc != 0) {
+        return stor__err(rc);
+    }
+    rc = stor__win_read(val.mv_data, val.mv_size, &w);
+    *n = w.blocks;
+    return rc;
+}
+
+/* Steps 1 and 2 for one segment: read, aggregate, sort, encode. */
+static int
+segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *job,
+              struct stor_agg *agg, struct segment *g, struct sealed *z)
+{
+    MDB_txn *txn;
+    int rc;
+
     stor__agg_clear(agg);
     agg->aggregate = job->aggregate;
     pthread_rwlock_rdlock(&p->grow);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
-        rc = read_runs(txn, p, job, agg, &rows_read, &bytes_read);
+        rc = g->first_run == 0 ? blocks_had(txn, p, job, &g->first_block) : 0;
+        if (rc == 0) {
+            rc = read_runs(txn, p, job, g->first_run, env->cfg.seal_rows, agg, &g->end_run,
+                           &g->rows_read, &g->bytes_read);
+        }
         mdb_txn_abort(txn);
     } else {
         rc = stor__err(rc);
     }
     pthread_rwlock_unlock(&p->grow);
-    uint32_t *order = NULL;
-    if (rc == 0 && (rc = status_rows(agg, job)) == 0) {
-        order = sorted_order(agg);
-        rc = order == NULL ? -ENOMEM
-                           : encode_blocks(agg->recs, order, agg->n, env->cfg.block_records, &z);
+    g->last = g->end_run >= job->max_run;
+    if (rc == 0 && g->last) {
+        rc = status_rows(agg, job);
     }
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t *order = sorted_order(agg);
+    rc = order == NULL ? -ENOMEM
+                       : encode_blocks(agg->recs, order, agg->n, env->cfg.block_records, z);
     free(order);
-    job->rows = agg->n;
-    for (; rc == 0;) {
+    g->rows_out = agg->n;
+    return rc;
+}
+
+/* Step 3 for one segment; a full map grows and the write runs again. */
+static int
+segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_job *job,
+              const struct sealed *z, const struct segment *g)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc;
         pthread_rwlock_rdlock(&p->grow);
         if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
-            rc = write_sealed(txn, p, job, &z, rows_read, bytes_read);
-            rc = rc == 0 ? stor__err(mdb_txn_commit(txn)) : (mdb_txn_abort(txn), rc);
+            if ((rc = write_sealed(txn, p, job, z, g)) == 0) {
+                rc = stor__err(mdb_txn_commit(txn));
+            } else {
+                mdb_txn_abort(txn);
+            }
         } else {
             rc = stor__err(rc);
         }
         pthread_rwlock_unlock(&p->grow);
-        /* A full map grows and the write runs again; growth stops at map_max_bytes. */
         if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {
+            return rc;
+        }
+    }
+}
+
+/*
+ * Seal a window in segments of at most seal_rows rows each, so memory stays bounded however
+ * big the window; rows are aggregated and sorted within a segment (a window under seal_rows,
+ * the usual case, is one segment). Each segment commits on its own: after a crash the window
+ * is still open, with the blocks of its committed segments and the runs of the rest, and is
+ * sealed again from there.
+ */
+int
+stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg *agg)
+{
+    struct stor_part *p;
+    struct segment g = {0};
+    int rc = stor__part_get(env, stor__part_start(env, job->start_s), true, &p);
+
+    while (rc == 0) {
+        struct sealed z = {0};
+        rc = segment_build(env, p, job, agg, &g, &z);
+        if (rc == 0) {
+            rc = segment_write(env, p, job, &z, &g);
+        }
+        uint32_t next_block = g.first_block + (uint32_t) z.n;
+        sealed_free(&z);
+        job->rows += g.rows_out;
+        if (rc != 0 || g.last) {
             break;
         }
-        rc = 0;
-        continue;
+        g = (struct segment){.first_run = g.end_run, .first_block = next_block};
     }
     if (rc == 0) {
         p->compact_checked = false; /* the runs' pages are free now: worth a look */
     }
-    sealed_free(&z);
     return rc;
 }

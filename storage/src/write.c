@@ -864,8 +864,12 @@ load_open_windows(struct stor_env *env, struct stor_writer *w)
         MDB_txn *txn;
         MDB_cursor *cur;
         MDB_val k, v;
-        if (stor__part_get(env, starts[i], false, &p) != 0 ||
-            mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
+        if (stor__part_get(env, starts[i], false, &p) != 0) {
+            continue;
+        }
+        pthread_rwlock_rdlock(&p->grow); /* no map growth while the txn is open */
+        if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
+            pthread_rwlock_unlock(&p->grow);
             continue;
         }
         if (mdb_cursor_open(txn, p->windows, &cur) == 0) {
@@ -890,6 +894,7 @@ load_open_windows(struct stor_env *env, struct stor_writer *w)
             mdb_cursor_close(cur);
         }
         mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&p->grow);
     }
     free(starts);
 }

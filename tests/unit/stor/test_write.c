@@ -95,6 +95,13 @@ mk(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint64_t end_ms, 
     return r;
 }
 
+static uint32_t
+rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t) (*s >> 33);
+}
+
 /* Submit records (and one message note with export time export_ms, missed) in one batch. */
 static void
 submit(struct fx *f, const struct flow_rec *recs, size_t n, uint64_t export_ms, uint32_t missed,
@@ -347,6 +354,33 @@ test_nodata_for_learnt_instance(void **state)
 }
 
 static void
+test_seal_in_segments(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.seal_rows = 300; /* a window of 2000 rows seals in 7 segments */
+    f->cfg.batch_records = 100;
+    reopen(f);
+    uint64_t seed = 5, pk = 0;
+    struct flow_rec r[100];
+    for (int b = 0; b < 20; b++) {
+        for (size_t i = 0; i < 100; i++) {
+            r[i] = mk(rnd(&seed), rnd(&seed), (uint16_t) (b * 100 + i), 80,
+                      (uint64_t) (T0 + 1 + rnd(&seed) % 590) * 1000u, 1 + rnd(&seed) % 5);
+            pk += r[i].packets;
+        }
+        submit(f, r, 100, (uint64_t) T0 * 1000u, 0, NULL); /* one run per batch */
+    }
+    assert_int_equal(stor_seal_due(f->env, 0, true), 0);
+    struct winfo wi = windows(f);
+    assert_true(wi.w[0].sealed);
+    assert_int_equal(wi.w[0].records, 2000);
+    assert_int_equal(wi.w[0].blocks, 6 * 5 + 4); /* 6 x 300 rows in 5 blocks of 64, + 200 */
+    struct totals a = scan(f, &ALL, NULL);
+    assert_int_equal(a.rows, 2000);
+    assert_int_equal(a.packets, pk);
+}
+
+static void
 test_open_window_survives_restart(void **state)
 {
     struct fx *f = *state;
@@ -358,13 +392,6 @@ test_open_window_survives_restart(void **state)
     assert_int_equal(stor_seal_due(f->env, 0, true), 0);
     assert_true(windows(f).w[0].sealed);
     assert_int_equal(scan(f, &ALL, NULL).packets, 4);
-}
-
-static uint32_t
-rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t) (*s >> 33);
 }
 
 static void
@@ -652,6 +679,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_silent_exporter_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodata_skipdata_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodata_for_learnt_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_in_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_window_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pushdown_matches_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
