@@ -251,10 +251,14 @@ dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id, bool c
 }
 
 bool
-dec__domain_enter(struct dec_msgctx *m, uint32_t id)
+dec__msg_begin(struct dec_msgctx *m, uint32_t id, size_t octets)
 {
     m->dom = dec__domain_get(m->ctx, m->exp, id, true);
     if (m->dom != NULL) {
+        m->ctx->stats.messages++;
+        m->exp->stats.messages++;
+        m->ctx->stats.octets += octets;
+        m->exp->stats.octets += octets;
         return true;
     }
     if (m->exp->ndomains >= DEC_DOMAINS_MAX) {
@@ -320,6 +324,20 @@ dec__seq_check(struct dec_msgctx *m, uint32_t seq, uint32_t step, struct dec_msg
     }
     d->seq_valid = true;
     d->seq_next = seq + step;
+}
+
+void
+dec__seq_check_uptime(struct dec_msgctx *m, uint32_t seq, uint32_t step, struct dec_msg *msg)
+{
+    struct dec_domain *d = m->dom;
+    if (d->seq_valid && m->uptime_ms + 60000u < d->last_uptime) {
+        d->seq_valid = false; /* sysUpTime went back: the exporter rebooted */
+        msg->reset = true;
+        m->ctx->stats.seq_reset++;
+        m->exp->stats.seq_reset++;
+    }
+    d->last_uptime = m->uptime_ms;
+    dec__seq_check(m, seq, step, msg);
 }
 
 long

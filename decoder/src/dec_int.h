@@ -187,8 +187,11 @@ struct dec_exporter *dec__exporter_get(struct dec_ctx *ctx, const struct dec_src
                                        uint64_t now_ms, bool create);
 struct dec_domain *dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id,
                                    bool create);
-/* Find or create the message's domain into m->dom; false (counted or -ENOMEM) on failure. */
-bool dec__domain_enter(struct dec_msgctx *m, uint32_t id);
+/* A message's header is read: find or create its domain (m->dom) and count the message;
+ * false (counted, or -ENOMEM) when the domain cannot be had. */
+bool dec__msg_begin(struct dec_msgctx *m, uint32_t domain, size_t octets);
+/* v5/v9: a sysUpTime that went back means a reboot (the sequence restarts); then the check. */
+void dec__seq_check_uptime(struct dec_msgctx *m, uint32_t seq, uint32_t step, struct dec_msg *msg);
 void dec__seq_check(struct dec_msgctx *m, uint32_t seq, uint32_t step_unit, struct dec_msg *msg);
 
 /* tmpl.c */
@@ -229,6 +232,8 @@ dec__commit(struct dec_msgctx *m)
 
 /* parked.c */
 void dec__park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *p, size_t len);
+/* A data set: decoded with its template, or parked until the template comes. */
+void dec__data_or_park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *body, size_t len);
 void dec__unpark(struct dec_msgctx *m, const struct dec_tmpl *t);
 void dec__parked_free_all(const struct dec_ctx *ctx, struct dec_exporter *e);
 void dec__parked_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms);

@@ -75,12 +75,7 @@ ipfix_set(struct dec_msgctx *m, uint16_t id, const uint8_t *body, size_t len)
     } else if (id < 256) {
         dec__count(m, DEC_R_SET_ID, DEC_E_MALFORMED);
     } else {
-        const struct dec_tmpl *t = dec__tmpl_find(m->dom, id);
-        if (t != NULL) {
-            dec__data_set(m, t, body, len);
-        } else {
-            dec__park(m, id, body, len);
-        }
+        dec__data_or_park(m, id, body, len);
     }
 }
 
@@ -104,13 +99,9 @@ dec__ipfix(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg 
     }
     r.end = buf + mlen; /* bytes after the message are not ours (§10.3.3: one per datagram) */
     m->export_ms = (uint64_t) secs * 1000u;
-    if (!dec__domain_enter(m, domain)) {
+    if (!dec__msg_begin(m, domain, mlen)) {
         return m->rc;
     }
-    m->ctx->stats.messages++;
-    m->exp->stats.messages++;
-    m->ctx->stats.octets += mlen;
-    m->exp->stats.octets += mlen;
     bool bad = false;
     while (rd_left(&r) >= 4 && !m->stop) {
         uint16_t id = rd_u16(&r);

@@ -112,13 +112,9 @@ dec__nf5(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         return m->rc;
     }
     m->export_ms = (uint64_t) secs * 1000u + nsecs / 1000000u;
-    if (!dec__domain_enter(m, (uint32_t) engine_type << 8 | engine_id)) {
+    if (!dec__msg_begin(m, (uint32_t) engine_type << 8 | engine_id, len)) {
         return m->rc;
     }
-    m->ctx->stats.messages++;
-    m->exp->stats.messages++;
-    m->ctx->stats.octets += len;
-    m->exp->stats.octets += len;
     size_t avail = (len - V5_HDR) / V5_REC;
     size_t n = count;
     if (count == 0 || count > 30 || avail != count) {
@@ -140,13 +136,6 @@ dec__nf5(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
     msg->domain = m->dom->id;
     msg->seq = seq;
     msg->export_ms = m->export_ms;
-    if (m->dom->seq_valid && m->uptime_ms + 60000u < m->dom->last_uptime) {
-        m->dom->seq_valid = false; /* sysUpTime went back: the exporter rebooted */
-        msg->reset = true;
-        m->ctx->stats.seq_reset++;
-        m->exp->stats.seq_reset++;
-    }
-    m->dom->last_uptime = m->uptime_ms;
-    dec__seq_check(m, seq, (uint32_t) n, msg);
+    dec__seq_check_uptime(m, seq, (uint32_t) n, msg);
     return m->rc;
 }

@@ -99,12 +99,7 @@ v9_flowset(struct dec_msgctx *m, uint16_t id, const uint8_t *body, size_t len)
     } else if (id < 256) {
         dec__count(m, DEC_R_SET_ID, DEC_E_MALFORMED);
     } else {
-        const struct dec_tmpl *t = dec__tmpl_find(m->dom, id);
-        if (t != NULL) {
-            dec__data_set(m, t, body, len);
-        } else {
-            dec__park(m, id, body, len);
-        }
+        dec__data_or_park(m, id, body, len);
     }
 }
 
@@ -124,13 +119,9 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         return m->rc;
     }
     m->export_ms = (uint64_t) secs * 1000u;
-    if (!dec__domain_enter(m, source_id)) {
+    if (!dec__msg_begin(m, source_id, len)) {
         return m->rc;
     }
-    m->ctx->stats.messages++;
-    m->exp->stats.messages++;
-    m->ctx->stats.octets += len;
-    m->exp->stats.octets += len;
     bool bad = false;
     while (rd_left(&r) >= 4 && !m->stop) {
         const uint8_t *start = r.p;
@@ -151,13 +142,6 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
     msg->domain = source_id;
     msg->seq = seq;
     msg->export_ms = m->export_ms;
-    if (m->dom->seq_valid && m->uptime_ms + 60000u < m->dom->last_uptime) {
-        m->dom->seq_valid = false; /* sysUpTime went back: the exporter rebooted */
-        msg->reset = true;
-        m->ctx->stats.seq_reset++;
-        m->exp->stats.seq_reset++;
-    }
-    m->dom->last_uptime = m->uptime_ms;
-    dec__seq_check(m, seq, 1, msg);
+    dec__seq_check_uptime(m, seq, 1, msg);
     return m->rc;
 }

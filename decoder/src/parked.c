@@ -48,6 +48,17 @@ parked_remove(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t i, bool deco
 }
 
 void
+dec__data_or_park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *body, size_t len)
+{
+    const struct dec_tmpl *t = dec__tmpl_find(m->dom, set_id);
+    if (t != NULL) {
+        dec__data_set(m, t, body, len);
+    } else {
+        dec__park(m, set_id, body, len);
+    }
+}
+
+void
 dec__park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *body, size_t len)
 {
     struct dec_exporter *e = m->exp;

@@ -44,7 +44,7 @@
 #include <lz4.h>
 #include <xxhash.h>
 
-#include "block.h"
+#include "stor_int.h"
 
 #define ROWS_MAGIC   0xFC
 #define ROWS_VERSION 1
@@ -66,24 +66,6 @@ getle(const uint8_t *p, size_t n)
     uint64_t v = 0;
     for (size_t i = n; i > 0; i--) {
         v = v << 8 | p[i - 1];
-    }
-    return v;
-}
-
-static void
-be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
-    }
-}
-
-static uint64_t
-getbe(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = v << 8 | p[i];
     }
     return v;
 }
@@ -200,10 +182,10 @@ stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out)
     h[0] = ROWS_MAGIC;
     h[1] = ROWS_VERSION;
     h[2] = h[3] = 0;
-    be(h + 4, n, 4);
-    be(h + 8, len, 4);
-    be(h + 12, plen, 4);
-    be(h + 16, (uint32_t) XXH3_64bits(h + ROWS_HDR, plen), 4);
+    stor__put_be(h + 4, n, 4);
+    stor__put_be(h + 8, len, 4);
+    stor__put_be(h + 12, plen, 4);
+    stor__put_be(h + 16, (uint32_t) XXH3_64bits(h + ROWS_HDR, plen), 4);
     out->len += ROWS_HDR + plen;
     return 0;
 }
@@ -220,7 +202,7 @@ stor__rows_count(const uint8_t *p, size_t len)
     if (len < ROWS_HDR || p[0] != ROWS_MAGIC || p[1] != ROWS_VERSION) {
         return STOR_E_CORRUPT;
     }
-    uint64_t n = getbe(p + 4, 4), plen = getbe(p + 12, 4);
+    uint64_t n = stor__get_be(p + 4, 4), plen = stor__get_be(p + 12, 4);
     if (n == 0 || n > STOR_BLOCK_MAX || ROWS_HDR + plen != len) {
         return STOR_E_CORRUPT;
     }
@@ -297,8 +279,8 @@ stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t ca
     if ((size_t) cnt > cap) {
         return STOR_E_INVAL;
     }
-    uint64_t rlen = getbe(p + 8, 4), plen = getbe(p + 12, 4);
-    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, plen) != (uint32_t) getbe(p + 16, 4) ||
+    uint64_t rlen = stor__get_be(p + 8, 4), plen = stor__get_be(p + 12, 4);
+    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, plen) != (uint32_t) stor__get_be(p + 16, 4) ||
         rlen > (uint64_t) cnt * ROW_MAX) {
         return STOR_E_CORRUPT;
     }
