@@ -22,30 +22,7 @@
 #include "dec.h"
 #include "pcapwalk.h"
 
-static uint64_t rng = 42;
-
-static uint64_t
-rnd(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double
-unif(void)
-{
-    return (double) (rnd() >> 11) / 9007199254740992.0;
-}
-
-/* A skewed pick in [0, n): small indexes are much more likely. */
-static size_t
-zipfish(size_t n)
-{
-    double u = unif();
-    return (size_t) ((double) n * u * u * u);
-}
+#include "benchutil.h"
 
 static const uint16_t ports[] = {443, 80, 53, 22, 123, 8080, 3389, 25, 993, 5432, 3306, 6443};
 
@@ -102,21 +79,6 @@ synth(struct flow_rec *r, size_t i, size_t n, const uint8_t ext[][4], size_t nex
     static const char *inst[] = {"sag-bj-01", "sag-bj-02", "sag-sh-01", "sag-gz-07"};
     strcpy(r->instance_id, inst[ex[3] - 1 + (rnd() % 8 == 0)]);
     strcpy(r->account_id, ex[3] == 3 ? "1234567890" : "9876543210");
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
 }
 
 struct set {

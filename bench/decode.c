@@ -18,6 +18,8 @@
 
 #include "dec.h"
 
+#include "benchutil.h"
+
 #define MSGS 64
 #define SINK 1024
 
@@ -129,21 +131,6 @@ consume(void *arg, struct flow_rec *recs, size_t n)
         sink_sum += recs[i].bytes;
     }
     return 0;
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
 }
 
 /* Decode the messages until `target` records; returns records per second. */

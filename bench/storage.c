@@ -46,37 +46,14 @@
 #include "enc.h"
 #include "stor.h"
 
+#include "benchutil.h"
+
 #define NEXP       4
 #define NHOSTS     50000
 #define NEXT       20000
 #define NOTE_EVERY 25
 #define SPAN_MS    1200000ull
 #define T0_MS      1763800200000ull /* a multiple of 600 s */
-
-static uint64_t rng = 42;
-
-static uint64_t
-rnd(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double
-unif(void)
-{
-    return (double) (rnd() >> 11) / 9007199254740992.0;
-}
-
-/* A skewed pick in [0, n): small indexes are much more likely. */
-static size_t
-zipfish(size_t n)
-{
-    double u = unif();
-    return (size_t) ((double) n * u * u * u);
-}
 
 static const uint16_t ports[] = {443, 80, 53, 123, 22, 8080, 3389, 25, 993, 5432, 3306, 6443};
 static const char *const inst[NEXP] = {"sag-bj-01", "sag-bj-02", "sag-sh-01", "sag-gz-07"};
@@ -209,26 +186,11 @@ flowset_make(struct flowset *fs, size_t n, bool hold)
     return 0;
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 static void
 nap_us(long us)
 {
     struct timespec ts = {0, us * 1000};
     nanosleep(&ts, NULL);
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
 }
 
 /* ---- storage runs ---- */
