@@ -53,7 +53,7 @@ int stor__block_encode(const struct flow_rec *recs, size_t n, struct stor_buf *o
                        struct stor_sum *sum);
 
 /*
- * Row blocks (rows.c): records as fixed fields compressed with LZ4, for runs. Cheaper to
+ * Row blocks (rows.c): records as varint rows, uncompressed, for runs. Cheaper to
  * write than columnar blocks, larger, with no summary. stor__block_count/decode read both.
  */
 /* Rows are appended as they arrive and cut into blocks of `per` rows. */

@@ -1,122 +1,107 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Row blocks: the form of runs (records of one commit of an open window, and late records).
- * Runs are written on the ingest path and read whole, usually once, by the seal; they need
- * cheap encoding more than small size, so rows are plain fixed fields compressed with LZ4
- * (half zstd -1's instructions to write and to read, callgrind on bench/storage), not the
- * columnar blocks that sealed data uses (block.c). Their pages are freed by the seal and
- * given back by compacting the partition once it settles. stor__block_count and
- * stor__block_decode read both kinds, told apart by the first byte.
+ * Runs are written on the ingest path and read whole, usually once, by the seal, and their
+ * pages are given back by compacting the partition once it settles; so they want cheap
+ * encoding more than small size. A row is the record's fields as LEB128 varints and short
+ * byte strings, about 60 bytes for a typical IPv4 flow, and the block is not compressed: LZ4
+ * over fixed-width rows cost twice the instructions for the same bytes written (callgrind on
+ * bench/storage). stor__block_count/decode read row and columnar blocks alike, told apart by
+ * the first byte.
  *
- * Header (big-endian):                       Row (little-endian, fixed part 130 bytes):
- *   offset size  field                         offset size  field
- *   0      1     magic 0xFC                    0      8     start_ms
- *   1      1     format version, 1             8      8     end_ms
- *   2      2     reserved, 0                   16     8     packets
- *   4      4     record count n                24     8     bytes
- *   8      4     rows length (uncompressed)    32     16    srcaddr
- *   12     4     payload length p              48     16    dstaddr
- *   16     4     check: low 32 bits of         64     16    exporter
- *                XXH3_64bits(payload)          80     4     present
- *   20     p     LZ4 block of the rows        84     4     domain
- *                                              88     4     inport
- *                                              92     4     outport
- *                                              96     4     sampling
- *                                              100    4     rtt_us
- *                                              104    4     window
- *                                              108    4     skipped
- *                                              112    2     srcport
- *                                              114    2     dstport
- *                                              116    2     exporter_port
- *                                              118    2     tcp_flags
- *                                              120    2     flowlog
- *                                              122    1     protocol, tos, version,
- *                                                           direction, action, log_status,
- *                                                           flags, raw_len (1 byte each)
- *                                              130    1+k   instance_id: length k, bytes
- *                                              ...    1+k   snid, then account_id likewise
- *                                              ...    r     raw[0..raw_len)
+ * Header (big-endian):
+ *   offset size  field
+ *   0      1     magic 0xFC
+ *   1      1     format version, 2
+ *   2      2     reserved, 0
+ *   4      4     record count n
+ *   8      4     rows length p
+ *   12     4     check: low 32 bits of XXH3_64bits(rows)
+ *   16     p     rows
+ *
+ * Row, in this order (v = LEB128 varint, a = address, s = string):
+ *   v start_ms, v end_ms - start_ms (zig-zag), v packets, v bytes, a srcaddr, a dstaddr,
+ *   a exporter, v present, v domain, v inport, v outport, v sampling, v rtt_us, v window,
+ *   v skipped, v srcport, v dstport, v exporter_port, v tcp_flags, v flowlog,
+ *   8 bytes: protocol tos version direction action log_status flags raw_len,
+ *   s instance_id, s snid, s account_id, raw_len bytes of raw
+ *   address: 1 byte 4 then the IPv4 bytes of an IPv4-mapped address, or 16 then 16 bytes
+ *   string: 1 byte length (< FLOW_ID_MAX) then the bytes
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <lz4.h>
 #include <xxhash.h>
 
 #include "stor_int.h"
 
 #define ROWS_MAGIC   0xFC
-#define ROWS_VERSION 1
-#define ROWS_HDR     20
-#define ROW_FIXED    130
-#define ROW_MAX      (ROW_FIXED + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
+#define ROWS_VERSION 2
+#define ROWS_HDR     16
+#define ROW_MAX      (15 * 10 + 3 * 17 + 8 + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
 
-static void
-le(uint8_t *p, uint64_t v, size_t n)
+static uint8_t *
+put_v(uint8_t *p, uint64_t v)
 {
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
+    while (v >= 0x80) {
+        *p++ = (uint8_t) (v | 0x80);
+        v >>= 7;
     }
+    *p++ = (uint8_t) v;
+    return p;
 }
 
-static uint64_t
-getle(const uint8_t *p, size_t n)
+static uint8_t *
+put_a(uint8_t *p, const uint8_t a[16])
 {
-    uint64_t v = 0;
-    for (size_t i = n; i > 0; i--) {
-        v = v << 8 | p[i - 1];
+    if (flow_addr_is_v4(a)) {
+        *p = 4;
+        memcpy(p + 1, a + 12, 4);
+        return p + 5;
     }
-    return v;
+    *p = 16;
+    memcpy(p + 1, a, 16);
+    return p + 17;
 }
 
-static size_t
-put_str(uint8_t *p, const char *s)
+static uint8_t *
+put_s(uint8_t *p, const char *s)
 {
     size_t k = strnlen(s, FLOW_ID_MAX - 1);
-    p[0] = (uint8_t) k;
+    *p = (uint8_t) k;
     memcpy(p + 1, s, k);
-    return k + 1;
+    return p + 1 + k;
 }
 
 static size_t
-row_put(uint8_t *p, const struct flow_rec *r)
+row_put(uint8_t *start, const struct flow_rec *r)
 {
-    le(p, r->start_ms, 8);
-    le(p + 8, r->end_ms, 8);
-    le(p + 16, r->packets, 8);
-    le(p + 24, r->bytes, 8);
-    memcpy(p + 32, r->srcaddr, 16);
-    memcpy(p + 48, r->dstaddr, 16);
-    memcpy(p + 64, r->exporter, 16);
-    le(p + 80, r->present, 4);
-    le(p + 84, r->domain, 4);
-    le(p + 88, r->inport, 4);
-    le(p + 92, r->outport, 4);
-    le(p + 96, r->sampling, 4);
-    le(p + 100, r->rtt_us, 4);
-    le(p + 104, r->window, 4);
-    le(p + 108, r->skipped, 4);
-    le(p + 112, r->srcport, 2);
-    le(p + 114, r->dstport, 2);
-    le(p + 116, r->exporter_port, 2);
-    le(p + 118, r->tcp_flags, 2);
-    le(p + 120, r->flowlog, 2);
-    uint8_t *b = p + 122;
-    b[0] = r->protocol;
-    b[1] = r->tos;
-    b[2] = r->version;
-    b[3] = r->direction;
-    b[4] = r->action;
-    b[5] = r->log_status;
-    b[6] = r->flags;
-    b[7] = r->raw_len > FLOW_RAW_MAX ? FLOW_RAW_MAX : r->raw_len;
-    size_t off = ROW_FIXED;
-    off += put_str(p + off, r->instance_id);
-    off += put_str(p + off, r->snid);
-    off += put_str(p + off, r->account_id);
-    memcpy(p + off, r->raw, b[7]);
-    return off + b[7];
+    uint8_t *p = start;
+    uint64_t dur = r->end_ms - r->start_ms;
+    p = put_v(p, r->start_ms);
+    p = put_v(p, (dur << 1) ^ (uint64_t) ((int64_t) dur >> 63)); /* zig-zag: end may precede */
+    p = put_v(p, r->packets);
+    p = put_v(p, r->bytes);
+    p = put_a(p, r->srcaddr);
+    p = put_a(p, r->dstaddr);
+    p = put_a(p, r->exporter);
+    const uint64_t u[13] = {r->present,       r->domain,    r->inport,  r->outport, r->sampling,
+                            r->rtt_us,        r->window,    r->skipped, r->srcport, r->dstport,
+                            r->exporter_port, r->tcp_flags, r->flowlog};
+    for (int i = 0; i < 13; i++) {
+        p = put_v(p, u[i]);
+    }
+    uint8_t raw_len = r->raw_len > FLOW_RAW_MAX ? FLOW_RAW_MAX : r->raw_len;
+    const uint8_t b[8] = {r->protocol, r->tos,        r->version, r->direction,
+                          r->action,   r->log_status, r->flags,   raw_len};
+    memcpy(p, b, 8);
+    p += 8;
+    p = put_s(p, r->instance_id);
+    p = put_s(p, r->snid);
+    p = put_s(p, r->account_id);
+    memcpy(p, r->raw, raw_len);
+    return (size_t) (p + raw_len - start);
 }
 
 int
@@ -166,27 +151,20 @@ stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out)
     size_t to = chunk + 1 < rs->ncut ? rs->cut[chunk + 1] : rs->buf.len;
     size_t n = chunk + 1 < rs->ncut ? rs->per : rs->n - chunk * rs->per;
     size_t len = to - from;
-    int bound = LZ4_compressBound((int) len);
     int rc;
 
-    if ((rc = stor__buf_reserve(out, ROWS_HDR + (size_t) bound)) != 0) {
+    if ((rc = stor__buf_reserve(out, ROWS_HDR + len)) != 0) {
         return rc;
     }
     uint8_t *h = out->p + out->len;
-    int lz = LZ4_compress_default((const char *) rs->buf.p + from, (char *) h + ROWS_HDR, (int) len,
-                                  bound);
-    if (lz <= 0) {
-        return -ENOMEM; /* cannot happen with a compressBound buffer */
-    }
-    size_t plen = (size_t) lz;
     h[0] = ROWS_MAGIC;
     h[1] = ROWS_VERSION;
     h[2] = h[3] = 0;
     stor__put_be(h + 4, n, 4);
     stor__put_be(h + 8, len, 4);
-    stor__put_be(h + 12, plen, 4);
-    stor__put_be(h + 16, (uint32_t) XXH3_64bits(h + ROWS_HDR, plen), 4);
-    out->len += ROWS_HDR + plen;
+    stor__put_be(h + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
+    memcpy(h + ROWS_HDR, rs->buf.p + from, len);
+    out->len += ROWS_HDR + len;
     return 0;
 }
 
@@ -202,54 +180,99 @@ stor__rows_count(const uint8_t *p, size_t len)
     if (len < ROWS_HDR || p[0] != ROWS_MAGIC || p[1] != ROWS_VERSION) {
         return STOR_E_CORRUPT;
     }
-    uint64_t n = stor__get_be(p + 4, 4), plen = stor__get_be(p + 12, 4);
-    if (n == 0 || n > STOR_BLOCK_MAX || ROWS_HDR + plen != len) {
+    uint64_t n = stor__get_be(p + 4, 4), rlen = stor__get_be(p + 8, 4);
+    if (n == 0 || n > STOR_BLOCK_MAX || ROWS_HDR + rlen != len) {
         return STOR_E_CORRUPT;
     }
     return (long) n;
 }
 
-static bool
-get_str(const uint8_t **p, const uint8_t *end, char *dst)
+/* A bounds-checked reader over the rows; err is sticky. */
+struct rr {
+    const uint8_t *p;
+    const uint8_t *end;
+    bool err;
+};
+
+static uint64_t
+get_v(struct rr *r)
 {
-    if (*p >= end || **p >= FLOW_ID_MAX || (size_t) (end - *p) < 1u + **p) {
-        return false;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end) {
+            r->err = true;
+            return 0;
+        }
+        uint8_t b = *r->p++;
+        v |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            return v;
+        }
     }
-    size_t k = **p;
-    memcpy(dst, *p + 1, k);
-    dst[k] = '\0';
-    *p += 1 + k;
-    return true;
+    r->err = true;
+    return 0;
+}
+
+static void
+get_a(struct rr *r, uint8_t dst[16])
+{
+    if (r->p >= r->end || (*r->p != 4 && *r->p != 16) || r->end - r->p < 1 + *r->p) {
+        r->err = true;
+        return;
+    }
+    if (*r->p == 4) {
+        flow_addr_set_v4(dst, r->p + 1);
+    } else {
+        memcpy(dst, r->p + 1, 16);
+    }
+    r->p += 1 + *r->p;
+}
+
+static void
+get_s(struct rr *r, char *dst)
+{
+    if (r->p >= r->end || *r->p >= FLOW_ID_MAX || r->end - r->p < 1 + *r->p) {
+        r->err = true;
+        dst[0] = '\0';
+        return;
+    }
+    memcpy(dst, r->p + 1, *r->p);
+    dst[*r->p] = '\0';
+    r->p += 1 + *r->p;
 }
 
 static bool
-row_get(const uint8_t **pp, const uint8_t *end, struct flow_rec *r)
+row_get(struct rr *rd, struct flow_rec *r)
 {
-    const uint8_t *p = *pp;
-    if ((size_t) (end - p) < ROW_FIXED) {
+    r->start_ms = get_v(rd);
+    uint64_t z = get_v(rd);
+    r->end_ms = r->start_ms + ((z >> 1) ^ (~(z & 1) + 1));
+    r->packets = get_v(rd);
+    r->bytes = get_v(rd);
+    get_a(rd, r->srcaddr);
+    get_a(rd, r->dstaddr);
+    get_a(rd, r->exporter);
+    uint64_t u[13];
+    for (int i = 0; i < 13; i++) {
+        u[i] = get_v(rd);
+    }
+    r->present = (uint32_t) u[0];
+    r->domain = (uint32_t) u[1];
+    r->inport = (uint32_t) u[2];
+    r->outport = (uint32_t) u[3];
+    r->sampling = (uint32_t) u[4];
+    r->rtt_us = (uint32_t) u[5];
+    r->window = (uint32_t) u[6];
+    r->skipped = (uint32_t) u[7];
+    r->srcport = (uint16_t) u[8];
+    r->dstport = (uint16_t) u[9];
+    r->exporter_port = (uint16_t) u[10];
+    r->tcp_flags = (uint16_t) u[11];
+    r->flowlog = (uint16_t) u[12];
+    if (rd->err || rd->end - rd->p < 8) {
         return false;
     }
-    r->start_ms = getle(p, 8);
-    r->end_ms = getle(p + 8, 8);
-    r->packets = getle(p + 16, 8);
-    r->bytes = getle(p + 24, 8);
-    memcpy(r->srcaddr, p + 32, 16);
-    memcpy(r->dstaddr, p + 48, 16);
-    memcpy(r->exporter, p + 64, 16);
-    r->present = (uint32_t) getle(p + 80, 4);
-    r->domain = (uint32_t) getle(p + 84, 4);
-    r->inport = (uint32_t) getle(p + 88, 4);
-    r->outport = (uint32_t) getle(p + 92, 4);
-    r->sampling = (uint32_t) getle(p + 96, 4);
-    r->rtt_us = (uint32_t) getle(p + 100, 4);
-    r->window = (uint32_t) getle(p + 104, 4);
-    r->skipped = (uint32_t) getle(p + 108, 4);
-    r->srcport = (uint16_t) getle(p + 112, 2);
-    r->dstport = (uint16_t) getle(p + 114, 2);
-    r->exporter_port = (uint16_t) getle(p + 116, 2);
-    r->tcp_flags = (uint16_t) getle(p + 118, 2);
-    r->flowlog = (uint16_t) getle(p + 120, 2);
-    const uint8_t *b = p + 122;
+    const uint8_t *b = rd->p;
     r->protocol = b[0];
     r->tos = b[1];
     r->version = b[2];
@@ -258,14 +281,15 @@ row_get(const uint8_t **pp, const uint8_t *end, struct flow_rec *r)
     r->log_status = b[5];
     r->flags = b[6];
     r->raw_len = b[7];
-    p += ROW_FIXED;
-    if (r->raw_len > FLOW_RAW_MAX || !get_str(&p, end, r->instance_id) ||
-        !get_str(&p, end, r->snid) || !get_str(&p, end, r->account_id) ||
-        (size_t) (end - p) < r->raw_len) {
+    rd->p += 8;
+    get_s(rd, r->instance_id);
+    get_s(rd, r->snid);
+    get_s(rd, r->account_id);
+    if (rd->err || r->raw_len > FLOW_RAW_MAX || rd->end - rd->p < r->raw_len) {
         return false;
     }
-    memcpy(r->raw, p, r->raw_len);
-    *pp = p + r->raw_len;
+    memcpy(r->raw, rd->p, r->raw_len);
+    rd->p += r->raw_len;
     return true;
 }
 
@@ -279,28 +303,21 @@ stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t ca
     if ((size_t) cnt > cap) {
         return STOR_E_INVAL;
     }
-    uint64_t rlen = stor__get_be(p + 8, 4), plen = stor__get_be(p + 12, 4);
-    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, plen) != (uint32_t) stor__get_be(p + 16, 4) ||
-        rlen > (uint64_t) cnt * ROW_MAX) {
+    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, len - ROWS_HDR) !=
+        (uint32_t) stor__get_be(p + 12, 4)) {
         return STOR_E_CORRUPT;
     }
-    uint8_t *rows = malloc(rlen ? rlen : 1);
-    if (rows == NULL) {
-        return -ENOMEM;
-    }
-    int got =
-        LZ4_decompress_safe((const char *) p + ROWS_HDR, (char *) rows, (int) plen, (int) rlen);
-    int rc = got >= 0 && (uint64_t) got == rlen ? 0 : STOR_E_CORRUPT;
-    const uint8_t *q = rows, *end = rows + rlen;
-    for (long i = 0; rc == 0 && i < cnt; i++) {
-        if (!row_get(&q, end, &recs[i])) {
-            rc = STOR_E_CORRUPT;
+    struct rr rd = {p + ROWS_HDR, p + len, false};
+    for (long i = 0; i < cnt; i++) {
+        if (!row_get(&rd, &recs[i])) {
+            *n = 0;
+            return STOR_E_CORRUPT;
         }
     }
-    if (rc == 0 && q != end) {
-        rc = STOR_E_CORRUPT;
+    if (rd.p != rd.end) {
+        *n = 0;
+        return STOR_E_CORRUPT;
     }
-    free(rows);
-    *n = rc == 0 ? (size_t) cnt : 0;
-    return rc;
+    *n = (size_t) cnt;
+    return 0;
 }

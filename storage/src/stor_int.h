@@ -69,7 +69,8 @@ struct stor_known {
     char id[FLOW_ID_MAX];
 };
 
-/* A capture window as the writer tracks it. */
+/* A capture window: its record's fields (win.c reads and writes them), then what the writer
+ * tracks while the window is in memory (the record itself is updated read-modify-write). */
 struct stor_win {
     uint16_t flowlog;
     uint32_t start_s;
@@ -81,6 +82,7 @@ struct stor_win {
     uint64_t late;
     uint64_t bytes;
     uint64_t received;
+    /* Writer state. */
     struct stor_rows pend;    /* received since the last commit, as rows */
     uint32_t commit_next_run; /* the in-flight commit's next run, applied when it succeeds */
     uint64_t pend_late;       /* late records among the pending rows */

@@ -1033,7 +1033,9 @@ take_batches(struct stor_env *env, struct stor_writer *w)
 static void
 idle(struct stor_env *env, struct stor_writer *w)
 {
-    if (w->qlen > 0 || w->stop || w->seal_req || (w->sync_waiters > 0 && w->last_rc == 0)) {
+    /* A sync waiter needs a commit only while something it waits for is uncommitted. */
+    bool sync_work = w->sync_waiters > 0 && w->last_rc == 0 && w->synced < w->submitted;
+    if (w->qlen > 0 || w->stop || w->seal_req || sync_work) {
         return;
     }
     uint64_t at = w->last_commit_ms + env->cfg.commit_ms;
@@ -1054,7 +1056,8 @@ writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         idle(env, w);
         bool stop = w->stop, seal_req = w->seal_req, force = w->seal_force;
-        bool sync_req = w->sync_waiters > 0, failing = w->last_rc != 0;
+        bool sync_req = w->sync_waiters > 0 && w->synced < w->submitted;
+        bool failing = w->last_rc != 0;
         uint64_t seal_now = w->seal_now_ms;
         pthread_mutex_unlock(&w->mu);
 
