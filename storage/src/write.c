@@ -15,7 +15,7 @@
  * Exporter clocks are the export times of message headers (stor_batch.msgs), so a replayed
  * or clock-skewed exporter seals on its own time; silent exporters stop holding windows open.
  *
- * When a commit fails for lack of space the pending sets stay in memory (bounded by
+ * When a commit fails for lack of space the pending rows stay in memory (bounded by
  * PENDING_MAX records; beyond that records are dropped and counted) and the commit is retried
  * on every tick, so ingest resumes by itself when space returns. MDB_MAP_FULL grows the map.
  */
@@ -60,7 +60,7 @@ struct stor_writer {
     struct stor_win *last_win;
     struct stor_exporter_clock *clocks;
     size_t nclocks, clocks_cap;
-    size_t pending;       /* records in all windows' pending sets */
+    size_t pending;       /* records in all windows' pending rows */
     struct stor_stats ws; /* counted here, published to env->stats under env->lock */
     pthread_t sealer;
     pthread_cond_t seal_wake;       /* to the sealer: a job, or stop */
