@@ -708,8 +708,9 @@ sealer_main(void *arg)
             break; /* stopping, nothing queued */
         }
         w->jobs = job->next;
+        bool stopping = w->sealer_stop;
         pthread_mutex_unlock(&w->mu);
-        job->rc = w->sealer_stop ? STOR_E_CLOSED : stor__seal_job(env, job, &scratch);
+        job->rc = stopping ? STOR_E_CLOSED : stor__seal_job(env, job, &scratch);
         if (scratch.cap > PENDING_MAX) {
             stor__agg_free(&scratch); /* an unusually big window: give the memory back */
             stor__agg_init(&scratch, true);
