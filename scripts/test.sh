@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The whole test suite, as the README gives it: install dependencies; build with
-# AddressSanitizer + UndefinedBehaviorSanitizer and run ctest; build the libFuzzer targets
-# with clang and run a fuzz smoke; build the plain release with warnings as errors and run
-# ctest (last, so its closing line closes the output).
+# AddressSanitizer + UndefinedBehaviorSanitizer and run ctest; again with ThreadSanitizer
+# (the store has a writer and a sealer thread); build the libFuzzer targets with clang and
+# run a fuzz smoke; build the plain release with warnings as errors and run ctest (last, so
+# its closing line closes the output).
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke
 set -u
@@ -41,6 +42,7 @@ suite() { # name, cmake args...
 }
 
 suite asan -DWERROR=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
+suite tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
 
 if [ "$fuzz_seconds" -gt 0 ]; then
     echo "=== fuzz smoke (${fuzz_seconds}s per target)"

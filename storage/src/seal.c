@@ -432,7 +432,9 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
         g = (struct segment){.first_run = g.end_run, .first_block = next_block};
     }
     if (rc == 0) {
-        p->compact_checked = false; /* the runs' pages are free now: worth a look */
+        pthread_mutex_lock(&env->lock); /* the writer reads it under the lock */
+        p->compact_checked = false;     /* the runs' pages are free now: worth a look */
+        pthread_mutex_unlock(&env->lock);
     }
     return rc;
 }

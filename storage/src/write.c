@@ -953,7 +953,9 @@ compact_old(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
         }
         int rc = stor__part_compact(env, cand[i]);
         if (rc >= 0) {
+            pthread_mutex_lock(&env->lock);
             cand[i]->compact_checked = rc == 1 || cand[i]->refs == 0;
+            pthread_mutex_unlock(&env->lock);
         }
         if (rc == 1) {
             w->ws.compactions++;
