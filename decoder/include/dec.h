@@ -110,7 +110,9 @@ enum dec_pen_ie {
 /*
  * Where decoded records go. The caller owns recs[cap]; the decoder appends at n. When n
  * reaches cap it calls flush(arg, recs, n) (which consumes them; a non-zero return stops the
- * decode with that code) and starts again at 0. With flush NULL, records past cap are counted
+ * decode with that code) and starts again at 0, in recs[0..cap) as they are after the call:
+ * the callback may point recs and cap at a fresh buffer (the collector hands a full batch to
+ * storage and decodes on into the next one). With flush NULL, records past cap are counted
  * in err[DEC_R_OUT_FULL] and dec_decode returns DEC_E_FULL. Records left at the end are in
  * recs[0..n).
  */

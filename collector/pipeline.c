@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingest pipeline: a datagram is decoded straight into the current storage batch (the
+ * decoder's flush callback hands a full batch to the store's writer and points the decoder
+ * at the next one), and each message's header notes (export time, sequence loss) go with it.
+ * Nothing here waits: when the store has no free batch the records are decoded into a
+ * scratch buffer and counted as dropped. Templates are loaded from the store at start and
+ * saved to it periodically and at exit, so a restarted collector decodes at once.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coll.h"
+
+#define SCRATCH      256
+#define TMPL_SAVE_MS 30000u
+
+struct coll_pipeline {
+    struct dec_ctx *dec;
+    struct stor_env *stor;
+    struct stor_batch *b; /* being filled, or NULL when the store had none free */
+    struct dec_sink sink;
+    struct flow_rec scratch[SCRATCH];
+    struct coll_counters c;
+    uint64_t tmpl_saved_ms;
+};
+
+uint64_t
+coll_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* Point the decoder at a free batch, or at the scratch buffer when there is none. */
+static void
+take_batch(struct coll_pipeline *p)
+{
+    p->b = stor_batch_get(p->stor);
+    if (p->b != NULL) {
+        p->sink.recs = p->b->recs;
+        p->sink.cap = p->b->cap;
+    } else {
+        p->sink.recs = p->scratch;
+        p->sink.cap = SCRATCH;
+    }
+    p->sink.n = 0;
+}
+
+static void
+submit(struct coll_pipeline *p)
+{
+    if (p->b != NULL) {
+        p->b->n = p->sink.n;
+        p->b->recv_ms = coll_now_ms();
+        stor_batch_submit(p->stor, p->b);
+        p->c.batches++;
+    } else {
+        p->c.records_dropped += p->sink.n;
+    }
+    take_batch(p);
+}
+
+/* The decoder's flush: the batch is full. */
+static int
+on_full(void *arg, struct flow_rec *recs, size_t n)
+{
+    struct coll_pipeline *p = arg;
+    (void) recs;
+    p->sink.n = n;
+    submit(p);
+    return 0;
+}
+
+static int
+save_write(void *arg, const void *data, size_t n)
+{
+    struct {
+        uint8_t *p;
+        size_t len, cap;
+    } *buf = arg;
+    if (buf->len + n > buf->cap) {
+        size_t cap = (buf->len + n) * 2;
+        uint8_t *q = realloc(buf->p, cap);
+        if (q == NULL) {
+            return -ENOMEM;
+        }
+        buf->p = q;
+        buf->cap = cap;
+    }
+    memcpy(buf->p + buf->len, data, n);
+    buf->len += n;
+    return 0;
+}
+
+static void
+templates_save(struct coll_pipeline *p, uint64_t now_ms)
+{
+    struct {
+        uint8_t *p;
+        size_t len, cap;
+    } buf = {NULL, 0, 0};
+    if (dec_tmpl_save(p->dec, save_write, &buf) == 0) {
+        stor_meta_put(p->stor, "templates", buf.p, buf.len);
+    }
+    free(buf.p);
+    p->tmpl_saved_ms = now_ms;
+}
+
+int
+coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, uint64_t now_ms)
+{
+    struct coll_pipeline *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    if ((rc = dec_ctx_create(&p->dec, NULL)) != 0) {
+        free(p);
+        return rc;
+    }
+    p->stor = stor;
+    p->sink.flush = on_full;
+    p->sink.arg = p;
+    void *snap;
+    size_t len;
+    if (stor_meta_get(stor, "templates", &snap, &len) == 0) {
+        dec_tmpl_load(p->dec, snap, len, now_ms); /* a damaged snapshot only costs templates */
+        free(snap);
+    }
+    p->tmpl_saved_ms = now_ms;
+    take_batch(p);
+    *out = p;
+    return 0;
+}
+
+static void
+src_of(const struct sockaddr *from, struct dec_src *src)
+{
+    memset(src, 0, sizeof(*src));
+    src->transport = DEC_TR_UDP;
+    if (from->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *) from;
+        flow_addr_set_v4(src->addr, (const uint8_t *) &a->sin_addr);
+        src->port = ntohs(a->sin_port);
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) from;
+        memcpy(src->addr, &a->sin6_addr, 16);
+        src->port = ntohs(a->sin6_port);
+    }
+}
+
+void
+coll_pipeline_datagram(struct coll_pipeline *p, const struct sockaddr *from, const uint8_t *data,
+                       size_t len, uint64_t now_ms)
+{
+    struct dec_src src;
+    struct dec_msg msg;
+
+    src_of(from, &src);
+    p->c.datagrams++;
+    p->c.octets += len;
+    dec_decode(p->dec, &src, data, len, now_ms, &p->sink, &msg);
+    p->c.records += msg.records;
+    if (msg.version == 0 || p->b == NULL) {
+        return; /* nothing parsed, or nowhere to note it */
+    }
+    if (p->b->nmsgs == p->b->msgs_cap) {
+        submit(p);
+        if (p->b == NULL) {
+            return;
+        }
+    }
+    struct stor_msg *m = &p->b->msgs[p->b->nmsgs++];
+    memcpy(m->exporter, src.addr, 16);
+    m->exporter_port = src.port;
+    m->domain = msg.domain;
+    m->export_ms = msg.export_ms;
+    m->missed = msg.missed;
+    m->instance_id[0] = '\0';
+}
+
+void
+coll_pipeline_flush(struct coll_pipeline *p)
+{
+    if (p->sink.n > 0 || (p->b != NULL && p->b->nmsgs > 0)) {
+        submit(p);
+    } else if (p->b == NULL) {
+        take_batch(p); /* try again for a real batch */
+    }
+}
+
+void
+coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms)
+{
+    dec_expire(p->dec, now_ms);
+    if (now_ms - p->tmpl_saved_ms >= TMPL_SAVE_MS) {
+        templates_save(p, now_ms);
+    }
+}
+
+void
+coll_pipeline_counters(const struct coll_pipeline *p, struct coll_counters *out)
+{
+    *out = p->c;
+}
+
+const struct dec_stats *
+coll_pipeline_dec_stats(const struct coll_pipeline *p)
+{
+    return dec_ctx_stats(p->dec);
+}
+
+void
+coll_pipeline_close(struct coll_pipeline *p, uint64_t now_ms)
+{
+    if (p == NULL) {
+        return;
+    }
+    coll_pipeline_flush(p);
+    if (p->b != NULL) {
+        stor_batch_put(p->stor, p->b);
+    }
+    templates_save(p, now_ms);
+    dec_ctx_destroy(p->dec);
+    free(p);
+}
