@@ -30,9 +30,12 @@ struct coll_pipeline;
 
 /* Decoder + storage hand-off. Loads the decoder's templates from the store. */
 int coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, uint64_t now_ms);
-/* Decode one datagram from `from` and queue its records for storage. */
-void coll_pipeline_datagram(struct coll_pipeline *p, const struct sockaddr *from,
-                            const uint8_t *data, size_t len, uint64_t now_ms);
+/* Decode one message (a UDP datagram, or one IPFIX message framed from a TCP stream) from
+ * `from` over `transport` (enum dec_transport) and queue its records for storage. */
+void coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from, uint8_t transport,
+                           const uint8_t *data, size_t len, uint64_t now_ms);
+/* A TCP session ended: its templates go with it (RFC 7011 §8). */
+void coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from);
 /* Hand the partly filled batch to storage (a timer calls this so records never wait long). */
 void coll_pipeline_flush(struct coll_pipeline *p);
 /* Periodic work: template expiry, template snapshot to the store. */
@@ -47,16 +50,23 @@ void coll_pipeline_close(struct coll_pipeline *p, uint64_t now_ms);
 struct coll_listener;
 
 /*
- * Parse "udp:ADDR:PORT" ("udp:[::1]:4739" for IPv6) into *addr. Returns 0, or -EINVAL with
- * a message in msg.
+ * Parse "udp:ADDR:PORT" or "tcp:ADDR:PORT" ("udp:[::1]:4739" for IPv6) into *addr and
+ * *tcp. Returns 0, or -EINVAL with a message in msg.
  */
-int coll_listen_parse(const char *spec, struct sockaddr_storage *addr, char *msg, size_t msglen);
+int coll_listen_parse(const char *spec, struct sockaddr_storage *addr, bool *tcp, char *msg,
+                      size_t msglen);
 /* Bind a UDP listener on the loop feeding p; rcvbuf is the receive buffer to ask for. */
 int coll_listen_udp(uv_loop_t *loop, const struct sockaddr *addr, int rcvbuf,
                     struct coll_pipeline *p, struct coll_listener **out, char *msg, size_t msglen);
+/* Bind an IPFIX-over-TCP listener (RFC 7011 §10.4): many exporters at once, messages framed
+ * from the stream however it is cut. */
+int coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeline *p,
+                    struct coll_listener **out, char *msg, size_t msglen);
 /* "ADDR:PORT" actually bound (port 0 resolved), for the startup line. */
 void coll_listen_name(const struct coll_listener *l, char *buf, size_t len);
-/* Close the socket; the memory goes in the close callback. */
+/* "udp" or "tcp". */
+const char *coll_listen_proto(const struct coll_listener *l);
+/* Close the socket (and a TCP listener's sessions); the memory goes in close callbacks. */
 void coll_listen_close(struct coll_listener *l);
 
 /* Wall-clock milliseconds, the `now` given to the decoder and the store. */

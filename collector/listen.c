@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * UDP listeners: libuv sockets with recvmmsg batching (UV_UDP_RECVMMSG, libuv >= 1.40) and a
- * large receive buffer, each owning one receive slab that is reused for every batch (records
- * are decoded synchronously in the receive callback, so nothing outlives it).
+ * Listeners.
+ *
+ * UDP: libuv sockets with recvmmsg batching (UV_UDP_RECVMMSG, libuv >= 1.40) and a large
+ * receive buffer, each owning one receive slab reused for every batch (records are decoded
+ * synchronously in the receive callback, so nothing outlives it).
+ *
+ * TCP (IPFIX only, RFC 7011 §10.4): each session keeps a reassembly buffer; whole messages
+ * are cut from the stream with dec_msg_len (the decoder reads the header) and decoded as they
+ * complete, however the stream was split. A stream that is not IPFIX, or a message over
+ * 64 KiB, closes the session. When a session ends, its exporter's templates are forgotten.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -13,25 +20,45 @@
 
 #include "coll.h"
 
-#define SLAB (64u * 1024u * 32u) /* 32 datagrams of the largest size per recvmmsg */
+#define SLAB     (64u * 1024u * 32u) /* 32 datagrams of the largest size per recvmmsg */
+#define TCP_BUF  (64u * 1024u)       /* an IPFIX message is at most 65535 bytes */
+#define TCP_READ (16u * 1024u)
+
+struct tcp_session;
 
 struct coll_listener {
-    uv_udp_t udp;
+    bool tcp;
+    union {
+        uv_udp_t udp;
+        uv_tcp_t server;
+    } h;
     struct coll_pipeline *pipe;
-    char *slab;
+    char *slab;                   /* UDP receive slab */
+    struct tcp_session *sessions; /* TCP: open sessions, to close with the listener */
+    bool closing;
+};
+
+struct tcp_session {
+    uv_tcp_t tcp;
+    struct coll_listener *owner;
+    struct sockaddr_storage peer;
+    uint8_t buf[TCP_BUF + TCP_READ];
+    size_t len;
+    struct tcp_session *next;
 };
 
 int
-coll_listen_parse(const char *spec, struct sockaddr_storage *addr, char *msg, size_t msglen)
+coll_listen_parse(const char *spec, struct sockaddr_storage *addr, bool *tcp, char *msg,
+                  size_t msglen)
 {
     char host[64];
-    unsigned port;
     const char *rest;
 
     memset(addr, 0, sizeof(*addr));
-    if (strncmp(spec, "udp:", 4) != 0) {
-        snprintf(msg, msglen, "listener %s: only udp:ADDR:PORT is supported yet", spec);
-        return -EINVAL;
+    if (strncmp(spec, "udp:", 4) == 0 || strncmp(spec, "tcp:", 4) == 0) {
+        *tcp = spec[0] == 't';
+    } else {
+        goto bad;
     }
     rest = spec + 4;
     if (rest[0] == '[') {
@@ -52,19 +79,23 @@ coll_listen_parse(const char *spec, struct sockaddr_storage *addr, char *msg, si
         rest = colon + 1;
     }
     char *endp;
-    unsigned long p = strtoul(rest, &endp, 10);
-    if (*rest == '\0' || *endp != '\0' || p > 65535) {
+    unsigned long port = strtoul(rest, &endp, 10);
+    if (*rest == '\0' || *endp != '\0' || port > 65535) {
         goto bad;
     }
-    port = (unsigned) p;
     if (uv_ip4_addr(host, (int) port, (struct sockaddr_in *) addr) == 0 ||
         uv_ip6_addr(host, (int) port, (struct sockaddr_in6 *) addr) == 0) {
         return 0;
     }
 bad:
-    snprintf(msg, msglen, "listener %s: expected udp:ADDR:PORT (udp:[::]:4739 for IPv6)", spec);
+    snprintf(msg, msglen,
+             "listener %s: expected udp:ADDR:PORT or tcp:ADDR:PORT "
+             "(udp:[::]:4739 for IPv6)",
+             spec);
     return -EINVAL;
 }
+
+/* ---- UDP ---- */
 
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -80,12 +111,19 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
         unsigned flags)
 {
     struct coll_listener *l = u->data;
-    (void) buf;
     if ((flags & UV_UDP_MMSG_FREE) || nread <= 0 || from == NULL) {
         return; /* end of a recvmmsg batch (the slab is ours to reuse), or nothing */
     }
-    coll_pipeline_datagram(l->pipe, from, (const uint8_t *) buf->base, (size_t) nread,
-                           coll_now_ms());
+    coll_pipeline_message(l->pipe, from, DEC_TR_UDP, (const uint8_t *) buf->base, (size_t) nread,
+                          coll_now_ms());
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+    struct coll_listener *l = h->data;
+    free(l->slab);
+    free(l);
 }
 
 int
@@ -100,22 +138,24 @@ coll_listen_udp(uv_loop_t *loop, const struct sockaddr *addr, int rcvbuf, struct
         return -ENOMEM;
     }
     l->pipe = p;
-    l->udp.data = l;
-    if ((rc = uv_udp_init_ex(loop, &l->udp, (unsigned) addr->sa_family | UV_UDP_RECVMMSG)) != 0) {
+    l->h.udp.data = l;
+    if ((rc = uv_udp_init_ex(loop, &l->h.udp, (unsigned) addr->sa_family | UV_UDP_RECVMMSG)) != 0) {
         free(l->slab);
         free(l);
         snprintf(msg, msglen, "udp socket: %s", uv_strerror(rc));
         return rc;
     }
-    if ((rc = uv_udp_bind(&l->udp, addr, 0)) != 0 ||
-        (rc = uv_udp_recv_start(&l->udp, on_alloc, on_recv)) != 0) {
+    /* IPv6 sockets are IPv6-only, so udp:0.0.0.0:P and udp:[::]:P can both be bound. */
+    unsigned v6only = addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+    if ((rc = uv_udp_bind(&l->h.udp, addr, v6only)) != 0 ||
+        (rc = uv_udp_recv_start(&l->h.udp, on_alloc, on_recv)) != 0) {
         snprintf(msg, msglen, "udp bind: %s", uv_strerror(rc));
-        coll_listen_close(l); /* frees l in the close callback */
+        uv_close((uv_handle_t *) &l->h.udp, on_closed);
         return rc;
     }
     int want = rcvbuf, got = 0;
-    uv_recv_buffer_size((uv_handle_t *) &l->udp, &want);
-    uv_recv_buffer_size((uv_handle_t *) &l->udp, &got);
+    uv_recv_buffer_size((uv_handle_t *) &l->h.udp, &want);
+    uv_recv_buffer_size((uv_handle_t *) &l->h.udp, &got);
     if (got < rcvbuf) {
         snprintf(msg, msglen, "receive buffer %d bytes: the kernel capped it (net.core.rmem_max)",
                  got);
@@ -124,6 +164,126 @@ coll_listen_udp(uv_loop_t *loop, const struct sockaddr *addr, int rcvbuf, struct
     return 0;
 }
 
+/* ---- TCP ---- */
+
+static void
+session_closed(uv_handle_t *h)
+{
+    struct tcp_session *s = h->data;
+    struct coll_listener *l = s->owner;
+    for (struct tcp_session **pp = &l->sessions; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    free(s); /* the listener outlives its sessions: its close callback is queued after */
+}
+
+static void
+session_end(struct tcp_session *s)
+{
+    if (!uv_is_closing((uv_handle_t *) &s->tcp)) {
+        coll_pipeline_forget(s->owner->pipe, (const struct sockaddr *) &s->peer);
+        uv_close((uv_handle_t *) &s->tcp, session_closed);
+    }
+}
+
+static void
+session_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct tcp_session *s = h->data;
+    (void) suggested;
+    buf->base = (char *) s->buf + s->len;
+    buf->len = TCP_READ;
+}
+
+/* Cut and decode every whole message at the front of the buffer. */
+static void
+session_drain(struct tcp_session *s)
+{
+    size_t off = 0;
+    for (;;) {
+        long need = dec_msg_len(s->buf + off, s->len - off);
+        if (need < 0) {
+            session_end(s); /* not IPFIX: nothing more can be framed */
+            return;
+        }
+        if (need == 0 || (size_t) need > s->len - off) {
+            break;
+        }
+        coll_pipeline_message(s->owner->pipe, (const struct sockaddr *) &s->peer, DEC_TR_TCP,
+                              s->buf + off, (size_t) need, coll_now_ms());
+        off += (size_t) need;
+    }
+    memmove(s->buf, s->buf + off, s->len - off);
+    s->len -= off;
+}
+
+static void
+session_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tcp_session *s = st->data;
+    (void) buf;
+    if (nread < 0) {
+        session_end(s); /* EOF or error: a message cut off here is lost with the session */
+        return;
+    }
+    s->len += (size_t) nread;
+    session_drain(s);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    struct coll_listener *l = server->data;
+    if (status != 0 || l->closing) {
+        return;
+    }
+    struct tcp_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return;
+    }
+    s->owner = l;
+    s->tcp.data = s;
+    uv_tcp_init(server->loop, &s->tcp);
+    s->next = l->sessions;
+    l->sessions = s;
+    int n = sizeof(s->peer);
+    if (uv_accept(server, (uv_stream_t *) &s->tcp) != 0 ||
+        uv_tcp_getpeername(&s->tcp, (struct sockaddr *) &s->peer, &n) != 0 ||
+        uv_read_start((uv_stream_t *) &s->tcp, session_alloc, session_read) != 0) {
+        uv_close((uv_handle_t *) &s->tcp, session_closed);
+    }
+}
+
+int
+coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeline *p,
+                struct coll_listener **out, char *msg, size_t msglen)
+{
+    struct coll_listener *l = calloc(1, sizeof(*l));
+    int rc;
+
+    if (l == NULL) {
+        return -ENOMEM;
+    }
+    l->tcp = true;
+    l->pipe = p;
+    l->h.server.data = l;
+    uv_tcp_init(loop, &l->h.server);
+    unsigned v6only = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+    if ((rc = uv_tcp_bind(&l->h.server, addr, v6only)) != 0 ||
+        (rc = uv_listen((uv_stream_t *) &l->h.server, 128, on_connection)) != 0) {
+        snprintf(msg, msglen, "tcp listen: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *) &l->h.server, on_closed);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+/* ---- both ---- */
+
 void
 coll_listen_name(const struct coll_listener *l, char *buf, size_t len)
 {
@@ -131,8 +291,10 @@ coll_listen_name(const struct coll_listener *l, char *buf, size_t len)
     int n = sizeof(ss);
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
+    int rc = l->tcp ? uv_tcp_getsockname(&l->h.server, (struct sockaddr *) &ss, &n)
+                    : uv_udp_getsockname(&l->h.udp, (struct sockaddr *) &ss, &n);
 
-    if (uv_udp_getsockname(&l->udp, (struct sockaddr *) &ss, &n) == 0) {
+    if (rc == 0) {
         if (ss.ss_family == AF_INET) {
             const struct sockaddr_in *a = (const struct sockaddr_in *) &ss;
             uv_ip4_name(a, host, sizeof(host));
@@ -146,18 +308,21 @@ coll_listen_name(const struct coll_listener *l, char *buf, size_t len)
     snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
-static void
-on_closed(uv_handle_t *h)
+const char *
+coll_listen_proto(const struct coll_listener *l)
 {
-    struct coll_listener *l = h->data;
-    free(l->slab);
-    free(l);
+    return l->tcp ? "tcp" : "udp";
 }
 
 void
 coll_listen_close(struct coll_listener *l)
 {
-    if (l != NULL) {
-        uv_close((uv_handle_t *) &l->udp, on_closed);
+    if (l == NULL) {
+        return;
     }
+    l->closing = true;
+    for (struct tcp_session *s = l->sessions; s != NULL; s = s->next) {
+        session_end(s); /* each frees itself in its close callback */
+    }
+    uv_close(l->tcp ? (uv_handle_t *) &l->h.server : (uv_handle_t *) &l->h.udp, on_closed);
 }

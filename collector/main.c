@@ -4,9 +4,9 @@
  * listeners, run one libuv loop, stop cleanly on SIGTERM/SIGINT (stop receiving, hand the
  * last batch to the store, save templates, commit, exit).
  *
- * This first version ingests NetFlow v5/v9 and IPFIX over UDP into the store; IPFIX over TCP,
- * the config file, the exporter allow-list, the query server and syslog come with the rest of
- * issue 4 and issue 5 (docs/operations.md will describe them).
+ * This version ingests NetFlow v5/v9 and IPFIX over UDP and IPFIX over TCP into the store;
+ * the config file, the exporter allow-list, per-exporter counters on the query server and
+ * syslog come with the rest of issue 4 and issue 5.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -40,17 +40,17 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowlogd [-d DIR] [-l udp:ADDR:PORT]... [-f] [-h]\n"
+            "usage: flowlogd [-d DIR] [-l PROTO:ADDR:PORT]... [-f] [-h]\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"
             "                       else $XDG_DATA_HOME/flowlog or ~/.local/share/flowlog)\n"
-            "  -l, --listen SPEC    udp:ADDR:PORT, repeatable (default udp:0.0.0.0:2055,\n"
-            "                       udp:0.0.0.0:4739, udp:[::]:2055, udp:[::]:4739);\n"
+            "  -l, --listen SPEC    udp:ADDR:PORT or tcp:ADDR:PORT (IPFIX over TCP), repeatable\n"
+            "                       (default udp 2055 and 4739, tcp 4739, on 0.0.0.0 and [::]);\n"
             "                       port 0 picks a free port; each bound listener is printed\n"
-            "                       as 'listening udp ADDR:PORT' on standard output\n"
+            "                       as 'listening PROTO ADDR:PORT' on standard output\n"
             "  -f, --foreground     stay in the foreground (this version always does)\n"
             "  -h, --help           this text\n"
-            "Decodes NetFlow v5, v9 and IPFIX over UDP into the store. SIGTERM or SIGINT stops it\n"
-            "after committing everything received.\n");
+            "Decodes NetFlow v5, v9 and IPFIX over UDP, and IPFIX over TCP, into the store.\n"
+            "SIGTERM or SIGINT stops it after committing everything received.\n");
 }
 
 /* mkdir -p for the default data directory's parents. */
@@ -143,18 +143,21 @@ on_signal(uv_signal_t *s, int signum)
 static int
 bind_all(struct daemon *d, char **specs, size_t nspecs)
 {
-    static char *defaults[] = {"udp:0.0.0.0:2055", "udp:0.0.0.0:4739", "udp:[::]:2055",
-                               "udp:[::]:4739"};
+    static char *defaults[] = {"udp:0.0.0.0:2055", "udp:0.0.0.0:4739", "tcp:0.0.0.0:4739",
+                               "udp:[::]:2055",    "udp:[::]:4739",    "tcp:[::]:4739"};
     if (nspecs == 0) {
         specs = defaults;
-        nspecs = 4;
+        nspecs = 6;
     }
     for (size_t i = 0; i < nspecs; i++) {
         struct sockaddr_storage addr;
         char msg[200] = "", name[80];
         struct coll_listener *l = NULL;
-        int rc = coll_listen_parse(specs[i], &addr, msg, sizeof(msg));
-        if (rc == 0) {
+        bool tcp = false;
+        int rc = coll_listen_parse(specs[i], &addr, &tcp, msg, sizeof(msg));
+        if (rc == 0 && tcp) {
+            rc = coll_listen_tcp(d->loop, (struct sockaddr *) &addr, d->pipe, &l, msg, sizeof(msg));
+        } else if (rc == 0) {
             rc = coll_listen_udp(d->loop, (struct sockaddr *) &addr, RCVBUF, d->pipe, &l, msg,
                                  sizeof(msg));
         }
@@ -167,7 +170,7 @@ bind_all(struct daemon *d, char **specs, size_t nspecs)
         }
         d->listeners[d->nlisteners++] = l;
         coll_listen_name(l, name, sizeof(name));
-        printf("listening udp %s\n", name);
+        printf("listening %s %s\n", coll_listen_proto(l), name);
     }
     fflush(stdout);
     return 0;

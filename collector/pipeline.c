@@ -141,10 +141,10 @@ coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, uint64_t n
 }
 
 static void
-src_of(const struct sockaddr *from, struct dec_src *src)
+src_of(const struct sockaddr *from, uint8_t transport, struct dec_src *src)
 {
     memset(src, 0, sizeof(*src));
-    src->transport = DEC_TR_UDP;
+    src->transport = transport;
     if (from->sa_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *) from;
         flow_addr_set_v4(src->addr, (const uint8_t *) &a->sin_addr);
@@ -157,13 +157,13 @@ src_of(const struct sockaddr *from, struct dec_src *src)
 }
 
 void
-coll_pipeline_datagram(struct coll_pipeline *p, const struct sockaddr *from, const uint8_t *data,
-                       size_t len, uint64_t now_ms)
+coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from, uint8_t transport,
+                      const uint8_t *data, size_t len, uint64_t now_ms)
 {
     struct dec_src src;
     struct dec_msg msg;
 
-    src_of(from, &src);
+    src_of(from, transport, &src);
     p->c.datagrams++;
     p->c.octets += len;
     dec_decode(p->dec, &src, data, len, now_ms, &p->sink, &msg);
@@ -184,6 +184,14 @@ coll_pipeline_datagram(struct coll_pipeline *p, const struct sockaddr *from, con
     m->export_ms = msg.export_ms;
     m->missed = msg.missed;
     m->instance_id[0] = '\0';
+}
+
+void
+coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from)
+{
+    struct dec_src src;
+    src_of(from, DEC_TR_TCP, &src);
+    dec_exporter_forget(p->dec, &src);
 }
 
 void

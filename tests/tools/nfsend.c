@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,11 @@ struct opts {
     uint64_t rate;
     uint64_t seed;
     uint64_t start_ms;
+    bool tcp;
+    bool split;
+    bool no_refresh;
+    uint64_t pause_after;
+    const char *resume_file;
 };
 
 struct totals {
@@ -65,6 +72,8 @@ struct sender {
     uint64_t sent; /* messages sent */
     uint64_t t0_ns;
     bool failed; /* sendto failed (and said so) */
+    bool tcp;    /* a stream (IPFIX over TCP, RFC 7011 §10.4) */
+    bool split;  /* TCP: one byte per write, so messages arrive cut at every byte */
 };
 
 static uint64_t
@@ -186,6 +195,21 @@ emit(void *arg, const uint8_t *msg, size_t len)
     struct sender *snd = arg;
 
     pace(snd);
+    if (snd->tcp) {
+        size_t step = snd->split ? 1 : len;
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(snd->fd, msg + off, len - off < step ? len - off : step);
+            if (w < 0 && errno != EINTR) {
+                int err = errno;
+                fprintf(stderr, "nfsend: write: %s\n", strerror(err));
+                snd->failed = true;
+                return -err;
+            }
+            off += w > 0 ? (size_t) w : 0;
+        }
+        snd->sent++;
+        return 0;
+    }
     if (sendto(snd->fd, msg, len, 0, (const struct sockaddr *) &snd->dst, snd->dstlen) < 0) {
         int err = errno;
         fprintf(stderr, "nfsend: sendto: %s\n", strerror(err));
@@ -243,7 +267,11 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: nfsend -p PORT [-a 127.0.0.1|::1] [-v 10|9|5] [-n N] "
-                    "[-r MSGS_PER_S] [-s SEED] [-t START_UNIX_S]\n");
+                    "[-r MSGS_PER_S] [-s SEED] [-t START_UNIX_S]\n"
+                    "              [-T [-S]] [-R] [-P N -W FILE]\n"
+                    "  -T  IPFIX over TCP; -S one byte per write\n"
+                    "  -R  no template refresh (templates go out once, at the start)\n"
+                    "  -P N -W FILE  after N records, wait until FILE exists, then go on\n");
     exit(2);
 }
 
@@ -254,7 +282,7 @@ parse_opts(int argc, char **argv, struct opts *o)
     int c;
 
     *o = (struct opts){.addr = "127.0.0.1", .version = 10, .n = 1000, .rate = 20000, .seed = 1};
-    while ((c = getopt(argc, argv, "p:a:v:n:r:s:t:")) != -1) {
+    while ((c = getopt(argc, argv, "p:a:v:n:r:s:t:TSRP:W:")) != -1) {
         int bad = 0;
         switch (c) {
         case 'p':
@@ -279,6 +307,21 @@ parse_opts(int argc, char **argv, struct opts *o)
         case 't':
             bad = parse_u64(optarg, UINT32_MAX, &start_s);
             break;
+        case 'T':
+            o->tcp = true;
+            break;
+        case 'S':
+            o->split = true;
+            break;
+        case 'R':
+            o->no_refresh = true;
+            break;
+        case 'P':
+            bad = parse_u64(optarg, MAX_RECS, &o->pause_after);
+            break;
+        case 'W':
+            o->resume_file = optarg;
+            break;
         default:
             usage();
         }
@@ -287,11 +330,22 @@ parse_opts(int argc, char **argv, struct opts *o)
             usage();
         }
     }
-    if (optind != argc || port == 0) {
+    if (optind != argc || port == 0 || (o->tcp && o->version != 10) ||
+        ((o->pause_after != 0) != (o->resume_file != NULL))) {
         usage();
     }
     o->port = (uint16_t) port;
     o->start_ms = start_s * 1000u;
+}
+
+/* Poll for a file (the test's signal to go on), for up to 60 s. */
+static void
+wait_for(const char *path)
+{
+    for (int i = 0; i < 1200 && access(path, F_OK) != 0; i++) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Generate, encode and send; the sums of what was sent go to *sum. */
@@ -301,6 +355,10 @@ run(const struct opts *o, struct sender *snd, struct totals *sum)
     uint64_t now_ms = clock_ns(CLOCK_REALTIME) / 1000000u;
     /* v5/v9 carry times as sysUpTime: an exporter up for an hour, records within days. */
     struct enc_cfg cfg = {.version = o->version, .boot_ms = now_ms - 3600000u};
+    if (o->no_refresh || o->tcp) {
+        cfg.tmpl_refresh_msgs = UINT32_MAX; /* templates once: a restarted collector must */
+        cfg.tmpl_refresh_ms = UINT32_MAX;   /* remember them (or TCP keeps them anyway) */
+    }
     struct enc_ctx *enc;
     uint64_t s = o->seed;
     int rc = enc_create(&enc, &cfg);
@@ -318,6 +376,10 @@ run(const struct opts *o, struct sender *snd, struct totals *sum)
             sum->packets += r.packets;
             sum->bytes += r.bytes;
             sum->records++;
+        }
+        if (rc == 0 && o->pause_after != 0 && i + 1 == o->pause_after) {
+            rc = enc_flush(enc, clock_ns(CLOCK_REALTIME) / 1000000u, emit, snd);
+            wait_for(o->resume_file);
         }
     }
     if (rc == 0) {
@@ -344,10 +406,21 @@ main(int argc, char **argv)
                 o.addr);
         return 2;
     }
-    snd.fd = socket(snd.dst.ss_family, SOCK_DGRAM, 0);
+    snd.tcp = o.tcp;
+    snd.split = o.split;
+    snd.fd = socket(snd.dst.ss_family, o.tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
     if (snd.fd < 0) {
         fprintf(stderr, "nfsend: socket: %s\n", strerror(errno));
         return 1;
+    }
+    if (o.tcp) {
+        int one = 1;
+        setsockopt(snd.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(snd.fd, (const struct sockaddr *) &snd.dst, snd.dstlen) != 0) {
+            fprintf(stderr, "nfsend: connect: %s\n", strerror(errno));
+            close(snd.fd);
+            return 1;
+        }
     }
     int rc = run(&o, &snd, &sum);
     close(snd.fd);
