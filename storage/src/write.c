@@ -44,7 +44,8 @@ struct stor_writer {
     uint64_t submitted; /* batches submitted */
     uint64_t taken;     /* batches the writer took from the queue */
     uint64_t synced;    /* `taken` as of the last successful commit */
-    uint64_t attempts;  /* commits attempted */
+    uint64_t begun;     /* commits begun */
+    uint64_t attempts;  /* commits finished (in the order begun) */
     unsigned sync_waiters;
     bool seal_req;
     bool seal_force;
@@ -1072,6 +1073,7 @@ writer_main(void *arg)
                       (!failing && (seal_req || sync_req || w->pending >= PENDING_MAX / 2));
         pthread_mutex_lock(&w->mu);
         uint64_t taken = w->taken;
+        w->begun += commit;
         pthread_mutex_unlock(&w->mu);
         int rc = 0;
         if (commit) {
@@ -1108,7 +1110,7 @@ writer_main(void *arg)
 
 /*
  * Wait until every batch submitted before the call is committed. Returns 0, or the error of
- * a commit attempted after the call (STOR_E_FULL: the data stays queued in memory and is
+ * a commit begun after the call (STOR_E_FULL: the data stays queued in memory and is
  * retried every commit_ms; call again to wait for that).
  */
 int
@@ -1116,7 +1118,9 @@ stor_sync(struct stor_env *env)
 {
     struct stor_writer *w = env->w;
     pthread_mutex_lock(&w->mu);
-    uint64_t want = w->submitted, start = w->attempts;
+    /* Commits finish in the order they begin: once more than `start` have finished, one
+     * that began after this call has. */
+    uint64_t want = w->submitted, start = w->begun;
     w->sync_waiters++;
     pthread_cond_signal(&w->wake);
     while (w->synced < want && !w->stop && !(w->attempts > start && w->last_rc != 0)) {
