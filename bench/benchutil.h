@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers the benchmarks share: a monotonic clock, a comparison for medians, and a seeded
- * generator (splitmix64) with a skewed pick for realistic flow sets. Each benchmark is one
+ * generator (splitmix64, from tests/tools/sendutil.h) with a skewed pick for realistic flow
+ * sets. Each benchmark is one
  * program, so the generator's state is simply static here.
  */
 #ifndef FLOWLOG_BENCHUTIL_H
@@ -11,12 +12,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sendutil.h"
+
 static inline double
 now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) clock_ns(CLOCK_MONOTONIC) / 1e9;
 }
 
 static inline int
@@ -31,10 +32,7 @@ static uint64_t rng = 42;
 static inline uint64_t
 rnd(void)
 {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return splitmix64(&rng);
 }
 
 static inline double

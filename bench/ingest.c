@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "enc.h"
+#include "sendutil.h"
 #include "flow.h"
 
 #define MAX_DGRAMS (1u << 22) /* 4 M datagrams, ~5.6 GB: far more than a step needs */
@@ -59,11 +60,11 @@
 struct opts {
     uint16_t port;
     const char *addr;
-    uint64_t rate;    /* datagrams per second */
-    double seconds;   /* used when n is 0 */
-    uint64_t n;       /* datagrams */
-    uint64_t k;       /* records per datagram */
-    uint64_t burst;   /* datagrams per sendmmsg */
+    uint64_t rate;  /* datagrams per second */
+    double seconds; /* used when n is 0 */
+    uint64_t n;     /* datagrams */
+    uint64_t k;     /* records per datagram */
+    uint64_t burst; /* datagrams per sendmmsg */
     uint64_t seed;
 };
 
@@ -81,27 +82,9 @@ struct stream {
 };
 
 static uint64_t
-clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* splitmix64 with caller-held state: the stream depends on the seed only. */
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
 rnd_below(uint64_t *s, uint64_t n)
 {
-    return rnd(s) % n;
+    return splitmix64(s) % n;
 }
 
 /* Record i: 10.i[23:0] -> 172.(16 + i[27:24]).x.y; unique 5-tuples for i < 2^28. */
@@ -109,7 +92,7 @@ static void
 gen_rec(struct flow_rec *r, uint64_t *s, uint64_t i, uint64_t base_ms)
 {
     static const uint16_t services[] = {443, 80, 53, 123, 22, 8080, 3389, 25, 993, 5432};
-    uint32_t d = (uint32_t) rnd(s);
+    uint32_t d = (uint32_t) splitmix64(s);
     uint8_t a[4] = {10, (uint8_t) (i >> 16), (uint8_t) (i >> 8), (uint8_t) i};
     uint8_t b[4] = {172, (uint8_t) (16 + ((i >> 24) & 0x0f)), (uint8_t) (d >> 8), (uint8_t) d};
     uint64_t p = rnd_below(s, 100);
@@ -174,7 +157,9 @@ static int
 encode(struct stream *st, const struct opts *o)
 {
     uint64_t base_ms = clock_ns(CLOCK_REALTIME) / 1000000u;
-    struct enc_cfg cfg = {.version = 10, .domain = 1, .max_msg = ENC_ROOM,
+    struct enc_cfg cfg = {.version = 10,
+                          .domain = 1,
+                          .max_msg = ENC_ROOM,
                           .tmpl_refresh_ms = UINT32_MAX}; /* refresh every 20 messages */
     struct enc_ctx *enc;
     uint64_t s = o->seed, idx = 0;
@@ -219,16 +204,16 @@ encode(struct stream *st, const struct opts *o)
 static int
 open_dst(const struct opts *o)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(o->port)};
+    struct sockaddr_storage dst;
+    socklen_t len;
 
-    if (inet_pton(AF_INET, o->addr, &sin.sin_addr) != 1 ||
-        (ntohl(sin.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "bench_ingest: refusing %s: only loopback (127.0.0.0/8) is allowed\n",
+    if (sendutil_loopback(o->addr, o->port, &dst, &len) != 0) {
+        fprintf(stderr, "bench_ingest: refusing %s: only loopback (127.0.0.0/8, ::1) is allowed\n",
                 o->addr);
         return -1;
     }
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0) {
+    int fd = socket(dst.ss_family, SOCK_DGRAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *) &dst, len) != 0) {
         fprintf(stderr, "bench_ingest: socket: %s\n", strerror(errno));
         if (fd >= 0) {
             close(fd);
@@ -357,8 +342,9 @@ wrap(const char *cpufile, char **argv)
         fprintf(stderr, "bench_ingest: %s: %s\n", cpufile, strerror(errno));
         return 1;
     }
-    fprintf(f, "pid=%d user_s=%.3f sys_s=%.3f cpu_s=%.3f maxrss_kb=%ld status=%d\n", (int) pid,
-            u, s, u + s, ru.ru_maxrss, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    fprintf(f, "pid=%d user_s=%.3f sys_s=%.3f cpu_s=%.3f maxrss_kb=%ld status=%d\n", (int) pid, u,
+            s, u + s, ru.ru_maxrss,
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     fclose(f);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -391,8 +377,8 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    struct opts o = {.addr = "127.0.0.1", .rate = 100000, .seconds = 3.0, .k = 24, .burst = 16,
-                     .seed = 1};
+    struct opts o = {
+        .addr = "127.0.0.1", .rate = 100000, .seconds = 3.0, .k = 24, .burst = 16, .seed = 1};
     struct stream st = {0};
     const char *cpufile = NULL;
     uint64_t port = 0;

@@ -32,7 +32,6 @@ struct stor_env;
 
 enum stor_err {
     STOR_E_FULL = -1100,     /* the disk (or the map's limit) is full; data is buffered */
-    STOR_E_BUSY = -1101,     /* the writer's queue is full: the batch was not taken */
     STOR_E_VERSION = -1102,  /* the store has an unknown format version */
     STOR_E_CORRUPT = -1103,  /* a value failed its checks */
     STOR_E_EXISTS = -1104,   /* a flow log of that name exists */

@@ -85,8 +85,6 @@ stor_strerror(int err)
         return "success";
     case STOR_E_FULL:
         return "no space left for the store";
-    case STOR_E_BUSY:
-        return "the writer's queue is full";
     case STOR_E_VERSION:
         return "the store has an unknown format version";
     case STOR_E_CORRUPT:

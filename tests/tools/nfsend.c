@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "enc.h"
+#include "sendutil.h"
 #include "flow.h"
 
 #define SPAN_MS  600000u    /* end times fall within 10 minutes after START */
@@ -77,27 +78,9 @@ struct sender {
 };
 
 static uint64_t
-clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* splitmix64: small, fast and fully determined by its seed. */
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
 rnd_below(uint64_t *s, uint64_t n)
 {
-    return rnd(s) % n;
+    return splitmix64(s) % n;
 }
 
 /* Addresses: the source holds the index i (10.i/8, fd00::/64 + i), the destination is random. */
@@ -107,7 +90,7 @@ gen_addrs(struct flow_rec *r, uint64_t *s, uint64_t i, bool v6)
     if (v6) {
         static const uint8_t src6[8] = {0xfd, 0, 0, 0, 0, 0, 0, 0};
         static const uint8_t dst6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0};
-        uint64_t d = rnd(s);
+        uint64_t d = splitmix64(s);
         memcpy(r->srcaddr, src6, 8);
         memcpy(r->dstaddr, dst6, 8);
         for (int k = 0; k < 8; k++) {
@@ -116,7 +99,7 @@ gen_addrs(struct flow_rec *r, uint64_t *s, uint64_t i, bool v6)
         }
         return;
     }
-    uint32_t d = (uint32_t) rnd(s);
+    uint32_t d = (uint32_t) splitmix64(s);
     uint8_t a[4] = {10, (uint8_t) (i >> 16), (uint8_t) (i >> 8), (uint8_t) i};
     uint8_t b[4] = {172, (uint8_t) (16 | ((d >> 16) & 0x0f)), (uint8_t) (d >> 8), (uint8_t) d};
     flow_addr_set_v4(r->srcaddr, a);
@@ -218,35 +201,6 @@ emit(void *arg, const uint8_t *msg, size_t len)
     }
     snd->sent++;
     return 0;
-}
-
-/* Parse the destination; only loopback addresses are accepted. */
-static int
-parse_dst(struct sender *snd, const char *addr, uint16_t port)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *) &snd->dst;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &snd->dst;
-
-    memset(&snd->dst, 0, sizeof(snd->dst));
-    if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-        if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127) {
-            return -1;
-        }
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        snd->dstlen = sizeof(*sin);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-        if (memcmp(&sin6->sin6_addr, &in6addr_loopback, sizeof(in6addr_loopback)) != 0) {
-            return -1;
-        }
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        snd->dstlen = sizeof(*sin6);
-        return 0;
-    }
-    return -1;
 }
 
 static int
@@ -401,7 +355,7 @@ main(int argc, char **argv)
 
     parse_opts(argc, argv, &o);
     snd.rate = o.rate;
-    if (parse_dst(&snd, o.addr, o.port) != 0) {
+    if (sendutil_loopback(o.addr, o.port, &snd.dst, &snd.dstlen) != 0) {
         fprintf(stderr, "nfsend: refusing %s: only loopback (127.0.0.0/8, ::1) is allowed\n",
                 o.addr);
         return 2;
