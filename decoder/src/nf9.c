@@ -24,17 +24,6 @@
 
 #define V9_HDR 20u
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void
 v9_template_set(struct dec_msgctx *m, struct rd *r)
 {
@@ -128,7 +117,7 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         uint16_t id = rd_u16(&r);
         uint16_t flen = rd_u16(&r);
         if (flen < 4 || flen - 4u > rd_left(&r)) {
-            if (!all_zero(start, (size_t) (r.end - start))) {
+            if (!rd_all_zero(start, (size_t) (r.end - start))) {
                 dec__count(m, DEC_R_SET, DEC_E_TRUNCATED); /* dec.h: length < 4 or past the end */
             }
             bad = true;
@@ -136,7 +125,7 @@ dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *m
         }
         v9_flowset(m, id, rd_take(&r, flen - 4u), flen - 4u);
     }
-    if (!bad && !m->stop && rd_left(&r) > 0 && !all_zero(r.p, rd_left(&r))) {
+    if (!bad && !m->stop && rd_left(&r) > 0 && !rd_all_zero(r.p, rd_left(&r))) {
         dec__count(m, DEC_R_SET, DEC_E_MALFORMED); /* 1..3 stray non-zero bytes: not a flowset */
     }
     msg->domain = source_id;

@@ -86,6 +86,18 @@ rd_beN_at(const uint8_t *p, size_t n)
     }
 }
 
+/* True when the n bytes at p (already bounds-checked) are all zero. */
+static inline bool
+rd_all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static inline uint8_t
 rd_u8(struct rd *r)
 {

@@ -102,21 +102,10 @@ keep_raw(struct dec_msgctx *m, struct flow_rec *r, const struct dec_field *f, co
     r->raw_len = (uint8_t) (r->raw_len + 8u + len);
 }
 
-static bool
-zero(const uint8_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void
 set_addr4(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
 {
-    if ((r->present & bit) && zero(v, 4)) {
+    if ((r->present & bit) && rd_all_zero(v, 4)) {
         return; /* keep the IPv6 address already there */
     }
     flow_addr_set_v4(dst, v);
@@ -126,7 +115,7 @@ set_addr4(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
 static void
 set_addr6(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
 {
-    if ((r->present & bit) && !(flow_addr_is_v4(dst) && zero(dst + 12, 4) && !zero(v, 16))) {
+    if ((r->present & bit) && !(flow_addr_is_v4(dst) && rd_all_zero(dst + 12, 4) && !rd_all_zero(v, 16))) {
         return;
     }
     memcpy(dst, v, 16);
