@@ -4,7 +4,8 @@
 # Skips apt entirely when everything is already there (so a developer's re-run is quick).
 set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
-      libuv1-dev liblmdb-dev libpcre2-dev libpcap-dev libcmocka-dev libxxhash-dev libzstd-dev"
+      libuv1-dev liblmdb-dev libpcre2-dev libpcap-dev libcmocka-dev libxxhash-dev libzstd-dev libinih-dev libedit-dev
+      nfdump softflowd tshark"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
