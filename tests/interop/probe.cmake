@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# flowprobe against softflowd, nfcapd/nfdump and tshark (issue 6).
