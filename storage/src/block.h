@@ -68,8 +68,10 @@ struct stor_rows {
 int stor__rows_add(struct stor_rows *rs, const struct flow_rec *r);
 void stor__rows_clear(struct stor_rows *rs); /* keeps the memory */
 void stor__rows_free(struct stor_rows *rs);
-/* Append block `chunk` (0 .. ncut-1) of rs to out as a row block. */
-int stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out);
+/* Block `chunk` (0 .. ncut-1) of rs as a row block: its length, then written to out (that
+ * many bytes; the writer reserves them in LMDB, so the rows are copied once). */
+size_t stor__rows_block_len(const struct stor_rows *rs, size_t chunk);
+void stor__rows_block_write(const struct stor_rows *rs, size_t chunk, uint8_t *out);
 bool stor__rows_is(const uint8_t *p, size_t len);
 long stor__rows_count(const uint8_t *p, size_t len);
 int stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n);

@@ -144,28 +144,29 @@ stor__rows_free(struct stor_rows *rs)
     rs->n = rs->ncut = rs->cut_cap = 0;
 }
 
-int
-stor__rows_block(const struct stor_rows *rs, size_t chunk, struct stor_buf *out)
+size_t
+stor__rows_block_len(const struct stor_rows *rs, size_t chunk)
+{
+    size_t from = rs->cut[chunk];
+    size_t to = chunk + 1 < rs->ncut ? rs->cut[chunk + 1] : rs->buf.len;
+    return ROWS_HDR + (to - from);
+}
+
+void
+stor__rows_block_write(const struct stor_rows *rs, size_t chunk, uint8_t *out)
 {
     size_t from = rs->cut[chunk];
     size_t to = chunk + 1 < rs->ncut ? rs->cut[chunk + 1] : rs->buf.len;
     size_t n = chunk + 1 < rs->ncut ? rs->per : rs->n - chunk * rs->per;
     size_t len = to - from;
-    int rc;
 
-    if ((rc = stor__buf_reserve(out, ROWS_HDR + len)) != 0) {
-        return rc;
-    }
-    uint8_t *h = out->p + out->len;
-    h[0] = ROWS_MAGIC;
-    h[1] = ROWS_VERSION;
-    h[2] = h[3] = 0;
-    stor__put_be(h + 4, n, 4);
-    stor__put_be(h + 8, len, 4);
-    stor__put_be(h + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
-    memcpy(h + ROWS_HDR, rs->buf.p + from, len);
-    out->len += ROWS_HDR + len;
-    return 0;
+    out[0] = ROWS_MAGIC;
+    out[1] = ROWS_VERSION;
+    out[2] = out[3] = 0;
+    stor__put_be(out + 4, n, 4);
+    stor__put_be(out + 8, len, 4);
+    stor__put_be(out + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
+    memcpy(out + ROWS_HDR, rs->buf.p + from, len);
 }
 
 bool

@@ -83,9 +83,13 @@ struct stor_win {
     uint64_t bytes;
     uint64_t received;
     /* Writer state. */
-    struct stor_rows pend;    /* received since the last commit, as rows */
-    uint32_t commit_next_run; /* the in-flight commit's next run, applied when it succeeds */
+    struct stor_rows pend;    /* received since the last hand-off to the committer, as rows */
     uint64_t pend_late;       /* late records among the pending rows */
+    /* In flight: rows handed to the committer thread. While a commit is in flight only the
+     * committer touches these and next_run; the writer reads them again once it has landed. */
+    struct stor_rows flight;
+    uint64_t flight_late;
+    uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
     bool sealing;             /* handed to the sealer, not finished */
     uint16_t ncontrib;
     uint16_t contrib[STOR_CONTRIB_MAX]; /* indexes into the writer's exporter clocks */

@@ -5,9 +5,12 @@
  * Callers take a batch from a fixed pool (stor_batch_get: never blocks; NULL when all are in
  * flight, and the caller counts the drop), fill it and submit it to a FIFO. The writer routes
  * each record to its flow logs and capture windows and appends it to the window's pending
- * rows; every commit_ms the pending rows are written as "runs" (row blocks, rows.c) in one
- * LMDB transaction per partition. Aggregation happens once, when the window is sealed. Windows are
- * then sealed when due (seal.c):
+ * rows; every commit_ms it hands the pending rows to the committer thread, which writes them
+ * as "runs" (row blocks, rows.c) in one LMDB transaction per partition while the writer goes
+ * on taking batches: a commit (its writev and fsync take 100+ ms under load) never stops
+ * ingest. One commit is in flight at a time; the writer lands it (counts, seals, retention)
+ * before it hands off the next. Aggregation happens once, when the window is sealed. Windows
+ * are then sealed when due (seal.c):
  *
  *   due  = every exporter that sent records to the window, and is not silent (heard from
  *          within silent_s of wall clock), has an export clock past start + W + grace.
@@ -69,10 +72,25 @@ struct stor_writer {
     struct stor_seal_job *finished; /* done by the sealer, for the writer to collect */
     size_t jobs_out;                /* handed over and not yet collected */
     bool sealer_stop;
-    struct stor_buf runbuf;   /* a run block being written */
     struct stor_known *known; /* instance ids each flow log has seen (for NODATA) */
     size_t nknown, known_cap;
     uint64_t last_commit_ms;
+    /* The committer thread and the commit in flight. w->flight and the windows' flight rows
+     * are the committer's from launch (commit_go) until it sets flight_done; the writer lands
+     * the result. Windows whose commit failed stay in the list and are sent again. */
+    pthread_t committer;
+    pthread_cond_t commit_wake; /* to the committer: a commit to write, or stop */
+    bool commit_go;
+    bool committer_stop;
+    bool flight_on;   /* launched and not landed (writer) */
+    bool flight_done; /* the committer finished it (under mu) */
+    struct stor_win **flight;
+    size_t nflight, flight_cap;
+    uint64_t flight_taken; /* w->taken when the rows were handed off */
+    /* Results, written by the committer before flight_done. */
+    int flight_rc;
+    uint64_t flight_stored;
+    uint64_t flight_commits;
 };
 
 static uint64_t
@@ -166,6 +184,7 @@ static void
 win_free(struct stor_win *win)
 {
     stor__rows_free(&win->pend);
+    stor__rows_free(&win->flight);
     free(win->inst);
     free(win);
 }
@@ -276,6 +295,7 @@ win_get(struct stor_env *env, struct stor_writer *w, uint16_t flowlog, uint32_t 
     win->start_s = start;
     win->window_s = def->window_s;
     win->pend.per = env->cfg.block_records;
+    win->flight.per = env->cfg.block_records;
     win_known(w, win, def);
     if (win_load(env, win) != 0) {
         win_free(win);
@@ -511,7 +531,7 @@ ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b)
     }
 }
 
-/* ---- commit ---- */
+/* ---- commit (the committer thread) ---- */
 
 /*
  * Add this commit's runs to the window record: read-modify-write, since the sealer thread
@@ -535,9 +555,9 @@ win_update(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, uint32
         return stor__err(rc);
     }
     db.next_run = next_run;
-    db.rows += win->pend.n;
-    db.received += win->pend.n;
-    db.late += win->pend_late;
+    db.rows += win->flight.n;
+    db.received += win->flight.n;
+    db.late += win->flight_late;
     db.bytes += run_bytes;
     stor__win_write(&db, v);
     val.mv_size = STOR_WIN_BYTES;
@@ -545,31 +565,29 @@ win_update(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, uint32
     return stor__err(mdb_put(txn, p->windows, &key, &val, 0));
 }
 
-/* The window's pending rows as run blocks numbered from *next_run; adds their bytes. */
+/* The window's rows in flight as run blocks numbered from *next_run; adds their bytes. Each
+ * block is written straight into the space LMDB reserves for it. */
 static int
 put_runs(MDB_txn *txn, struct stor_part *p, const struct stor_win *win, uint32_t *next_run,
-         uint64_t *bytes, struct stor_buf *buf)
+         uint64_t *bytes)
 {
     uint8_t key[STOR_KEY_ITEM];
 
-    for (size_t c = 0; c < win->pend.ncut; c++) {
-        buf->len = 0;
-        int rc = stor__rows_block(&win->pend, c, buf);
-        if (rc != 0) {
-            return rc;
-        }
+    for (size_t c = 0; c < win->flight.ncut; c++) {
         stor__key_item(key, win->flowlog, win->start_s, *next_run);
-        MDB_val k = {STOR_KEY_ITEM, key}, v = {buf->len, buf->p};
-        if ((rc = mdb_put(txn, p->runs, &k, &v, 0)) != 0) {
+        MDB_val k = {STOR_KEY_ITEM, key}, v = {stor__rows_block_len(&win->flight, c), NULL};
+        int rc = mdb_put(txn, p->runs, &k, &v, MDB_RESERVE);
+        if (rc != 0) {
             return stor__err(rc);
         }
+        stor__rows_block_write(&win->flight, c, v.mv_data);
         (*next_run)++;
-        *bytes += buf->len;
+        *bytes += v.mv_size;
     }
     return 0;
 }
 
-/* Write the pending rows of the windows in partition p; one transaction. */
+/* Write the rows in flight of the windows in partition p; one transaction. */
 static int
 commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
 {
@@ -579,14 +597,14 @@ commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
     if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
-    for (size_t i = 0; i < w->nwins && rc == 0; i++) {
-        struct stor_win *win = w->wins[i];
-        if (win->pend.n == 0 || stor__part_start(env, win->start_s) != p->start_s) {
+    for (size_t i = 0; i < w->nflight && rc == 0; i++) {
+        struct stor_win *win = w->flight[i];
+        if (win->flight.n == 0 || stor__part_start(env, win->start_s) != p->start_s) {
             continue;
         }
         uint32_t next_run = win->next_run;
         uint64_t bytes = 0;
-        rc = put_runs(txn, p, win, &next_run, &bytes, &w->runbuf);
+        rc = put_runs(txn, p, win, &next_run, &bytes);
         if (rc == 0) {
             rc = win_update(txn, p, win, next_run, bytes);
         }
@@ -599,44 +617,32 @@ commit_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
     return stor__err(mdb_txn_commit(txn));
 }
 
+/* Partition p committed: its windows' rows are stored. */
 static void
 commit_done(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
 {
-    for (size_t i = 0; i < w->nwins; i++) {
-        struct stor_win *win = w->wins[i];
-        if (win->pend.n == 0 || stor__part_start(env, win->start_s) != part_start) {
+    for (size_t i = 0; i < w->nflight; i++) {
+        struct stor_win *win = w->flight[i];
+        if (win->flight.n == 0 || stor__part_start(env, win->start_s) != part_start) {
             continue;
         }
         win->next_run = win->commit_next_run;
-        w->ws.records_stored += win->pend.n;
-        w->pending -= win->pend.n;
-        win->pend_late = 0;
-        stor__rows_clear(&win->pend);
+        w->flight_stored += win->flight.n;
+        win->flight_late = 0;
+        stor__rows_clear(&win->flight);
     }
 }
 
-/* Copy the writer's counters to env->stats, where stor_stats_get reads them. */
-static void
-publish(struct stor_env *env, struct stor_writer *w)
-{
-    pthread_mutex_lock(&env->lock);
-    uint64_t dropped = env->stats.batches_dropped; /* counted by callers, under env->lock */
-    uint64_t drops = env->stats.partitions_dropped;
-    env->stats = w->ws;
-    env->stats.batches_dropped = dropped;
-    env->stats.partitions_dropped = drops;
-    pthread_mutex_unlock(&env->lock);
-}
-
-/* Commit every window with pending records. 0, or the first error (data kept for retry). */
+/* Commit every window in flight, one transaction per partition. 0, or the first error (the
+ * rows not committed stay in flight, to be sent again). */
 static int
-commit_all(struct stor_env *env, struct stor_writer *w)
+commit_flight(struct stor_env *env, struct stor_writer *w)
 {
     int rc = 0;
 
-    for (size_t i = 0; i < w->nwins && rc == 0; i++) {
-        struct stor_win *win = w->wins[i];
-        if (win->pend.n == 0) {
+    for (size_t i = 0; i < w->nflight && rc == 0; i++) {
+        struct stor_win *win = w->flight[i];
+        if (win->flight.n == 0) {
             continue;
         }
         struct stor_part *p;
@@ -653,15 +659,184 @@ commit_all(struct stor_env *env, struct stor_writer *w)
         }
         if (rc == 0) {
             commit_done(env, w, p->start_s);
-            w->ws.commits++;
-            w->ws.last_commit_ms = wall_ms();
+            w->flight_commits++;
         }
     }
-    w->ws.full_errors += rc == STOR_E_FULL || rc == STOR_E_IO;
-    w->ws.last_error = rc;
-    publish(env, w);
     return rc;
 }
+
+static void *
+committer_main(void *arg)
+{
+    struct stor_env *env = arg;
+    struct stor_writer *w = env->w;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->commit_go && !w->committer_stop) {
+            pthread_cond_wait(&w->commit_wake, &w->mu);
+        }
+        if (!w->commit_go) {
+            break;
+        }
+        w->commit_go = false;
+        pthread_mutex_unlock(&w->mu);
+        w->flight_stored = 0;
+        w->flight_commits = 0;
+        int rc = commit_flight(env, w);
+        pthread_mutex_lock(&w->mu);
+        w->flight_rc = rc;
+        w->flight_done = true;
+        pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* ---- commit (the writer's side) ---- */
+
+/* Copy the writer's counters to env->stats, where stor_stats_get reads them. */
+static void
+publish(struct stor_env *env, struct stor_writer *w)
+{
+    pthread_mutex_lock(&env->lock);
+    uint64_t dropped = env->stats.batches_dropped; /* counted by callers, under env->lock */
+    uint64_t drops = env->stats.partitions_dropped;
+    env->stats = w->ws;
+    env->stats.batches_dropped = dropped;
+    env->stats.partitions_dropped = drops;
+    pthread_mutex_unlock(&env->lock);
+}
+
+/*
+ * Hand the pending rows of every window to the committer (or, after a failed commit, the
+ * rows that failed: new rows wait behind them). Returns false when there is nothing to do.
+ */
+static bool
+launch(struct stor_writer *w)
+{
+    bool fresh = w->nflight == 0;
+
+    if (fresh) {
+        for (size_t i = 0; i < w->nwins; i++) {
+            struct stor_win *win = w->wins[i];
+            if (win->pend.n == 0) {
+                continue;
+            }
+            if (w->nflight == w->flight_cap) {
+                size_t cap = w->flight_cap ? w->flight_cap * 2 : 16;
+                struct stor_win **a = realloc(w->flight, cap * sizeof(*a));
+                if (a == NULL) {
+                    break; /* the rest go with the next commit */
+                }
+                w->flight = a;
+                w->flight_cap = cap;
+            }
+            struct stor_rows t = win->flight; /* empty: swap to keep both buffers' memory */
+            win->flight = win->pend;
+            win->pend = t;
+            win->flight_late = win->pend_late;
+            win->pend_late = 0;
+            w->flight[w->nflight++] = win;
+        }
+        if (w->nflight == 0) {
+            return false;
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    if (fresh) {
+        w->flight_taken = w->taken; /* every batch taken so far is in these rows */
+    }
+    w->begun++;
+    w->flight_on = true;
+    w->flight_done = false;
+    w->commit_go = true;
+    pthread_cond_signal(&w->commit_wake);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+static void seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force);
+static int seal_collect(struct stor_writer *w);
+static void retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms);
+
+/* Between commits: hand due windows to the sealer, take its finished jobs, retention. */
+static int
+periodic(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
+{
+    seal_due(env, w, now_ms, false);
+    int rc = seal_collect(w);
+    retention(env, w, now_ms);
+    return rc;
+}
+
+/*
+ * The commit in flight has finished (flight_done seen under mu): count it, forget the windows
+ * whose rows are stored, and do the periodic work that must not overlap a commit (handing
+ * due windows to the sealer reads next_run; retention and compaction drop and copy
+ * partitions). Returns the commit's result.
+ */
+static int
+land(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool seal)
+{
+    int rc = w->flight_rc;
+    size_t keep = 0;
+
+    w->pending -= w->flight_stored;
+    w->ws.records_stored += w->flight_stored;
+    w->ws.commits += w->flight_commits;
+    if (w->flight_commits > 0) {
+        w->ws.last_commit_ms = wall_ms();
+    }
+    for (size_t i = 0; i < w->nflight; i++) {
+        if (w->flight[i]->flight.n > 0) {
+            w->flight[keep++] = w->flight[i]; /* failed: sent again */
+        }
+    }
+    w->nflight = keep;
+    w->ws.full_errors += rc == STOR_E_FULL || rc == STOR_E_IO;
+    w->ws.last_error = rc;
+    if (rc == 0 && seal) {
+        rc = periodic(env, w, now_ms);
+    }
+    publish(env, w);
+    pthread_mutex_lock(&w->mu);
+    w->flight_on = false;
+    w->attempts++;
+    w->last_rc = rc;
+    if (w->flight_rc == 0) {
+        w->synced = w->flight_taken;
+    }
+    pthread_cond_broadcast(&w->done);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Wait for the commit in flight, if any, and land it (without the periodic work). */
+static int
+flight_wait(struct stor_env *env, struct stor_writer *w)
+{
+    if (!w->flight_on) {
+        return 0;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->flight_done) {
+        pthread_cond_wait(&w->wake, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return land(env, w, 0, false);
+}
+
+/* Commit everything taken so far and wait for it (stor_seal_due, shutdown). */
+static int
+commit_sync(struct stor_env *env, struct stor_writer *w)
+{
+    int rc = flight_wait(env, w);
+    if (rc == 0 && launch(w)) {
+        rc = flight_wait(env, w);
+    }
+    return rc;
+}
+
 
 /* ---- sealing ---- */
 
@@ -759,7 +934,7 @@ seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool forc
 {
     for (size_t i = 0; i < w->nwins;) {
         struct stor_win *win = w->wins[i];
-        if (win->sealing || win->pend.n > 0 ||
+        if (win->sealing || win->pend.n > 0 || win->flight.n > 0 ||
             !(force || win->sealed || due(env, w, win, now_ms))) {
             i++;
             continue;
@@ -809,7 +984,7 @@ seal_collect(struct stor_writer *w)
             win->sealing = false;
             if (job->rc != 0) {
                 win->sealed = false; /* its runs are intact: sealed again later */
-            } else if (win->pend.n == 0) {
+            } else if (win->pend.n == 0 && win->flight.n == 0) {
                 win_drop(w, i);
             }
             break;
@@ -1033,18 +1208,59 @@ take_batches(struct stor_env *env, struct stor_writer *w)
     }
 }
 
-/* Sleep until there is work, or until the next commit or periodic check is due. */
+/* Sleep until there is work: batches, a request, a landed commit, or the next commit due
+ * (while a commit is in flight, the committer's signal ends the wait instead). */
 static void
 idle(struct stor_env *env, struct stor_writer *w)
 {
+    bool landed = w->flight_on && w->flight_done;
     /* A sync waiter needs a commit only while something it waits for is uncommitted. */
-    bool sync_work = w->sync_waiters > 0 && w->last_rc == 0 && w->synced < w->submitted;
-    if (w->qlen > 0 || w->stop || w->seal_req || sync_work) {
+    bool sync_work =
+        w->sync_waiters > 0 && w->last_rc == 0 && w->synced < w->submitted && !w->flight_on;
+    if (w->qlen > 0 || w->stop || w->seal_req || landed || sync_work) {
+        return;
+    }
+    if (w->flight_on) {
+        pthread_cond_wait(&w->wake, &w->mu);
         return;
     }
     uint64_t at = w->last_commit_ms + env->cfg.commit_ms;
     struct timespec ts = {(time_t) (at / 1000u), (long) (at % 1000u) * 1000000L};
     pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+}
+
+/* Nothing taken is uncommitted (all committed, or dropped and counted): sync waiters go. */
+static void
+settle(struct stor_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->flight_on && w->pending == 0 && w->synced < w->taken) {
+        w->synced = w->taken;
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* stor_seal_due and shutdown: commit everything taken, wait, and seal as asked. */
+static void
+serve_sync(struct stor_env *env, struct stor_writer *w, bool seal_req, bool force,
+           uint64_t seal_now)
+{
+    int rc = commit_sync(env, w);
+    if (rc == 0 && seal_req) {
+        seal_due(env, w, seal_now, force);
+        rc = seal_drain(w); /* stor_seal_due waits for its seals */
+        retention(env, w, seal_now);
+        publish(env, w);
+    }
+    pthread_mutex_lock(&w->mu);
+    if (seal_req) {
+        w->last_rc = rc;
+        w->seal_req = false;
+        w->seal_done++;
+    }
+    pthread_cond_broadcast(&w->done);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void *
@@ -1062,45 +1278,33 @@ writer_main(void *arg)
         bool stop = w->stop, seal_req = w->seal_req, force = w->seal_force;
         bool sync_req = w->sync_waiters > 0 && w->synced < w->submitted;
         bool failing = w->last_rc != 0;
+        bool landed = w->flight_on && w->flight_done;
         uint64_t seal_now = w->seal_now_ms;
         pthread_mutex_unlock(&w->mu);
 
         take_batches(env, w);
         uint64_t now = wall_ms();
-        bool due_now = now - w->last_commit_ms >= env->cfg.commit_ms;
-        /* After a failed commit (full disk) retry once per commit_ms, not in a loop. */
-        bool commit = due_now || stop ||
-                      (!failing && (seal_req || sync_req || w->pending >= PENDING_MAX / 2));
-        pthread_mutex_lock(&w->mu);
-        uint64_t taken = w->taken;
-        w->begun += commit;
-        pthread_mutex_unlock(&w->mu);
-        int rc = 0;
-        if (commit) {
-            rc = commit_all(env, w);
+        if (landed) {
+            land(env, w, now, true);
+        }
+        if (seal_req || stop) {
+            serve_sync(env, w, seal_req, force, seal_now);
             w->last_commit_ms = now;
-            if (rc == 0) {
-                seal_due(env, w, seal_req ? seal_now : now, seal_req && force);
-                /* stor_seal_due waits for its seals; otherwise take what is done. */
-                rc = seal_req ? seal_drain(w) : seal_collect(w);
-                retention(env, w, seal_req ? seal_now : now);
-                publish(env, w);
+        } else {
+            bool due_now = now - w->last_commit_ms >= env->cfg.commit_ms;
+            /* After a failed commit (full disk) retry once per commit_ms, not in a loop. */
+            bool want = due_now || (!failing && (sync_req || w->pending >= PENDING_MAX / 2));
+            if (want && !w->flight_on) {
+                if (!launch(w) && due_now) {
+                    periodic(env, w, now); /* nothing to commit: seals still come due */
+                    publish(env, w);
+                }
+                w->last_commit_ms = now;
             }
         }
+        settle(w);
         pthread_mutex_lock(&w->mu);
-        if (commit) {
-            w->attempts++;
-            w->last_rc = rc;
-            if (rc == 0 && w->pending == 0) {
-                w->synced = taken;
-            }
-        }
-        if (seal_req && (commit || stop)) {
-            w->seal_req = false;
-            w->seal_done++;
-        }
-        pthread_cond_broadcast(&w->done);
-        bool quit = stop && w->qlen == 0;
+        bool quit = stop && w->qlen == 0 && !w->flight_on;
         pthread_mutex_unlock(&w->mu);
         if (quit) {
             return NULL;
@@ -1163,6 +1367,26 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
 }
 
 static void
+committer_join(struct stor_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->committer_stop = true;
+    pthread_cond_signal(&w->commit_wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->committer, NULL);
+}
+
+static void
+sealer_join(struct stor_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->sealer_stop = true;
+    pthread_cond_signal(&w->seal_wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->sealer, NULL);
+}
+
+static void
 writer_free(struct stor_writer *w)
 {
     if (w->pool != NULL) {
@@ -1175,7 +1399,7 @@ writer_free(struct stor_writer *w)
         win_free(w->wins[i]);
     }
     free(w->wins);
-    stor__buf_free(&w->runbuf);
+    free(w->flight);
     free(w->known);
     free(w->clocks);
     free(w->defs);
@@ -1185,6 +1409,7 @@ writer_free(struct stor_writer *w)
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
     pthread_cond_destroy(&w->seal_wake);
+    pthread_cond_destroy(&w->commit_wake);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -1202,6 +1427,7 @@ stor__writer_start(struct stor_env *env)
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
     pthread_cond_init(&w->seal_wake, NULL);
+    pthread_cond_init(&w->commit_wake, NULL);
     w->qcap = n;
     w->pool = calloc(n, sizeof(*w->pool));
     w->free_list = calloc(n, sizeof(*w->free_list));
@@ -1222,19 +1448,21 @@ stor__writer_start(struct stor_env *env)
     }
     env->w = w;
     if (pthread_create(&w->sealer, NULL, sealer_main, env) != 0) {
-        env->w = NULL;
-        goto free_w;
+        goto no_env;
+    }
+    if (pthread_create(&w->committer, NULL, committer_main, env) != 0) {
+        goto stop_sealer;
     }
     if (pthread_create(&w->thread, NULL, writer_main, env) != 0) {
-        pthread_mutex_lock(&w->mu);
-        w->sealer_stop = true;
-        pthread_cond_signal(&w->seal_wake);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->sealer, NULL);
-        env->w = NULL;
-        goto free_w;
+        goto stop_committer;
     }
     return 0;
+stop_committer:
+    committer_join(w);
+stop_sealer:
+    sealer_join(w);
+no_env:
+    env->w = NULL;
 free_w:
     writer_free(w);
     return -ENOMEM;
@@ -1251,13 +1479,10 @@ stor__writer_stop(struct stor_env *env)
     w->stop = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    pthread_join(w->thread, NULL); /* it waited for its last commit */
+    committer_join(w);
     /* The sealer finishes the job it is on; queued ones are dropped (sealed after reopen). */
-    pthread_mutex_lock(&w->mu);
-    w->sealer_stop = true;
-    pthread_cond_signal(&w->seal_wake);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->sealer, NULL);
+    sealer_join(w);
     while (w->finished != NULL || w->jobs != NULL) {
         struct stor_seal_job *j = w->finished != NULL ? w->finished : w->jobs;
         if (j == w->finished) {
