@@ -10,10 +10,15 @@
  * are cut from the stream with dec_msg_len (the decoder reads the header) and decoded as they
  * complete, however the stream was split. A stream that is not IPFIX, or a message over
  * 64 KiB, closes the session. When a session ends, its exporter's templates are forgotten.
+ *
+ * Both check the exporter allow-list before anything is decoded (a UDP datagram from an
+ * address not on it is counted and dropped; a TCP connection is accepted and closed at once)
+ * and count per listener what they turned away and what the kernel dropped.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sock_diag.h> /* SK_MEMINFO_DROPS */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,8 @@ struct tcp_session;
 
 struct coll_listener {
     bool tcp;
+    const struct coll_allow *allow; /* owned by the caller; NULL = everyone */
+    struct coll_listen_stats st;
     union {
         uv_udp_t udp;
         uv_tcp_t server;
@@ -47,54 +54,6 @@ struct tcp_session {
     struct tcp_session *next;
 };
 
-int
-coll_listen_parse(const char *spec, struct sockaddr_storage *addr, bool *tcp, char *msg,
-                  size_t msglen)
-{
-    char host[64];
-    const char *rest;
-
-    memset(addr, 0, sizeof(*addr));
-    if (strncmp(spec, "udp:", 4) == 0 || strncmp(spec, "tcp:", 4) == 0) {
-        *tcp = spec[0] == 't';
-    } else {
-        goto bad;
-    }
-    rest = spec + 4;
-    if (rest[0] == '[') {
-        const char *end = strchr(rest, ']');
-        if (end == NULL || end[1] != ':' || (size_t) (end - rest - 1) >= sizeof(host)) {
-            goto bad;
-        }
-        memcpy(host, rest + 1, (size_t) (end - rest - 1));
-        host[end - rest - 1] = '\0';
-        rest = end + 2;
-    } else {
-        const char *colon = strrchr(rest, ':');
-        if (colon == NULL || (size_t) (colon - rest) >= sizeof(host)) {
-            goto bad;
-        }
-        memcpy(host, rest, (size_t) (colon - rest));
-        host[colon - rest] = '\0';
-        rest = colon + 1;
-    }
-    char *endp;
-    unsigned long port = strtoul(rest, &endp, 10);
-    if (*rest == '\0' || *endp != '\0' || port > 65535) {
-        goto bad;
-    }
-    if (uv_ip4_addr(host, (int) port, (struct sockaddr_in *) addr) == 0 ||
-        uv_ip6_addr(host, (int) port, (struct sockaddr_in6 *) addr) == 0) {
-        return 0;
-    }
-bad:
-    snprintf(msg, msglen,
-             "listener %s: expected udp:ADDR:PORT or tcp:ADDR:PORT "
-             "(udp:[::]:4739 for IPv6)",
-             spec);
-    return -EINVAL;
-}
-
 /* ---- UDP ---- */
 
 static void
@@ -113,6 +72,11 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
     struct coll_listener *l = u->data;
     if ((flags & UV_UDP_MMSG_FREE) || nread <= 0 || from == NULL) {
         return; /* end of a recvmmsg batch (the slab is ours to reuse), or nothing */
+    }
+    if (!coll_allow_match(l->allow, from)) {
+        l->st.denied_datagrams++; /* before decoding: a stranger teaches us no templates */
+        l->st.denied_octets += (uint64_t) nread;
+        return;
     }
     coll_pipeline_message(l->pipe, from, DEC_TR_UDP, (const uint8_t *) buf->base, (size_t) nread,
                           coll_now_ms());
@@ -153,9 +117,8 @@ coll_listen_udp(uv_loop_t *loop, const struct sockaddr *addr, int rcvbuf, struct
         uv_close((uv_handle_t *) &l->h.udp, on_closed);
         return rc;
     }
-    int want = rcvbuf, got = 0;
-    uv_recv_buffer_size((uv_handle_t *) &l->h.udp, &want);
-    uv_recv_buffer_size((uv_handle_t *) &l->h.udp, &got);
+    int got = 0;
+    coll_listen_set_rcvbuf(l, rcvbuf, &got);
     if (got < rcvbuf) {
         snprintf(msg, msglen, "receive buffer %d bytes: the kernel capped it (net.core.rmem_max)",
                  got);
@@ -251,8 +214,16 @@ on_connection(uv_stream_t *server, int status)
     l->sessions = s;
     int n = sizeof(s->peer);
     if (uv_accept(server, (uv_stream_t *) &s->tcp) != 0 ||
-        uv_tcp_getpeername(&s->tcp, (struct sockaddr *) &s->peer, &n) != 0 ||
-        uv_read_start((uv_stream_t *) &s->tcp, session_alloc, session_read) != 0) {
+        uv_tcp_getpeername(&s->tcp, (struct sockaddr *) &s->peer, &n) != 0) {
+        uv_close((uv_handle_t *) &s->tcp, session_closed);
+        return;
+    }
+    if (!coll_allow_match(l->allow, (const struct sockaddr *) &s->peer)) {
+        l->st.denied_connections++; /* accepted only to be closed: nothing is read */
+        uv_close((uv_handle_t *) &s->tcp, session_closed);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *) &s->tcp, session_alloc, session_read) != 0) {
         uv_close((uv_handle_t *) &s->tcp, session_closed);
     }
 }
@@ -283,6 +254,60 @@ coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeli
 }
 
 /* ---- both ---- */
+
+void
+coll_listen_set_allow(struct coll_listener *l, const struct coll_allow *allow)
+{
+    l->allow = allow;
+}
+
+int
+coll_listen_set_rcvbuf(struct coll_listener *l, int rcvbuf, int *got)
+{
+    int want = rcvbuf, rc;
+    *got = 0;
+    if (l->tcp) {
+        return 0;
+    }
+    /* Linux doubles what it is given and reports the doubled size; libuv halves it back. */
+    if ((rc = uv_recv_buffer_size((uv_handle_t *) &l->h.udp, &want)) != 0) {
+        return rc;
+    }
+    return uv_recv_buffer_size((uv_handle_t *) &l->h.udp, got);
+}
+
+/*
+ * The kernel's drop count for the socket. libuv 1.44 gives no access to control messages
+ * (its recvmmsg path passes no msg_control, so SO_RXQ_OVFL's cmsg never reaches us), so the
+ * same counter, sk_drops, is read with getsockopt(SO_MEMINFO) (Linux 4.6+). It counts
+ * datagrams the kernel dropped because the receive buffer was full (and a few other
+ * refusals, such as a bad checksum). Where SO_MEMINFO is missing it reads 0.
+ */
+static uint64_t
+socket_drops(const struct coll_listener *l)
+{
+#ifdef SO_MEMINFO
+    uv_os_fd_t fd;
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof(mem);
+    if (l->tcp || uv_fileno((const uv_handle_t *) &l->h.udp, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+        len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+        return 0;
+    }
+    return mem[SK_MEMINFO_DROPS];
+#else
+    (void) l;
+    return 0;
+#endif
+}
+
+void
+coll_listen_stats(const struct coll_listener *l, struct coll_listen_stats *out)
+{
+    *out = l->st;
+    out->socket_drops = socket_drops(l);
+}
 
 void
 coll_listen_name(const struct coll_listener *l, char *buf, size_t len)

@@ -1,63 +1,92 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * flowlogd: the collector. Wiring only: parse the command line, open the store, bind the
- * listeners, run one libuv loop, stop cleanly on SIGTERM/SIGINT (stop receiving, hand the
- * last batch to the store, save templates, commit, exit).
+ * flowlogd: the collector. Wiring only: read the config (file, then command-line overrides),
+ * daemonise unless -f, open the store, bind the listeners, run one libuv loop, log the
+ * counters every log_interval, reload the config on SIGHUP, stop cleanly on SIGTERM/SIGINT
+ * (stop receiving, hand the last batch to the store, save templates, commit, exit).
  *
- * This version ingests NetFlow v5/v9 and IPFIX over UDP and IPFIX over TCP into the store;
- * the config file, the exporter allow-list, per-exporter counters on the query server and
- * syslog come with the rest of issue 4 and issue 5.
+ * What a reload can change live is decided in config.c (coll_cfg_diff / coll_cfg_apply_live):
+ * the allow-list, the log interval and level, the UDP receive buffer. The rest (listeners,
+ * data directory, store and decoder settings) is logged as needing a restart and kept.
+ * docs/collector.md is the operator's page for all of it.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* realpath, plus POSIX 2008 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "coll.h"
 
-#define MAX_LISTENERS 16
-#define RCVBUF        (8 << 20)
 #define TICK_MS       100
-#define LOG_EVERY_MS  60000u
+#define LOG_EXPORTERS 16 /* exporters shown in the counter line */
+
+/* The command line: the file to read and what overrides it. */
+struct opts {
+    const char *config; /* absolute once main has resolved it; NULL = no file */
+    const char *dir;    /* -d */
+    const char *specs[COLL_LISTEN_MAX];
+    size_t nspecs;
+    bool foreground;
+    bool check; /* -t: check the config and exit */
+};
 
 struct daemon {
     uv_loop_t *loop;
+    const struct opts *opt;
+    struct coll_cfg cfg; /* in force; listeners point at cfg.allow */
+    char dir[COLL_PATH_MAX]; /* the data directory, absolute */
     struct stor_env *stor;
     struct coll_pipeline *pipe;
-    struct coll_listener *listeners[MAX_LISTENERS];
+    struct coll_extab *extab;
+    struct coll_listener *listeners[COLL_LISTEN_MAX];
     size_t nlisteners;
+    struct coll_stats_src stats;
     uv_timer_t tick;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uint64_t logged_ms;
+    bool pid_written;
 };
 
 static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowlogd [-d DIR] [-l PROTO:ADDR:PORT]... [-f] [-h]\n"
+            "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-f] [-t] [-h]\n"
+            "  -c, --config FILE    read settings from FILE (INI; see etc/flowlogd.conf);\n"
+            "                       the options below override it. SIGHUP re-reads it\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"
             "                       else $XDG_DATA_HOME/flowlog or ~/.local/share/flowlog)\n"
-            "  -l, --listen SPEC    udp:ADDR:PORT or tcp:ADDR:PORT (IPFIX over TCP), repeatable\n"
-            "                       (default udp 2055 and 4739, tcp 4739, on 0.0.0.0 and [::]);\n"
-            "                       port 0 picks a free port; each bound listener is printed\n"
-            "                       as 'listening PROTO ADDR:PORT' on standard output\n"
-            "  -f, --foreground     stay in the foreground (this version always does)\n"
+            "  -l, --listen SPEC    udp:ADDR:PORT or tcp:ADDR:PORT (IPFIX over TCP), repeatable;\n"
+            "                       replaces the file's listeners (default udp 2055 and 4739,\n"
+            "                       tcp 4739, on 0.0.0.0 and [::]); port 0 picks a free port;\n"
+            "                       each bound listener is printed as 'listening PROTO\n"
+            "                       ADDR:PORT' on standard output\n"
+            "  -f, --foreground     stay in the foreground and log to standard error\n"
+            "                       (without it: detach, log to syslog, facility daemon)\n"
+            "  -t, --check-config   read the config, report the first error, and exit\n"
             "  -h, --help           this text\n"
             "Decodes NetFlow v5, v9 and IPFIX over UDP, and IPFIX over TCP, into the store.\n"
-            "SIGTERM or SIGINT stops it after committing everything received.\n");
+            "SIGTERM or SIGINT stops it after committing everything received; SIGHUP reloads\n"
+            "the config (allow-list, log interval and level, receive buffer apply at once;\n"
+            "other changes are logged as needing a restart).\n"
+            "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad usage or config.\n");
 }
 
 /* mkdir -p for the default data directory's parents. */
 static void
 make_parents(const char *path)
 {
-    char buf[4096];
+    char buf[COLL_PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
     for (char *s = buf + 1; *s != '\0'; s++) {
         if (*s == '/') {
@@ -68,42 +97,104 @@ make_parents(const char *path)
     }
 }
 
+/* The data directory, absolute (the daemon changes to / before it opens it). */
 static int
-default_dir(char *buf, size_t len)
+resolve_dir(const char *want, char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    if (geteuid() == 0) {
-        snprintf(buf, len, "/var/lib/flowlog");
+    char cwd[COLL_PATH_MAX];
+    int n;
+
+    if (want[0] == '/') {
+        n = snprintf(buf, len, "%s", want);
+    } else if (want[0] != '\0') {
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            return -errno;
+        }
+        n = snprintf(buf, len, "%s/%s", cwd, want);
+    } else if (geteuid() == 0) {
+        n = snprintf(buf, len, "/var/lib/flowlog");
     } else if (xdg != NULL && xdg[0] == '/') {
-        snprintf(buf, len, "%s/flowlog", xdg);
-    } else if (home != NULL) {
-        snprintf(buf, len, "%s/.local/share/flowlog", home);
+        n = snprintf(buf, len, "%s/flowlog", xdg);
+        make_parents(buf);
+    } else if (home != NULL && home[0] == '/') {
+        n = snprintf(buf, len, "%s/.local/share/flowlog", home);
+        make_parents(buf);
     } else {
-        return -1;
+        return -ENOENT;
     }
-    make_parents(buf);
+    return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Defaults, then the file, then the command line. 0, or -EINVAL/-errno with msg. */
+static int
+load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen)
+{
+    int rc;
+    coll_cfg_default(cfg);
+    if (o->config != NULL && (rc = coll_cfg_load(cfg, o->config, msg, msglen)) != 0) {
+        return rc;
+    }
+    if (o->dir != NULL && (rc = coll_cfg_set(cfg, "collector", "data_dir", o->dir, msg,
+                                             msglen)) != 0) {
+        return rc;
+    }
+    if (o->nspecs > 0) {
+        cfg->listen.n = 0;
+    }
+    for (size_t i = 0; i < o->nspecs; i++) {
+        if ((rc = coll_cfg_set(cfg, "collector", "listen", o->specs[i], msg, msglen)) != 0) {
+            return rc;
+        }
+    }
+    return coll_cfg_check(cfg, msg, msglen);
+}
+
+/* ---- counters ---- */
+
+struct top {
+    struct coll_exporter e[LOG_EXPORTERS];
+    size_t n;
+};
+
+/* Keep copies of the busiest LOG_EXPORTERS exporters. */
+static int
+keep_top(void *arg, const struct coll_exporter *e)
+{
+    struct top *t = arg;
+    if (t->n < LOG_EXPORTERS) {
+        t->e[t->n++] = *e;
+        return 0;
+    }
+    size_t least = 0;
+    for (size_t i = 1; i < t->n; i++) {
+        if (t->e[i].datagrams < t->e[least].datagrams) {
+            least = i;
+        }
+    }
+    if (e->datagrams > t->e[least].datagrams) {
+        t->e[least] = *e;
+    }
     return 0;
 }
 
 static void
 log_counters(struct daemon *d)
 {
-    struct coll_counters c;
-    struct stor_stats s;
-    const struct dec_stats *ds = coll_pipeline_dec_stats(d->pipe);
-    uint64_t errors = 0;
+    struct coll_totals tot;
+    struct stor_stats st;
+    struct top top = {.n = 0};
+    const struct coll_exporter *ex[LOG_EXPORTERS];
+    char line[8192];
 
-    coll_pipeline_counters(d->pipe, &c);
-    stor_stats_get(d->stor, &s);
-    for (int i = 0; i < DEC_R_COUNT; i++) {
-        errors += ds->err[i];
+    coll_stats_totals(&d->stats, &tot);
+    stor_stats_get(d->stor, &st);
+    coll_stats_each_exporter(&d->stats, keep_top, &top);
+    for (size_t i = 0; i < top.n; i++) {
+        ex[i] = &top.e[i];
     }
-    fprintf(stderr,
-            "flowlogd: datagrams %" PRIu64 " records %" PRIu64 " dropped %" PRIu64
-            " decode-errors %" PRIu64 " seq-missed %" PRIu64 " stored %" PRIu64 " late %" PRIu64
-            " seals %" PRIu64 " store-errors %" PRIu64 "\n",
-            c.datagrams, c.records, c.records_dropped + s.records_dropped, errors, ds->seq_missed,
-            s.records_stored, s.late, s.seals, s.full_errors);
+    coll_stats_line(&tot, &st, ex, top.n, LOG_EXPORTERS, coll_now_ms(), line, sizeof(line));
+    coll_log(COLL_LOG_INFO, "%s", line);
 }
 
 static void
@@ -113,11 +204,13 @@ on_tick(uv_timer_t *t)
     uint64_t now = coll_now_ms();
     coll_pipeline_flush(d->pipe);
     coll_pipeline_tick(d->pipe, now);
-    if (now - d->logged_ms >= LOG_EVERY_MS) {
+    if (d->cfg.log_interval_s != 0 && now - d->logged_ms >= d->cfg.log_interval_s * 1000ull) {
         log_counters(d);
         d->logged_ms = now;
     }
 }
+
+/* ---- signals ---- */
 
 static void
 stop(struct daemon *d)
@@ -126,137 +219,299 @@ stop(struct daemon *d)
         coll_listen_close(d->listeners[i]);
     }
     d->nlisteners = 0;
+    d->stats.nlisteners = 0;
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *) &d->tick, NULL);
     uv_close((uv_handle_t *) &d->sigterm, NULL);
     uv_close((uv_handle_t *) &d->sigint, NULL);
+    uv_close((uv_handle_t *) &d->sighup, NULL);
 }
 
 static void
-on_signal(uv_signal_t *s, int signum)
+on_stop_signal(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
-    fprintf(stderr, "flowlogd: signal %d, stopping\n", signum);
+    coll_log(COLL_LOG_NOTICE, "signal %d, stopping", signum);
     stop(d);
 }
 
-static int
-bind_all(struct daemon *d, char **specs, size_t nspecs)
+/* Apply what changed live: the allow-list needs nothing (listeners point at d->cfg.allow). */
+static void
+apply_live(struct daemon *d)
 {
-    static char *defaults[] = {"udp:0.0.0.0:2055", "udp:0.0.0.0:4739", "tcp:0.0.0.0:4739",
-                               "udp:[::]:2055",    "udp:[::]:4739",    "tcp:[::]:4739"};
-    if (nspecs == 0) {
-        specs = defaults;
-        nspecs = 6;
+    coll_log_set_level(d->cfg.log_level);
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        int got;
+        if (coll_listen_set_rcvbuf(d->listeners[i], (int) d->cfg.rcvbuf_bytes, &got) == 0 &&
+            got != 0 && got < (int) d->cfg.rcvbuf_bytes) {
+            coll_log(COLL_LOG_WARNING,
+                     "receive buffer %d bytes: the kernel capped it (net.core.rmem_max)", got);
+        }
     }
-    for (size_t i = 0; i < nspecs; i++) {
+}
+
+static void
+on_sighup(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    struct coll_cfg *next = malloc(sizeof(*next));
+    char msg[600], live[512], restart[512];
+    (void) signum;
+
+    if (next == NULL) {
+        coll_log(COLL_LOG_ERR, "reload: out of memory; keeping the running config");
+        return;
+    }
+    if (load_config(d->opt, next, msg, sizeof(msg)) != 0) {
+        coll_log(COLL_LOG_ERR, "reload: %s; keeping the running config", msg);
+        goto free_next;
+    }
+    if (coll_cfg_diff(&d->cfg, next, live, sizeof(live), restart, sizeof(restart)) == 0) {
+        coll_log(COLL_LOG_NOTICE, "reload: %s: no change", d->opt->config ? d->opt->config : "-");
+        goto free_next;
+    }
+    if (restart[0] != '\0') {
+        coll_log(COLL_LOG_WARNING, "reload: %s changed: needs a restart (running values kept)",
+                 restart);
+    }
+    if (live[0] != '\0') {
+        coll_cfg_apply_live(&d->cfg, next);
+        apply_live(d);
+        coll_log(COLL_LOG_NOTICE, "reload: applied %s (allow-list: %zu entries)", live,
+                 d->cfg.allow.n);
+    }
+free_next:
+    free(next);
+}
+
+/* ---- start-up ---- */
+
+static int
+bind_all(struct daemon *d)
+{
+    static const char *defaults[] = {"udp:0.0.0.0:2055", "udp:0.0.0.0:4739", "tcp:0.0.0.0:4739",
+                                     "udp:[::]:2055",    "udp:[::]:4739",    "tcp:[::]:4739"};
+    size_t n = d->cfg.listen.n != 0 ? d->cfg.listen.n : sizeof(defaults) / sizeof(defaults[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *spec = d->cfg.listen.n != 0 ? d->cfg.listen.spec[i] : defaults[i];
         struct sockaddr_storage addr;
         char msg[200] = "", name[80];
         struct coll_listener *l = NULL;
         bool tcp = false;
-        int rc = coll_listen_parse(specs[i], &addr, &tcp, msg, sizeof(msg));
+        int rc = coll_listen_parse(spec, &addr, &tcp, msg, sizeof(msg));
         if (rc == 0 && tcp) {
             rc = coll_listen_tcp(d->loop, (struct sockaddr *) &addr, d->pipe, &l, msg, sizeof(msg));
         } else if (rc == 0) {
-            rc = coll_listen_udp(d->loop, (struct sockaddr *) &addr, RCVBUF, d->pipe, &l, msg,
-                                 sizeof(msg));
+            rc = coll_listen_udp(d->loop, (struct sockaddr *) &addr, (int) d->cfg.rcvbuf_bytes,
+                                 d->pipe, &l, msg, sizeof(msg));
         }
         if (rc != 0) {
-            fprintf(stderr, "flowlogd: %s: %s\n", specs[i], msg);
+            coll_log(COLL_LOG_ERR, "%s: %s", spec, msg);
             return rc;
         }
         if (msg[0] != '\0') {
-            fprintf(stderr, "flowlogd: %s: %s\n", specs[i], msg); /* e.g. a capped buffer */
+            coll_log(COLL_LOG_WARNING, "%s: %s", spec, msg); /* e.g. a capped buffer */
         }
+        coll_listen_set_allow(l, &d->cfg.allow);
         d->listeners[d->nlisteners++] = l;
+        d->stats.nlisteners = d->nlisteners;
         coll_listen_name(l, name, sizeof(name));
         printf("listening %s %s\n", coll_listen_proto(l), name);
+        coll_log(COLL_LOG_NOTICE, "listening %s %s", coll_listen_proto(l), name);
     }
     fflush(stdout);
     return 0;
 }
 
 static int
-run(const char *dir, char **specs, size_t nspecs)
+write_pid_file(struct daemon *d)
 {
-    struct daemon d = {.loop = uv_default_loop()};
-    struct stor_cfg cfg;
-    char msg[512] = "";
-    int rc;
-
-    stor_cfg_default(&cfg);
-    cfg.dir = dir;
-    if ((rc = stor_open(&d.stor, &cfg, msg, sizeof(msg))) != 0) {
-        fprintf(stderr, "flowlogd: store %s: %s\n", dir, msg[0] ? msg : stor_strerror(rc));
-        return 1;
+    const char *path = d->cfg.pid_file;
+    FILE *f;
+    if (path[0] == '\0') {
+        return 0;
     }
-    if ((rc = coll_pipeline_open(&d.pipe, d.stor, coll_now_ms())) != 0) {
-        fprintf(stderr, "flowlogd: %s\n", strerror(-rc));
-        stor_close(d.stor);
-        return 1;
+    if ((f = fopen(path, "w")) == NULL || fprintf(f, "%ld\n", (long) getpid()) < 0 ||
+        fclose(f) != 0) {
+        coll_log(COLL_LOG_ERR, "pid file %s: %s", path, strerror(errno));
+        return -1;
     }
-    uv_timer_init(d.loop, &d.tick);
-    uv_signal_init(d.loop, &d.sigterm);
-    uv_signal_init(d.loop, &d.sigint);
-    d.tick.data = d.sigterm.data = d.sigint.data = &d;
-    d.logged_ms = coll_now_ms();
-    if (bind_all(&d, specs, nspecs) != 0) {
-        stop(&d);
-        uv_run(d.loop, UV_RUN_DEFAULT);
-        coll_pipeline_close(d.pipe, coll_now_ms());
-        stor_close(d.stor);
-        return 1;
-    }
-    uv_timer_start(&d.tick, on_tick, TICK_MS, TICK_MS);
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_run(d.loop, UV_RUN_DEFAULT);
-
-    coll_pipeline_flush(d.pipe); /* the last batch */
-    rc = stor_sync(d.stor);
-    log_counters(&d);
-    coll_pipeline_close(d.pipe, coll_now_ms()); /* saves the templates */
-    stor_close(d.stor);                         /* commits what is queued */
-    uv_loop_close(d.loop);
-    if (rc != 0) {
-        fprintf(stderr, "flowlogd: final commit: %s\n", stor_strerror(rc));
-        return 1;
-    }
+    d->pid_written = true;
     return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Store, pipeline, exporter table. */
+static int
+open_parts(struct daemon *d)
+{
+    struct stor_cfg scfg = d->cfg.stor;
+    char msg[512] = "";
+    int rc;
+
+    scfg.dir = d->dir;
+    if ((rc = stor_open(&d->stor, &scfg, msg, sizeof(msg))) != 0) {
+        coll_log(COLL_LOG_ERR, "store %s: %s", d->dir, msg[0] ? msg : stor_strerror(rc));
+        return rc;
+    }
+    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, coll_now_ms())) != 0 ||
+        (rc = coll_extab_create(&d->extab, d->cfg.exporters_max)) != 0) {
+        coll_log(COLL_LOG_ERR, "start: %s", strerror(-rc));
+        return rc;
+    }
+    coll_pipeline_set_extab(d->pipe, d->extab);
+    d->stats = (struct coll_stats_src){.pipe = d->pipe, .extab = d->extab,
+                                       .listeners = d->listeners};
+    return 0;
+}
+
+/* Daemon mode: tell the waiting parent that start-up went well, then let go of the terminal. */
+static void
+detach(int ready_fd)
+{
+    int null = open("/dev/null", O_RDWR);
+    if (ready_fd >= 0) {
+        (void) !write(ready_fd, "R", 1);
+        close(ready_fd);
+    }
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO) {
+            close(null);
+        }
+    }
+    coll_log_open(false, true);
+}
+
+static int
+run(const struct opts *o, struct daemon *d, int ready_fd)
+{
+    int rc = 1;
+
+    d->loop = uv_default_loop();
+    d->opt = o;
+    uv_timer_init(d->loop, &d->tick);
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sighup);
+    d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    d->logged_ms = coll_now_ms();
+    if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
+        stop(d);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        goto close_parts;
+    }
+    /* Servers: the query server (issue 5) is started here, after the listeners. */
+    uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+    uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
+    coll_log(COLL_LOG_NOTICE, "started: store %s, %zu listeners, allow-list %zu entries%s",
+             d->dir, d->nlisteners, d->cfg.allow.n, d->cfg.allow.n == 0 ? " (all allowed)" : "");
+    if (!o->foreground) {
+        detach(ready_fd);
+    }
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    coll_pipeline_flush(d->pipe); /* the last batch */
+    int sync = stor_sync(d->stor);
+    log_counters(d);
+    rc = 0;
+    if (sync != 0) {
+        coll_log(COLL_LOG_ERR, "final commit: %s", stor_strerror(sync));
+        rc = 1;
+    }
+close_parts:
+    coll_pipeline_close(d->pipe, coll_now_ms()); /* saves the templates */
+    coll_extab_destroy(d->extab);
+    stor_close(d->stor); /* commits what is queued */
+    uv_loop_close(d->loop);
+    if (d->pid_written) {
+        unlink(d->cfg.pid_file);
+    }
+    return rc;
+}
+
+/*
+ * Fork twice (the daemon is no session leader, so it can never get a controlling terminal)
+ * and wait in the original process until the daemon says it started (exit 0) or dies
+ * (exit 1: its errors went to our stderr, which it still shares until it detaches).
+ * Returns in the daemon with the write end of the ready pipe; never returns in the parent.
+ */
+static int
+daemonise(void)
+{
+    int fds[2];
+    char c;
+
+    if (pipe(fds) != 0) {
+        perror("flowlogd: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("flowlogd: fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        close(fds[1]);
+        ssize_t n;
+        while ((n = read(fds[0], &c, 1)) < 0 && errno == EINTR) {
+        }
+        waitpid(pid, NULL, 0);
+        exit(n == 1 ? 0 : 1);
+    }
+    close(fds[0]);
+    if (setsid() < 0 || (pid = fork()) < 0) {
+        perror("flowlogd: setsid/fork");
+        _exit(1);
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    umask(027);
+    if (chdir("/") != 0) {
+        perror("flowlogd: chdir /");
+        _exit(1);
+    }
+    return fds[1];
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"foreground", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},   {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},   {"foreground", no_argument, NULL, 'f'},
+        {"check-config", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char *specs[MAX_LISTENERS];
-    size_t nspecs = 0;
-    char dir[4096] = "";
     int c;
-
-    while ((c = getopt_long(argc, argv, "d:l:fh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:fth", longopts, NULL)) != -1) {
         switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
         case 'd':
-            snprintf(dir, sizeof(dir), "%s", optarg);
+            o->dir = optarg;
             break;
         case 'l':
-            if (nspecs == MAX_LISTENERS) {
-                fprintf(stderr, "flowlogd: at most %d listeners\n", MAX_LISTENERS);
+            if (o->nspecs == COLL_LISTEN_MAX) {
+                fprintf(stderr, "flowlogd: at most %d listeners\n", COLL_LISTEN_MAX);
                 return 2;
             }
-            specs[nspecs++] = optarg;
+            o->specs[o->nspecs++] = optarg;
             break;
         case 'f':
+            o->foreground = true;
+            break;
+        case 't':
+            o->check = true;
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            exit(0);
         default:
             usage(stderr);
             return 2;
@@ -266,9 +521,47 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (dir[0] == '\0' && default_dir(dir, sizeof(dir)) != 0) {
-        fprintf(stderr, "flowlogd: no data directory: give -d DIR\n");
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct daemon d; /* large (the config); static keeps it off the stack */
+    static struct opts o;
+    static char config[PATH_MAX];
+    char msg[600];
+    int rc;
+
+    if ((rc = parse_args(argc, argv, &o)) != 0) {
+        return rc;
+    }
+    /* Absolute, so that SIGHUP finds it after the daemon changed to /. */
+    if (o.config != NULL && realpath(o.config, config) == NULL) {
+        fprintf(stderr, "flowlogd: %s: %s\n", o.config, strerror(errno));
         return 2;
     }
-    return run(dir, specs, nspecs);
+    if (o.config != NULL) {
+        o.config = config;
+    }
+    if (load_config(&o, &d.cfg, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "flowlogd: %s\n", msg);
+        return 2;
+    }
+    if ((rc = resolve_dir(d.cfg.data_dir, d.dir, sizeof(d.dir))) != 0) {
+        fprintf(stderr, "flowlogd: no data directory (%s): give -d DIR or data_dir\n",
+                strerror(-rc));
+        return 2;
+    }
+    if (o.check) {
+        printf("%s: OK\n", o.config != NULL ? o.config : "(no config file)");
+        return 0;
+    }
+    coll_log_set_level(d.cfg.log_level);
+    int ready_fd = -1;
+    if (!o.foreground) {
+        ready_fd = daemonise();
+        coll_log_open(true, true); /* start-up errors reach the terminal and syslog */
+    }
+    return run(&o, &d, ready_fd);
 }

@@ -29,6 +29,7 @@ struct coll_pipeline {
     struct coll_counters c;
     uint64_t tmpl_saved_ms;
     uint64_t expired_ms;
+    struct coll_extab *ex; /* per-exporter counters, or NULL */
 };
 
 uint64_t
@@ -115,7 +116,8 @@ templates_save(struct coll_pipeline *p, uint64_t now_ms)
 }
 
 int
-coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, uint64_t now_ms)
+coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, const struct dec_cfg *dcfg,
+                   uint64_t now_ms)
 {
     struct coll_pipeline *p = calloc(1, sizeof(*p));
     int rc;
@@ -123,7 +125,7 @@ coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, uint64_t n
     if (p == NULL) {
         return -ENOMEM;
     }
-    if ((rc = dec_ctx_create(&p->dec, NULL)) != 0) {
+    if ((rc = dec_ctx_create(&p->dec, dcfg)) != 0) {
         free(p);
         return rc;
     }
@@ -170,6 +172,9 @@ coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from, uint
     p->c.octets += len;
     dec_decode(p->dec, &src, data, len, now_ms, &p->sink, &msg);
     p->c.records += msg.records;
+    if (p->ex != NULL) {
+        coll_extab_note(p->ex, &src, &msg, len, now_ms, dec_ctx_stats(p->dec));
+    }
     if (msg.version == 0 || p->b == NULL) {
         return; /* nothing parsed, or nowhere to note it */
     }
@@ -211,6 +216,9 @@ coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms)
 {
     if (now_ms - p->expired_ms >= EXPIRE_MS) {
         dec_expire(p->dec, now_ms); /* walks every exporter: once a second is plenty */
+        if (p->ex != NULL) {
+            coll_extab_resync(p->ex, dec_ctx_stats(p->dec)); /* expiry drops are nobody's */
+        }
         p->expired_ms = now_ms;
     }
     if (now_ms - p->tmpl_saved_ms >= TMPL_SAVE_MS) {
@@ -228,6 +236,21 @@ const struct dec_stats *
 coll_pipeline_dec_stats(const struct coll_pipeline *p)
 {
     return dec_ctx_stats(p->dec);
+}
+
+void
+coll_pipeline_set_extab(struct coll_pipeline *p, struct coll_extab *t)
+{
+    p->ex = t;
+    if (t != NULL) {
+        coll_extab_resync(t, dec_ctx_stats(p->dec));
+    }
+}
+
+int
+coll_pipeline_exporter_each(const struct coll_pipeline *p, dec_exporter_fn *fn, void *arg)
+{
+    return dec_exporter_each(p->dec, fn, arg);
 }
 
 void
