@@ -292,7 +292,9 @@ set_listen(struct coll_cfg *cfg, const char *value, char *msg, size_t msglen)
 {
     struct sockaddr_storage ss;
     bool tcp;
-    if (coll_listen_parse(value, &ss, &tcp, msg, msglen) != 0) {
+    char why[300];
+    if (coll_listen_parse(value, &ss, &tcp, why, sizeof(why)) != 0) {
+        snprintf(msg, msglen, "collector.listen: %s", why);
         return -EINVAL;
     }
     if (cfg->listen.n == COLL_LISTEN_MAX) {

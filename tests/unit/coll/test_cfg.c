@@ -187,9 +187,9 @@ test_bad_values(void **state)
         {"[collector]\nallow = 10.0.0.0/8, host.example\n", ":2: collector.allow: 'host.example'"},
         {"[collector]\nallow = 2001:db8::/129\n", ":2: collector.allow"},
         {"[collector]\nallow = /8\n", ":2: collector.allow"},
-        {"[collector]\nlisten = udp:1.2.3.4\n", ":2: listener udp:1.2.3.4"},
-        {"[collector]\nlisten = sctp:1.2.3.4:5\n", ":2: listener sctp"},
-        {"[collector]\nlisten = udp:1.2.3.4:65536\n", ":2: listener"},
+        {"[collector]\nlisten = udp:1.2.3.4\n", ":2: collector.listen: listener udp:1.2.3.4"},
+        {"[collector]\nlisten = sctp:1.2.3.4:5\n", ":2: collector.listen: listener sctp"},
+        {"[collector]\nlisten = udp:1.2.3.4:65536\n", ":2: collector.listen: listener"},
         {"[store]\npartition = 700\n", ":2: store.partition: 700 is not a multiple of 600"},
         {"[store]\npartition = 0\n", ":2: store.partition: 0 is out of range"},
         {"[store]\ncommit_interval = 0\n", ":2: store.commit_interval"},
@@ -313,6 +313,39 @@ test_diff(void **state)
     assert_string_equal(live, "");
 }
 
+/* etc/flowlogd.conf with every key uncommented gives the built-in defaults (the example's
+ * listeners are the default ones; its allow-list, data_dir and pid_file are examples). */
+static void
+test_example_is_defaults(void **state)
+{
+    char line[512], msg[600];
+    static char text[65536];
+    size_t len = 0;
+    struct coll_cfg c, def;
+    FILE *f = fopen(SRC_DIR "/etc/flowlogd.conf", "r");
+    (void) state;
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p = line;
+        if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && strstr(line, " = ") != NULL) {
+            p = line + 1; /* "#key = value" -> "key = value" */
+        }
+        len += (size_t) snprintf(text + len, sizeof(text) - len, "%s", p);
+        assert_true(len < sizeof(text));
+    }
+    fclose(f);
+    assert_int_equal(load(&c, text, msg, sizeof(msg)), 0);
+    assert_int_equal(c.listen.n, 6);
+    assert_int_equal(c.allow.n, 3);
+    assert_string_equal(c.data_dir, "/var/lib/flowlog");
+    coll_cfg_default(&def);
+    def.listen = c.listen;
+    def.allow = c.allow;
+    memcpy(def.data_dir, c.data_dir, sizeof(def.data_dir));
+    memcpy(def.pid_file, c.pid_file, sizeof(def.pid_file));
+    assert_memory_equal(&c, &def, sizeof(c));
+}
+
 static void
 test_levels(void **state)
 {
@@ -332,6 +365,7 @@ main(void)
         cmocka_unit_test(test_long_line),      cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_overrides),      cmocka_unit_test(test_too_many_listeners),
         cmocka_unit_test(test_diff),           cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_example_is_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
