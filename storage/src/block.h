@@ -57,6 +57,22 @@ int stor__block_encode(const struct flow_rec *recs, size_t n, struct stor_buf *o
  * write than columnar blocks, larger, with no summary. stor__block_count/decode read both.
  */
 /* Rows are appended as they arrive and cut into blocks of `per` rows. */
+/* What a row may share with the row before it (rows.c). */
+struct stor_row_prev {
+    uint8_t exporter[16];
+    uint16_t exporter_port;
+    uint8_t version;
+    uint32_t domain;
+    uint32_t sampling;
+    uint32_t present;
+    uint32_t inport;
+    uint32_t outport;
+    char instance_id[FLOW_ID_MAX];
+    char snid[FLOW_ID_MAX];
+    char account_id[FLOW_ID_MAX];
+};
+
+/* Rows of one window of one flow log (every record added has the same flowlog and window). */
 struct stor_rows {
     struct stor_buf buf; /* rows back to back */
     size_t n;            /* rows */
@@ -64,6 +80,9 @@ struct stor_rows {
     size_t *cut;         /* byte offset where each block's rows begin */
     size_t ncut;
     size_t cut_cap;
+    uint16_t flowlog; /* of the rows, taken from the first */
+    uint32_t window;
+    struct stor_row_prev prev; /* the last row added, within the current block */
 };
 int stor__rows_add(struct stor_rows *rs, const struct flow_rec *r);
 void stor__rows_clear(struct stor_rows *rs); /* keeps the memory */

@@ -4,31 +4,42 @@
  * Runs are written on the ingest path and read whole, usually once, by the seal, and their
  * pages are given back by compacting the partition once it settles; so they want cheap
  * encoding more than small size. A row is the record's fields as LEB128 varints and short
- * byte strings, about 60 bytes for a typical IPv4 flow, and the block is not compressed: LZ4
- * over fixed-width rows cost twice the instructions for the same bytes written (callgrind on
- * bench/storage). stor__block_count/decode read row and columnar blocks alike, told apart by
- * the first byte.
+ * byte strings; what every row of a block shares (flow log, window) is in the header, and
+ * what usually repeats from the row before (the exporter, the identity) is a bit. A typical
+ * IPv4 flow takes about 35 bytes. The block is not compressed: LZ4 over fixed-width rows cost
+ * twice the instructions for the same bytes written (callgrind on bench/storage), and the
+ * bytes written are what the commit pays for (the page-cache copy of LMDB's writev).
+ * stor__block_count/decode read row and columnar blocks alike, told apart by the first byte.
  *
  * Header (big-endian):
  *   offset size  field
  *   0      1     magic 0xFC
- *   1      1     format version, 2
- *   2      2     reserved, 0
+ *   1      1     format version, 3
+ *   2      2     flow log
  *   4      4     record count n
  *   8      4     rows length p
  *   12     4     check: low 32 bits of XXH3_64bits(rows)
- *   16     p     rows
+ *   16     4     window (seconds)
+ *   20     4     reserved, 0
+ *   24     p     rows
  *
- * Row, in this order (v = LEB128 varint, a = address, s = string):
- *   v start_ms, v end_ms - start_ms (zig-zag), v packets, v bytes, a srcaddr, a dstaddr,
- *   a exporter, v present, v domain, v inport, v outport, v sampling, v rtt_us, v window,
- *   v skipped, v srcport, v dstport, v exporter_port, v tcp_flags, v flowlog,
- *   8 bytes: protocol tos version direction action log_status flags raw_len,
- *   s instance_id, s snid, s account_id, raw_len bytes of raw
+ * Row, in this order (v = LEB128 varint, z = zig-zag varint, a = address, s = string):
+ *   1 byte `same`: bit 0 exporter, bit 1 identity, bit 2 present, bit 3 ports in/out: the
+ *     row has the previous row's values for that group, and leaves them out (never set on
+ *     a block's first row)
+ *   z start_ms - window * 1000, z end_ms - start_ms, v packets, v bytes, a srcaddr, a dstaddr,
+ *   exporter group unless same: a exporter, v exporter_port, v domain, v sampling, 1 byte version
+ *   v present unless same; v inport, v outport unless same;
+ *   v rtt_us, v skipped, v srcport, v dstport, v tcp_flags,
+ *   7 bytes: protocol tos direction action log_status flags raw_len,
+ *   identity unless same: s instance_id, s snid, s account_id;
+ *   raw_len bytes of raw
  *   address: 1 byte 4 then the IPv4 bytes of an IPv4-mapped address, or 16 then 16 bytes
  *   string: 1 byte length (< FLOW_ID_MAX) then the bytes
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,9 +48,11 @@
 #include "stor_int.h"
 
 #define ROWS_MAGIC   0xFC
-#define ROWS_VERSION 2
-#define ROWS_HDR     16
-#define ROW_MAX      (15 * 10 + 3 * 17 + 8 + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
+#define ROWS_VERSION 3
+#define ROWS_HDR     24
+#define ROW_MAX      (1 + 14 * 10 + 3 * 17 + 8 + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
+
+enum { SAME_EXPORTER = 1, SAME_IDENTITY = 2, SAME_PRESENT = 4, SAME_PORTS = 8 };
 
 static uint8_t *
 put_v(uint8_t *p, uint64_t v)
@@ -50,6 +63,18 @@ put_v(uint8_t *p, uint64_t v)
     }
     *p++ = (uint8_t) v;
     return p;
+}
+
+static uint64_t
+zig(int64_t v)
+{
+    return ((uint64_t) v << 1) ^ (uint64_t) (v >> 63);
+}
+
+static int64_t
+unzig(uint64_t z)
+{
+    return (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
 }
 
 static uint8_t *
@@ -68,38 +93,94 @@ put_a(uint8_t *p, const uint8_t a[16])
 static uint8_t *
 put_s(uint8_t *p, const char *s)
 {
-    size_t k = strnlen(s, FLOW_ID_MAX - 1);
+    size_t k = s[0] == '\0' ? 0 : strnlen(s, FLOW_ID_MAX - 1);
     *p = (uint8_t) k;
     memcpy(p + 1, s, k);
     return p + 1 + k;
 }
 
-static size_t
-row_put(uint8_t *start, const struct flow_rec *r)
+/* strcmp's answer, without a call for the usual empty or differing first byte. */
+static bool
+str_eq(const char *a, const char *b)
 {
-    uint8_t *p = start;
-    uint64_t dur = r->end_ms - r->start_ms;
-    p = put_v(p, r->start_ms);
-    p = put_v(p, (dur << 1) ^ (uint64_t) ((int64_t) dur >> 63)); /* zig-zag: end may precede */
+    return a[0] == b[0] && (a[0] == '\0' || strcmp(a, b) == 0);
+}
+
+static bool
+same_ids(const struct flow_rec *r, const struct stor_row_prev *q)
+{
+    return str_eq(r->instance_id, q->instance_id) && str_eq(r->snid, q->snid) &&
+           str_eq(r->account_id, q->account_id);
+}
+
+/* Encode r after the row q describes (NULL for a block's first row); q becomes r. */
+static size_t
+row_put(uint8_t *start, const struct flow_rec *r, struct stor_row_prev *q, bool first,
+        uint32_t window)
+{
+    uint8_t *p = start + 1;
+    uint8_t same = 0;
+
+    if (!first) {
+        if (memcmp(r->exporter, q->exporter, 16) == 0 && r->exporter_port == q->exporter_port &&
+            r->domain == q->domain && r->sampling == q->sampling && r->version == q->version) {
+            same |= SAME_EXPORTER;
+        }
+        same |= same_ids(r, q) ? SAME_IDENTITY : 0;
+        same |= r->present == q->present ? SAME_PRESENT : 0;
+        same |= r->inport == q->inport && r->outport == q->outport ? SAME_PORTS : 0;
+    }
+    if (!(same & SAME_EXPORTER)) {
+        memcpy(q->exporter, r->exporter, 16);
+        q->exporter_port = r->exporter_port;
+        q->domain = r->domain;
+        q->sampling = r->sampling;
+        q->version = r->version;
+    }
+    if (!(same & SAME_IDENTITY)) {
+        snprintf(q->instance_id, FLOW_ID_MAX, "%s", r->instance_id);
+        snprintf(q->snid, FLOW_ID_MAX, "%s", r->snid);
+        snprintf(q->account_id, FLOW_ID_MAX, "%s", r->account_id);
+    }
+    q->present = r->present;
+    q->inport = r->inport;
+    q->outport = r->outport;
+    *start = same;
+    p = put_v(p, zig((int64_t) (r->start_ms - (uint64_t) window * 1000u)));
+    p = put_v(p, zig((int64_t) (r->end_ms - r->start_ms))); /* end may precede start */
     p = put_v(p, r->packets);
     p = put_v(p, r->bytes);
     p = put_a(p, r->srcaddr);
     p = put_a(p, r->dstaddr);
-    p = put_a(p, r->exporter);
-    const uint64_t u[13] = {r->present,       r->domain,    r->inport,  r->outport, r->sampling,
-                            r->rtt_us,        r->window,    r->skipped, r->srcport, r->dstport,
-                            r->exporter_port, r->tcp_flags, r->flowlog};
-    for (int i = 0; i < 13; i++) {
-        p = put_v(p, u[i]);
+    if (!(same & SAME_EXPORTER)) {
+        p = put_a(p, r->exporter);
+        p = put_v(p, r->exporter_port);
+        p = put_v(p, r->domain);
+        p = put_v(p, r->sampling);
+        *p++ = r->version;
     }
+    if (!(same & SAME_PRESENT)) {
+        p = put_v(p, r->present);
+    }
+    if (!(same & SAME_PORTS)) {
+        p = put_v(p, r->inport);
+        p = put_v(p, r->outport);
+    }
+    p = put_v(p, r->rtt_us);
+    p = put_v(p, r->skipped);
+    p = put_v(p, r->srcport);
+    p = put_v(p, r->dstport);
+    p = put_v(p, r->tcp_flags);
     uint8_t raw_len = r->raw_len > FLOW_RAW_MAX ? FLOW_RAW_MAX : r->raw_len;
-    const uint8_t b[8] = {r->protocol, r->tos,        r->version, r->direction,
-                          r->action,   r->log_status, r->flags,   raw_len};
-    memcpy(p, b, 8);
-    p += 8;
-    p = put_s(p, r->instance_id);
-    p = put_s(p, r->snid);
-    p = put_s(p, r->account_id);
+    const uint8_t b[7] = {r->protocol, r->tos,   r->direction, r->action,
+                          r->log_status, r->flags, raw_len};
+    memcpy(p, b, 7);
+    p += 7;
+    if (!(same & SAME_IDENTITY)) {
+        p = put_s(p, r->instance_id);
+        p = put_s(p, r->snid);
+        p = put_s(p, r->account_id);
+    }
     memcpy(p, r->raw, raw_len);
     return (size_t) (p + raw_len - start);
 }
@@ -107,7 +188,13 @@ row_put(uint8_t *start, const struct flow_rec *r)
 int
 stor__rows_add(struct stor_rows *rs, const struct flow_rec *r)
 {
-    if (rs->n % rs->per == 0) {
+    bool first = rs->n % rs->per == 0;
+    if (rs->n == 0) {
+        rs->flowlog = r->flowlog;
+        rs->window = r->window;
+    }
+    assert(r->flowlog == rs->flowlog && r->window == rs->window);
+    if (first) {
         if (rs->ncut == rs->cut_cap) {
             size_t cap = rs->cut_cap ? rs->cut_cap * 2 : 16;
             size_t *c = realloc(rs->cut, cap * sizeof(*c));
@@ -122,7 +209,7 @@ stor__rows_add(struct stor_rows *rs, const struct flow_rec *r)
     if (stor__buf_reserve(&rs->buf, ROW_MAX) != 0) {
         return -ENOMEM;
     }
-    rs->buf.len += row_put(rs->buf.p + rs->buf.len, r);
+    rs->buf.len += row_put(rs->buf.p + rs->buf.len, r, &rs->prev, first, rs->window);
     rs->n++;
     return 0;
 }
@@ -162,10 +249,12 @@ stor__rows_block_write(const struct stor_rows *rs, size_t chunk, uint8_t *out)
 
     out[0] = ROWS_MAGIC;
     out[1] = ROWS_VERSION;
-    out[2] = out[3] = 0;
+    stor__put_be(out + 2, rs->flowlog, 2);
     stor__put_be(out + 4, n, 4);
     stor__put_be(out + 8, len, 4);
     stor__put_be(out + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
+    stor__put_be(out + 16, rs->window, 4);
+    stor__put_be(out + 20, 0, 4);
     memcpy(out + ROWS_HDR, rs->buf.p + from, len);
 }
 
@@ -242,50 +331,70 @@ get_s(struct rr *r, char *dst)
     r->p += 1 + *r->p;
 }
 
+/* Decode one row; prev is the block's previous row (NULL for its first). */
 static bool
-row_get(struct rr *rd, struct flow_rec *r)
+row_get(struct rr *rd, struct flow_rec *r, const struct flow_rec *prev, uint16_t flowlog,
+        uint32_t window)
 {
-    r->start_ms = get_v(rd);
-    uint64_t z = get_v(rd);
-    r->end_ms = r->start_ms + ((z >> 1) ^ (~(z & 1) + 1));
+    if (rd->p >= rd->end || (*rd->p & ~0x0f) != 0 || (*rd->p != 0 && prev == NULL)) {
+        return false;
+    }
+    uint8_t same = *rd->p++;
+    r->flowlog = flowlog;
+    r->window = window;
+    r->start_ms = (uint64_t) window * 1000u + (uint64_t) unzig(get_v(rd));
+    r->end_ms = r->start_ms + (uint64_t) unzig(get_v(rd));
     r->packets = get_v(rd);
     r->bytes = get_v(rd);
     get_a(rd, r->srcaddr);
     get_a(rd, r->dstaddr);
-    get_a(rd, r->exporter);
-    uint64_t u[13];
-    for (int i = 0; i < 13; i++) {
-        u[i] = get_v(rd);
+    if (same & SAME_EXPORTER) {
+        memcpy(r->exporter, prev->exporter, 16);
+        r->exporter_port = prev->exporter_port;
+        r->domain = prev->domain;
+        r->sampling = prev->sampling;
+        r->version = prev->version;
+    } else {
+        get_a(rd, r->exporter);
+        r->exporter_port = (uint16_t) get_v(rd);
+        r->domain = (uint32_t) get_v(rd);
+        r->sampling = (uint32_t) get_v(rd);
+        r->version = rd->p < rd->end ? *rd->p++ : (rd->err = true, 0);
     }
-    r->present = (uint32_t) u[0];
-    r->domain = (uint32_t) u[1];
-    r->inport = (uint32_t) u[2];
-    r->outport = (uint32_t) u[3];
-    r->sampling = (uint32_t) u[4];
-    r->rtt_us = (uint32_t) u[5];
-    r->window = (uint32_t) u[6];
-    r->skipped = (uint32_t) u[7];
-    r->srcport = (uint16_t) u[8];
-    r->dstport = (uint16_t) u[9];
-    r->exporter_port = (uint16_t) u[10];
-    r->tcp_flags = (uint16_t) u[11];
-    r->flowlog = (uint16_t) u[12];
-    if (rd->err || rd->end - rd->p < 8) {
+    r->present = same & SAME_PRESENT ? prev->present : (uint32_t) get_v(rd);
+    if (same & SAME_PORTS) {
+        r->inport = prev->inport;
+        r->outport = prev->outport;
+    } else {
+        r->inport = (uint32_t) get_v(rd);
+        r->outport = (uint32_t) get_v(rd);
+    }
+    r->rtt_us = (uint32_t) get_v(rd);
+    r->skipped = (uint32_t) get_v(rd);
+    r->srcport = (uint16_t) get_v(rd);
+    r->dstport = (uint16_t) get_v(rd);
+    r->tcp_flags = (uint16_t) get_v(rd);
+    if (rd->err || rd->end - rd->p < 7) {
         return false;
     }
     const uint8_t *b = rd->p;
     r->protocol = b[0];
     r->tos = b[1];
-    r->version = b[2];
-    r->direction = b[3];
-    r->action = b[4];
-    r->log_status = b[5];
-    r->flags = b[6];
-    r->raw_len = b[7];
-    rd->p += 8;
-    get_s(rd, r->instance_id);
-    get_s(rd, r->snid);
-    get_s(rd, r->account_id);
+    r->direction = b[2];
+    r->action = b[3];
+    r->log_status = b[4];
+    r->flags = b[5];
+    r->raw_len = b[6];
+    rd->p += 7;
+    if (same & SAME_IDENTITY) {
+        memcpy(r->instance_id, prev->instance_id, FLOW_ID_MAX);
+        memcpy(r->snid, prev->snid, FLOW_ID_MAX);
+        memcpy(r->account_id, prev->account_id, FLOW_ID_MAX);
+    } else {
+        get_s(rd, r->instance_id);
+        get_s(rd, r->snid);
+        get_s(rd, r->account_id);
+    }
     if (rd->err || r->raw_len > FLOW_RAW_MAX || rd->end - rd->p < r->raw_len) {
         return false;
     }
@@ -309,8 +418,10 @@ stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t ca
         return STOR_E_CORRUPT;
     }
     struct rr rd = {p + ROWS_HDR, p + len, false};
+    uint16_t flowlog = (uint16_t) stor__get_be(p + 2, 2);
+    uint32_t window = (uint32_t) stor__get_be(p + 16, 4);
     for (long i = 0; i < cnt; i++) {
-        if (!row_get(&rd, &recs[i])) {
+        if (!row_get(&rd, &recs[i], i > 0 ? &recs[i - 1] : NULL, flowlog, window)) {
             *n = 0;
             return STOR_E_CORRUPT;
         }

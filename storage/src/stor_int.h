@@ -13,7 +13,7 @@
 #include "block.h"
 #include "stor.h"
 
-#define STOR_FORMAT_VERSION 1u
+#define STOR_FORMAT_VERSION 2u /* 2: row blocks v3 (rows.c) */
 
 /* One partition: an LMDB environment holding the windows that start in [start_s, +span). */
 struct stor_part {

@@ -319,7 +319,7 @@ static bool
 inst_is(const struct stor_inst *s, const char *id, const uint8_t exporter[16], uint32_t domain)
 {
     /* Identified by instance-id; without one, by exporter and domain. */
-    return strcmp(s->id, id) == 0 &&
+    return s->id[0] == id[0] && (id[0] == '\0' || strcmp(s->id, id) == 0) &&
            (id[0] != '\0' || (s->domain == domain && memcmp(s->exporter, exporter, 16) == 0));
 }
 
