@@ -15,7 +15,7 @@
  * address not on it is counted and dropped; a TCP connection is accepted and closed at once)
  * and count per listener what they turned away and what the kernel dropped.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* SO_MEMINFO comes with <asm/socket.h>, under __USE_MISC */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sock_diag.h> /* SK_MEMINFO_DROPS */
@@ -283,6 +283,9 @@ coll_listen_set_rcvbuf(struct coll_listener *l, int rcvbuf, int *got)
  * datagrams the kernel dropped because the receive buffer was full (and a few other
  * refusals, such as a bad checksum). Where SO_MEMINFO is missing it reads 0.
  */
+#if defined(__linux__) && !defined(SO_MEMINFO)
+#error "SO_MEMINFO missing: the socket drop counter would silently read 0"
+#endif
 static uint64_t
 socket_drops(const struct coll_listener *l)
 {
