@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Query: the flowlog query language and line protocol (DESIGN.md §7, docs/query.md,
+ * docs/protocol.md).
+ *
+ * text -> tokens (lex.c) -> AST with source columns (parse.c, ast.c) -> plan (plan.c: time
+ * range -> windows, conditions pushed down to storage's block summaries, PCRE2 compiled once
+ * with match limits) -> streaming executor over a storage snapshot with formatters (exec.c,
+ * fmt.c). session.c is the line protocol as pure logic: bytes in, response chunks out through
+ * a callback that may say "not now". No sockets, no libuv here: the collector drives sessions.
+ *
+ * Errors: 0 or negative; -errno for system errors, QRY_E_* (band -1200...-1299) for ours, and
+ * storage's codes pass through.
+ * Thread safety: a compiled query is read-only and may be shared; an executor and a session
+ * belong to one thread at a time (they may move between threads between calls).
+ */
+#ifndef FLOWLOG_QRY_H
+#define FLOWLOG_QRY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stor.h"
+
+enum qry_err {
+    QRY_E_PARSE = -1200,    /* the query text is wrong; qry_error says where and why */
+    QRY_E_LIMIT = -1201,    /* a per-query limit (memory, rows) was reached */
+    QRY_E_TIMEOUT = -1202,  /* the per-query time limit was reached */
+    QRY_E_CANCELED = -1203, /* the cancel flag was raised (the client hung up) */
+    QRY_E_REGEX = -1204,    /* a regex hit its match limit on some record */
+    QRY_E_AGAIN = -1205,    /* output callback: not now (back-pressure) */
+};
+
+const char *qry_strerror(int err);
+
+#define QRY_LINE_MAX 65536 /* a request line, newline excluded (DESIGN.md §7) */
+
+enum qry_fmt { QRY_FMT_TEXT = 0, QRY_FMT_JSON = 1, QRY_FMT_CSV = 2 };
+
+/* Where a query went wrong: col is 1-based (bytes), msg a full sentence fragment. */
+struct qry_error {
+    int col;
+    char msg[512];
+};
+
+struct qry;
+
+/*
+ * Compile a query (len bytes, need not be NUL-terminated). now_ms anchors `last 15m`.
+ * *out owned by the caller: qry_free(). On QRY_E_PARSE, err says where; -ENOMEM otherwise.
+ */
+int qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms,
+                struct qry_error *err);
+void qry_free(struct qry *q);
+
+/* Called with one output line (no newline); a non-zero return stops and is returned. */
+typedef int qry_line_fn(void *arg, const char *line, size_t len);
+
+/*
+ * EXPLAIN: the plan as lines (range, flow log, conditions pushed to storage, the residual
+ * filter, stages) and the windows of snap the scan will visit, with their blocks.
+ */
+int qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *arg);
+
+struct qry_limits {
+    uint64_t time_ms;   /* wall time a query may run; 0 = none */
+    uint64_t mem_bytes; /* memory for sorting and aggregation; 0 = none */
+    uint64_t rows;      /* output rows; 0 = none */
+};
+
+struct qry_exec;
+
+/*
+ * Run q over snap (q, snap and env must outlive the executor; env gives flow-log names and
+ * labels, NULL for none), output in fmt. cancel (may be NULL) is polled between blocks.
+ * *out owned by the caller: qry_exec_close().
+ */
+int qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
+                  struct stor_snap *snap, enum qry_fmt fmt, const struct qry_limits *lim,
+                  const atomic_bool *cancel);
+/*
+ * The next chunk of output: whole lines, each ending in '\n'. Returns 1 with *data and *len
+ * (valid until the next call; *len may be 0 when a time slice of slice_ms passed without
+ * output), 0 when done, negative on failure (QRY_E_LIMIT, QRY_E_TIMEOUT, QRY_E_CANCELED,
+ * QRY_E_REGEX, storage or -errno codes; qry_exec_errmsg() says more).
+ */
+int qry_exec_next(struct qry_exec *ex, uint32_t slice_ms, const char **data, size_t *len);
+/* Rows written and records scanned so far. */
+void qry_exec_counts(const struct qry_exec *ex, uint64_t *rows, uint64_t *scanned);
+const char *qry_exec_errmsg(const struct qry_exec *ex);
+void qry_exec_close(struct qry_exec *ex);
+
+/* ---- the line protocol (session.c, docs/protocol.md) ---- */
+
+/* One row of STATS / EXPORTERS from the host: n named values (text). */
+typedef int qry_row_fn(void *arg, size_t n, const char *const *names, const char *const *values);
+/*
+ * The host's counters: what is "stats" or "exporters"; call row() once per row. Runs on
+ * the thread that calls qry_session_step() for a light request (see qry_session_heavy).
+ */
+typedef int qry_info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg);
+
+/*
+ * Where responses go. Returns 0 when it took all len bytes, QRY_E_AGAIN when it cannot take
+ * them now (nothing taken; the session keeps them and qry_session_step returns
+ * QRY_STEP_BLOCKED), another negative value to give up on the client.
+ */
+typedef int qry_out_fn(void *arg, const char *data, size_t len);
+
+struct qry_session_cfg {
+    struct stor_env *stor;
+    const char *token;       /* when set, only AUTH, PING and QUIT work before AUTH */
+    const char *admin_token; /* when set, FLOWLOG changes need AUTH with it */
+    struct qry_limits limits;
+    qry_info_fn *info; /* NULL: STATS and EXPORTERS answer ERR UNAVAILABLE */
+    void *info_arg;
+    uint32_t slice_ms; /* a step yields after this long with output ready. 50 */
+};
+
+struct qry_session;
+
+/* Strings in cfg are copied. *out owned by the caller: qry_session_destroy(). */
+int qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg,
+                       qry_out_fn *out_fn, void *out_arg);
+void qry_session_destroy(struct qry_session *s);
+
+/*
+ * Bytes from the client. Returns how many were taken (< len when the session holds a full
+ * input buffer: offer the rest after the next step). Lines longer than QRY_LINE_MAX are
+ * answered `ERR TOOLONG` and skipped.
+ */
+size_t qry_session_feed(struct qry_session *s, const char *data, size_t len);
+
+enum qry_step {
+    QRY_STEP_IDLE = 0,    /* nothing to do until more input */
+    QRY_STEP_MORE = 1,    /* more work: call qry_session_step again (after flushing output) */
+    QRY_STEP_BLOCKED = 2, /* the out callback said not now: step again once it can take data */
+    QRY_STEP_CLOSE = 3,   /* QUIT answered, or the out callback failed: close the client */
+};
+
+/* Do work: answer requests, stream results. Returns enum qry_step. */
+int qry_session_step(struct qry_session *s);
+/* Will the next step run a query or touch the store (best done off the event loop)? */
+bool qry_session_heavy(const struct qry_session *s);
+/* Ask a running query to stop (any thread; the client hung up). */
+void qry_session_cancel(struct qry_session *s);
+
+#endif

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The planner and the exact filter.
+ *
+ * Planning turns the time range into the scan's [from, to) on record end times (storage then
+ * visits only the windows and partitions that overlap it) and pushes every top-level conjunct
+ * it can express as stor_cond alternatives (field:value, ranges, `in` lists, CIDRs, address
+ * keywords, instance/account ids, ORs of those) down to storage, which skips whole blocks
+ * whose summaries (min/max, Bloom filters) rule them out. Storage only skips: every record it
+ * returns is still checked here against the whole expression, so pushdown can never change a
+ * result, only its cost.
+ *
+ * PCRE2 patterns are compiled once here, JIT-compiled when the platform allows, with match
+ * and depth limits so a pathological pattern fails one record's match (QRY_E_REGEX) instead of
+ * stalling the server.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "qry_int.h"
+
+#define RE_MATCH_LIMIT 100000u
+#define RE_DEPTH_LIMIT 10000u
+
+/* ---- pushdown ---- */
+
+static bool
+push_val(int f, const struct qry__term_val *v, struct stor_cond *c)
+{
+    int sf = qry__fields[f].stor;
+    memset(c, 0, sizeof(*c));
+    if (sf < 0) {
+        return false;
+    }
+    c->field = (uint8_t) sf;
+    switch (v->how) {
+    case V_RANGE:
+        c->lo = v->lo;
+        c->hi = v->hi;
+        return qry__fields[f].kind != K_ADDR && qry__fields[f].kind != K_TEXT;
+    case V_CIDR:
+        c->cidr = v->cidr;
+        return true;
+    case V_TEXT:
+        if (strlen(v->text) >= FLOW_ID_MAX) {
+            return false;
+        }
+        snprintf(c->text, sizeof(c->text), "%s", v->text);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Add the alternatives that cover every record n can match to cj; false when it cannot. */
+static bool
+push_node(const struct qry__node *n, struct stor_conj *cj)
+{
+    switch (n->kind) {
+    case N_FIELD:
+        if (n->op == OP_NE) {
+            return false;
+        }
+        for (size_t i = 0; i < n->nvals; i++) {
+            if (cj->n == STOR_MATCH_MAX || !push_val(n->field, &n->vals[i], &cj->any[cj->n])) {
+                return false;
+            }
+            cj->n++;
+        }
+        return true;
+    case N_KEYWORD: {
+        static const uint8_t af[3] = {STOR_F_SRCADDR, STOR_F_DSTADDR, STOR_F_EXPORTER};
+        if (!n->kw_addr || cj->n + 3 > STOR_MATCH_MAX) {
+            return false;
+        }
+        for (int i = 0; i < 3; i++) {
+            struct stor_cond *c = &cj->any[cj->n++];
+            memset(c, 0, sizeof(*c));
+            c->field = af[i];
+            c->cidr = n->kw_cidr;
+        }
+        return true;
+    }
+    case N_OR:
+        return push_node(n->a, cj) && push_node(n->b, cj);
+    default:
+        return false;
+    }
+}
+
+static void
+push_and(struct qry *q, const struct qry__node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    if (n->kind == N_AND) {
+        push_and(q, n->a);
+        push_and(q, n->b);
+        return;
+    }
+    if (q->scan.nconj == sizeof(q->conj) / sizeof(q->conj[0])) {
+        return;
+    }
+    struct stor_conj *cj = &q->conj[q->scan.nconj];
+    memset(cj, 0, sizeof(*cj));
+    if (push_node(n, cj) && cj->n > 0) {
+        q->scan.nconj++;
+    }
+}
+
+static int
+compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
+{
+    int ec;
+    PCRE2_SIZE off;
+    if (n == NULL) {
+        return 0;
+    }
+    if (n->kind == N_REGEX) {
+        n->re = pcre2_compile((PCRE2_SPTR) n->text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off,
+                              NULL);
+        if (n->re == NULL) {
+            char msg[200];
+            pcre2_get_error_message(ec, (PCRE2_UCHAR *) msg, sizeof(msg));
+            err->col = n->col;
+            snprintf(err->msg, sizeof(err->msg), "bad regex at offset %zu: %s", (size_t) off,
+                     msg);
+            return QRY_E_PARSE;
+        }
+        (void) pcre2_jit_compile(n->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+        q->line_regex = q->line_regex || n->field < 0;
+    }
+    int rc = compile_regex(q, n->a, err);
+    return rc != 0 ? rc : compile_regex(q, n->b, err);
+}
+
+int
+qry__plan(struct qry *q, struct qry_error *err)
+{
+    q->scan.from_ms = q->from_ms;
+    q->scan.to_ms = q->to_ms;
+    q->scan.flowlog = -1;
+    q->scan.nconj = 0;
+    q->scan.conj = q->conj;
+    push_and(q, q->expr);
+    q->mctx = pcre2_match_context_create(NULL);
+    if (q->mctx == NULL) {
+        return -ENOMEM;
+    }
+    pcre2_set_match_limit(q->mctx, RE_MATCH_LIMIT);
+    pcre2_set_depth_limit(q->mctx, RE_DEPTH_LIMIT);
+    return compile_regex(q, q->expr, err);
+}
+
+/* ---- the exact filter ---- */
+
+static bool
+addr_in(const uint8_t a[16], const struct stor_cidr *c)
+{
+    unsigned plen = c->plen > 128 ? 128 : c->plen;
+    unsigned full = plen / 8, rest = plen % 8;
+    if (memcmp(a, c->addr, full) != 0) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    uint8_t mask = (uint8_t) (0xFF << (8 - rest));
+    return (a[full] & mask) == (c->addr[full] & mask);
+}
+
+static bool
+val_match(const struct qry__val *v, int f, const struct qry__term_val *t)
+{
+    char buf[64];
+    switch (t->how) {
+    case V_PRESENT:
+        return true;
+    case V_RANGE:
+        return t->lo <= v->u && v->u <= t->hi;
+    case V_CIDR:
+        return addr_in(v->addr, &t->cidr);
+    case V_TEXT:
+        return v->kind == K_TEXT && strcmp(v->s, t->text) == 0;
+    case V_GLOB:
+        if (v->kind == K_TEXT) {
+            return qry__glob(t->text, v->s, strlen(v->s));
+        }
+        return qry__glob(t->text, buf, qry__val_text(v, f, buf, sizeof(buf)));
+    default:
+        return false;
+    }
+}
+
+static bool
+field_match(const struct qry__node *n, const struct flow_rec *r, const struct qry__names *nm)
+{
+    struct qry__val v;
+    qry__rec_get(r, n->field, nm, &v);
+    if (!v.present) {
+        return false;
+    }
+    bool any = false;
+    for (size_t i = 0; i < n->nvals && !any; i++) {
+        any = val_match(&v, n->field, &n->vals[i]);
+    }
+    return n->op == OP_NE ? !any : any;
+}
+
+static bool
+keyword_field(const struct qry__node *n, int f, const struct qry__val *v)
+{
+    char buf[64];
+    switch (v->kind) {
+    case K_NUM:
+        if (f == F_PROTOCOL && n->kw_proto >= 0 && v->u == (uint64_t) n->kw_proto) {
+            return true;
+        }
+        return n->kw_num && v->u == n->kw_u;
+    case K_TIME:
+        return n->kw_num && v->u / 1000u == n->kw_u;
+    case K_TEXT:
+        return strcasecmp(v->s, n->text) == 0;
+    case K_ENUM:
+        return strcasecmp(qry__enum_name(f, v->u), n->text) == 0;
+    default:
+        (void) buf;
+        return false;
+    }
+}
+
+static bool
+keyword_match(const struct qry__node *n, const struct flow_rec *r, const struct qry__names *nm)
+{
+    struct qry__val v;
+    char buf[64];
+    if (n->kw_addr) {
+        static const uint8_t af[3] = {F_SRCADDR, F_DSTADDR, F_EXPORTER};
+        for (int i = 0; i < 3; i++) {
+            qry__rec_get(r, af[i], nm, &v);
+            if (v.present && addr_in(v.addr, &n->kw_cidr)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    for (int f = 0; f < F_NFIELDS; f++) {
+        qry__rec_get(r, f, nm, &v);
+        if (!v.present) {
+            continue;
+        }
+        if (!n->kw_glob) {
+            if (keyword_field(n, f, &v)) {
+                return true;
+            }
+            continue;
+        }
+        const char *s = v.kind == K_TEXT ? v.s : buf;
+        size_t len = v.kind == K_TEXT ? strlen(v.s) : qry__val_text(&v, f, buf, sizeof(buf));
+        if (qry__glob(n->text, s, len)) {
+            return true;
+        }
+        const char *pn = f == F_PROTOCOL ? qry__proto_name((unsigned) v.u) : NULL;
+        if (pn != NULL && qry__glob(n->text, pn, strlen(pn))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+regex_match(const struct qry *q, const struct qry__node *n, const struct flow_rec *r,
+            const struct qry__names *nm, pcre2_match_data *md, char *line, size_t linecap)
+{
+    const char *s = line;
+    size_t len;
+    struct qry__val v;
+    if (n->field < 0) {
+        len = qry__rec_line(r, nm, line, linecap);
+    } else {
+        qry__rec_get(r, n->field, nm, &v);
+        if (!v.present) {
+            return 0;
+        }
+        if (v.kind == K_TEXT) {
+            s = v.s;
+            len = strlen(s);
+        } else {
+            len = qry__val_text(&v, n->field, line, linecap);
+        }
+    }
+    int rc = pcre2_match(n->re, (PCRE2_SPTR) s, len, 0, 0, md, q->mctx);
+    if (rc >= 0) {
+        return 1;
+    }
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+int
+qry__match(const struct qry *q, const struct qry__node *n, const struct flow_rec *r,
+           const struct qry__names *nm, pcre2_match_data *md, char *line, size_t linecap)
+{
+    int a;
+    if (n == NULL) {
+        return 1;
+    }
+    switch (n->kind) {
+    case N_AND:
+        a = qry__match(q, n->a, r, nm, md, line, linecap);
+        return a <= 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+    case N_OR:
+        a = qry__match(q, n->a, r, nm, md, line, linecap);
+        return a != 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+    case N_NOT:
+        a = qry__match(q, n->a, r, nm, md, line, linecap);
+        return a < 0 ? a : !a;
+    case N_FIELD:
+        return field_match(n, r, nm);
+    case N_KEYWORD:
+        return keyword_match(n, r, nm);
+    case N_REGEX:
+        return regex_match(q, n, r, nm, md, line, linecap);
+    default:
+        return 0;
+    }
+}
+
+/* ---- text for EXPLAIN ---- */
+
+static const char *const sfield_names[STOR_F_COUNT] = {
+    "srcaddr", "dstaddr",    "srcport",     "dstport",    "protocol", "packets",
+    "bytes",   "start",      "end",         "action",     "log-status", "instance-id",
+    "account-id", "exporter", "tcp-flags", "tos",        "inport",   "outport"};
+
+void
+qry__cond_text(const struct stor_cond *c, char *buf, size_t cap)
+{
+    const char *name = c->field < STOR_F_COUNT ? sfield_names[c->field] : "?";
+    char a[64];
+    switch (c->field) {
+    case STOR_F_SRCADDR:
+    case STOR_F_DSTADDR:
+    case STOR_F_EXPORTER:
+        qry__addr_text(c->cidr.addr, a);
+        snprintf(buf, cap, "%s in %s/%u", name, a,
+                 flow_addr_is_v4(c->cidr.addr) && c->cidr.plen >= 96 ? c->cidr.plen - 96u
+                                                                     : c->cidr.plen);
+        break;
+    case STOR_F_INSTANCE:
+    case STOR_F_ACCOUNT:
+        snprintf(buf, cap, "%s = \"%s\"", name, c->text);
+        break;
+    default:
+        if (c->lo == c->hi) {
+            snprintf(buf, cap, "%s = %llu", name, (unsigned long long) c->lo);
+        } else {
+            snprintf(buf, cap, "%s in [%llu, %llu]", name, (unsigned long long) c->lo,
+                     (unsigned long long) c->hi);
+        }
+        break;
+    }
+}
+
+static void
+cat(char *buf, size_t cap, const char *s)
+{
+    size_t l = strlen(buf);
+    if (l + 1 < cap) {
+        snprintf(buf + l, cap - l, "%s", s);
+    }
+}
+
+void
+qry__node_text(const struct qry__node *n, char *buf, size_t cap)
+{
+    static const char *const ops[] = {":", "!=", "<", "<=", ">", ">=", " in "};
+    char tmp[128];
+    if (n == NULL) {
+        cat(buf, cap, "*");
+        return;
+    }
+    switch (n->kind) {
+    case N_AND:
+    case N_OR:
+        cat(buf, cap, "(");
+        qry__node_text(n->a, buf, cap);
+        cat(buf, cap, n->kind == N_AND ? " and " : " or ");
+        qry__node_text(n->b, buf, cap);
+        cat(buf, cap, ")");
+        break;
+    case N_NOT:
+        cat(buf, cap, "not ");
+        qry__node_text(n->a, buf, cap);
+        break;
+    case N_KEYWORD:
+        snprintf(tmp, sizeof(tmp), "keyword \"%.100s\"", n->text);
+        cat(buf, cap, tmp);
+        break;
+    case N_REGEX:
+        snprintf(tmp, sizeof(tmp), "%s ~ /%.100s/", n->field < 0 ? "line" : qry__fields[n->field].name,
+                 n->text);
+        cat(buf, cap, tmp);
+        break;
+    default:
+        snprintf(tmp, sizeof(tmp), "%s%s%s(%zu value%s)", qry__fields[n->field].name,
+                 ops[n->op], n->op == OP_IN ? "" : "", n->nvals, n->nvals == 1 ? "" : "s");
+        cat(buf, cap, tmp);
+        break;
+    }
+}
+
+/* ---- EXPLAIN ---- */
+
+struct explain {
+    qry_line_fn *fn;
+    void *arg;
+    uint64_t windows, blocks, records;
+    int rc;
+};
+
+static int
+explain_line(struct explain *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+explain_line(struct explain *e, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return 0;
+    }
+    e->rc = e->fn(e->arg, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
+    return e->rc;
+}
+
+static int
+explain_window(void *arg, const struct stor_window_info *w)
+{
+    struct explain *e = arg;
+    char t[32];
+    qry__time_text((uint64_t) w->start_s * 1000u, t);
+    e->windows++;
+    e->blocks += w->blocks;
+    e->records += w->records;
+    return explain_line(e, "window flowlog=%u start=%s length=%us %s records=%llu blocks=%u",
+                        w->flowlog, t, w->window_s, w->sealed ? "sealed" : "open",
+                        (unsigned long long) w->records, w->blocks);
+}
+
+static const char *
+stage_name(uint8_t k)
+{
+    static const char *const names[] = {"fields", "sort", "limit", "stats", "top", "timechart"};
+    return k < 6 ? names[k] : "?";
+}
+
+int
+qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *arg)
+{
+    struct explain e = {.fn = fn, .arg = arg};
+    char a[32], b[32], text[1024] = "";
+    if (q->has_range) {
+        qry__time_text(q->from_ms, a);
+        if (q->to_ms == UINT64_MAX) {
+            snprintf(b, sizeof(b), "now");
+        } else {
+            qry__time_text(q->to_ms, b);
+        }
+        explain_line(&e, "range end in [%s, %s)", a, b);
+    } else {
+        explain_line(&e, "range all stored data");
+    }
+    qry__node_text(q->expr, text, sizeof(text));
+    explain_line(&e, "filter %s", text);
+    for (size_t i = 0; i < q->scan.nconj && e.rc == 0; i++) {
+        char conds[1024] = "";
+        for (size_t j = 0; j < q->conj[i].n; j++) {
+            char c[256];
+            qry__cond_text(&q->conj[i].any[j], c, sizeof(c));
+            cat(conds, sizeof(conds), j ? " or " : "");
+            cat(conds, sizeof(conds), c);
+        }
+        explain_line(&e, "pushdown %s", conds);
+    }
+    if (q->scan.nconj == 0) {
+        explain_line(&e, "pushdown none (every block of the range is read)");
+    }
+    for (size_t i = 0; i < q->nstages && e.rc == 0; i++) {
+        const struct qry__stage *s = &q->stages[i];
+        explain_line(&e, "stage %s%s", stage_name(s->kind),
+                     s->kind == S_SORT && i + 1 < q->nstages && q->stages[i + 1].kind == S_LIMIT
+                         ? " (top-k heap)"
+                         : "");
+    }
+    if (e.rc == 0 && snap != NULL) {
+        int rc = stor_windows_each(snap, q->from_ms, q->to_ms, explain_window, &e);
+        if (rc != 0 && e.rc == 0) {
+            return rc;
+        }
+    }
+    if (e.rc == 0) {
+        explain_line(&e, "total windows=%llu blocks=%llu records=%llu",
+                     (unsigned long long) e.windows, (unsigned long long) e.blocks,
+                     (unsigned long long) e.records);
+    }
+    return e.rc;
+}

@@ -1,0 +1,754 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The line protocol (DESIGN.md §7, docs/protocol.md) as pure logic: the host feeds the bytes
+ * a client sent (qry_session_feed) and calls qry_session_step; responses leave through the
+ * host's out callback, which may answer QRY_E_AGAIN ("not now"): the session then keeps the
+ * chunk and the executor's position, and continues on the next step. So a client that reads
+ * slowly holds one chunk of memory on each side, never a whole result. No sockets, no libuv.
+ *
+ * Framing: one request per line ('\n', an optional '\r' before it is dropped), at most
+ * QRY_LINE_MAX bytes; a longer line is answered `ERR TOOLONG` as soon as it passes the limit
+ * and the rest of it is skipped. Requests are answered in order; pipelined requests wait in a
+ * bounded queue (feed takes no more when it is full).
+ *
+ * Every response ends with exactly one status line, `OK ...` or `ERR <CODE> <message>`.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "qry_int.h"
+
+#define QUEUE_BYTES (2 * QRY_LINE_MAX)
+#define QUEUE_LINES 64
+
+struct line {
+    struct line *next;
+    bool toolong;
+    size_t len;
+    char text[];
+};
+
+struct qry_session {
+    struct qry_session_cfg cfg;
+    char *token, *admin_token;
+    qry_out_fn *out;
+    void *out_arg;
+    /* input */
+    char *cur;
+    size_t curlen;
+    bool discarding;
+    struct line *head, *tail;
+    size_t qbytes, qlines;
+    /* state */
+    bool authed, admin, closing;
+    enum qry_fmt fmt;
+    atomic_bool cancel;
+    /* the running query */
+    struct qry *q;
+    struct stor_snap *snap;
+    struct qry_exec *ex;
+    uint64_t t0_ms;
+    /* output not yet taken by the host */
+    struct qry__buf pend;
+    size_t pend_off;
+};
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+int
+qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg,
+                   qry_out_fn *out_fn, void *out_arg)
+{
+    struct qry_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    s->cfg = *cfg;
+    if (s->cfg.slice_ms == 0) {
+        s->cfg.slice_ms = 50;
+    }
+    s->out = out_fn;
+    s->out_arg = out_arg;
+    s->cur = malloc(QRY_LINE_MAX + 1);
+    if (cfg->token != NULL && cfg->token[0] != '\0') {
+        s->token = strdup(cfg->token);
+    }
+    if (cfg->admin_token != NULL && cfg->admin_token[0] != '\0') {
+        s->admin_token = strdup(cfg->admin_token);
+    }
+    if (s->cur == NULL || (cfg->token && cfg->token[0] && s->token == NULL) ||
+        (cfg->admin_token && cfg->admin_token[0] && s->admin_token == NULL)) {
+        qry_session_destroy(s);
+        return -ENOMEM;
+    }
+    s->cfg.token = s->token;
+    s->cfg.admin_token = s->admin_token;
+    s->authed = s->token == NULL;
+    s->admin = s->admin_token == NULL && s->token == NULL;
+    atomic_init(&s->cancel, false);
+    *out = s;
+    return 0;
+}
+
+static void
+end_query(struct qry_session *s)
+{
+    qry_exec_close(s->ex);
+    stor_snap_end(s->snap);
+    qry_free(s->q);
+    s->ex = NULL;
+    s->snap = NULL;
+    s->q = NULL;
+}
+
+void
+qry_session_destroy(struct qry_session *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    end_query(s);
+    while (s->head != NULL) {
+        struct line *l = s->head;
+        s->head = l->next;
+        free(l);
+    }
+    qry__buf_free(&s->pend);
+    free(s->cur);
+    free(s->token);
+    free(s->admin_token);
+    free(s);
+}
+
+void
+qry_session_cancel(struct qry_session *s)
+{
+    atomic_store(&s->cancel, true);
+}
+
+/* ---- input ---- */
+
+static bool
+enqueue(struct qry_session *s, const char *text, size_t len, bool toolong)
+{
+    if (len > 0 && text[len - 1] == '\r') {
+        len--;
+    }
+    struct line *l = malloc(sizeof(*l) + len + 1);
+    if (l == NULL) {
+        return false;
+    }
+    l->next = NULL;
+    l->toolong = toolong;
+    l->len = len;
+    memcpy(l->text, text, len);
+    l->text[len] = '\0';
+    if (s->tail != NULL) {
+        s->tail->next = l;
+    } else {
+        s->head = l;
+    }
+    s->tail = l;
+    s->qbytes += len + 1;
+    s->qlines++;
+    return true;
+}
+
+size_t
+qry_session_feed(struct qry_session *s, const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && s->qbytes < QUEUE_BYTES && s->qlines < QUEUE_LINES) {
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t end = nl != NULL ? (size_t) (nl - data) : len;
+        if (s->discarding) {
+            s->discarding = nl == NULL;
+            i = nl != NULL ? end + 1 : len;
+            continue;
+        }
+        size_t take = end - i;
+        size_t total = s->curlen + take;
+        char last = take > 0 ? data[end - 1] : s->curlen > 0 ? s->cur[s->curlen - 1] : '\0';
+        size_t content = total - (nl != NULL && last == '\r' ? 1 : 0);
+        /* Without the newline yet, one byte more may still be the '\r' of "\r\n". */
+        if (nl != NULL ? content > QRY_LINE_MAX : total > QRY_LINE_MAX + 1) {
+            if (!enqueue(s, "", 0, true)) {
+                break;
+            }
+            s->curlen = 0;
+            s->discarding = nl == NULL;
+            i = nl != NULL ? end + 1 : len;
+            continue;
+        }
+        memcpy(s->cur + s->curlen, data + i, take);
+        s->curlen += take;
+        i = end;
+        if (nl != NULL) {
+            if (!enqueue(s, s->cur, s->curlen, false)) {
+                s->curlen -= take;
+                i -= take;
+                break;
+            }
+            s->curlen = 0;
+            i++;
+        }
+    }
+    return i;
+}
+
+/* ---- output helpers ---- */
+
+static void
+say(struct qry_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+say(struct qry_session *s, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    size_t len = (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1;
+    /* A status message never spans lines, whatever a client put in a name. */
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '\n' || line[i] == '\r') {
+            line[i] = ' ';
+        }
+    }
+    qry__buf_put(&s->pend, line, len);
+    qry__buf_put(&s->pend, "\n", 1);
+}
+
+static const char *
+err_code(int rc)
+{
+    switch (rc) {
+    case QRY_E_PARSE:
+        return "PARSE";
+    case QRY_E_LIMIT:
+    case STOR_E_LIMIT:
+        return "LIMIT";
+    case QRY_E_TIMEOUT:
+        return "TIMEOUT";
+    case QRY_E_CANCELED:
+        return "CANCELED";
+    case QRY_E_REGEX:
+        return "REGEX";
+    case STOR_E_EXISTS:
+        return "EXISTS";
+    case STOR_E_NOTFOUND:
+        return "NOTFOUND";
+    case STOR_E_INVAL:
+        return "ARGS";
+    case -ENOMEM:
+        return "NOMEM";
+    default:
+        return "STORE";
+    }
+}
+
+/* A row of named text values in the session's format (WINDOWS, STATS, FLOWLOG DESCRIBE). */
+struct rows {
+    struct qry_session *s;
+    size_t n;
+    bool header;
+};
+
+static bool
+numeric(const char *v)
+{
+    if (*v == '\0') {
+        return false;
+    }
+    for (; *v; v++) {
+        if (!isdigit((unsigned char) *v)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+row_out(void *arg, size_t n, const char *const *names, const char *const *values)
+{
+    struct rows *r = arg;
+    struct qry__buf *b = &r->s->pend;
+    enum qry_fmt fmt = r->s->fmt;
+    if (fmt == QRY_FMT_CSV && !r->header) {
+        for (size_t i = 0; i < n; i++) {
+            qry__buf_put(b, ",", i > 0);
+            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
+        }
+        qry__buf_put(b, "\n", 1);
+    }
+    r->header = true;
+    size_t start = b->len;
+    qry__buf_put(b, "{", fmt == QRY_FMT_JSON);
+    for (size_t i = 0; i < n; i++) {
+        if (fmt == QRY_FMT_JSON) {
+            qry__buf_put(b, ",", i > 0);
+            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
+            qry__buf_put(b, ":", 1);
+            if (values[i][0] == '\0') {
+                qry__buf_puts(b, "null");
+            } else if (numeric(values[i])) {
+                qry__buf_puts(b, values[i]);
+            } else {
+                qry__fmt_str(b, fmt, values[i], strlen(values[i]));
+            }
+            continue;
+        }
+        qry__buf_put(b, fmt == QRY_FMT_CSV ? "," : " ", i > 0);
+        if (values[i][0] == '\0' && fmt == QRY_FMT_TEXT) {
+            qry__buf_put(b, "-", 1);
+        } else {
+            qry__fmt_str(b, fmt, values[i], strlen(values[i]));
+        }
+    }
+    qry__buf_put(b, "}", fmt == QRY_FMT_JSON);
+    if ((b->len - start >= 3 && memcmp(b->p + start, "OK ", 3) == 0) ||
+        (b->len - start >= 4 && memcmp(b->p + start, "ERR ", 4) == 0)) {
+        /* cannot happen with our names, but the framing rule is absolute */
+        b->p[start] = '_';
+    }
+    qry__buf_put(b, "\n", 1);
+    r->n++;
+    return 0;
+}
+
+static void
+rows_done(struct qry_session *s, const struct rows *r, uint64_t t0)
+{
+    say(s, "OK %zu rows 0 scanned %llu ms", r->n, (unsigned long long) (mono_ms() - t0));
+}
+
+/* ---- verbs ---- */
+
+static bool
+token_eq(const char *want, const char *got)
+{
+    size_t a = strlen(want), b = strlen(got);
+    unsigned char diff = (unsigned char) (a != b);
+    for (size_t i = 0; i < b; i++) {
+        diff |= (unsigned char) (want[i % (a ? a : 1)] ^ got[i]);
+    }
+    return diff == 0 && a > 0;
+}
+
+static void
+do_auth(struct qry_session *s, const char *arg)
+{
+    if (s->token == NULL && s->admin_token == NULL) {
+        say(s, "OK no token is configured");
+    } else if (s->admin_token != NULL && token_eq(s->admin_token, arg)) {
+        s->authed = s->admin = true;
+        say(s, "OK authenticated (admin)");
+    } else if (s->token != NULL && token_eq(s->token, arg)) {
+        s->authed = true;
+        s->admin = s->admin_token == NULL;
+        say(s, "OK authenticated");
+    } else {
+        say(s, "ERR AUTH wrong token");
+    }
+}
+
+static void
+do_format(struct qry_session *s, const char *arg)
+{
+    static const char *const names[] = {"text", "json", "csv"};
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(arg, names[i]) == 0) {
+            s->fmt = (enum qry_fmt) i;
+            say(s, "OK format %s", names[i]);
+            return;
+        }
+    }
+    say(s, "ERR ARGS FORMAT takes text, json or csv");
+}
+
+static void
+do_help(struct qry_session *s)
+{
+    static const char *const lines[] = {
+        "QUERY <query>            records or aggregates (docs/query.md)",
+        "EXPLAIN <query>          the plan: range, pushed-down conditions, windows, blocks",
+        "FORMAT text|json|csv     output format of this session",
+        "WINDOWS [range]          capture windows: last 1h | since T [until T]",
+        "EXPORTERS                exporters: templates, records, loss, last seen",
+        "STATS                    collector and store counters",
+        "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
+        "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
+        "FLOWLOG DELETE <name> [purge]",
+        "PING | HELP | QUIT | AUTH <token>",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        say(s, "%s", lines[i]);
+    }
+    say(s, "OK %zu rows 0 scanned 0 ms", sizeof(lines) / sizeof(lines[0]));
+}
+
+static void
+parse_error(struct qry_session *s, const struct qry_error *e, int rc)
+{
+    if (rc == QRY_E_PARSE) {
+        say(s, "ERR PARSE col %d: %s", e->col, e->msg);
+    } else {
+        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+    }
+}
+
+static int
+explain_line(void *arg, const char *line, size_t len)
+{
+    struct qry_session *s = arg;
+    qry__buf_put(&s->pend, line, len);
+    qry__buf_put(&s->pend, "\n", 1);
+    return 0;
+}
+
+static void
+do_query(struct qry_session *s, const char *arg, bool explain)
+{
+    struct qry_error e;
+    int rc = qry_compile(&s->q, arg, strlen(arg), wall_ms(), &e);
+    if (rc != 0) {
+        parse_error(s, &e, rc);
+        return;
+    }
+    if ((rc = stor_snap_begin(s->cfg.stor, &s->snap)) != 0) {
+        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+        end_query(s);
+        return;
+    }
+    if (explain) {
+        uint64_t n0 = 0;
+        rc = qry_explain(s->q, s->snap, explain_line, s);
+        for (size_t i = 0; i < s->pend.len; i++) {
+            n0 += s->pend.p[i] == '\n';
+        }
+        if (rc != 0) {
+            say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+        } else {
+            say(s, "OK %llu rows 0 scanned %llu ms", (unsigned long long) n0,
+                (unsigned long long) (mono_ms() - s->t0_ms));
+        }
+        end_query(s);
+        return;
+    }
+    atomic_store(&s->cancel, false);
+    rc = qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits, &s->cancel);
+    if (rc != 0) {
+        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+        end_query(s);
+    }
+}
+
+struct winrows {
+    struct rows r;
+    struct qry__names nm;
+};
+
+static int
+window_row(void *arg, const struct stor_window_info *w)
+{
+    struct winrows *wr = arg;
+    static const char *const names[] = {"flowlog", "start", "length", "status", "records",
+                                        "late",    "blocks", "bytes"};
+    char v[8][64];
+    const char *vals[8];
+    const char *name = NULL;
+    for (size_t i = 0; i < wr->nm.n; i++) {
+        if (wr->nm.fl[i].id == w->flowlog) {
+            name = wr->nm.fl[i].name;
+        }
+    }
+    if (name == NULL && w->flowlog == 0) {
+        name = "default";
+    }
+    if (name != NULL) {
+        snprintf(v[0], sizeof(v[0]), "%s", name);
+    } else {
+        snprintf(v[0], sizeof(v[0]), "#%u", w->flowlog);
+    }
+    if (wr->r.s->fmt == QRY_FMT_TEXT) {
+        snprintf(v[1], sizeof(v[1]), "%u", w->start_s);
+    } else {
+        qry__time_text((uint64_t) w->start_s * 1000u, v[1]);
+    }
+    snprintf(v[2], sizeof(v[2]), "%u", w->window_s);
+    snprintf(v[3], sizeof(v[3]), "%s", w->sealed ? "sealed" : "open");
+    snprintf(v[4], sizeof(v[4]), "%llu", (unsigned long long) w->records);
+    snprintf(v[5], sizeof(v[5]), "%llu", (unsigned long long) w->late);
+    snprintf(v[6], sizeof(v[6]), "%u", w->blocks);
+    snprintf(v[7], sizeof(v[7]), "%llu", (unsigned long long) w->bytes);
+    for (int i = 0; i < 8; i++) {
+        vals[i] = v[i];
+    }
+    return row_out(&wr->r, 8, names, vals);
+}
+
+static void
+do_windows(struct qry_session *s, const char *arg)
+{
+    struct qry_error e;
+    struct qry *q = NULL;
+    struct stor_snap *snap = NULL;
+    struct winrows wr = {.r = {.s = s}};
+    int rc = qry_compile(&q, arg, strlen(arg), wall_ms(), &e);
+    if (rc == 0 && (q->expr != NULL || q->nstages > 0)) {
+        rc = QRY_E_PARSE;
+        e.col = 1;
+        snprintf(e.msg, sizeof(e.msg), "WINDOWS takes a range only: last 1h, since T [until T]");
+    }
+    if (rc != 0) {
+        parse_error(s, &e, rc);
+        goto out;
+    }
+    if ((rc = qry__names_load(&wr.nm, s->cfg.stor)) != 0 ||
+        (rc = stor_snap_begin(s->cfg.stor, &snap)) != 0 ||
+        (rc = stor_windows_each(snap, q->from_ms, q->to_ms, window_row, &wr)) != 0) {
+        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+        goto out;
+    }
+    rows_done(s, &wr.r, s->t0_ms);
+out:
+    stor_snap_end(snap);
+    qry_free(q);
+}
+
+static void
+do_info(struct qry_session *s, const char *what)
+{
+    struct rows r = {.s = s};
+    if (s->cfg.info == NULL) {
+        say(s, "ERR UNAVAILABLE no %s here (not served by a collector)", what);
+        return;
+    }
+    int rc = s->cfg.info(s->cfg.info_arg, what, row_out, &r);
+    if (rc != 0) {
+        say(s, "ERR INTERNAL %s", qry_strerror(rc));
+        return;
+    }
+    rows_done(s, &r, s->t0_ms);
+}
+
+struct stor_env *
+qry__session_stor(const struct qry_session *s)
+{
+    return s->cfg.stor;
+}
+
+static void
+do_flowlog(struct qry_session *s, const char *arg)
+{
+    char msg[512] = "";
+    struct rows r = {.s = s};
+    int rc = qry__flowlog_cmd(s, arg, s->admin, row_out, &r, msg, sizeof(msg));
+    if (rc == 1) {
+        rows_done(s, &r, s->t0_ms);
+    } else if (rc == 0) {
+        say(s, "OK %s", msg);
+    } else if (rc == -EPERM) {
+        say(s, "ERR DENIED %s", msg);
+    } else if (rc == -EINVAL) {
+        say(s, "ERR ARGS %s", msg);
+    } else {
+        say(s, "ERR %s %s", err_code(rc), msg[0] ? msg : qry_strerror(rc));
+    }
+}
+
+static bool
+verb_is(const char *line, size_t vlen, const char *verb)
+{
+    return vlen == strlen(verb) && strncasecmp(line, verb, vlen) == 0;
+}
+
+static void
+handle(struct qry_session *s, const struct line *l)
+{
+    const char *p = l->text;
+    s->t0_ms = mono_ms();
+    if (l->toolong) {
+        say(s, "ERR TOOLONG a request line is at most %d bytes", QRY_LINE_MAX);
+        return;
+    }
+    if (memchr(l->text, '\0', l->len) != NULL) {
+        say(s, "ERR ARGS a request may not contain NUL bytes");
+        return;
+    }
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    size_t vlen = strcspn(p, " \t");
+    const char *arg = p + vlen;
+    while (*arg == ' ' || *arg == '\t') {
+        arg++;
+    }
+    if (vlen == 0) {
+        say(s, "ERR VERB empty request; try HELP");
+        return;
+    }
+    if (verb_is(p, vlen, "QUIT")) {
+        say(s, "OK bye");
+        s->closing = true;
+    } else if (verb_is(p, vlen, "PING")) {
+        say(s, "OK PONG");
+    } else if (verb_is(p, vlen, "AUTH")) {
+        do_auth(s, arg);
+    } else if (!s->authed) {
+        say(s, "ERR AUTH authenticate first: AUTH <token>");
+    } else if (verb_is(p, vlen, "HELP")) {
+        do_help(s);
+    } else if (verb_is(p, vlen, "FORMAT")) {
+        do_format(s, arg);
+    } else if (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN")) {
+        do_query(s, arg, verb_is(p, vlen, "EXPLAIN"));
+    } else if (verb_is(p, vlen, "WINDOWS")) {
+        do_windows(s, arg);
+    } else if (verb_is(p, vlen, "EXPORTERS")) {
+        do_info(s, "exporters");
+    } else if (verb_is(p, vlen, "STATS")) {
+        do_info(s, "stats");
+    } else if (verb_is(p, vlen, "FLOWLOG")) {
+        do_flowlog(s, arg);
+    } else {
+        say(s, "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
+               "STATS FLOWLOG PING HELP QUIT AUTH",
+            (int) (vlen > 32 ? 32 : vlen), p);
+    }
+}
+
+/* ---- stepping ---- */
+
+bool
+qry_session_heavy(const struct qry_session *s)
+{
+    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG"};
+    if (s->ex != NULL) {
+        return true;
+    }
+    if (s->head == NULL || s->head->toolong || !s->authed) {
+        return false;
+    }
+    const char *p = s->head->text;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    size_t vlen = strcspn(p, " \t");
+    for (size_t i = 0; i < 4; i++) {
+        if (verb_is(p, vlen, heavy[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Hand pending output to the host. 0 when all taken, else QRY_STEP_BLOCKED/CLOSE. */
+static int
+flush(struct qry_session *s)
+{
+    if (s->pend.oom) {
+        return QRY_STEP_CLOSE;
+    }
+    if (s->pend_off < s->pend.len) {
+        int rc = s->out(s->out_arg, s->pend.p + s->pend_off, s->pend.len - s->pend_off);
+        if (rc == QRY_E_AGAIN) {
+            return QRY_STEP_BLOCKED;
+        }
+        if (rc != 0) {
+            return QRY_STEP_CLOSE;
+        }
+    }
+    s->pend.len = s->pend_off = 0;
+    return 0;
+}
+
+static void
+query_step(struct qry_session *s, bool *produced)
+{
+    const char *data;
+    size_t len;
+    int rc = qry_exec_next(s->ex, s->cfg.slice_ms, &data, &len);
+    if (rc == 1) {
+        /* Offer the chunk directly; copy it only when the host says not now. */
+        int o = len > 0 ? s->out(s->out_arg, data, len) : 0;
+        if (o == QRY_E_AGAIN) {
+            qry__buf_put(&s->pend, data, len);
+        } else if (o != 0) {
+            s->closing = true;
+        }
+        *produced = true;
+        return;
+    }
+    uint64_t rows, scanned;
+    qry_exec_counts(s->ex, &rows, &scanned);
+    if (rc == 0) {
+        say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
+            (unsigned long long) scanned, (unsigned long long) (mono_ms() - s->t0_ms));
+    } else {
+        const char *m = qry_exec_errmsg(s->ex);
+        say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
+    }
+    end_query(s);
+    *produced = true;
+}
+
+int
+qry_session_step(struct qry_session *s)
+{
+    uint64_t start = mono_ms();
+    for (;;) {
+        int rc = flush(s);
+        if (rc != 0) {
+            return rc;
+        }
+        if (s->closing) {
+            return QRY_STEP_CLOSE;
+        }
+        bool produced = false;
+        if (s->ex != NULL) {
+            query_step(s, &produced);
+        } else if (s->head != NULL) {
+            struct line *l = s->head;
+            s->head = l->next;
+            if (s->head == NULL) {
+                s->tail = NULL;
+            }
+            s->qbytes -= l->len + 1;
+            s->qlines--;
+            handle(s, l);
+            free(l);
+            produced = true;
+        } else {
+            return QRY_STEP_IDLE;
+        }
+        if (produced && mono_ms() - start >= s->cfg.slice_ms) {
+            rc = flush(s);
+            return rc != 0 ? rc : s->closing ? QRY_STEP_CLOSE : QRY_STEP_MORE;
+        }
+    }
+}
