@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * flowlogd's parts, private to collector/: the ingest pipeline (datagrams -> decoder ->
- * storage batches) and the listeners (libuv UDP sockets feeding it). main.c wires them.
+ * storage batches), the listeners (libuv UDP and TCP sockets feeding it, behind the exporter
+ * allow-list), the config (config.c), the per-exporter counter table (exporters.c), the
+ * counters as data for the query server (stats.c) and the log (log.c). main.c wires them.
+ * config.c and exporters.c form the library `coll` (no sockets, no clock, no I/O besides
+ * reading the config file), unit-tested in tests/unit/coll. docs/collector.md is the
+ * operator's page.
  */
 #ifndef FLOWLOG_COLL_H
 #define FLOWLOG_COLL_H
@@ -30,8 +35,8 @@ struct coll_pipeline;
 
 /* Decoder + storage hand-off. Loads the decoder's templates from the store. dcfg NULL means
  * the decoder's defaults. */
-int coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, const struct dec_cfg *dcfg,
-                       uint64_t now_ms);
+int coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor,
+                       const struct dec_cfg *dcfg, uint64_t now_ms);
 /* Decode one message (a UDP datagram, or one IPFIX message framed from a TCP stream) from
  * `from` over `transport` (enum dec_transport) and queue its records for storage. */
 void coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from, uint8_t transport,
@@ -124,8 +129,8 @@ struct coll_cfg {
     struct coll_listen_list listen;
     uint32_t rcvbuf_bytes; /* UDP receive buffer asked for */
     struct coll_allow allow;
-    uint32_t log_interval_s; /* counter line every so often; 0 = never */
-    int log_level;           /* enum coll_log_level: messages above it are not logged */
+    uint32_t log_interval_s;      /* counter line every so often; 0 = never */
+    int log_level;                /* enum coll_log_level: messages above it are not logged */
     char pid_file[COLL_PATH_MAX]; /* "" = none */
     uint32_t exporters_max;       /* exporters with their own counters (coll_extab) */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
@@ -184,21 +189,21 @@ int coll_listen_parse(const char *spec, struct sockaddr_storage *addr, bool *tcp
  * the traffic of the others is counted in the totals as untracked.
  */
 struct coll_exporter {
-    uint8_t addr[16]; /* IPv4 as IPv4-mapped */
-    uint16_t port;    /* UDP source port; 0 for TCP */
-    uint8_t transport; /* enum dec_transport */
-    uint8_t version;   /* of the last message: 5, 9 or 10; 0 before one parsed */
+    uint8_t addr[16];           /* IPv4 as IPv4-mapped */
+    uint16_t port;              /* UDP source port; 0 for TCP */
+    uint8_t transport;          /* enum dec_transport */
+    uint8_t version;            /* of the last message: 5, 9 or 10; 0 before one parsed */
     uint64_t first_ms, last_ms; /* first and last datagram (wall clock) */
-    uint64_t datagrams; /* UDP datagrams, or IPFIX messages framed from TCP */
+    uint64_t datagrams;         /* UDP datagrams, or IPFIX messages framed from TCP */
     uint64_t octets;
-    uint64_t records;  /* flow records decoded */
-    uint64_t errors;   /* sum of err[] */
+    uint64_t records;          /* flow records decoded */
+    uint64_t errors;           /* sum of err[] */
     uint64_t err[DEC_R_COUNT]; /* by enum dec_reason, as the decoder counted them */
-    uint64_t no_template; /* data sets that came before their template (parked; those never
-                             decoded are also in err[DEC_R_NO_TEMPLATE]) */
-    uint64_t seq_gaps;    /* messages whose sequence number showed a loss before them */
-    uint64_t seq_missed;  /* records (v9: packets) the sequence numbers show lost */
-    uint32_t templates;   /* held by the decoder now (filled in by coll_stats_each_exporter) */
+    uint64_t no_template;      /* data sets that came before their template (parked; those never
+                                  decoded are also in err[DEC_R_NO_TEMPLATE]) */
+    uint64_t seq_gaps;         /* messages whose sequence number showed a loss before them */
+    uint64_t seq_missed;       /* records (v9: packets) the sequence numbers show lost */
+    uint32_t templates;        /* held by the decoder now (filled in by coll_stats_each_exporter) */
 };
 
 struct coll_extab_totals {
@@ -241,16 +246,16 @@ void coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out
 struct coll_totals {
     uint64_t datagrams; /* decoded: accepted by the allow-list */
     uint64_t octets;
-    uint64_t records;         /* decoded */
-    uint64_t records_dropped; /* no free storage batch */
-    uint64_t denied_datagrams;   /* all listeners */
+    uint64_t records;          /* decoded */
+    uint64_t records_dropped;  /* no free storage batch */
+    uint64_t denied_datagrams; /* all listeners */
     uint64_t denied_octets;
     uint64_t denied_connections;
-    uint64_t socket_drops; /* all UDP listeners */
-    uint64_t decode_errors;     /* sum of err[] */
-    uint64_t err[DEC_R_COUNT];  /* context-wide, by enum dec_reason */
+    uint64_t socket_drops;     /* all UDP listeners */
+    uint64_t decode_errors;    /* sum of err[] */
+    uint64_t err[DEC_R_COUNT]; /* context-wide, by enum dec_reason */
     uint64_t seq_missed;
-    uint64_t templates;         /* template records accepted */
+    uint64_t templates; /* template records accepted */
     struct coll_extab_totals exporters;
 };
 

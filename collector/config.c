@@ -86,8 +86,8 @@ static const struct key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const level_names[] = {
-    [COLL_LOG_ERR] = "error",  [COLL_LOG_WARNING] = "warning", [COLL_LOG_NOTICE] = "notice",
-    [COLL_LOG_INFO] = "info",  [COLL_LOG_DEBUG] = "debug",
+    [COLL_LOG_ERR] = "error", [COLL_LOG_WARNING] = "warning", [COLL_LOG_NOTICE] = "notice",
+    [COLL_LOG_INFO] = "info", [COLL_LOG_DEBUG] = "debug",
 };
 
 void
@@ -198,8 +198,7 @@ parse_duration_ms(const char *s, uint64_t *ms)
     static const struct {
         const char *unit;
         uint64_t ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                 {"d", 86400000}};
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     const char *u;
     int rc = parse_num(s, ms, &u);
     if (rc != 0) {
@@ -268,12 +267,14 @@ set_number(struct coll_cfg *cfg, const struct key *k, const char *value, char *m
     if (v < k->min || v > k->max) {
         snprintf(msg, msglen, "%s.%s: %s is out of range (%" PRIu64 " ... %" PRIu64 "%s)",
                  k->section, k->name, value, k->min, k->max,
-                 k->kind == K_SEC32 ? " s" : k->kind == K_MS32 ? " ms" : "");
+                 k->kind == K_SEC32  ? " s"
+                 : k->kind == K_MS32 ? " ms"
+                                     : "");
         return -EINVAL;
     }
     if (k->step != 0 && v % k->step != 0) {
-        snprintf(msg, msglen, "%s.%s: %s is not a multiple of %" PRIu32 "%s", k->section,
-                 k->name, value, k->step, k->kind == K_SEC32 ? " s" : "");
+        snprintf(msg, msglen, "%s.%s: %s is not a multiple of %" PRIu32 "%s", k->section, k->name,
+                 value, k->step, k->kind == K_SEC32 ? " s" : "");
         return -EINVAL;
     }
     void *p = (char *) cfg + k->off;
@@ -352,8 +353,7 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     case K_LEVEL: {
         int l = coll_log_level_parse(value);
         if (l < 0) {
-            snprintf(msg, msglen, "%s.%s: '%s' is not %s", section, key, value,
-                     kind_hint(K_LEVEL));
+            snprintf(msg, msglen, "%s.%s: '%s' is not %s", section, key, value, kind_hint(K_LEVEL));
             return -EINVAL;
         }
         cfg->log_level = l;
@@ -510,8 +510,8 @@ coll_cfg_diff(const struct coll_cfg *old, const struct coll_cfg *cur, char *live
             }
         } else if (k->kind == K_ALLOW) {
             same = old->allow.n == cur->allow.n &&
-                   memcmp(old->allow.net, cur->allow.net, old->allow.n * sizeof(old->allow.net[0])) ==
-                       0;
+                   memcmp(old->allow.net, cur->allow.net,
+                          old->allow.n * sizeof(old->allow.net[0])) == 0;
         } else {
             same = memcmp(a, b, k->size) == 0;
         }
@@ -634,16 +634,15 @@ coll_allow_parse(struct coll_allow *a, const char *list, char *msg, size_t msgle
         }
         size_t len = strcspn(p, ", \t");
         char item[80];
-        snprintf(item, sizeof(item), "%.*s", (int) (len < sizeof(item) - 1 ? len : sizeof(item) - 1),
-                 p);
+        snprintf(item, sizeof(item), "%.*s",
+                 (int) (len < sizeof(item) - 1 ? len : sizeof(item) - 1), p);
         if (a->n == COLL_ALLOW_MAX) {
             snprintf(msg, msglen, "more than %d allow-list entries", COLL_ALLOW_MAX);
             return -ENOSPC;
         }
         if (len >= sizeof(item) || parse_cidr(item, &a->net[a->n]) != 0) {
             snprintf(msg, msglen,
-                     "'%s' is not an address or CIDR (10.0.0.0/8, 192.0.2.7, 2001:db8::/32)",
-                     item);
+                     "'%s' is not an address or CIDR (10.0.0.0/8, 192.0.2.7, 2001:db8::/32)", item);
             return -EINVAL;
         }
         a->n++;

@@ -29,10 +29,11 @@
 
 struct coll_extab {
     uint32_t cap, n;
-    uint32_t mask;          /* index slots - 1 */
-    uint32_t *index;        /* entry number + 1, 0 = empty */
+    uint32_t mask;           /* index slots - 1 */
+    uint32_t *index;         /* entry number + 1, 0 = empty */
     struct coll_exporter *e; /* cap entries, n in use, in first-seen order */
     struct coll_extab_totals tot;
+    struct coll_exporter *last;     /* the last one looked up: most datagrams come in runs */
     uint64_t seen_err[DEC_R_COUNT]; /* the decoder's counters at the last call */
     uint64_t seen_errsum;
     uint64_t seen_pending;
@@ -124,14 +125,19 @@ lookup(struct coll_extab *t, const struct dec_src *src, bool add, uint64_t now_m
     uint8_t addr[16];
     uint16_t port;
     key_of(src, addr, &port);
+    struct coll_exporter *e = t->last;
+    if (e != NULL && e->port == port && e->transport == src->transport &&
+        memcmp(e->addr, addr, 16) == 0) {
+        return e;
+    }
     uint32_t *s = slot_of(t, addr, port, src->transport);
     if (*s != 0) {
-        return &t->e[*s - 1];
+        return t->last = &t->e[*s - 1];
     }
     if (!add || t->n == t->cap) {
         return NULL;
     }
-    struct coll_exporter *e = &t->e[t->n++];
+    e = t->last = &t->e[t->n++];
     memcpy(e->addr, addr, 16);
     e->port = port;
     e->transport = src->transport;
@@ -280,8 +286,7 @@ add_exporter(char *buf, size_t len, size_t *off, const struct coll_exporter *e, 
     char name[64];
     coll_exporter_name(e, name, sizeof(name));
     add(buf, len, off,
-        " | %s v%u datagrams=%" PRIu64 " records=%" PRIu64 " bytes=%" PRIu64
-        " errors=%" PRIu64,
+        " | %s v%u datagrams=%" PRIu64 " records=%" PRIu64 " bytes=%" PRIu64 " errors=%" PRIu64,
         name, e->version, e->datagrams, e->records, e->octets, e->errors);
     if (e->errors != 0) {
         const char *sep = "(";

@@ -43,7 +43,7 @@ struct opts {
 struct daemon {
     uv_loop_t *loop;
     const struct opts *opt;
-    struct coll_cfg cfg; /* in force; listeners point at cfg.allow */
+    struct coll_cfg cfg;     /* in force; listeners point at cfg.allow */
     char dir[COLL_PATH_MAX]; /* the data directory, absolute */
     struct stor_env *stor;
     struct coll_pipeline *pipe;
@@ -135,8 +135,8 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
     if (o->config != NULL && (rc = coll_cfg_load(cfg, o->config, msg, msglen)) != 0) {
         return rc;
     }
-    if (o->dir != NULL && (rc = coll_cfg_set(cfg, "collector", "data_dir", o->dir, msg,
-                                             msglen)) != 0) {
+    if (o->dir != NULL &&
+        (rc = coll_cfg_set(cfg, "collector", "data_dir", o->dir, msg, msglen)) != 0) {
         return rc;
     }
     if (o->nspecs > 0) {
@@ -359,8 +359,8 @@ open_parts(struct daemon *d)
         return rc;
     }
     coll_pipeline_set_extab(d->pipe, d->extab);
-    d->stats = (struct coll_stats_src){.pipe = d->pipe, .extab = d->extab,
-                                       .listeners = d->listeners};
+    d->stats =
+        (struct coll_stats_src){.pipe = d->pipe, .extab = d->extab, .listeners = d->listeners};
     return 0;
 }
 
@@ -407,8 +407,8 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
     uv_signal_start(&d->sighup, on_sighup, SIGHUP);
-    coll_log(COLL_LOG_NOTICE, "started: store %s, %zu listeners, allow-list %zu entries%s",
-             d->dir, d->nlisteners, d->cfg.allow.n, d->cfg.allow.n == 0 ? " (all allowed)" : "");
+    coll_log(COLL_LOG_NOTICE, "started: store %s, %zu listeners, allow-list %zu entries%s", d->dir,
+             d->nlisteners, d->cfg.allow.n, d->cfg.allow.n == 0 ? " (all allowed)" : "");
     if (!o->foreground) {
         detach(ready_fd);
     }
@@ -482,9 +482,12 @@ static int
 parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},   {"foreground", no_argument, NULL, 'f'},
-        {"check-config", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"check-config", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;

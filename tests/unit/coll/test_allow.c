@@ -50,9 +50,8 @@ test_v4(void **state)
     struct coll_allow a = {.n = 0};
     char msg[200];
     (void) state;
-    assert_int_equal(coll_allow_parse(&a, "10.0.0.0/8, 192.0.2.7 198.51.100.128/25", msg,
-                                      sizeof(msg)),
-                     0);
+    assert_int_equal(
+        coll_allow_parse(&a, "10.0.0.0/8, 192.0.2.7 198.51.100.128/25", msg, sizeof(msg)), 0);
     assert_int_equal(a.n, 3);
     assert_true(allowed(&a, "10.0.0.0"));
     assert_true(allowed(&a, "10.255.255.255"));
@@ -107,9 +106,8 @@ test_host_bits_and_zero_prefix(void **state)
 static void
 test_bad_items(void **state)
 {
-    static const char *bad[] = {"10.0.0.0/33", "10.0.0/8",   "host.example", "/8",
-                                "10.0.0.0/",   "10.0.0.0/x", "::1/129",      "1.2.3.4/-1",
-                                "1.2.3.4/ 8"};
+    static const char *bad[] = {"10.0.0.0/33", "10.0.0/8", "host.example", "/8",        "10.0.0.0/",
+                                "10.0.0.0/x",  "::1/129",  "1.2.3.4/-1",   "1.2.3.4/ 8"};
     char msg[200];
     (void) state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -153,9 +151,9 @@ test_listen_parse(void **state)
     assert_true(tcp);
     assert_int_equal(ss.ss_family, AF_INET6);
     assert_int_equal(coll_listen_parse("udp:[::]:4739", &ss, &tcp, msg, sizeof(msg)), 0);
-    static const char *bad[] = {"udp:0.0.0.0",   "udp:0.0.0.0:", "udp:0.0.0.0:70000",
-                                "udp:[::1:4739", "sctp:1.2.3.4:1", "udp:name:1",
-                                "udp:1.2.3.4:+1", ""};
+    static const char *bad[] = {
+        "udp:0.0.0.0",    "udp:0.0.0.0:", "udp:0.0.0.0:70000", "udp:[::1:4739",
+        "sctp:1.2.3.4:1", "udp:name:1",   "udp:1.2.3.4:+1",    ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (coll_listen_parse(bad[i], &ss, &tcp, msg, sizeof(msg)) != -EINVAL) {
             fail_msg("'%s' accepted", bad[i]);
@@ -167,9 +165,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_allows_all), cmocka_unit_test(test_v4),
-        cmocka_unit_test(test_v6_and_odd_prefixes), cmocka_unit_test(test_host_bits_and_zero_prefix),
-        cmocka_unit_test(test_bad_items),        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_empty_allows_all),
+        cmocka_unit_test(test_v4),
+        cmocka_unit_test(test_v6_and_odd_prefixes),
+        cmocka_unit_test(test_host_bits_and_zero_prefix),
+        cmocka_unit_test(test_bad_items),
+        cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_listen_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

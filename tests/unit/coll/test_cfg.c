@@ -193,7 +193,8 @@ test_bad_values(void **state)
         {"[store]\npartition = 700\n", ":2: store.partition: 700 is not a multiple of 600"},
         {"[store]\npartition = 0\n", ":2: store.partition: 0 is out of range"},
         {"[store]\ncommit_interval = 0\n", ":2: store.commit_interval"},
-        {"[store]\nmap_size = 2M\nmap_max = 1M\n", "store.map_max (1048576) is below store.map_size"},
+        {"[store]\nmap_size = 2M\nmap_max = 1M\n",
+         "store.map_max (1048576) is below store.map_size"},
         {"[decoder]\ntemplates_max = 70000\n", ":2: decoder.templates_max"},
         {"[decoder]\nidentity_pen = 4294967296\n", ":2: decoder.identity_pen"},
         {"[store]\nnoequals\n", ":2: syntax error"},
@@ -244,9 +245,8 @@ test_overrides(void **state)
     struct coll_cfg c;
     char msg[600];
     (void) state;
-    assert_int_equal(load(&c, "[collector]\ndata_dir = /a\nlisten = udp:0.0.0.0:2055\n", msg,
-                          sizeof(msg)),
-                     0);
+    assert_int_equal(
+        load(&c, "[collector]\ndata_dir = /a\nlisten = udp:0.0.0.0:2055\n", msg, sizeof(msg)), 0);
     assert_int_equal(coll_cfg_set(&c, "collector", "data_dir", "/b", msg, sizeof(msg)), 0);
     assert_string_equal(c.data_dir, "/b");
     c.listen.n = 0; /* -l replaces the file's listeners */
@@ -258,9 +258,8 @@ test_overrides(void **state)
     assert_int_equal(coll_cfg_set(&c, "store", "nope", "1", msg, sizeof(msg)), -EINVAL);
     assert_string_equal(msg, "store.nope: unknown key");
     /* A repeated scalar key: the last one wins. */
-    assert_int_equal(load(&c, "[collector]\nlog_level = error\nlog_level = notice\n", msg,
-                          sizeof(msg)),
-                     0);
+    assert_int_equal(
+        load(&c, "[collector]\nlog_level = error\nlog_level = notice\n", msg, sizeof(msg)), 0);
     assert_int_equal(c.log_level, COLL_LOG_NOTICE);
 }
 
@@ -299,8 +298,8 @@ test_diff(void **state)
     b.dec.tmpl_max = 7;
     assert_int_equal(coll_cfg_diff(&a, &b, live, sizeof(live), restart, sizeof(restart)), 7);
     assert_string_equal(live, "collector.allow collector.log_interval collector.log_level");
-    assert_string_equal(restart,
-                        "collector.data_dir collector.listen store.retention decoder.templates_max");
+    assert_string_equal(
+        restart, "collector.data_dir collector.listen store.retention decoder.templates_max");
     coll_cfg_apply_live(&a, &b);
     assert_int_equal(a.allow.n, 1);
     assert_int_equal(a.log_interval_s, 5);
@@ -360,11 +359,16 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_good_file),
-        cmocka_unit_test(test_partial_and_empty), cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_long_line),      cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_overrides),      cmocka_unit_test(test_too_many_listeners),
-        cmocka_unit_test(test_diff),           cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_partial_and_empty),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_too_many_listeners),
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_levels),
         cmocka_unit_test(test_example_is_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -286,9 +286,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts_and_keys), cmocka_unit_test(test_errors_charged),
-        cmocka_unit_test(test_real_decoder),    cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_many),            cmocka_unit_test(test_each_and_templates),
+        cmocka_unit_test(test_counts_and_keys),
+        cmocka_unit_test(test_errors_charged),
+        cmocka_unit_test(test_real_decoder),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_each_and_templates),
         cmocka_unit_test(test_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
