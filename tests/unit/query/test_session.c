@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The line protocol as pure logic: framing (partial lines, CRLF, over-long lines), the verbs,
+ * tokens and the admin token, formats, FLOWLOG administration, and back-pressure: an output
+ * callback that refuses most offers must still receive every byte exactly once, in order.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qry.h"
+
+#define T0 1763798400u
+
+#define assert_prefix(s, p)                                                                        \
+    do {                                                                                           \
+        if (strncmp((s), (p), strlen(p)) != 0) {                                                   \
+            fail_msg("'%s' does not begin with '%s'", (s), (p));                                   \
+        }                                                                                          \
+    } while (0)
+
+struct fx {
+    char dir[64];
+    struct stor_env *env;
+    char *out;
+    size_t len, cap;
+    unsigned refuse; /* refuse every Nth... offer with QRY_E_AGAIN (0 = never) */
+    unsigned offers;
+};
+
+static int
+out_fn(void *arg, const char *data, size_t len)
+{
+    struct fx *f = arg;
+    if (f->refuse != 0 && f->offers++ % f->refuse != 0) {
+        return QRY_E_AGAIN;
+    }
+    while (f->len + len + 1 > f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 4096;
+        f->out = realloc(f->out, f->cap);
+    }
+    memcpy(f->out + f->len, data, len);
+    f->len += len;
+    f->out[f->len] = '\0';
+    return 0;
+}
+
+static int
+info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
+{
+    (void) arg;
+    const char *names[2] = {"name", "value"};
+    const char *v1[2] = {what, "42"};
+    return row(row_arg, 2, names, v1);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct stor_cfg cfg;
+    char msg[256];
+    snprintf(f->dir, sizeof(f->dir), "/tmp/flowlog-s-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    stor_cfg_default(&cfg);
+    cfg.dir = f->dir;
+    cfg.commit_ms = 20;
+    assert_int_equal(stor_open(&f->env, &cfg, msg, sizeof(msg)), 0);
+    struct stor_batch *b = stor_batch_get(f->env);
+    for (size_t i = 0; i < 3000; i++) {
+        struct flow_rec *r = &b->recs[i];
+        memset(r, 0, sizeof(*r));
+        uint8_t a[4] = {10, 0, (uint8_t) (i >> 8), (uint8_t) i};
+        uint8_t d[4] = {10, 9, 9, 9};
+        flow_addr_set_v4(r->srcaddr, a);
+        flow_addr_set_v4(r->dstaddr, d);
+        r->srcport = (uint16_t) (1000 + i);
+        r->dstport = i % 2 ? 22 : 443;
+        r->protocol = 6;
+        r->packets = 1 + i;
+        r->bytes = 100 * (1 + i);
+        r->end_ms = (uint64_t) (T0 + i % 600) * 1000u;
+        r->start_ms = r->end_ms - 10;
+        r->version = 10;
+        r->action = i % 3 == 0;
+        r->present = FLOW_HAS_SRCADDR | FLOW_HAS_DSTADDR | FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT |
+                     FLOW_HAS_PROTOCOL | FLOW_HAS_PACKETS | FLOW_HAS_BYTES;
+        if (i == 7) {
+            r->present |= FLOW_HAS_INSTANCE;
+            snprintf(r->instance_id, FLOW_ID_MAX, "OK \"x\"\n");
+        }
+    }
+    b->n = 3000;
+    b->nmsgs = 0;
+    stor_batch_submit(f->env, b);
+    assert_int_equal(stor_sync(f->env), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[128];
+    stor_close(f->env);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f->out);
+    free(f);
+    return 0;
+}
+
+static struct qry_session *
+session(struct fx *f, const char *token, const char *admin)
+{
+    struct qry_session_cfg cfg = {.stor = f->env, .token = token, .admin_token = admin,
+                                  .info = info_fn, .slice_ms = 5};
+    struct qry_session *s;
+    cfg.limits.rows = 100000;
+    assert_int_equal(qry_session_create(&s, &cfg, out_fn, f), 0);
+    f->len = 0;
+    if (f->out != NULL) {
+        f->out[0] = '\0';
+    }
+    return s;
+}
+
+/* Feed everything, step until idle (or closed); returns the last step result. */
+static int
+talk(struct qry_session *s, const char *in, size_t len)
+{
+    size_t off = 0;
+    int st;
+    for (;;) {
+        off += qry_session_feed(s, in + off, len - off);
+        st = qry_session_step(s);
+        if (st == QRY_STEP_CLOSE || (st == QRY_STEP_IDLE && off == len)) {
+            return st;
+        }
+    }
+}
+
+static int
+say(struct fx *f, struct qry_session *s, const char *in)
+{
+    f->len = 0;
+    if (f->out != NULL) {
+        f->out[0] = '\0';
+    }
+    return talk(s, in, strlen(in));
+}
+
+static const char *
+last_line(const struct fx *f)
+{
+    const char *end = f->out + f->len - 1, *p = end;
+    while (p > f->out && p[-1] != '\n') {
+        p--;
+    }
+    return p;
+}
+
+static void
+test_verbs(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session *s = session(f, NULL, NULL);
+    say(f, s, "PING\n");
+    assert_string_equal(f->out, "OK PONG\n");
+    say(f, s, "ping\r\n");
+    assert_string_equal(f->out, "OK PONG\n");
+    say(f, s, "FROB x\n");
+    assert_string_equal(f->out, "ERR VERB unknown verb 'FROB'; verbs: QUERY EXPLAIN FORMAT "
+                                "WINDOWS EXPORTERS STATS FLOWLOG PING HELP QUIT AUTH\n");
+    say(f, s, "QUERY dstport: 22\n");
+    assert_string_equal(f->out, "ERR PARSE col 9: expected a value after ':'\n");
+    say(f, s, "QUERY dstport:22 | stats count, sum(bytes)\n");
+    assert_prefix(f->out, "1500 225150000\nOK 1 rows 3000 scanned ");
+    say(f, s, "FORMAT json\n");
+    assert_string_equal(f->out, "OK format json\n");
+    say(f, s, "QUERY srcport:1007 | fields srcaddr, instance-id, start\n");
+    assert_prefix(f->out, "{\"srcaddr\":\"10.0.0.7\",\"instance-id\":\"OK \\\"x\\\"\\n\","
+                             "\"start\":\"2025-11-22T08:00:06.990Z\"}\nOK 1 rows");
+    say(f, s, "FORMAT csv\n");
+    say(f, s, "QUERY srcport:1007 | fields instance-id, bytes\n");
+    assert_prefix(f->out, "instance-id,bytes\n\"OK \"\"x\"\"\\x0a\",800\nOK 1 rows");
+    say(f, s, "FORMAT text\n");
+    say(f, s, "QUERY srcport:1007 | fields instance-id, bytes\n");
+    assert_prefix(f->out, "OK\\x20\"x\"\\x0a 800\nOK 1 rows");
+    say(f, s, "FORMAT xml\n");
+    assert_string_equal(f->out, "ERR ARGS FORMAT takes text, json or csv\n");
+    say(f, s, "STATS\n");
+    assert_string_equal(f->out, "stats 42\nOK 1 rows 0 scanned 0 ms\n");
+    say(f, s, "EXPLAIN dstport:22 and srcaddr:10.0.0.0/24\n");
+    assert_non_null(strstr(f->out, "pushdown dstport = 22\n"));
+    assert_non_null(strstr(f->out, "pushdown srcaddr in 10.0.0.0/24\n"));
+    assert_prefix(last_line(f), "OK ");
+    say(f, s, "WINDOWS\n");
+    assert_prefix(f->out, "default 1763798400 600 ");
+    assert_non_null(strstr(f->out, " 3000 0 "));
+    say(f, s, "HELP\n");
+    assert_prefix(last_line(f), "OK 10 rows");
+    assert_int_equal(say(f, s, "QUIT\nPING\n"), QRY_STEP_CLOSE);
+    assert_string_equal(f->out, "OK bye\n");
+    qry_session_destroy(s);
+}
+
+static void
+test_framing(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session *s = session(f, NULL, NULL);
+    /* byte by byte */
+    const char *in = "PI";
+    talk(s, in, 2);
+    assert_int_equal(f->len, 0);
+    talk(s, "NG\nPING\n", 8);
+    assert_string_equal(f->out, "OK PONG\nOK PONG\n");
+    /* a line of exactly QRY_LINE_MAX bytes is read; one byte more is TOOLONG */
+    size_t n = QRY_LINE_MAX + 1;
+    char *big = malloc(n + 16);
+    memset(big, ' ', n + 16);
+    memcpy(big, "PING", 4);
+    big[QRY_LINE_MAX] = '\n';
+    f->len = 0;
+    talk(s, big, QRY_LINE_MAX + 1);
+    assert_string_equal(f->out, "OK PONG\n");
+    big[QRY_LINE_MAX] = ' ';
+    big[QRY_LINE_MAX + 1] = '\n';
+    memcpy(big + QRY_LINE_MAX + 2, "PING\n", 5);
+    f->len = 0;
+    talk(s, big, QRY_LINE_MAX + 7);
+    assert_string_equal(f->out, "ERR TOOLONG a request line is at most 65536 bytes\nOK PONG\n");
+    /* a megabyte without a newline: one error, then the session still works */
+    char *huge = malloc(1 << 20);
+    memset(huge, 'x', 1 << 20);
+    f->len = 0;
+    talk(s, huge, 1 << 20);
+    talk(s, "\nPING\n", 6);
+    assert_string_equal(f->out, "ERR TOOLONG a request line is at most 65536 bytes\nOK PONG\n");
+    f->len = 0;
+    talk(s, "\n", 1);
+    assert_string_equal(f->out, "ERR VERB empty request; try HELP\n");
+    free(huge);
+    free(big);
+    qry_session_destroy(s);
+}
+
+static void
+test_auth(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session *s = session(f, "sesame", "root");
+    say(f, s, "QUERY *\n");
+    assert_string_equal(f->out, "ERR AUTH authenticate first: AUTH <token>\n");
+    say(f, s, "PING\n");
+    assert_string_equal(f->out, "OK PONG\n");
+    say(f, s, "AUTH wrong\n");
+    assert_string_equal(f->out, "ERR AUTH wrong token\n");
+    say(f, s, "AUTH sesame\n");
+    assert_string_equal(f->out, "OK authenticated\n");
+    say(f, s, "FLOWLOG CREATE web\n");
+    assert_string_equal(f->out, "ERR DENIED FLOWLOG CREATE needs the admin token (AUTH <admin "
+                                "token>)\n");
+    say(f, s, "FLOWLOG DESCRIBE\n");
+    assert_prefix(last_line(f), "OK ");
+    say(f, s, "AUTH root\n");
+    assert_string_equal(f->out, "OK authenticated (admin)\n");
+    say(f, s, "FLOWLOG CREATE web window=60 traffic=reject description=\"web tier\" "
+              "exporters=192.0.2.0/24 region=eu\n");
+    assert_prefix(f->out, "OK flow log web created (id ");
+    say(f, s, "FLOWLOG CREATE web\n");
+    assert_prefix(f->out, "ERR EXISTS ");
+    say(f, s, "FLOWLOG MODIFY web colour=red\n");
+    assert_prefix(f->out, "ERR ARGS unknown key 'colour'");
+    say(f, s, "FLOWLOG MODIFY web window=600\n");
+    assert_prefix(f->out, "OK flow log web modified");
+    say(f, s, "FLOWLOG STOP web\n");
+    assert_string_equal(f->out, "OK flow log web stopped\n");
+    say(f, s, "FLOWLOG DESCRIBE web\n");
+    assert_prefix(f->out, "web ");
+    assert_non_null(strstr(f->out, " 600 reject on off 192.0.2.0/24 - - - - eu - - web\\x20tier "));
+    say(f, s, "FLOWLOG DELETE web\n");
+    assert_string_equal(f->out, "OK flow log web deleted\n");
+    say(f, s, "FLOWLOG DESCRIBE web\n");
+    assert_string_equal(f->out, "ERR NOTFOUND no flow log named 'web'\n");
+    qry_session_destroy(s);
+}
+
+/* Back-pressure: refuse 4 offers in 5; the output must be complete and in order. */
+static void
+test_backpressure(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session *s = session(f, NULL, NULL);
+    say(f, s, "QUERY * | fields srcport\n");
+    char *want = strdup(f->out);
+    size_t lines = 0;
+    for (char *p = want; *p; p++) {
+        lines += *p == '\n';
+    }
+    assert_int_equal(lines, 3001);
+    f->refuse = 5;
+    say(f, s, "QUERY * | fields srcport\n");
+    f->refuse = 0;
+    char *a = strstr(want, "OK 3000 rows"), *b = strstr(f->out, "OK 3000 rows");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a - want, b - f->out);
+    assert_memory_equal(want, f->out, (size_t) (a - want));
+    free(want);
+    /* the rows limit */
+    qry_session_destroy(s);
+    struct qry_session_cfg cfg = {.stor = f->env, .limits = {.rows = 10}};
+    assert_int_equal(qry_session_create(&s, &cfg, out_fn, f), 0);
+    say(f, s, "QUERY *\n");
+    assert_string_equal(last_line(f), "ERR LIMIT rows: more than 10 rows (add a limit)\n");
+    say(f, s, "QUERY * | limit 10\n");
+    assert_prefix(last_line(f), "OK 10 rows");
+    qry_session_destroy(s);
+    cfg.limits = (struct qry_limits){.mem_bytes = 100000};
+    assert_int_equal(qry_session_create(&s, &cfg, out_fn, f), 0);
+    say(f, s, "QUERY * | sort bytes\n");
+    assert_prefix(last_line(f), "ERR LIMIT memory: ");
+    say(f, s, "QUERY * | sort bytes desc | limit 3 | fields bytes\n");
+    assert_prefix(f->out, "300000\n299900\n299800\nOK 3 rows");
+    qry_session_destroy(s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verbs),
+        cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_backpressure),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
