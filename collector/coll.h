@@ -94,8 +94,21 @@ void coll_listen_close(struct coll_listener *l);
 
 /* ---- config.c (library coll, unit-tested) ---- */
 
+#define COLL_SPEC_MAX 128
+
+/* The query server's settings ([query] in the config file; docs/protocol.md). */
+struct coll_qserver_cfg {
+    char tcp[COLL_SPEC_MAX];        /* "ADDR:PORT" or "[V6]:PORT"; "" = none. 127.0.0.1:7739 */
+    char unix_path[4096];           /* a unix socket to serve too; "" = none */
+    char token[COLL_SPEC_MAX];      /* "" = none; a non-loopback address requires one */
+    char admin_token[COLL_SPEC_MAX]; /* needed for FLOWLOG changes when set */
+    uint32_t max_clients;           /* 64 */
+    uint32_t time_limit_ms;         /* per query; 0 = none. 60 s */
+    uint64_t memory_limit;          /* bytes per query for sorting and grouping. 256 MiB */
+    uint32_t row_limit;             /* rows per answer; 0 = none */
+};
+
 #define COLL_LISTEN_MAX 16
-#define COLL_SPEC_MAX   128
 #define COLL_ALLOW_MAX  256
 #define COLL_PATH_MAX   4096
 
@@ -133,6 +146,7 @@ struct coll_cfg {
     int log_level;                /* enum coll_log_level: messages above it are not logged */
     char pid_file[COLL_PATH_MAX]; /* "" = none */
     uint32_t exporters_max;       /* exporters with their own counters (coll_extab) */
+    struct coll_qserver_cfg query; /* [query]: the query server (qserver.c) */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
     struct dec_cfg dec;
 };
@@ -287,6 +301,22 @@ void coll_exporter_name(const struct coll_exporter *e, char *buf, size_t len);
 void coll_log_open(bool to_stderr, bool to_syslog);
 void coll_log_set_level(int level);
 void coll_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- qserver.c: the query server (issue 5; docs/protocol.md) ---- */
+
+struct coll_qserver;
+/*
+ * Serve the query protocol on cfg's TCP address and/or unix socket: sessions of query/, store
+ * work on libuv's threadpool, STATS and EXPORTERS from stats (may be NULL) on the loop thread.
+ * A non-loopback address without a token is refused (-EPERM). msg says why on failure.
+ */
+int coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll_qserver_cfg *cfg,
+                       const struct coll_stats_src *stats, struct coll_qserver **out, char *msg,
+                       size_t msglen);
+/* "ADDR:PORT" of the TCP listener (port 0 resolved), for the startup line. */
+void coll_qserver_name(const struct coll_qserver *qs, char *buf, size_t len);
+/* Stop listening, cancel running queries, close clients; memory goes in close callbacks. */
+void coll_qserver_stop(struct coll_qserver *qs);
 
 /* Wall-clock milliseconds, the `now` given to the decoder and the store. */
 uint64_t coll_now_ms(void);

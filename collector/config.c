@@ -82,6 +82,14 @@ static const struct key keys[] = {
     {"decoder", "pending_bytes", K_SIZE32, F(dec.pending_bytes), 0, 64u << 20, false, 0},
     {"decoder", "pending_age", K_MS32, F(dec.pending_age_ms), 0, 3600000, false, 0},
     {"decoder", "identity_pen", K_U32, F(dec.identity_pen), 0, UINT32_MAX, false, 0},
+    {"query", "listen", K_PATH, F(query.tcp), 0, 0, false, 0},
+    {"query", "unix", K_PATH, F(query.unix_path), 0, 0, false, 0},
+    {"query", "token", K_PATH, F(query.token), 0, 0, false, 0},
+    {"query", "admin_token", K_PATH, F(query.admin_token), 0, 0, false, 0},
+    {"query", "max_clients", K_U32, F(query.max_clients), 1, 65536, false, 0},
+    {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, false, 0},
+    {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, false, 0},
+    {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, false, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -101,6 +109,10 @@ coll_cfg_default(struct coll_cfg *cfg)
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     dec_cfg_default(&cfg->dec);
+    snprintf(cfg->query.tcp, sizeof(cfg->query.tcp), "127.0.0.1:7739");
+    cfg->query.max_clients = 64;
+    cfg->query.time_limit_ms = 60000;
+    cfg->query.memory_limit = 256u << 20;
 }
 
 const char *
@@ -322,11 +334,12 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     }
     if (k == NULL) {
         if (section[0] == '\0') {
-            snprintf(msg, msglen, "%s: key outside a section ([collector], [store], [decoder])",
-                     key);
+            snprintf(msg, msglen,
+                     "%s: key outside a section ([collector], [store], [decoder], [query])", key);
         } else if (!section_known) {
-            snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder)",
-                     key, section);
+            snprintf(msg, msglen,
+                     "%s: unknown section [%s] (known: collector, store, decoder, query)", key,
+                     section);
         } else {
             snprintf(msg, msglen, "%s.%s: unknown key", section, key);
         }
@@ -334,11 +347,12 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     }
     switch (k->kind) {
     case K_PATH:
-        if (strlen(value) >= COLL_PATH_MAX) {
-            snprintf(msg, msglen, "%s.%s: path too long", section, key);
+        if (strlen(value) >= k->size) { /* the field's size: [query] strings are shorter */
+            snprintf(msg, msglen, "%s.%s: %s too long", section, key,
+                     k->size == COLL_PATH_MAX ? "path" : "value");
             return -EINVAL;
         }
-        snprintf((char *) cfg + k->off, COLL_PATH_MAX, "%s", value);
+        snprintf((char *) cfg + k->off, k->size, "%s", value);
         return 0;
     case K_LISTEN:
         return set_listen(cfg, value, msg, msglen);

@@ -38,6 +38,7 @@ struct opts {
     size_t nspecs;
     bool foreground;
     bool check; /* -t: check the config and exit */
+    const char *query; /* -q ADDR:PORT: the query server's address */
 };
 
 struct daemon {
@@ -51,6 +52,7 @@ struct daemon {
     struct coll_listener *listeners[COLL_LISTEN_MAX];
     size_t nlisteners;
     struct coll_stats_src stats;
+    struct coll_qserver *qs; /* the query server (qserver.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
     uint64_t logged_ms;
@@ -73,6 +75,8 @@ usage(FILE *f)
             "                       ADDR:PORT' on standard output\n"
             "  -f, --foreground     stay in the foreground and log to standard error\n"
             "                       (without it: detach, log to syslog, facility daemon)\n"
+            "  -q, --query ADDR:PORT  the query server (default 127.0.0.1:7739; \"\" for none);\n"
+            "                       port 0 picks one, printed as 'listening query ADDR:PORT'\n"
             "  -t, --check-config   read the config, report the first error, and exit\n"
             "  -h, --help           this text\n"
             "Decodes NetFlow v5, v9 and IPFIX over UDP, and IPFIX over TCP, into the store.\n"
@@ -220,6 +224,8 @@ stop(struct daemon *d)
     }
     d->nlisteners = 0;
     d->stats.nlisteners = 0;
+    coll_qserver_stop(d->qs);
+    d->qs = NULL;
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *) &d->tick, NULL);
     uv_close((uv_handle_t *) &d->sigterm, NULL);
@@ -384,6 +390,40 @@ detach(int ready_fd)
     coll_log_open(false, true);
 }
 
+/* The query server, after the listeners (so its line comes last). */
+static int
+start_query(struct daemon *d)
+{
+    char msg[300] = "", name[80];
+    if (d->opt->query != NULL) {
+        snprintf(d->cfg.query.tcp, sizeof(d->cfg.query.tcp), "%s", d->opt->query);
+    }
+    if (d->cfg.query.tcp[0] == '\0' && d->cfg.query.unix_path[0] == '\0') {
+        return 0;
+    }
+    int rc = coll_qserver_start(d->loop, d->stor, &d->cfg.query, &d->stats, &d->qs, msg,
+                                sizeof(msg));
+    /* The default address taken (another flowlogd, parallel tests) is not fatal; an address
+     * asked for is. */
+    bool dflt = d->opt->query == NULL && strcmp(d->cfg.query.tcp, "127.0.0.1:7739") == 0 &&
+                d->cfg.query.unix_path[0] == '\0';
+    if (rc == UV_EADDRINUSE && dflt) {
+        coll_log(COLL_LOG_WARNING, "no query server: %s (set -q or [query] listen)", msg);
+        return 0;
+    }
+    if (rc != 0) {
+        coll_log(COLL_LOG_ERR, "%s", msg);
+        return -1;
+    }
+    coll_qserver_name(d->qs, name, sizeof(name));
+    if (name[0] != '\0') {
+        printf("listening query %s\n", name);
+        coll_log(COLL_LOG_NOTICE, "listening query %s", name);
+    }
+    fflush(stdout);
+    return 0;
+}
+
 static int
 run(const struct opts *o, struct daemon *d, int ready_fd)
 {
@@ -402,7 +442,11 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
         uv_run(d->loop, UV_RUN_DEFAULT);
         goto close_parts;
     }
-    /* Servers: the query server (issue 5) is started here, after the listeners. */
+    if (start_query(d) != 0) {
+        stop(d);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        goto close_parts;
+    }
     uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
     uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
@@ -487,11 +531,12 @@ parse_args(int argc, char **argv, struct opts *o)
         {"listen", required_argument, NULL, 'l'},
         {"foreground", no_argument, NULL, 'f'},
         {"check-config", no_argument, NULL, 't'},
+        {"query", required_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:d:l:fth", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:ftq:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -511,6 +556,9 @@ parse_args(int argc, char **argv, struct opts *o)
             break;
         case 't':
             o->check = true;
+            break;
+        case 'q':
+            o->query = optarg;
             break;
         case 'h':
             usage(stdout);
