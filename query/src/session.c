@@ -233,10 +233,10 @@ say(struct qry_session *s, const char *fmt, ...)
         return;
     }
     size_t len = (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1;
-    /* A status message never spans lines, whatever a client put in a name. */
+    /* A status message is one line of printable text, whatever a client put in a name. */
     for (size_t i = 0; i < len; i++) {
-        if (line[i] == '\n' || line[i] == '\r') {
-            line[i] = ' ';
+        if ((unsigned char) line[i] < 0x20 || line[i] == 0x7f) {
+            line[i] = '?';
         }
     }
     qry__buf_put(&s->pend, line, len);
