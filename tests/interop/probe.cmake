@@ -5,7 +5,7 @@
 add_executable(probe_udpcap ${CMAKE_CURRENT_SOURCE_DIR}/probe_udpcap.c)
 target_link_libraries(probe_udpcap PRIVATE PkgConfig::PCAP proj_warnings)
 
-foreach(_t totals)
+foreach(_t totals softflowd asan)
   add_test(NAME interop.probe_${_t}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/probe_${_t}.sh $<TARGET_FILE:flowprobe>
             $<TARGET_FILE:probe_udpcap> ${CAPTURES_DIR})
