@@ -5,7 +5,7 @@
  * collector on the loopback interface. The end-to-end tests use it to feed flowlogd.
  *
  *   nfsend -p PORT [-a 127.0.0.1|::1] [-v 10|9|5] [-n N] [-r MSGS_PER_S] [-s SEED]
- *          [-t START_UNIX_S]
+ *          [-t START_UNIX_S] [-b SRCADDR]
  *     -p PORT  destination UDP port (required)
  *     -a ADDR  destination address; only loopback (127.0.0.0/8 or ::1) is accepted, so that a
  *              test can never spray flows at a real network. Default 127.0.0.1
@@ -14,6 +14,8 @@
  *     -r RATE  messages per second, paced with nanosleep; 0 = as fast as possible. 20000
  *     -s SEED  seed of the generator (default 1): the same seed gives the same records
  *     -t START record end times fall in [START, START + 600 s); default now - 600
+ *     -b SRC   send from this loopback address (e.g. 127.0.0.2), so that a test can tell
+ *              this exporter from another one sending to the same collector
  *
  * Records mix IPv4 and IPv6 (v9 and IPFIX), TCP, UDP and ICMP. Their 5-tuples are unique
  * within a run: the source address is built from the record's index. Across runs with
@@ -57,6 +59,7 @@ struct opts {
     bool no_refresh;
     uint64_t pause_after;
     const char *resume_file;
+    const char *bind_addr;
 };
 
 struct totals {
@@ -221,7 +224,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: nfsend -p PORT [-a 127.0.0.1|::1] [-v 10|9|5] [-n N] "
-                    "[-r MSGS_PER_S] [-s SEED] [-t START_UNIX_S]\n"
+                    "[-r MSGS_PER_S] [-s SEED] [-t START_UNIX_S] [-b SRCADDR]\n"
                     "              [-T [-S]] [-R] [-P N -W FILE]\n"
                     "  -T  IPFIX over TCP; -S one byte per write\n"
                     "  -R  no template refresh (templates go out once, at the start)\n"
@@ -236,7 +239,7 @@ parse_opts(int argc, char **argv, struct opts *o)
     int c;
 
     *o = (struct opts){.addr = "127.0.0.1", .version = 10, .n = 1000, .rate = 20000, .seed = 1};
-    while ((c = getopt(argc, argv, "p:a:v:n:r:s:t:TSRP:W:")) != -1) {
+    while ((c = getopt(argc, argv, "p:a:v:n:r:s:t:TSRP:W:b:")) != -1) {
         int bad = 0;
         switch (c) {
         case 'p':
@@ -275,6 +278,9 @@ parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'W':
             o->resume_file = optarg;
+            break;
+        case 'b':
+            o->bind_addr = optarg;
             break;
         default:
             usage();
@@ -346,6 +352,25 @@ run(const struct opts *o, struct sender *snd, struct totals *sum)
     return rc;
 }
 
+/* Bind the socket to a loopback source address of the destination's family (any port). */
+static int
+bind_source(int fd, const char *addr, sa_family_t family)
+{
+    struct sockaddr_storage src;
+    socklen_t len;
+
+    if (sendutil_loopback(addr, 0, &src, &len) != 0 || src.ss_family != family) {
+        fprintf(stderr, "nfsend: -b %s: not a loopback address of the destination's family\n",
+                addr);
+        return -1;
+    }
+    if (bind(fd, (const struct sockaddr *) &src, len) != 0) {
+        fprintf(stderr, "nfsend: bind %s: %s\n", addr, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -365,6 +390,10 @@ main(int argc, char **argv)
     snd.fd = socket(snd.dst.ss_family, o.tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
     if (snd.fd < 0) {
         fprintf(stderr, "nfsend: socket: %s\n", strerror(errno));
+        return 1;
+    }
+    if (o.bind_addr != NULL && bind_source(snd.fd, o.bind_addr, snd.dst.ss_family) != 0) {
+        close(snd.fd);
         return 1;
     }
     if (o.tcp) {

@@ -3,9 +3,12 @@
  * stordump: open a store read-mostly, scan every record of every flow log and window, and
  * print a one-line summary (the end-to-end tests compare it with what nfsend sent):
  *
- *   stordump [-s] DIR
- *     -s  also print every row, one canonical line each (recfmt.h); NODATA and SKIPDATA
- *         rows get " log=NODATA" / " log=SKIPDATA" appended
+ *   stordump [-s] [-e ADDR] DIR
+ *     -s       also print every row, one canonical line each (recfmt.h); NODATA and SKIPDATA
+ *              rows get " log=NODATA" / " log=SKIPDATA" appended
+ *     -e ADDR  count (and print) only the rows whose exporter address is ADDR (IPv4 or
+ *              IPv6 text), so a test can check one exporter among several; windows still
+ *              counts every window
  *
  *   records=R packets=P bytes=B windows=W nodata=X skipdata=Y
  *
@@ -16,6 +19,7 @@
  * message on any error. It is a plain client of stor.h and knows nothing of the layout.
  */
 #define _DEFAULT_SOURCE /* getopt, stat */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,6 +41,8 @@ struct sums {
 };
 
 static int show_rows;
+static bool only_exporter;   /* -e given */
+static uint8_t exporter[16]; /* -e ADDR as stored: IPv4-mapped or IPv6 */
 
 static int
 count_window(void *arg, const struct stor_window_info *w)
@@ -52,6 +58,9 @@ add_row(struct sums *s, const struct flow_rec *r)
 {
     const char *tag = "";
 
+    if (only_exporter && memcmp(r->exporter, exporter, sizeof(exporter)) != 0) {
+        return;
+    }
     switch (r->log_status) {
     case FLOW_LS_OK:
         s->records++;
@@ -105,6 +114,23 @@ end_snap:
     return rc;
 }
 
+/* -e ADDR into the stored 16-byte form (flow.h: IPv4 as IPv4-mapped). */
+static int
+parse_exporter(const char *text)
+{
+    uint8_t v4[4];
+
+    if (inet_pton(AF_INET, text, v4) == 1) {
+        flow_addr_set_v4(exporter, v4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, exporter) == 1) {
+        return 0;
+    }
+    fprintf(stderr, "stordump: -e %s: not an IPv4 or IPv6 address\n", text);
+    return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -115,15 +141,18 @@ main(int argc, char **argv)
     char msg[256] = "";
     int c;
 
-    while ((c = getopt(argc, argv, "s")) != -1) {
-        if (c != 's') {
-            fprintf(stderr, "usage: stordump [-s] DIR\n");
+    while ((c = getopt(argc, argv, "se:")) != -1) {
+        if (c == 's') {
+            show_rows = 1;
+        } else if (c == 'e' && parse_exporter(optarg) == 0) {
+            only_exporter = true;
+        } else {
+            fprintf(stderr, "usage: stordump [-s] [-e ADDR] DIR\n");
             return 2;
         }
-        show_rows = 1;
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "usage: stordump [-s] DIR\n");
+        fprintf(stderr, "usage: stordump [-s] [-e ADDR] DIR\n");
         return 2;
     }
     /* stor_open would create a missing store; an empty dump of a typo helps nobody. */
