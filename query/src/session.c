@@ -621,6 +621,10 @@ handle(struct qry_session *s, const struct line *l)
         do_auth(s, arg);
     } else if (!s->authed) {
         say(s, "ERR AUTH authenticate first: AUTH <token>");
+    } else if (s->cfg.stor == NULL &&
+               (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN") ||
+                verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG"))) {
+        say(s, "ERR UNAVAILABLE this session has no store");
     } else if (verb_is(p, vlen, "HELP")) {
         do_help(s);
     } else if (verb_is(p, vlen, "FORMAT")) {
@@ -651,7 +655,7 @@ qry_session_heavy(const struct qry_session *s)
     if (s->ex != NULL) {
         return true;
     }
-    if (s->head == NULL || s->head->toolong || !s->authed) {
+    if (s->head == NULL || s->head->toolong || !s->authed || s->cfg.stor == NULL) {
         return false;
     }
     const char *p = s->head->text;

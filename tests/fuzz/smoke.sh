@@ -21,15 +21,27 @@ else
     bin=${2:-$here/../../build-fuzz/tests/fuzz/fuzz_decoder}
 fi
 
+# FUZZ_TARGET=query runs the query target (fuzz_query, corpus/query, no dictionary) instead.
+target=${FUZZ_TARGET:-decoder}
+dict="-dict=$here/fuzz_decoder.dict"
+if [ "$target" != decoder ]; then
+    bin=$(dirname "$bin")/fuzz_$target
+    dict=
+fi
+
 [ -x "$bin" ] || { echo "smoke.sh: $bin not built (needs clang and -DFUZZ=ON)" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-smoke.XXXXXX")
 mkdir "$work/corpus"
-cp "$here"/corpus/decoder/* "$here"/regress/* "$work/corpus/" 2>/dev/null || true
+if [ "$target" = decoder ]; then
+    cp "$here"/corpus/decoder/* "$here"/regress/* "$work/corpus/" 2>/dev/null || true
+else
+    cp "$here"/corpus/"$target"/* "$work/corpus/" 2>/dev/null || true
+fi
 rm -f "$work/corpus"/*.md
 
 rc=0
 "$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -dict="$here/fuzz_decoder.dict" -print_final_stats=1 -artifact_prefix="$work/" \
+    $dict -print_final_stats=1 -artifact_prefix="$work/" \
     "$work/corpus" >"$work/fuzz.log" 2>&1 || rc=$?
 if [ "$rc" -ne 0 ]; then
     tail -n 60 "$work/fuzz.log" >&2
