@@ -15,8 +15,9 @@
  *     -k KINDS only these kinds of datagram (names below, comma-separated; default all), to
  *              tell which kind a collector has trouble with
  *
- * It first encodes a pool of valid messages of each version with the export encoder (enc.h;
- * templates resent often, so the pool holds template sets as well as data sets), then sends,
+ * It first encodes a pool of small valid messages of each version with the export encoder
+ * (enc.h; templates resent often, so the pool holds template sets as well as data sets), then
+ * sends,
  * for each datagram, one of:
  *   valid     a pool message unchanged (keeps templates flowing, so that mutated data sets
  *             meet real templates and mutated templates meet real data)
@@ -58,6 +59,12 @@
 #define MSG_MAX  9000 /* bytes of one datagram we build */
 #define PER_VER  600  /* records encoded per version */
 #define MAX_SETS 64
+/*
+ * Small messages (about 8 records): the point is many malformed datagrams per second, and the
+ * records that still decode from them cost the collector's store far more than the datagrams.
+ */
+#define SMALL    ENC_MSG_MIN
+#define SMALL_V5 (24 + 6 * 48)
 
 enum kind {
     K_VALID,
@@ -164,7 +171,7 @@ fill_pool(struct pool *p, uint64_t seed)
     for (size_t v = 0; v < sizeof(versions); v++) {
         struct enc_cfg cfg = {.version = versions[v],
                               .domain = (uint32_t) below(&s, 4),
-                              .max_msg = (uint16_t) (v == 0 ? 1400 : 0),
+                              .max_msg = (uint16_t) (versions[v] == 5 ? SMALL_V5 : SMALL),
                               .tmpl_refresh_msgs = 3,
                               .boot_ms = now_ms - 3600000u};
         struct enc_ctx *enc;
