@@ -9,19 +9,21 @@
  * table of uint32 indexes with a power-of-two bucket count >= max_flows. Nothing is allocated
  * per packet or per flow.
  *
- * Expiry, and why it is exact although it is lazy:
+ * Expiry, and why record boundaries are exact although expiry is lazy:
  *  - Every packet checks its own entry first: if the entry has been quiet for idle_ms, or the
  *    record started active_ms ago, or a closed flow has been quiet for fin_ms, the old record
  *    is exported and the packet starts a new one. So record boundaries never depend on when
- *    a sweep runs.
- *  - Sweeps (probe_flowtab_expire, once a second) export flows that receive nothing more.
- *    Entries sit on one of two lists: "open", ordered by the second they were last moved to
- *    its tail (an entry moves at most once per second of packet time, which keeps list
- *    surgery off the per-packet path), and "closing" (FIN both ways or RST), in closing
- *    order. A sweep pops each list's head while it is due; the order is coarse by one second
- *    so an export may come up to a second late, never early.
- *  - When the cache is full, the head of the open list (least recently moved) is evicted:
- *    exported at once and counted.
+ *    a sweep runs, and the per-packet path does no list surgery at all.
+ *  - Sweeps (probe_flowtab_expire, once a second) export the flows that receive nothing
+ *    more. Entries sit on one of two FIFO lists, "open" and "closing" (FIN both ways or
+ *    RST), in the order they were queued (touch_s). A sweep pops heads whose queue time is
+ *    a timeout old: a head that is due is exported; one that saw packets since is queued
+ *    again at the tail. Each entry is looked at about once per timeout instead of being moved
+ *    on every packet; the price is that an export can come later than due (by less than
+ *    one timeout, as for routers that scan their cache), never earlier.
+ *  - When the cache is full, the open list's head is evicted, after up to SECOND_CHANCES
+ *    heads that saw packets since they were queued have been requeued (CLOCK-style
+ *    approximate LRU). Evicted flows are exported at once and counted.
  */
 #include <assert.h>
 #include <errno.h>
@@ -39,6 +41,8 @@
 #define TH_ACK 0x10u
 
 enum { LIST_OPEN = 0, LIST_CLOSING = 1 };
+
+#define SECOND_CHANCES 8
 
 struct list {
     uint32_t head; /* index + 1, 0 = empty */
@@ -195,6 +199,21 @@ entry_expire(struct probe_flowtab *t, struct probe_flow *f, enum probe_why why)
     t->st.active--;
 }
 
+static uint64_t
+last_of(const struct probe_flow *f)
+{
+    return f->start_ms + (f->last_ms[0] > f->last_ms[1] ? f->last_ms[0] : f->last_ms[1]);
+}
+
+/* Back to the tail of its list, queued now (at the latest packet time). */
+static void
+requeue(struct probe_flowtab *t, struct probe_flow *f)
+{
+    list_unlink(t, f);
+    list_append(t, f);
+    f->touch_s = (uint32_t) (t->now_ms / 1000);
+}
+
 static struct probe_flow *
 entry_new(struct probe_flowtab *t)
 {
@@ -206,10 +225,17 @@ entry_new(struct probe_flowtab *t)
     if (t->used < t->cfg.max_flows) {
         return &t->e[t->used++];
     }
-    /* Full: evict the least recently moved open flow (else the oldest closing one). */
-    uint32_t victim = t->lists[LIST_OPEN].head != 0 ? t->lists[LIST_OPEN].head
-                                                     : t->lists[LIST_CLOSING].head;
-    entry_expire(t, at(t, victim), PROBE_WHY_EVICTED);
+    /* Full: evict from the head of the open list (else the closing list), giving a flow
+       that saw packets since it was queued a second chance (CLOCK-style approximate LRU,
+       at most SECOND_CHANCES requeues per eviction). */
+    struct list *l = &t->lists[t->lists[LIST_OPEN].head != 0 ? LIST_OPEN : LIST_CLOSING];
+    struct probe_flow *v = at(t, l->head);
+    for (int i = 0; i < SECOND_CHANCES && last_of(v) / 1000 > v->touch_s && l->head != l->tail;
+         i++) {
+        requeue(t, v);
+        v = at(t, l->head);
+    }
+    entry_expire(t, v, PROBE_WHY_EVICTED);
     struct probe_flow *f = at(t, t->free);
     t->free = f->hnext;
     return f;
@@ -295,6 +321,7 @@ tcp_track(struct probe_flowtab *t, struct probe_flow *f, int s, uint8_t fl, uint
         list_unlink(t, f);
         f->state |= PROBE_ST_CLOSING;
         list_append(t, f);
+        f->touch_s = (uint32_t) (t->now_ms / 1000);
     }
 }
 
@@ -329,10 +356,11 @@ insert(struct probe_flowtab *t, const struct probe_flow *k, uint32_t h, uint64_t
     return f;
 }
 
-void
-probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t ts_us)
+/* Account one packet whose key, hash and side are computed. */
+static void
+add_keyed(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t ts_us,
+          const struct probe_flow *k, uint32_t h, int s)
 {
-    struct probe_flow k;
     uint64_t now_ms = ts_us / 1000;
 
     if (now_ms < t->now_ms) {
@@ -342,9 +370,7 @@ probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t t
         ts_us = now_ms * 1000;
     }
     t->now_ms = now_ms;
-    int s = make_key(&k, p);
-    uint32_t h = (uint32_t) XXH3_64bits(&k, PROBE_KEY_LEN);
-    struct probe_flow *f = lookup(t, &k, h);
+    struct probe_flow *f = lookup(t, k, h);
     if (f != NULL) {
         int why = record_due(t, f, now_ms);
         if (why >= 0) {
@@ -353,11 +379,7 @@ probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t t
         }
     }
     if (f == NULL) {
-        f = insert(t, &k, h, now_ms, p->v6);
-    } else if (f->touch_s != (uint32_t) (now_ms / 1000) && !(f->state & PROBE_ST_CLOSING)) {
-        list_unlink(t, f);
-        list_append(t, f);
-        f->touch_s = (uint32_t) (now_ms / 1000);
+        f = insert(t, k, h, now_ms, p->v6);
     }
     uint32_t rel = (uint32_t) (now_ms - f->start_ms);
     if (f->packets[s] == 0) {
@@ -374,34 +396,78 @@ probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t t
     t->st.packets++;
 }
 
-static uint64_t
-last_of(const struct probe_flow *f)
+/*
+ * The cache is far bigger than the CPU caches, so each packet would wait on two memory
+ * loads in a row (its bucket, then its entry). A batch computes every key and hash first and
+ * prefetches the buckets, then prefetches the first entry of each chain, then accounts the
+ * packets in order: the loads overlap instead of queueing.
+ */
+void
+probe_flowtab_add_batch(struct probe_flowtab *t, const struct probe_pkt *p, const uint64_t *ts_us,
+                        size_t n)
 {
-    return f->start_ms + (f->last_ms[0] > f->last_ms[1] ? f->last_ms[0] : f->last_ms[1]);
+    struct probe_flow k[PROBE_BATCH];
+    uint32_t h[PROBE_BATCH];
+    int s[PROBE_BATCH];
+
+    assert(n <= PROBE_BATCH);
+    for (size_t i = 0; i < n; i++) {
+        s[i] = make_key(&k[i], &p[i]);
+        h[i] = (uint32_t) XXH3_64bits(&k[i], PROBE_KEY_LEN);
+        __builtin_prefetch(&t->bucket[h[i] & t->mask]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ix = t->bucket[h[i] & t->mask];
+        if (ix != 0) {
+            __builtin_prefetch(at(t, ix));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        add_keyed(t, &p[i], ts_us[i], &k[i], h[i], s[i]);
+    }
+}
+
+void
+probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t ts_us)
+{
+    probe_flowtab_add_batch(t, p, &ts_us, 1);
+}
+
+/*
+ * Sweep one list. Entries sit in the order they were queued (touch_s, non-decreasing), and
+ * an entry is never due before touch_s + its timeout, so the sweep stops at the first head
+ * queued too recently to be due; a head that is not due (it saw packets since it was queued)
+ * goes back to the tail, queued now. Each entry is requeued at most once per timeout.
+ */
+static void
+sweep(struct probe_flowtab *t, int which, uint32_t timeout_ms, enum probe_why why,
+      uint64_t now_ms)
+{
+    uint32_t ix;
+
+    while ((ix = t->lists[which].head) != 0) {
+        struct probe_flow *f = at(t, ix);
+        if ((uint64_t) f->touch_s * 1000 + timeout_ms > now_ms) {
+            break;
+        }
+        if (last_of(f) + timeout_ms <= now_ms) {
+            entry_expire(t, f, why);
+        } else {
+            requeue(t, f);
+        }
+    }
 }
 
 void
 probe_flowtab_expire(struct probe_flowtab *t, uint64_t now_ms)
 {
-    uint32_t ix;
-
     if (now_ms < t->now_ms) {
         now_ms = t->now_ms;
     }
-    while ((ix = t->lists[LIST_CLOSING].head) != 0) {
-        struct probe_flow *f = at(t, ix);
-        if (now_ms < last_of(f) + t->cfg.fin_ms && now_ms < last_of(f) + t->cfg.idle_ms) {
-            break;
-        }
-        entry_expire(t, f, PROBE_WHY_CLOSED);
-    }
-    while ((ix = t->lists[LIST_OPEN].head) != 0) {
-        struct probe_flow *f = at(t, ix);
-        if (now_ms < last_of(f) + t->cfg.idle_ms) {
-            break;
-        }
-        entry_expire(t, f, PROBE_WHY_IDLE);
-    }
+    t->now_ms = now_ms;
+    uint32_t fin = t->cfg.fin_ms < t->cfg.idle_ms ? t->cfg.fin_ms : t->cfg.idle_ms;
+    sweep(t, LIST_CLOSING, fin, PROBE_WHY_CLOSED, now_ms);
+    sweep(t, LIST_OPEN, t->cfg.idle_ms, PROBE_WHY_IDLE, now_ms);
 }
 
 void

@@ -52,6 +52,10 @@ struct probe_main {
     uint64_t next_tick_ms;
     uint64_t last_ms;
     uint64_t seen, notip, malformed, sampled_out, sample_ctr;
+    /* Parsed packets not yet in the cache (see probe_flowtab_add_batch). */
+    struct probe_pkt batch[PROBE_BATCH];
+    uint64_t batch_us[PROBE_BATCH];
+    size_t nbatch;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -422,8 +426,19 @@ print_stats(struct probe_main *m)
 }
 
 static void
+flush_batch(struct probe_main *m)
+{
+    if (m->nbatch > 0) {
+        probe_export_now(m->x, m->last_ms);
+        probe_flowtab_add_batch(m->t, m->batch, m->batch_us, m->nbatch);
+        m->nbatch = 0;
+    }
+}
+
+static void
 tick(struct probe_main *m, uint64_t now_ms)
 {
+    flush_batch(m);
     probe_export_now(m->x, now_ms);
     probe_flowtab_expire(m->t, now_ms);
     probe_export_tick(m->x, now_ms, m->notip + m->malformed);
@@ -434,7 +449,7 @@ static void
 on_packet(u_char *arg, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct probe_main *m = (struct probe_main *) arg;
-    struct probe_pkt p;
+    struct probe_pkt *p = &m->batch[m->nbatch];
     uint64_t ts_us = (uint64_t) h->ts.tv_sec * 1000000u + (uint64_t) h->ts.tv_usec;
 
     m->seen++;
@@ -442,7 +457,7 @@ on_packet(u_char *arg, const struct pcap_pkthdr *h, const u_char *bytes)
         m->sampled_out++; /* systematic count-based sampling (RFC 5475 §6.1) */
         return;
     }
-    int rc = probe_parse(m->dlt, bytes, h->caplen, h->len, &p);
+    int rc = probe_parse(m->dlt, bytes, h->caplen, h->len, p);
     if (rc != 0) {
         m->notip += rc == PROBE_E_NOTIP ? 1u : 0u;
         m->malformed += rc == PROBE_E_NOTIP ? 0u : 1u;
@@ -450,10 +465,10 @@ on_packet(u_char *arg, const struct pcap_pkthdr *h, const u_char *bytes)
     }
     uint64_t ms = ts_us / 1000;
     m->last_ms = ms > m->last_ms ? ms : m->last_ms;
-    if (m->file != NULL) {
-        probe_export_now(m->x, m->last_ms);
+    m->batch_us[m->nbatch++] = ts_us;
+    if (m->nbatch == PROBE_BATCH) {
+        flush_batch(m);
     }
-    probe_flowtab_add(m->t, &p, ts_us);
     if (m->file != NULL && m->last_ms >= m->next_tick_ms) {
         tick(m, m->last_ms);
     }
@@ -502,6 +517,7 @@ run_file(struct probe_main *m)
 
     do {
         n = pcap_dispatch(m->pcap, 4096, on_packet, (u_char *) m);
+        flush_batch(m);
         if (stats_flag) {
             stats_flag = 0;
             print_stats(m);
@@ -527,6 +543,7 @@ run_live(struct probe_main *m)
             fprintf(stderr, "flowprobe: %s: %s\n", m->iface, pcap_geterr(m->pcap));
             break;
         }
+        flush_batch(m);
         uint64_t now = wall_ms();
         if (now >= m->next_tick_ms) {
             tick(m, now);
@@ -632,6 +649,7 @@ main(int argc, char **argv)
         run_live(&m);
     }
     uint64_t end_ms = m.file != NULL ? (m.last_ms != 0 ? m.last_ms : m.ex.boot_ms) : wall_ms();
+    flush_batch(&m);
     probe_export_now(m.x, end_ms);
     probe_flowtab_flush(m.t);
     probe_export_finish(m.x, end_ms, m.notip + m.malformed);

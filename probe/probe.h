@@ -99,7 +99,7 @@ struct probe_flow {
     uint32_t lprev;      /* expiry list links: index + 1, 0 = none */
     uint32_t lnext;
     uint32_t hash;
-    uint32_t touch_s;    /* second (of packet time) the entry last moved to its list's tail */
+    uint32_t touch_s;    /* second (of packet time) the entry was queued at its list's tail */
     uint32_t rtt_us;     /* TCP handshake round trip, 0 = not measured */
     uint32_t syn_us;     /* SYN's time, µs after start_ms */
     uint64_t start_ms;   /* first packet of the record (either side) */
@@ -149,6 +149,11 @@ void probe_flowtab_destroy(struct probe_flowtab *t);
 
 /* Account one packet seen at ts_us (µs since the epoch). May expire flows through fn. */
 void probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t ts_us);
+
+/* The same for n <= PROBE_BATCH packets in order, with the memory loads overlapped. */
+#define PROBE_BATCH 32
+void probe_flowtab_add_batch(struct probe_flowtab *t, const struct probe_pkt *p, const uint64_t *ts_us,
+                             size_t n);
 
 /* Expire what is due at now_ms (idle, and closed flows after fin_ms). */
 void probe_flowtab_expire(struct probe_flowtab *t, uint64_t now_ms);

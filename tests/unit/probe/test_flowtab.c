@@ -180,7 +180,9 @@ test_fin_both_ways_and_rst(void **state)
     probe_flowtab_add(t, &c_ack, T0 + 5200 * MS); /* the last ACK joins the same record */
     probe_flowtab_expire(t, T0 / 1000 + 6000);
     assert_int_equal(g.n, 0);
-    probe_flowtab_expire(t, T0 / 1000 + 6200); /* fin_ms quiet after the last packet */
+    probe_flowtab_expire(t, T0 / 1000 + 6199); /* never before fin_ms of quiet */
+    assert_int_equal(g.n, 0);
+    probe_flowtab_expire(t, T0 / 1000 + 7200); /* and within another fin_ms after that */
     assert_int_equal(g.n, 1);
     assert_int_equal(g.why[0], PROBE_WHY_CLOSED);
     assert_int_equal(g.f[0].packets[0] + g.f[0].packets[1], 3);
