@@ -359,6 +359,11 @@ parse_args(struct probe_main *m, int argc, char **argv)
             usage(stderr);
             return PROBE_E_CONFIG;
         }
+        if (c == 'i' || c == 'r') {
+            /* A source on the command line replaces the config file's, whichever kind. */
+            free(c == 'i' ? m->file : m->iface);
+            *(c == 'i' ? &m->file : &m->iface) = NULL;
+        }
         if (set_opt(m, name, optarg) != 0) {
             fprintf(stderr, "flowprobe: bad value for --%s: '%s'\n", name, optarg);
             return PROBE_E_CONFIG;

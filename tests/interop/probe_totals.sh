@@ -39,3 +39,15 @@ for v in 10 9 5; do
     [ "$ts" = "$want" ] || fail "v$v tshark: $ts, capture: $want"
     echo "ok: v$v nfdump and tshark both decode $want (flows packets bytes)"
 done
+
+# The example config (etc/flowprobe.conf) is valid: -r replaces its interface, -c adds a
+# collector, and its identity reaches the export messages.
+# Its own collector line is left out: tests send only to their own sinks.
+grep -v '^collector' "$(dirname "$0")/../../etc/flowprobe.conf" >"$tmp/flowprobe.conf"
+start_udpcap conf
+"$flowprobe" --config "$tmp/flowprobe.conf" -r "$tmp/traffic.pcap" \
+    -c "127.0.0.1:$uc_port" 2>"$tmp/flowprobe-conf.log" || fail "example config: exit $?"
+wait "$uc_pid" || true
+n=$(grep -ac 'sag-0001' "$tmp/conf.pcap" || true)
+[ "$n" -gt 0 ] || fail "example config: identity sag-0001 not in the export"
+echo "ok: the example config runs and its identity is exported"
