@@ -279,6 +279,94 @@ test_roundtrip_v9_v5(void **state)
     probe_export_destroy(x);
 }
 
+/* Many flows over UDP: every message fits a 1500-byte path (loopback's MTU is 64 KB, but
+   flowprobe caps at Ethernet's), and full ones come close to it. */
+static void
+test_message_size(void **state)
+{
+    (void) state;
+    char spec[64];
+    int fd = sink_open(spec, sizeof(spec));
+    struct probe_export_cfg c = {.version = 10, .ncollectors = 1, .boot_ms = 1700000000000ull};
+    struct probe_export *x = NULL;
+    struct probe_flowtab *t = NULL;
+    struct probe_flowtab_cfg tc = {.max_flows = 512, .idle_ms = 1000, .active_ms = 5000};
+    char err[128];
+
+    c.collectors[0] = spec;
+    assert_int_equal(probe_export_create(&x, &c, err, sizeof(err)), 0);
+    assert_int_equal(probe_flowtab_create(&t, &tc, probe_export_flow, x), 0);
+    probe_export_now(x, 1700000050000ull);
+    for (uint16_t i = 0; i < 300; i++) {
+        struct probe_pkt p = pkt4((uint8_t) i, (uint16_t) (1000 + i), 9, 80, 0x10);
+        probe_flowtab_add(t, &p, 1700000050000000ull + i);
+    }
+    probe_flowtab_flush(t);
+    probe_export_finish(x, 1700000050100ull, 0);
+    uint8_t buf[65536];
+    ssize_t n, max = 0;
+    size_t count = 0;
+    while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+        max = n > max ? n : max;
+        count++;
+    }
+    assert_true(count >= 8);
+    assert_true(max <= 1472);
+    assert_true(max >= 1400);
+    close(fd);
+    probe_flowtab_destroy(t);
+    probe_export_destroy(x);
+}
+
+/* IPFIX over TCP: the collector hangs up; the next sends fail (counted), and a tick two
+   seconds later reconnects with a new session that starts with its templates again. */
+static void
+test_tcp_reconnect(void **state)
+{
+    (void) state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    char spec[64], err[128];
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *) &sa, &sl), 0);
+    snprintf(spec, sizeof(spec), "127.0.0.1:%u/tcp", ntohs(sa.sin_port));
+    struct probe_export_cfg c = {.version = 10, .ncollectors = 1, .boot_ms = 1700000000000ull};
+    struct probe_export *x = NULL;
+    c.collectors[0] = spec;
+    assert_int_equal(probe_export_create(&x, &c, err, sizeof(err)), 0);
+    int a1 = accept(ls, NULL, NULL);
+    assert_true(a1 >= 0);
+    probe_export_tick(x, 1700000050000ull, 0); /* options records: the session starts */
+    uint8_t buf[4096];
+    ssize_t n = recv(a1, buf, sizeof(buf), 0);
+    assert_true(n >= 20);
+    assert_int_equal(buf[0] << 8 | buf[1], 10); /* IPFIX */
+    close(a1);
+    /* Send until the hang-up shows: the first write after a close may still succeed. */
+    for (int i = 0; i < 20 && probe_export_stats(x)->send_errors == 0; i++) {
+        probe_export_finish(x, 1700000050000ull + (uint64_t) i, 0);
+        usleep(10000);
+    }
+    assert_true(probe_export_stats(x)->send_errors > 0);
+    sleep(2); /* flowprobe retries at most every 2 s */
+    probe_export_tick(x, 1700000060000ull, 0);
+    int a2 = accept(ls, NULL, NULL);
+    assert_true(a2 >= 0);
+    assert_int_equal(probe_export_stats(x)->reconnects, 1);
+    n = recv(a2, buf, sizeof(buf), 0);
+    assert_true(n >= 20);
+    /* Message header: sequence 0 again (a new session), then set id 3 (options template). */
+    assert_int_equal(buf[8] | buf[9] | buf[10] | buf[11], 0);
+    assert_int_equal(buf[16] << 8 | buf[17], 3);
+    close(a2);
+    close(ls);
+    probe_export_destroy(x);
+}
+
 static void
 test_bad_collectors(void **state)
 {
@@ -305,6 +393,8 @@ main(void)
         cmocka_unit_test(test_nets_direction),
         cmocka_unit_test(test_roundtrip_ipfix),
         cmocka_unit_test(test_roundtrip_v9_v5),
+        cmocka_unit_test(test_message_size),
+        cmocka_unit_test(test_tcp_reconnect),
         cmocka_unit_test(test_bad_collectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
