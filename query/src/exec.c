@@ -88,6 +88,10 @@ struct qry_exec {
     size_t nbuckets, ngroups;
     struct group **list;
     struct qry__arena arena;
+    /* Group keys of one or two small-domain fields (ports, protocol, action, ...) index this
+     * array directly: no key building, hashing or comparing per record. */
+    struct agg_state **direct; /* the group's states */
+    uint32_t dom[2];
 
     /* table phase */
     size_t tcols;
@@ -360,7 +364,7 @@ group_nvals(const struct qry__stage *s)
 static size_t
 group_naggs(const struct qry__stage *s)
 {
-    return s->kind == S_TOP ? 3 : s->naggs;
+    return s->kind == S_TOP ? 1 : s->naggs; /* top: one state, see agg_rec */
 }
 
 static int
@@ -394,9 +398,10 @@ group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
     size_t nv = group_nvals(s), na = group_naggs(s);
     struct group *g = qry__alloc(&ex->arena, sizeof(*g));
     int rc;
-    if (g == NULL || (g->key = qry__alloc(&ex->arena, klen)) == NULL ||
-        (g->vals = qry__alloc(&ex->arena, nv * sizeof(*vals))) == NULL ||
-        (g->st = qry__alloc(&ex->arena, na * sizeof(*g->st))) == NULL) {
+    /* the states right after the group: one cache line apart at most */
+    if (g == NULL || (g->st = qry__alloc(&ex->arena, na * sizeof(*g->st))) == NULL ||
+        (g->key = qry__alloc(&ex->arena, klen)) == NULL ||
+        (g->vals = qry__alloc(&ex->arena, nv * sizeof(*vals))) == NULL) {
         return ex_fail(ex, -ENOMEM, "out of memory");
     }
     memcpy(g->key, key, klen);
@@ -484,12 +489,12 @@ state_add(struct agg_state *st, const struct qry__val *v)
     st->sum += v->u;
 }
 
+/* The group of r through the hash table (created when new). */
 static int
-agg_rec(struct qry_exec *ex, const struct flow_rec *r)
+group_find(struct qry_exec *ex, const struct flow_rec *r, struct group **out)
 {
-    const struct qry__stage *s = ex->agg;
     uint8_t key[1024];
-    struct qry__val vals[40], v;
+    struct qry__val vals[40];
     size_t klen;
     if (group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
         return ex_fail(ex, QRY_E_LIMIT, "group key too long");
@@ -499,33 +504,72 @@ agg_rec(struct qry_exec *ex, const struct flow_rec *r)
     while (g != NULL && (g->hash != h || g->klen != klen || memcmp(g->key, key, klen) != 0)) {
         g = g->next;
     }
+    *out = g;
+    return g == NULL ? group_new(ex, key, klen, h, vals, out) : 0;
+}
+
+/* The slot of r in the direct array, or SIZE_MAX when a value is outside its domain. */
+static size_t
+direct_slot(const struct qry_exec *ex, const struct flow_rec *r)
+{
+    const struct qry__stage *s = ex->agg;
+    size_t idx = 0;
+    for (size_t i = 0; i < s->ncols; i++) {
+        struct qry__val v;
+        qry__rec_get(r, s->cols[i].field, &ex->nm, &v);
+        if (v.present && v.u >= ex->dom[i]) {
+            return SIZE_MAX;
+        }
+        idx = idx * (ex->dom[i] + 1u) + (v.present ? (size_t) v.u + 1u : 0u);
+    }
+    return idx;
+}
+
+static int
+agg_rec(struct qry_exec *ex, const struct flow_rec *r)
+{
+    const struct qry__stage *s = ex->agg;
+    struct qry__val v;
+    struct agg_state *st = NULL;
     int rc;
-    if (g == NULL && (rc = group_new(ex, key, klen, h, vals, &g)) != 0) {
-        return rc;
+    size_t slot = ex->direct != NULL ? direct_slot(ex, r) : SIZE_MAX;
+    if (slot != SIZE_MAX) {
+        st = ex->direct[slot];
+    }
+    if (st == NULL) {
+        struct group *g;
+        if ((rc = group_find(ex, r, &g)) != 0) {
+            return rc;
+        }
+        st = g->st;
+        if (slot != SIZE_MAX) {
+            ex->direct[slot] = st;
+        }
     }
     if (s->kind == S_TOP) {
-        struct qry__val one = {.kind = K_NUM, .present = true, .u = 1};
-        state_add(&g->st[0], &one);
+        /* One state per group, to keep groups small: count = flows, sum = bytes and
+         * max = packets (sums of the values present; missing counts as 0). */
+        st->count++;
         qry__rec_get(r, F_PACKETS, &ex->nm, &v);
-        state_add(&g->st[1], &v);
+        st->max += v.u;
         qry__rec_get(r, F_BYTES, &ex->nm, &v);
-        state_add(&g->st[2], &v);
+        st->sum += v.u;
         return 0;
     }
     for (size_t i = 0; i < s->naggs; i++) {
         const struct qry__agg *a = &s->aggs[i];
         if (a->kind == A_COUNT) {
-            g->st[i].count++;
+            st[i].count++;
             continue;
         }
         qry__rec_get(r, a->field, &ex->nm, &v);
         if (a->kind == A_DC) {
-            if (v.present && (rc = dc_add(ex, &g->st[i], val_id(&v))) != 0) {
+            if (v.present && (rc = dc_add(ex, &st[i], val_id(&v))) != 0) {
                 return rc;
             }
             continue;
         }
-        state_add(&g->st[i], &v);
+        state_add(&st[i], &v);
     }
     return 0;
 }
@@ -777,6 +821,66 @@ out:
     return rc;
 }
 
+/* Keep only the n rows that sort first under t (in no particular order): a bounded heap. */
+static int
+table_select(struct qry_exec *ex, const struct tcmp *t, size_t n)
+{
+    if (n == 0 || ex->ntrows <= n) {
+        return 0;
+    }
+    struct qry__val **h = malloc(n * sizeof(*h));
+    struct qry__val *keep = malloc(n * ex->tfull * sizeof(*keep));
+    size_t nh = 0;
+    if (h == NULL || keep == NULL) {
+        free(h);
+        free(keep);
+        return ex_fail(ex, -ENOMEM, "out of memory");
+    }
+    for (size_t r = 0; r < ex->ntrows; r++) {
+        struct qry__val *row = &ex->trows[r * ex->tfull];
+        size_t i;
+        if (nh < n) {
+            i = nh++;
+            h[i] = row;
+            while (i > 0 && trow_cmp(h[i], h[(i - 1) / 2], t) > 0) { /* max-heap: worst on top */
+                struct qry__val *x = h[i];
+                h[i] = h[(i - 1) / 2];
+                h[(i - 1) / 2] = x;
+                i = (i - 1) / 2;
+            }
+            continue;
+        }
+        if (trow_cmp(row, h[0], t) >= 0) {
+            continue;
+        }
+        h[0] = row;
+        for (i = 0;;) {
+            size_t l = 2 * i + 1, rr = l + 1, m = i;
+            if (l < nh && trow_cmp(h[l], h[m], t) > 0) {
+                m = l;
+            }
+            if (rr < nh && trow_cmp(h[rr], h[m], t) > 0) {
+                m = rr;
+            }
+            if (m == i) {
+                break;
+            }
+            struct qry__val *x = h[i];
+            h[i] = h[m];
+            h[m] = x;
+            i = m;
+        }
+    }
+    for (size_t i = 0; i < nh; i++) {
+        memcpy(&keep[i * ex->tfull], h[i], ex->tfull * sizeof(*keep));
+    }
+    free(h);
+    free(ex->trows);
+    ex->trows = keep;
+    ex->ntrows = nh;
+    return 0;
+}
+
 static void
 table_columns(struct qry_exec *ex)
 {
@@ -869,13 +973,12 @@ table_build(struct qry_exec *ex)
         for (struct group *g = ex->buckets[b]; g != NULL; g = g->next, r++) {
             struct qry__val *row = &ex->trows[r * ex->tfull];
             memcpy(row, g->vals, nv * sizeof(*row));
-            for (size_t i = 0; i < na; i++) {
-                if (s->kind == S_TOP) {
-                    row[nv + i] = (struct qry__val){.kind = K_NUM, .present = true,
-                                                    .u = i == 0 ? g->st[i].count : g->st[i].sum};
-                } else {
-                    row[nv + i] = agg_value(&s->aggs[i], &g->st[i]);
-                }
+            for (size_t i = 0; s->kind == S_TOP && i < 3; i++) {
+                uint64_t u = i == 0 ? g->st->count : i == 1 ? g->st->max : g->st->sum;
+                row[nv + i] = (struct qry__val){.kind = K_NUM, .present = true, .u = u};
+            }
+            for (size_t i = 0; s->kind != S_TOP && i < na; i++) {
+                row[nv + i] = agg_value(&s->aggs[i], &g->st[i]);
             }
         }
     }
@@ -885,6 +988,9 @@ table_build(struct qry_exec *ex)
     if (s->kind == S_TOP) {
         t.col = nv + s->top_by;
         t.desc = true;
+        if ((rc = table_select(ex, &t, (size_t) s->n)) != 0) {
+            return rc;
+        }
     }
     if ((rc = table_sort(ex, &t)) != 0) {
         return rc;
@@ -968,6 +1074,54 @@ record_plan(struct qry_exec *ex)
     if (!ex->sorting && ex->agg == NULL) {
         ex->post_limit = ex->pre_limit;
     }
+}
+
+/* Values a field can take, for direct group indexing; 0 when too many. */
+static uint32_t
+field_domain(int f)
+{
+    switch (f) {
+    case F_SRCPORT:
+    case F_DSTPORT:
+    case F_TCPFLAGS:
+        return 65536;
+    case F_PROTOCOL:
+    case F_TOS:
+    case F_VERSION:
+        return 256;
+    case F_ACTION:
+    case F_LOGSTATUS:
+    case F_DIRECTION:
+        return 3;
+    default:
+        return 0;
+    }
+}
+
+static int
+direct_setup(struct qry_exec *ex)
+{
+    const struct qry__stage *s = ex->agg;
+    if (s == NULL || s->kind == S_TIMECHART || s->ncols == 0 || s->ncols > 2) {
+        return 0;
+    }
+    size_t slots = 1;
+    for (size_t i = 0; i < s->ncols; i++) {
+        ex->dom[i] = field_domain(s->cols[i].field);
+        if (ex->dom[i] == 0) {
+            return 0;
+        }
+        slots *= ex->dom[i] + 1u; /* + missing */
+    }
+    if (slots > (1u << 20)) {
+        return 0;
+    }
+    int rc = mem_add(ex, slots * sizeof(*ex->direct));
+    if (rc != 0) {
+        return rc;
+    }
+    ex->direct = calloc(slots, sizeof(*ex->direct));
+    return ex->direct != NULL ? 0 : -ENOMEM;
 }
 
 static int
@@ -1105,6 +1259,9 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
     ex->t0_ms = mono_ms();
     ex->deadline_ms = ex->lim.time_ms ? ex->t0_ms + ex->lim.time_ms : 0;
     record_plan(ex);
+    if ((rc = direct_setup(ex)) != 0) {
+        goto fail;
+    }
     if ((rc = qry__names_load(&ex->nm, env)) != 0) {
         goto fail;
     }
@@ -1149,6 +1306,7 @@ qry_exec_close(struct qry_exec *ex)
         }
     }
     free(ex->buckets);
+    free(ex->direct);
     free(ex->list);
     qry__arena_free(&ex->arena);
     free(ex->trows);
