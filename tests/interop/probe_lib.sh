@@ -71,9 +71,10 @@ nfdump_totals() {
         END {print f+0, p+0, b+0}'
 }
 
-# start_udpcap NAME: probe_udpcap writing $tmp/NAME.pcap; sets $uc_pid and $uc_port.
+# start_udpcap NAME [IDLE_MS]: probe_udpcap writing $tmp/NAME.pcap, stopping IDLE_MS (400)
+# after the last datagram; sets $uc_pid and $uc_port.
 start_udpcap() {
-    "$udpcap" "$tmp/$1.pcap" 400 >"$tmp/$1.port" 2>"$tmp/udpcap-$1.log" &
+    "$udpcap" "$tmp/$1.pcap" "${2:-400}" >"$tmp/$1.port" 2>"$tmp/udpcap-$1.log" &
     uc_pid=$!
     bg_pids="$bg_pids $uc_pid"
     for _ in $(seq 50); do
