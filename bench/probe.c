@@ -181,11 +181,12 @@ run_both(const char *flowprobe, const char *pcap, const char *dest, const char *
     char ctl[512], pidf[512];
     snprintf(ctl, sizeof(ctl), "%s/sf.ctl", dir);
     snprintf(pidf, sizeof(pidf), "%s/sf.pid", dir);
-    char *fp[] = {(char *) flowprobe, "-r", (char *) pcap, "-c", (char *) dest, "--idle", "60",
-                  "--active", "300", "--max-flows", "262144", NULL};
-    char *sf[] = {"softflowd", "-r", (char *) pcap, "-n", (char *) dest, "-v", "10", "-d",
-                  "-m", "262144", "-c", ctl, "-p", pidf, "-t", "general=60", "-t", "tcp=60",
-                  "-t", "udp=60", "-t", "maxlife=300", NULL};
+    char *fp[] = {(char *) flowprobe, "-r",  (char *) pcap, "-c",     (char *) dest, "--idle", "60",
+                  "--active",         "300", "--max-flows", "262144", NULL};
+    char *sf[] = {"softflowd", "-r",     (char *) pcap, "-n",          (char *) dest, "-v",
+                  "10",        "-d",     "-m",          "262144",      "-c",          ctl,
+                  "-p",        pidf,     "-t",          "general=60",  "-t",          "tcp=60",
+                  "-t",        "udp=60", "-t",          "maxlife=300", NULL};
     if (run(fp, NULL, &r[0]) != 0 || run(sf, ctl, &r[1]) != 0) {
         return -1;
     }

@@ -54,8 +54,8 @@ struct probe_flowtab {
     struct probe_flow *e; /* max_flows entries */
     uint32_t *bucket;     /* index + 1 */
     uint32_t mask;
-    uint32_t used;     /* entries handed out from the array so far (bump allocation) */
-    uint32_t free;     /* free list of returned entries, through hnext */
+    uint32_t used; /* entries handed out from the array so far (bump allocation) */
+    uint32_t free; /* free list of returned entries, through hnext */
     struct list lists[2];
     uint64_t now_ms; /* latest packet time seen: timestamps never go backwards here */
     probe_expire_fn *fn;
@@ -306,8 +306,8 @@ tcp_track(struct probe_flowtab *t, struct probe_flow *f, int s, uint8_t fl, uint
     } else if ((f->state & PROBE_ST_SYN) && (fl & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) &&
                s != !!(f->state & PROBE_ST_SYNSIDE)) {
         f->state |= PROBE_ST_SYNACK;
-    } else if ((f->state & PROBE_ST_SYNACK) && f->rtt_us == 0 && (fl & (TH_SYN | TH_ACK)) == TH_ACK &&
-               s == !!(f->state & PROBE_ST_SYNSIDE)) {
+    } else if ((f->state & PROBE_ST_SYNACK) && f->rtt_us == 0 &&
+               (fl & (TH_SYN | TH_ACK)) == TH_ACK && s == !!(f->state & PROBE_ST_SYNSIDE)) {
         /* The client's first ACK: SYN -> SYN+ACK -> ACK is one full round trip as seen from
            any point on the path. */
         uint64_t rtt = rel_us > f->syn_us ? rel_us - f->syn_us : 1;
@@ -440,8 +440,7 @@ probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint64_t t
  * goes back to the tail, queued now. Each entry is requeued at most once per timeout.
  */
 static void
-sweep(struct probe_flowtab *t, int which, uint32_t timeout_ms, enum probe_why why,
-      uint64_t now_ms)
+sweep(struct probe_flowtab *t, int which, uint32_t timeout_ms, enum probe_why why, uint64_t now_ms)
 {
     uint32_t ix;
 

@@ -43,7 +43,6 @@ struct probe_main {
     struct probe_export_cfg ex;
     struct if_entry ifmap[MAX_IFMAP];
     unsigned nifmap;
-    bool verbose;
     /* run time */
     pcap_t *pcap;
     int dlt;
@@ -90,7 +89,7 @@ usage(FILE *f)
           "         [--instance-id ID] [--snid SN] [--account-id ID] [--pen N] [--domain N]\n"
           "         [--idle S] [--active S] [--fin S] [--max-flows N] [--local-net CIDR]...\n"
           "         [--ifindex IFACE=N]... [--sampling N] [--max-msg BYTES] [--config FILE]\n"
-          "         [-V] [BPF filter]\n"
+          "         [BPF filter]\n"
           "Defaults: IPFIX, idle 15 s, active 60 s, fin 1 s, 131072 flows. See docs/probe.md.\n",
           f);
 }
@@ -278,7 +277,6 @@ static const struct option longopts[] = {
     {"read", required_argument, NULL, 'r'},
     {"collector", required_argument, NULL, 'c'},
     {"version", required_argument, NULL, 'v'},
-    {"verbose", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {"config", required_argument, NULL, 'C'},
     {"instance-id", required_argument, NULL, 0},
@@ -337,7 +335,7 @@ parse_args(struct probe_main *m, int argc, char **argv)
             }
         }
     }
-    while ((c = getopt_long(argc, argv, "+i:r:c:v:Vh", longopts, &li)) != -1) {
+    while ((c = getopt_long(argc, argv, "+i:r:c:v:h", longopts, &li)) != -1) {
         const char *name = c == 'i'   ? "interface"
                            : c == 'r' ? "read"
                            : c == 'c' ? "collector"
@@ -345,10 +343,6 @@ parse_args(struct probe_main *m, int argc, char **argv)
                            : c == 0   ? longopts[li].name
                                       : NULL;
         if (c == 'C') {
-            continue;
-        }
-        if (c == 'V') {
-            m->verbose = true;
             continue;
         }
         if (c == 'h') {

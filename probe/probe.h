@@ -33,11 +33,11 @@ const char *probe_strerror(int err);
 
 /* Link types, as libpcap's DLT_* values on Linux (probe_parse is pure, no pcap.h needed). */
 enum probe_dlt {
-    PROBE_DLT_NULL = 0,     /* BSD loopback: 4-byte address family in the writer's order */
-    PROBE_DLT_EN10MB = 1,   /* Ethernet */
-    PROBE_DLT_RAW = 12,     /* raw IP (LINKTYPE_RAW 101 is mapped to this by libpcap) */
-    PROBE_DLT_RAW14 = 14,   /* raw IP on OpenBSD */
-    PROBE_DLT_LOOP = 108,   /* OpenBSD loopback: address family big-endian */
+    PROBE_DLT_NULL = 0,   /* BSD loopback: 4-byte address family in the writer's order */
+    PROBE_DLT_EN10MB = 1, /* Ethernet */
+    PROBE_DLT_RAW = 12,   /* raw IP (LINKTYPE_RAW 101 is mapped to this by libpcap) */
+    PROBE_DLT_RAW14 = 14, /* raw IP on OpenBSD */
+    PROBE_DLT_LOOP = 108, /* OpenBSD loopback: address family big-endian */
     PROBE_DLT_LINUX_SLL = 113,
     PROBE_DLT_IPV4 = 228,
     PROBE_DLT_IPV6 = 229,
@@ -73,9 +73,9 @@ bool probe_dlt_ok(int dlt);
 /* ---- flowtab.c: the flow cache ---- */
 
 enum probe_why {
-    PROBE_WHY_IDLE = 0,   /* no packet for idle_ms */
-    PROBE_WHY_ACTIVE = 1, /* a packet came active_ms after the record's start */
-    PROBE_WHY_CLOSED = 2, /* FIN both ways or RST, then fin_ms quiet */
+    PROBE_WHY_IDLE = 0,    /* no packet for idle_ms */
+    PROBE_WHY_ACTIVE = 1,  /* a packet came active_ms after the record's start */
+    PROBE_WHY_CLOSED = 2,  /* FIN both ways or RST, then fin_ms quiet */
     PROBE_WHY_EVICTED = 3, /* the cache was full: least recently used flow pushed out */
     PROBE_WHY_END = 4,     /* flushed at exit */
     PROBE_WHY_COUNT = 5,
@@ -92,17 +92,17 @@ struct probe_flow {
     uint16_t port[2];
     uint8_t proto;
     /* End of key. */
-    uint8_t state;       /* enum probe_state bits */
-    uint8_t tos[2];      /* last seen per side */
+    uint8_t state;        /* enum probe_state bits */
+    uint8_t tos[2];       /* last seen per side */
     uint8_t tcp_flags[2]; /* OR per side */
-    uint32_t hnext;      /* hash chain: index + 1, 0 = end */
-    uint32_t lprev;      /* expiry list links: index + 1, 0 = none */
+    uint32_t hnext;       /* hash chain: index + 1, 0 = end */
+    uint32_t lprev;       /* expiry list links: index + 1, 0 = none */
     uint32_t lnext;
     uint32_t hash;
-    uint32_t touch_s;    /* second (of packet time) the entry was queued at its list's tail */
-    uint32_t rtt_us;     /* TCP handshake round trip, 0 = not measured */
-    uint32_t syn_us;     /* SYN's time, µs after start_ms */
-    uint64_t start_ms;   /* first packet of the record (either side) */
+    uint32_t touch_s;     /* second (of packet time) the entry was queued at its list's tail */
+    uint32_t rtt_us;      /* TCP handshake round trip, 0 = not measured */
+    uint32_t syn_us;      /* SYN's time, µs after start_ms */
+    uint64_t start_ms;    /* first packet of the record (either side) */
     uint32_t first_ms[2]; /* per side, ms after start_ms */
     uint32_t last_ms[2];
     uint32_t packets[2];
@@ -111,11 +111,11 @@ struct probe_flow {
 #define PROBE_KEY_LEN 37
 
 enum probe_state {
-    PROBE_ST_FIN0 = 1u << 0,   /* side 0 sent FIN */
-    PROBE_ST_FIN1 = 1u << 1,   /* side 1 sent FIN */
-    PROBE_ST_RST = 1u << 2,    /* either side sent RST */
+    PROBE_ST_FIN0 = 1u << 0,    /* side 0 sent FIN */
+    PROBE_ST_FIN1 = 1u << 1,    /* side 1 sent FIN */
+    PROBE_ST_RST = 1u << 2,     /* either side sent RST */
     PROBE_ST_CLOSING = 1u << 3, /* on the closing list */
-    PROBE_ST_SYN = 1u << 4,    /* a SYN (no ACK) seen; its side in PROBE_ST_SYNSIDE */
+    PROBE_ST_SYN = 1u << 4,     /* a SYN (no ACK) seen; its side in PROBE_ST_SYNSIDE */
     PROBE_ST_SYNSIDE = 1u << 5,
     PROBE_ST_SYNACK = 1u << 6, /* the other side answered SYN+ACK */
     PROBE_ST_V6 = 1u << 7,
@@ -129,9 +129,9 @@ struct probe_flowtab_cfg {
 };
 
 struct probe_flowtab_stats {
-    uint64_t packets;       /* packets accounted */
-    uint64_t flows;         /* records started (a split at the active timeout starts one) */
-    uint64_t active;        /* entries in use now */
+    uint64_t packets; /* packets accounted */
+    uint64_t flows;   /* records started (a split at the active timeout starts one) */
+    uint64_t active;  /* entries in use now */
     uint64_t expired[PROBE_WHY_COUNT];
 };
 
@@ -152,8 +152,8 @@ void probe_flowtab_add(struct probe_flowtab *t, const struct probe_pkt *p, uint6
 
 /* The same for n <= PROBE_BATCH packets in order, with the memory loads overlapped. */
 #define PROBE_BATCH 32
-void probe_flowtab_add_batch(struct probe_flowtab *t, const struct probe_pkt *p, const uint64_t *ts_us,
-                             size_t n);
+void probe_flowtab_add_batch(struct probe_flowtab *t, const struct probe_pkt *p,
+                             const uint64_t *ts_us, size_t n);
 
 /* Expire what is due at now_ms (idle, and closed flows after fin_ms). */
 void probe_flowtab_expire(struct probe_flowtab *t, uint64_t now_ms);
@@ -198,23 +198,22 @@ struct probe_export_cfg {
 };
 
 struct probe_export_stats {
-    uint64_t records;      /* records handed to the encoders (per collector counted once) */
+    uint64_t records;        /* records handed to the encoders (per collector counted once) */
     uint64_t not_exportable; /* v5: IPv6 records */
-    uint64_t send_errors;  /* messages that could not be sent (all collectors) */
-    uint64_t messages;     /* messages sent */
-    uint64_t reconnects;   /* TCP connections made after the first */
+    uint64_t send_errors;    /* messages that could not be sent (all collectors) */
+    uint64_t messages;       /* messages sent */
+    uint64_t reconnects;     /* TCP connections made after the first */
 };
 
 struct probe_export;
 
 /* Open the collectors' sockets (TCP ones connect lazily). Returns 0, PROBE_E_CONFIG, -errno. */
-int probe_export_create(struct probe_export **out, const struct probe_export_cfg *cfg,
-                        char *errbuf, size_t errlen);
+int probe_export_create(struct probe_export **out, const struct probe_export_cfg *cfg, char *errbuf,
+                        size_t errlen);
 void probe_export_destroy(struct probe_export *x);
 
 /* Parse "HOST:PORT[/udp|/tcp]" ("[v6]:PORT" for IPv6). 0 or PROBE_E_CONFIG. */
-int probe_collector_parse(const char *spec, char *host, size_t hostlen, uint16_t *port,
-                          bool *tcp);
+int probe_collector_parse(const char *spec, char *host, size_t hostlen, uint16_t *port, bool *tcp);
 
 /* Parse "ADDR/BITS" (IPv4 or IPv6). 0 or PROBE_E_CONFIG. */
 int probe_net_parse(const char *spec, struct probe_net *n);

@@ -41,9 +41,9 @@ test_collector_parse(void **state)
     assert_true(tcp);
     assert_int_equal(probe_collector_parse("localhost:9/udp", host, sizeof(host), &port, &tcp), 0);
     assert_string_equal(host, "localhost");
-    static const char *bad[] = {"127.0.0.1",   "127.0.0.1:",   ":2055",        "h:0",
-                                "h:65536",     "h:12x",        "h:2055/sctp",  "[::1]2055",
-                                "[::1:2055",   "h:-1",         ""};
+    static const char *bad[] = {"127.0.0.1", "127.0.0.1:",  ":2055",     "h:0",       "h:65536",
+                                "h:12x",     "h:2055/sctp", "[::1]2055", "[::1:2055", "h:-1",
+                                ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(probe_collector_parse(bad[i], host, sizeof(host), &port, &tcp),
                          PROBE_E_CONFIG);
@@ -74,8 +74,8 @@ test_nets_direction(void **state)
     assert_int_equal(probe_direction(n, 0, out6, in6), FLOW_DIR_UNKNOWN);
     assert_int_equal(probe_net_parse("10.0.0.1", &n[0]), 0);
     assert_int_equal(n[0].bits, 128);
-    static const char *bad[] = {"10.0.0.0/33", "10.0.0.0/", "/8", "nonsense/8", "::/129",
-                                "10.0.0.0/-1"};
+    static const char *bad[] = {"10.0.0.0/33", "10.0.0.0/", "/8",
+                                "nonsense/8",  "::/129",    "10.0.0.0/-1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(probe_net_parse(bad[i], &n[0]), PROBE_E_CONFIG);
     }
@@ -176,7 +176,8 @@ run(uint8_t version, struct decoded *got, const struct probe_export_stats **st_o
     };
     struct probe_export *x = NULL;
     struct probe_flowtab *t = NULL;
-    struct probe_flowtab_cfg tc = {.max_flows = 8, .idle_ms = 1000, .active_ms = 5000, .fin_ms = 100};
+    struct probe_flowtab_cfg tc = {
+        .max_flows = 8, .idle_ms = 1000, .active_ms = 5000, .fin_ms = 100};
     char err[128];
 
     c.collectors[0] = spec;
@@ -389,12 +390,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_collector_parse),
-        cmocka_unit_test(test_nets_direction),
-        cmocka_unit_test(test_roundtrip_ipfix),
-        cmocka_unit_test(test_roundtrip_v9_v5),
-        cmocka_unit_test(test_message_size),
-        cmocka_unit_test(test_tcp_reconnect),
+        cmocka_unit_test(test_collector_parse), cmocka_unit_test(test_nets_direction),
+        cmocka_unit_test(test_roundtrip_ipfix), cmocka_unit_test(test_roundtrip_v9_v5),
+        cmocka_unit_test(test_message_size),    cmocka_unit_test(test_tcp_reconnect),
         cmocka_unit_test(test_bad_collectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -239,10 +239,10 @@ test_rtt(void **state)
     struct flow_rec r;
 
     probe_flowtab_add(t, &syn, T0 + 250);
-    probe_flowtab_add(t, &syn, T0 + 1000250);      /* retransmitted SYN restarts the clock */
+    probe_flowtab_add(t, &syn, T0 + 1000250); /* retransmitted SYN restarts the clock */
     probe_flowtab_add(t, &synack, T0 + 1020250);
-    probe_flowtab_add(t, &ack, T0 + 1032750);      /* 32.5 ms after the SYN */
-    probe_flowtab_add(t, &ack, T0 + 1090000);      /* later ACKs change nothing */
+    probe_flowtab_add(t, &ack, T0 + 1032750); /* 32.5 ms after the SYN */
+    probe_flowtab_add(t, &ack, T0 + 1090000); /* later ACKs change nothing */
     probe_flowtab_add(t, &synack, T0 + 1100000);
     probe_flowtab_flush(t);
     assert_int_equal(g.n, 1);

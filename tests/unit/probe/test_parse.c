@@ -101,8 +101,14 @@ tcp(struct frame *f, uint16_t sport, uint16_t dport, uint8_t flags)
 static void
 udp(struct frame *f, uint16_t sport, uint16_t dport)
 {
-    uint8_t h[8] = {(uint8_t) (sport >> 8), (uint8_t) sport, (uint8_t) (dport >> 8),
-                    (uint8_t) dport, 0, 8, 0, 0};
+    uint8_t h[8] = {(uint8_t) (sport >> 8),
+                    (uint8_t) sport,
+                    (uint8_t) (dport >> 8),
+                    (uint8_t) dport,
+                    0,
+                    8,
+                    0,
+                    0};
     put(f, h, 8);
 }
 
@@ -348,8 +354,7 @@ test_malformed(void **state)
     ipv6(&f, 17, 8);
     assert_int_equal(probe_parse(PROBE_DLT_EN10MB, f.b, f.n, f.n, &p), PROBE_E_BADHDR);
     f.b[14] = 0x50;
-    assert_int_equal(probe_parse(PROBE_DLT_RAW, f.b + 14, f.n - 14, f.n - 14, &p),
-                     PROBE_E_NOTIP);
+    assert_int_equal(probe_parse(PROBE_DLT_RAW, f.b + 14, f.n - 14, f.n - 14, &p), PROBE_E_NOTIP);
     assert_int_equal(probe_parse(PROBE_DLT_RAW, f.b, 0, 0, &p), PROBE_E_TRUNC);
     assert_int_equal(probe_parse(PROBE_DLT_NULL, (const uint8_t *) "\x02\x00", 2, 2, &p),
                      PROBE_E_TRUNC);
