@@ -86,8 +86,10 @@ struct qry_exec {
     size_t agg_idx;
     struct group **buckets;
     size_t nbuckets, ngroups;
-    struct group **list;
+    struct group **list; /* every group, in creation order */
+    size_t nhashed, listcap;
     struct qry__arena arena;
+    struct qry__arena sarena; /* the groups' states, packed: the per-record working set */
     /* Group keys of one or two small-domain fields (ports, protocol, action, ...) index this
      * array directly: no key building, hashing or comparing per record. */
     struct agg_state **direct; /* the group's states */
@@ -392,14 +394,13 @@ groups_grow(struct qry_exec *ex)
 
 static int
 group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
-          const struct qry__val *vals, struct group **out)
+          const struct qry__val *vals, bool hashed, struct group **out)
 {
     const struct qry__stage *s = ex->agg;
     size_t nv = group_nvals(s), na = group_naggs(s);
     struct group *g = qry__alloc(&ex->arena, sizeof(*g));
     int rc;
-    /* the states right after the group: one cache line apart at most */
-    if (g == NULL || (g->st = qry__alloc(&ex->arena, na * sizeof(*g->st))) == NULL ||
+    if (g == NULL || (g->st = qry__alloc(&ex->sarena, na * sizeof(*g->st))) == NULL ||
         (g->key = qry__alloc(&ex->arena, klen)) == NULL ||
         (g->vals = qry__alloc(&ex->arena, nv * sizeof(*vals))) == NULL) {
         return ex_fail(ex, -ENOMEM, "out of memory");
@@ -421,12 +422,24 @@ group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
         0) {
         return rc;
     }
-    if (ex->ngroups >= ex->nbuckets && (rc = groups_grow(ex)) != 0) {
-        return rc;
+    if (ex->ngroups == ex->listcap) {
+        size_t cap = ex->listcap ? ex->listcap * 2 : 1024;
+        struct group **l = realloc(ex->list, cap * sizeof(*l));
+        if (l == NULL) {
+            return ex_fail(ex, -ENOMEM, "out of memory");
+        }
+        ex->list = l;
+        ex->listcap = cap;
     }
-    g->next = ex->buckets[h & (ex->nbuckets - 1)];
-    ex->buckets[h & (ex->nbuckets - 1)] = g;
-    ex->ngroups++;
+    ex->list[ex->ngroups++] = g;
+    if (hashed) {
+        if (ex->nhashed >= ex->nbuckets && (rc = groups_grow(ex)) != 0) {
+            return rc;
+        }
+        g->next = ex->buckets[h & (ex->nbuckets - 1)];
+        ex->buckets[h & (ex->nbuckets - 1)] = g;
+        ex->nhashed++;
+    }
     *out = g;
     return 0;
 }
@@ -505,7 +518,20 @@ group_find(struct qry_exec *ex, const struct flow_rec *r, struct group **out)
         g = g->next;
     }
     *out = g;
-    return g == NULL ? group_new(ex, key, klen, h, vals, out) : 0;
+    return g == NULL ? group_new(ex, key, klen, h, vals, true, out) : 0;
+}
+
+/* A new group for a direct slot: never looked up by hash, so not hashed. */
+static int
+group_direct(struct qry_exec *ex, const struct flow_rec *r, struct group **out)
+{
+    uint8_t key[64];
+    struct qry__val vals[4];
+    size_t klen;
+    if (group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
+        return ex_fail(ex, QRY_E_LIMIT, "group key too long");
+    }
+    return group_new(ex, key, klen, 0, vals, false, out);
 }
 
 /* The slot of r in the direct array, or SIZE_MAX when a value is outside its domain. */
@@ -538,7 +564,7 @@ agg_rec(struct qry_exec *ex, const struct flow_rec *r)
     }
     if (st == NULL) {
         struct group *g;
-        if ((rc = group_find(ex, r, &g)) != 0) {
+        if ((rc = slot != SIZE_MAX ? group_direct(ex, r, &g) : group_find(ex, r, &g)) != 0) {
             return rc;
         }
         st = g->st;
@@ -957,7 +983,7 @@ table_build(struct qry_exec *ex)
     if (s->kind == S_STATS && s->ncols == 0 && ex->ngroups == 0) {
         /* stats without `by` answers one row even over no records (count 0) */
         struct group *g;
-        if ((rc = group_new(ex, (const uint8_t *) "", 0, 0, NULL, &g)) != 0) {
+        if ((rc = group_new(ex, (const uint8_t *) "", 0, 0, NULL, true, &g)) != 0) {
             return rc;
         }
     }
@@ -968,21 +994,19 @@ table_build(struct qry_exec *ex)
     if (ex->trows == NULL) {
         return ex_fail(ex, -ENOMEM, "out of memory");
     }
-    size_t r = 0;
-    for (size_t b = 0; b < ex->nbuckets; b++) {
-        for (struct group *g = ex->buckets[b]; g != NULL; g = g->next, r++) {
-            struct qry__val *row = &ex->trows[r * ex->tfull];
-            memcpy(row, g->vals, nv * sizeof(*row));
-            for (size_t i = 0; s->kind == S_TOP && i < 3; i++) {
-                uint64_t u = i == 0 ? g->st->count : i == 1 ? g->st->max : g->st->sum;
-                row[nv + i] = (struct qry__val){.kind = K_NUM, .present = true, .u = u};
-            }
-            for (size_t i = 0; s->kind != S_TOP && i < na; i++) {
-                row[nv + i] = agg_value(&s->aggs[i], &g->st[i]);
-            }
+    for (size_t r = 0; r < ex->ngroups; r++) {
+        const struct group *g = ex->list[r];
+        struct qry__val *row = &ex->trows[r * ex->tfull];
+        memcpy(row, g->vals, nv * sizeof(*row));
+        for (size_t i = 0; s->kind == S_TOP && i < 3; i++) {
+            uint64_t u = i == 0 ? g->st->count : i == 1 ? g->st->max : g->st->sum;
+            row[nv + i] = (struct qry__val){.kind = K_NUM, .present = true, .u = u};
+        }
+        for (size_t i = 0; s->kind != S_TOP && i < na; i++) {
+            row[nv + i] = agg_value(&s->aggs[i], &g->st[i]);
         }
     }
-    ex->ntrows = r;
+    ex->ntrows = ex->ngroups;
     /* Default order: by the group columns; top: by its metric, largest first, then cut. */
     struct tcmp t = {.col = SIZE_MAX, .nkeys = nv};
     if (s->kind == S_TOP) {
@@ -1298,17 +1322,16 @@ qry_exec_close(struct qry_exec *ex)
     if (ex == NULL) {
         return;
     }
-    for (size_t b = 0; b < ex->nbuckets; b++) {
-        for (struct group *g = ex->buckets[b]; g != NULL; g = g->next) {
-            for (size_t i = 0; i < group_naggs(ex->agg); i++) {
-                free(g->st[i].dc);
-            }
+    for (size_t k = 0; k < ex->ngroups; k++) {
+        for (size_t i = 0; i < group_naggs(ex->agg); i++) {
+            free(ex->list[k]->st[i].dc);
         }
     }
     free(ex->buckets);
     free(ex->direct);
     free(ex->list);
     qry__arena_free(&ex->arena);
+    qry__arena_free(&ex->sarena);
     free(ex->trows);
     free(ex->recs);
     qry__buf_free(&ex->out);
