@@ -65,10 +65,10 @@ static void
 on_signal(int sig)
 {
     if (sig == SIGUSR1) {
-        stats_flag = 1;
-    } else {
-        stop_flag = 1;
+        stats_flag = 1; /* printed between dispatch calls: no need to break the loop */
+        return;
     }
+    stop_flag = 1;
     if (sig_pcap != NULL) {
         pcap_breakloop(sig_pcap);
     }
