@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +72,12 @@ struct client {
     int step_rc;
     char *acc; /* output collected by the current step */
     size_t acc_len, acc_cap;
-    size_t inflight; /* bytes handed to uv_write, not yet written */
+    /* Read by out_fn on the worker thread while the loop thread's callbacks change them. */
+    atomic_size_t inflight; /* bytes handed to uv_write, not yet written */
+    atomic_bool gone;       /* the client hung up or a write failed */
     char *in;        /* bytes read, not yet taken by the session */
     size_t in_len;
-    bool reading, gone, closing, close_after_write;
+    bool reading, closing, close_after_write;
 };
 
 struct wreq {

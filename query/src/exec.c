@@ -74,6 +74,8 @@ struct qry_exec {
     /* record phase */
     uint8_t cols[MAX_COLS];
     size_t ncols;
+    char jkey[MAX_COLS][32]; /* ,"name": per column, for JSON rows */
+    uint8_t jkeylen[MAX_COLS];
     uint64_t pre_limit, pre_count, post_limit;
     bool sorting, sort_desc;
     int sort_field;
@@ -305,7 +307,7 @@ emit_rec(struct qry_exec *ex, const struct flow_rec *r)
         int f = ex->cols[i];
         sep(ex, i);
         if (ex->fmt == QRY_FMT_JSON) {
-            json_key(&ex->out, qry__fields[f].name, i == 0);
+            qry__buf_put(&ex->out, ex->jkey[i] + (i == 0), ex->jkeylen[i] - (i == 0));
         }
         qry__rec_get(r, f, &ex->nm, &v);
         qry__fmt_val(&ex->out, ex->fmt, &v, f);
@@ -1097,6 +1099,10 @@ record_plan(struct qry_exec *ex)
     }
     if (!ex->sorting && ex->agg == NULL) {
         ex->post_limit = ex->pre_limit;
+    }
+    for (size_t i = 0; i < ex->ncols; i++) {
+        int n = snprintf(ex->jkey[i], sizeof(ex->jkey[i]), ",\"%s\":", qry__fields[ex->cols[i]].name);
+        ex->jkeylen[i] = (uint8_t) n;
     }
 }
 

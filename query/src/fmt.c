@@ -40,7 +40,7 @@ qry__buf_reserve(struct qry__buf *b, size_t more)
 }
 
 void
-qry__buf_put(struct qry__buf *b, const char *s, size_t n)
+qry__buf_put_slow(struct qry__buf *b, const char *s, size_t n)
 {
     qry__buf_reserve(b, n);
     if (b->len + n <= b->cap) {
@@ -98,6 +98,8 @@ u64_text(uint64_t v, char *buf)
     return n;
 }
 
+static const char hexd_addr[] = "0123456789abcdef";
+
 size_t
 qry__addr_text(const uint8_t a[16], char *buf)
 {
@@ -110,8 +112,49 @@ qry__addr_text(const uint8_t a[16], char *buf)
         buf[--n] = '\0';
         return n;
     }
-    inet_ntop(AF_INET6, a, buf, 46);
-    return strlen(buf);
+    /* RFC 5952: lower-case hex without leading zeros, the longest run (the first of equal
+     * ones) of two or more zero groups as "::". inet_ntop would do, but it is printf-based
+     * and this runs for every IPv6 value of every output row. */
+    unsigned w[8];
+    int best = -1, bestlen = 1;
+    for (int i = 0; i < 8; i++) {
+        w[i] = (unsigned) a[2 * i] << 8 | a[2 * i + 1];
+    }
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && w[j] == 0) {
+            j++;
+        }
+        if (j - i > bestlen) {
+            best = i;
+            bestlen = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            buf[n++] = ':';
+            if (i == 0) {
+                buf[n++] = ':';
+            }
+            i += bestlen - 1;
+            continue;
+        }
+        bool lead = true;
+        for (int sh = 12; sh >= 0; sh -= 4) {
+            unsigned d = (w[i] >> sh) & 15;
+            if (d != 0 || !lead || sh == 0) {
+                buf[n++] = hexd_addr[d];
+                lead = false;
+            }
+        }
+        if (i < 7) {
+            buf[n++] = ':';
+        }
+    }
+    buf[n] = '\0';
+    return n;
 }
 
 /* Howard Hinnant's civil_from_days. */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -276,7 +277,18 @@ struct qry__buf {
     bool oom;
 };
 void qry__buf_reserve(struct qry__buf *b, size_t more);
-void qry__buf_put(struct qry__buf *b, const char *s, size_t n);
+void qry__buf_put_slow(struct qry__buf *b, const char *s, size_t n);
+/* Append n bytes (inline: formatting calls it for every value). */
+static inline void
+qry__buf_put(struct qry__buf *b, const char *s, size_t n)
+{
+    if (b->len + n <= b->cap) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        return;
+    }
+    qry__buf_put_slow(b, s, n);
+}
 void qry__buf_puts(struct qry__buf *b, const char *s);
 void qry__buf_printf(struct qry__buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -5,6 +5,7 @@
  * times, durations), the glob matcher and the output escaping.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +191,24 @@ test_values(void **state)
     char t[32];
     qry__time_text(1763798400123ull, t);
     assert_string_equal(t, "2025-11-22T08:00:00.123Z");
+    /* IPv6 text as inet_ntop gives it (RFC 5952), over zero runs of every length */
+    uint64_t seed = 99;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t a[16];
+        char mine[64], want[64];
+        for (int k = 0; k < 8; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned x = (unsigned) (seed >> 40);
+            a[2 * k] = x % 3 == 0 ? 0 : (uint8_t) (x >> 8);
+            a[2 * k + 1] = x % 3 == 0 ? 0 : (uint8_t) x;
+        }
+        if (a[0] == 0 && a[1] == 0) {
+            a[2] = 0x20; /* keep clear of the IPv4-compatible and -mapped forms */
+        }
+        qry__addr_text(a, mine);
+        inet_ntop(AF_INET6, a, want, sizeof(want));
+        assert_string_equal(mine, want);
+    }
     assert_true(qry__glob("sag-*", "SAG-12", 6));
     assert_true(qry__glob("*a*b?", "xxaxxbz", 7));
     assert_false(qry__glob("*a*b?", "xxaxxb", 6));
