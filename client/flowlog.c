@@ -342,12 +342,18 @@ to_request(const char *cmd, const char *args, char *out, size_t cap, const char 
 {
     static const struct {
         const char *cmd, *req;
-    } map[] = {{"query", "QUERY"},         {"explain", "EXPLAIN"},
-               {"windows", "WINDOWS"},     {"exporters", "EXPORTERS"},
-               {"stats", "STATS"},         {"ping", "PING"},
-               {"help", "HELP"},           {"create", "FLOWLOG CREATE"},
-               {"describe", "FLOWLOG DESCRIBE"}, {"modify", "FLOWLOG MODIFY"},
-               {"start", "FLOWLOG START"}, {"stop", "FLOWLOG STOP"},
+    } map[] = {{"query", "QUERY"},
+               {"explain", "EXPLAIN"},
+               {"windows", "WINDOWS"},
+               {"exporters", "EXPORTERS"},
+               {"stats", "STATS"},
+               {"ping", "PING"},
+               {"help", "HELP"},
+               {"create", "FLOWLOG CREATE"},
+               {"describe", "FLOWLOG DESCRIBE"},
+               {"modify", "FLOWLOG MODIFY"},
+               {"start", "FLOWLOG START"},
+               {"stop", "FLOWLOG STOP"},
                {"delete", "FLOWLOG DELETE"}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcasecmp(cmd, map[i].cmd) == 0) {
@@ -473,8 +479,10 @@ int
 main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'}, {"format", required_argument, NULL, 'f'},
-        {"token", required_argument, NULL, 't'},  {"help", no_argument, NULL, 'h'},
+        {"server", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'},
+        {"token", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct opts o = {.server = "127.0.0.1:7739", .format = "text"};

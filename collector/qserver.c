@@ -75,7 +75,7 @@ struct client {
     /* Read by out_fn on the worker thread while the loop thread's callbacks change them. */
     atomic_size_t inflight; /* bytes handed to uv_write, not yet written */
     atomic_bool gone;       /* the client hung up or a write failed */
-    char *in;        /* bytes read, not yet taken by the session */
+    char *in;               /* bytes read, not yet taken by the session */
     size_t in_len;
     bool reading, closing, close_after_write;
 };
@@ -342,8 +342,8 @@ kv(struct rowctx *r, const char *name, uint64_t v)
 static int
 exporter_row(void *arg, const struct coll_exporter *e)
 {
-    static const char *const names[] = {"exporter", "version", "first-seen", "last-seen",
-                                        "datagrams", "octets", "records", "errors",
+    static const char *const names[] = {"exporter",    "version",  "first-seen", "last-seen",
+                                        "datagrams",   "octets",   "records",    "errors",
                                         "no-template", "seq-gaps", "seq-missed", "templates"};
     struct rowctx *r = arg;
     char v[12][64];
@@ -553,12 +553,10 @@ listen_tcp(struct coll_qserver *s, char *msg, size_t msglen)
     int rc;
     memset(&addr, 0, sizeof(addr));
     if (parse_addr(s->cfg.tcp, &addr) != 0) {
-        snprintf(msg, msglen, "query address '%s': expected ADDR:PORT or [V6]:PORT",
-                 s->cfg.tcp);
+        snprintf(msg, msglen, "query address '%s': expected ADDR:PORT or [V6]:PORT", s->cfg.tcp);
         return -EINVAL;
     }
-    if (!is_loopback((struct sockaddr *) &addr) &&
-        s->cfg.token[0] == '\0') {
+    if (!is_loopback((struct sockaddr *) &addr) && s->cfg.token[0] == '\0') {
         snprintf(msg, msglen,
                  "query address %s is not loopback: set a token (query.token) to serve it",
                  s->cfg.tcp);

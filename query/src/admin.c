@@ -232,10 +232,10 @@ list_text(char *out, size_t cap, const struct stor_flowlog *fl, int which)
 static int
 describe_one(void *arg, const struct stor_flowlog *fl)
 {
-    static const char *const names[] = {
-        "name",       "id",          "window",  "traffic", "aggregate", "active",
-        "exporters",  "domains",     "instances", "account-id", "instance-id", "region",
-        "vpc-id",     "eni-id",      "description", "created"};
+    static const char *const names[] = {"name",      "id",         "window",      "traffic",
+                                        "aggregate", "active",     "exporters",   "domains",
+                                        "instances", "account-id", "instance-id", "region",
+                                        "vpc-id",    "eni-id",     "description", "created"};
     static const char *const traffic[] = {"all", "accept", "reject"};
     struct describe *d = arg;
     char id[16], win[16], ex[1200], dom[200], inst[700], created[32];
@@ -269,8 +269,8 @@ describe_one(void *arg, const struct stor_flowlog *fl)
 }
 
 int
-qry__flowlog_cmd(struct qry_session *s, const char *arg, bool admin, qry_row_fn *row,
-                 void *row_arg, char *msg, size_t msglen)
+qry__flowlog_cmd(struct qry_session *s, const char *arg, bool admin, qry_row_fn *row, void *row_arg,
+                 char *msg, size_t msglen)
 {
     struct stor_env *env = qry__session_stor(s);
     struct args *a = malloc(sizeof(*a));

@@ -107,8 +107,8 @@ const struct qry__fieldinfo qry__fields[F_NFIELDS] = {
     [F_WINDOW] = {"window", K_TIME, -1},
 };
 
-const uint8_t qry__default_cols[] = {F_VERSION, F_ACCOUNT, F_INSTANCE, F_SRCADDR, F_DSTADDR,
-                                     F_SRCPORT, F_DSTPORT, F_PROTOCOL, F_PACKETS, F_BYTES,
+const uint8_t qry__default_cols[] = {F_VERSION, F_ACCOUNT, F_INSTANCE, F_SRCADDR,  F_DSTADDR,
+                                     F_SRCPORT, F_DSTPORT, F_PROTOCOL, F_PACKETS,  F_BYTES,
                                      F_START,   F_END,     F_ACTION,   F_LOGSTATUS};
 const size_t qry__ndefault_cols = sizeof(qry__default_cols);
 
@@ -239,9 +239,9 @@ qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm, struc
     case F_DSTADDR: {
         const uint8_t *a = f == F_EXPORTER ? r->exporter : f == F_SRCADDR ? r->srcaddr : r->dstaddr;
         v->kind = K_ADDR;
-        v->present = f == F_EXPORTER   ? memcmp(a, zero, 16) != 0
+        v->present = f == F_EXPORTER  ? memcmp(a, zero, 16) != 0
                      : f == F_SRCADDR ? HASF(FLOW_HAS_SRCADDR)
-                                       : HASF(FLOW_HAS_DSTADDR);
+                                      : HASF(FLOW_HAS_DSTADDR);
         memcpy(v->addr, v->present ? a : zero, 16);
         break;
     }
@@ -486,8 +486,8 @@ qry__parse_time(const char *s, size_t n, uint64_t *ms)
         *ms = u * 1000u;
         return 0;
     }
-    if (digits(s, n, 0, 4, &y) || n < 10 || s[4] != '-' || digits(s, n, 5, 2, &mo) ||
-        s[7] != '-' || digits(s, n, 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31) {
+    if (digits(s, n, 0, 4, &y) || n < 10 || s[4] != '-' || digits(s, n, 5, 2, &mo) || s[7] != '-' ||
+        digits(s, n, 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31) {
         return -1;
     }
     if (i < n && (s[i] == 'T' || s[i] == 't')) {
@@ -515,8 +515,8 @@ qry__parse_time(const char *s, size_t n, uint64_t *ms)
     if (parse_zone(s, n, i, &off) != 0) {
         return -1;
     }
-    int64_t t = days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400 + h * 3600 + mi * 60 +
-                sec - off * 60;
+    int64_t t = days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400 + h * 3600 + mi * 60 + sec -
+                off * 60;
     if (t < 0) {
         return -1;
     }
@@ -563,7 +563,7 @@ qry__parse_duration(const char *s, size_t n, uint64_t *ms)
 static const struct {
     const char *name;
     uint8_t num;
-} protos[] = {{"icmp", 1}, {"igmp", 2}, {"tcp", 6},   {"udp", 17},     {"gre", 47},
+} protos[] = {{"icmp", 1}, {"igmp", 2}, {"tcp", 6},    {"udp", 17},       {"gre", 47},
               {"esp", 50}, {"ah", 51},  {"icmp6", 58}, {"ipv6-icmp", 58}, {"sctp", 132}};
 
 int
@@ -630,8 +630,8 @@ qry__glob(const char *pat, const char *s, size_t n)
         if (*p == '*') {
             star_p = ++p;
             star_s = si;
-        } else if (*p != '\0' && (*p == '?' || tolower((unsigned char) *p) ==
-                                                   tolower((unsigned char) s[si]))) {
+        } else if (*p != '\0' &&
+                   (*p == '?' || tolower((unsigned char) *p) == tolower((unsigned char) s[si]))) {
             p++;
             si++;
         } else if (star_p != NULL) {

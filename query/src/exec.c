@@ -1101,7 +1101,8 @@ record_plan(struct qry_exec *ex)
         ex->post_limit = ex->pre_limit;
     }
     for (size_t i = 0; i < ex->ncols; i++) {
-        int n = snprintf(ex->jkey[i], sizeof(ex->jkey[i]), ",\"%s\":", qry__fields[ex->cols[i]].name);
+        int n =
+            snprintf(ex->jkey[i], sizeof(ex->jkey[i]), ",\"%s\":", qry__fields[ex->cols[i]].name);
         ex->jkeylen[i] = (uint8_t) n;
     }
 }
@@ -1191,8 +1192,8 @@ scan_block(struct qry_exec *ex, const struct flow_rec *recs, size_t n)
         if (recs[i].end_ms < ex->q->from_ms || recs[i].end_ms >= ex->q->to_ms) {
             continue;
         }
-        int m = qry__match(ex->q, ex->q->expr, &recs[i], &ex->nm, ex->md, ex->line,
-                           sizeof(ex->line));
+        int m =
+            qry__match(ex->q, ex->q->expr, &recs[i], &ex->nm, ex->md, ex->line, sizeof(ex->line));
         if (m < 0) {
             return ex_fail(ex, QRY_E_REGEX, "a regex reached its match limit");
         }
@@ -1373,8 +1374,7 @@ qry_strerror(int err)
 }
 
 int
-qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms,
-            struct qry_error *err)
+qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms, struct qry_error *err)
 {
     struct qry *q = calloc(1, sizeof(*q));
     int rc;
@@ -1385,8 +1385,7 @@ qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms,
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = qry__parse(q, q->text, len, now_ms, err)) != 0 ||
-        (rc = qry__plan(q, err)) != 0) {
+    if ((rc = qry__parse(q, q->text, len, now_ms, err)) != 0 || (rc = qry__plan(q, err)) != 0) {
         goto fail;
     }
     *out = q;

@@ -98,8 +98,7 @@ unknown_field(struct parser *p, int col, const char *name, size_t len)
 {
     char list[512];
     qry__field_list(list, sizeof(list));
-    fail(p, col, "unknown field '%.*s'; known fields: %s", (int) (len > 40 ? 40 : len), name,
-         list);
+    fail(p, col, "unknown field '%.*s'; known fields: %s", (int) (len > 40 ? 40 : len), name, list);
 }
 
 /* ---- range ---- */
@@ -241,8 +240,7 @@ typed_value(struct parser *p, int f, uint8_t op, const char *s, size_t n, int co
         return;
     }
     if (!eq && kind != K_NUM && kind != K_TIME) {
-        fail(p, col - 1, "'%s' is not a number or a time: compare it with ':', '!=' or 'in'",
-             name);
+        fail(p, col - 1, "'%s' is not a number or a time: compare it with ':', '!=' or 'in'", name);
         return;
     }
     switch (kind) {
@@ -510,8 +508,7 @@ word_term(struct parser *p)
         struct qry__tok optok = p->cur;
         uint8_t kind = qry__fields[f].kind;
         if (op != OP_EQ && op != OP_NE && kind != K_NUM && kind != K_TIME) {
-            fail(p, optok.col,
-                 "'%s' is not a number or a time: compare it with ':', '!=' or 'in'",
+            fail(p, optok.col, "'%s' is not a number or a time: compare it with ':', '!=' or 'in'",
                  qry__fields[f].name);
             return NULL;
         }
@@ -602,8 +599,7 @@ static bool
 ends_and(const struct parser *p)
 {
     uint8_t k = p->cur.kind;
-    return k == T_EOF || k == T_PIPE || k == T_RPAREN || word_is(&p->cur, "or") ||
-           k == T_ERROR;
+    return k == T_EOF || k == T_PIPE || k == T_RPAREN || word_is(&p->cur, "or") || k == T_ERROR;
 }
 
 static struct qry__node *
@@ -917,8 +913,7 @@ static void
 stage_timechart(struct parser *p, struct qry__stage *s)
 {
     char b[64];
-    if (p->cur.kind != T_WORD ||
-        qry__parse_duration(p->cur.text, p->cur.len, &s->span_ms) != 0) {
+    if (p->cur.kind != T_WORD || qry__parse_duration(p->cur.text, p->cur.len, &s->span_ms) != 0) {
         fail(p, p->cur.col, "expected a span after 'timechart' (1m, 5m, 1h), got %s",
              tok_desc(&p->cur, b, sizeof(b)));
         return;
@@ -989,8 +984,7 @@ parse_stage(struct parser *p, struct qry__stage *s)
         s->kind = S_TIMECHART;
         stage_timechart(p, s);
     } else {
-        fail(p, w.col,
-             "unknown stage %s; stages: fields, sort, limit, stats, top, timechart",
+        fail(p, w.col, "unknown stage %s; stages: fields, sort, limit, stats, top, timechart",
              tok_desc(&w, b, sizeof(b)));
         return;
     }

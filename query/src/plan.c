@@ -121,14 +121,13 @@ compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
         return 0;
     }
     if (n->kind == N_REGEX) {
-        n->re = pcre2_compile((PCRE2_SPTR) n->text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off,
-                              NULL);
+        n->re =
+            pcre2_compile((PCRE2_SPTR) n->text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
         if (n->re == NULL) {
             char msg[200];
             pcre2_get_error_message(ec, (PCRE2_UCHAR *) msg, sizeof(msg));
             err->col = n->col;
-            snprintf(err->msg, sizeof(err->msg), "bad regex at offset %zu: %s", (size_t) off,
-                     msg);
+            snprintf(err->msg, sizeof(err->msg), "bad regex at offset %zu: %s", (size_t) off, msg);
             return QRY_E_PARSE;
         }
         (void) pcre2_jit_compile(n->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
@@ -332,9 +331,9 @@ qry__match(const struct qry *q, const struct qry__node *n, const struct flow_rec
 /* ---- text for EXPLAIN ---- */
 
 static const char *const sfield_names[STOR_F_COUNT] = {
-    "srcaddr", "dstaddr",    "srcport",     "dstport",    "protocol", "packets",
-    "bytes",   "start",      "end",         "action",     "log-status", "instance-id",
-    "account-id", "exporter", "tcp-flags", "tos",        "inport",   "outport"};
+    "srcaddr",    "dstaddr",  "srcport",   "dstport", "protocol",   "packets",
+    "bytes",      "start",    "end",       "action",  "log-status", "instance-id",
+    "account-id", "exporter", "tcp-flags", "tos",     "inport",     "outport"};
 
 void
 qry__cond_text(const struct stor_cond *c, char *buf, size_t cap)
@@ -401,13 +400,13 @@ qry__node_text(const struct qry__node *n, char *buf, size_t cap)
         cat(buf, cap, tmp);
         break;
     case N_REGEX:
-        snprintf(tmp, sizeof(tmp), "%s ~ /%.100s/", n->field < 0 ? "line" : qry__fields[n->field].name,
-                 n->text);
+        snprintf(tmp, sizeof(tmp), "%s ~ /%.100s/",
+                 n->field < 0 ? "line" : qry__fields[n->field].name, n->text);
         cat(buf, cap, tmp);
         break;
     default:
-        snprintf(tmp, sizeof(tmp), "%s%s%s(%zu value%s)", qry__fields[n->field].name,
-                 ops[n->op], n->op == OP_IN ? "" : "", n->nvals, n->nvals == 1 ? "" : "s");
+        snprintf(tmp, sizeof(tmp), "%s%s%s(%zu value%s)", qry__fields[n->field].name, ops[n->op],
+                 n->op == OP_IN ? "" : "", n->nvals, n->nvals == 1 ? "" : "s");
         cat(buf, cap, tmp);
         break;
     }
@@ -422,8 +421,8 @@ struct explain {
     int rc;
 };
 
-static int
-explain_line(struct explain *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int explain_line(struct explain *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 explain_line(struct explain *e, const char *fmt, ...)

@@ -75,8 +75,8 @@ enum qry__field {
 
 struct qry__fieldinfo {
     const char *name;
-    uint8_t kind;  /* enum qry__kind */
-    int8_t stor;   /* enum stor_field, or -1 when storage has no summary for it */
+    uint8_t kind; /* enum qry__kind */
+    int8_t stor;  /* enum stor_field, or -1 when storage has no summary for it */
 };
 extern const struct qry__fieldinfo qry__fields[F_NFIELDS];
 /* The default text columns (DESIGN.md §3). */
@@ -92,8 +92,8 @@ void qry__field_list(char *buf, size_t cap);
 struct qry__val {
     uint8_t kind; /* enum qry__kind */
     bool present;
-    uint64_t u;   /* NUM, TIME, ENUM */
-    double d;     /* FLOAT */
+    uint64_t u; /* NUM, TIME, ENUM */
+    double d;   /* FLOAT */
     uint8_t addr[16];
     const char *s; /* TEXT (NUL-terminated) */
 };
@@ -112,8 +112,7 @@ struct qry__names {
 int qry__names_load(struct qry__names *nm, struct stor_env *env);
 
 /* The value of field f of r. */
-void qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm,
-                  struct qry__val *v);
+void qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm, struct qry__val *v);
 
 /* Value parsing (ast.c). Each returns 0 or -1 (not that kind of value). */
 int qry__parse_u64(const char *s, size_t n, bool suffixes, uint64_t *out);
@@ -183,8 +182,8 @@ enum qry__op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN };
 
 /* One value a field term compares with, already typed for the field. */
 struct qry__term_val {
-    uint8_t how;      /* enum below */
-    uint64_t lo, hi;  /* V_RANGE: lo <= v <= hi */
+    uint8_t how;     /* enum below */
+    uint64_t lo, hi; /* V_RANGE: lo <= v <= hi */
     struct stor_cidr cidr;
     const char *text; /* V_TEXT, V_GLOB */
 };
@@ -215,7 +214,7 @@ enum qry__agg_kind { A_COUNT, A_SUM, A_AVG, A_MIN, A_MAX, A_DC };
 
 struct qry__agg {
     uint8_t kind;
-    int field; /* -1 for count() */
+    int field;        /* -1 for count() */
     const char *name; /* output column */
 };
 
@@ -256,8 +255,7 @@ struct qry {
 };
 
 /* parse.c: fills q's range, expr and stages. 0 or QRY_E_PARSE (err filled) or -ENOMEM. */
-int qry__parse(struct qry *q, const char *text, size_t len, uint64_t now_ms,
-               struct qry_error *err);
+int qry__parse(struct qry *q, const char *text, size_t len, uint64_t now_ms, struct qry_error *err);
 /* plan.c: pushdown and regex compilation. 0, QRY_E_PARSE (bad regex) or -ENOMEM. */
 int qry__plan(struct qry *q, struct qry_error *err);
 /* plan.c: does r pass the filter? (-1 regex limit hit) */
@@ -299,8 +297,7 @@ void qry__fmt_val(struct qry__buf *b, enum qry_fmt fmt, const struct qry__val *v
 /* The value's plain text (as the text format shows it, unescaped); returns its length. */
 size_t qry__val_text(const struct qry__val *v, int field, char *buf, size_t cap);
 /* The default text line of a record (no newline) into buf; returns the length. */
-size_t qry__rec_line(const struct flow_rec *r, const struct qry__names *nm, char *buf,
-                     size_t cap);
+size_t qry__rec_line(const struct flow_rec *r, const struct qry__names *nm, char *buf, size_t cap);
 /* A text/CSV/JSON string with the format's escaping. */
 void qry__fmt_str(struct qry__buf *b, enum qry_fmt fmt, const char *s, size_t n);
 /* Address as text (dotted IPv4 for mapped addresses, RFC 5952 otherwise). */

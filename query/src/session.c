@@ -76,8 +76,8 @@ wall_ms(void)
 }
 
 int
-qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg,
-                   qry_out_fn *out_fn, void *out_arg)
+qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg, qry_out_fn *out_fn,
+                   void *out_arg)
 {
     struct qry_session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -218,8 +218,7 @@ qry_session_feed(struct qry_session *s, const char *data, size_t len)
 
 /* ---- output helpers ---- */
 
-static void
-say(struct qry_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct qry_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 say(struct qry_session *s, const char *fmt, ...)
@@ -476,8 +475,8 @@ static int
 window_row(void *arg, const struct stor_window_info *w)
 {
     struct winrows *wr = arg;
-    static const char *const names[] = {"flowlog", "start", "length", "status", "records",
-                                        "late",    "blocks", "bytes"};
+    static const char *const names[] = {"flowlog", "start", "length", "status",
+                                        "records", "late",  "blocks", "bytes"};
     char v[8][64];
     const char *vals[8];
     const char *name = NULL;
@@ -640,8 +639,9 @@ handle(struct qry_session *s, const struct line *l)
     } else if (verb_is(p, vlen, "FLOWLOG")) {
         do_flowlog(s, arg);
     } else {
-        say(s, "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-               "STATS FLOWLOG PING HELP QUIT AUTH",
+        say(s,
+            "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
+            "STATS FLOWLOG PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }

@@ -130,7 +130,7 @@ run_query(const char *text, size_t len)
         abort();
     }
     qry_explain(q, snap, null_line, NULL);
-    if (qry_exec_open(&ex, env, q, snap, (enum qry_fmt) (len % 3), &lim, NULL) == 0) {
+    if (qry_exec_open(&ex, env, q, snap, (enum qry_fmt)(len % 3), &lim, NULL) == 0) {
         const char *d;
         size_t n;
         while ((rc = qry_exec_next(ex, 0, &d, &n)) == 1) {

@@ -187,8 +187,21 @@ run(struct fx *f, const char *text, enum qry_fmt fmt, int *rc_out)
 
 /* ---- the brute-force side ---- */
 
-enum pk { P_SRCNET, P_DSTPORT, P_DSTPORT_IN, P_PROTO, P_BYTES_GT, P_PKTS_LE, P_REJECT,
-          P_ADDR_KW, P_INSTANCE, P_KW_REJECT, P_DSTPORT_NE, P_KW_PORT, P_NPRED };
+enum pk {
+    P_SRCNET,
+    P_DSTPORT,
+    P_DSTPORT_IN,
+    P_PROTO,
+    P_BYTES_GT,
+    P_PKTS_LE,
+    P_REJECT,
+    P_ADDR_KW,
+    P_INSTANCE,
+    P_KW_REJECT,
+    P_DSTPORT_NE,
+    P_KW_PORT,
+    P_NPRED
+};
 
 struct pred {
     int kind; /* enum pk, or -1 and, -2 or, -3 not */

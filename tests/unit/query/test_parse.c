@@ -75,8 +75,9 @@ static const struct bad bad[] = {
     {"* | stats sum(bytes", 20, "expected ')', got end of query"},
     {"* | stats count as", 19, "expected a name after 'as', got end of query"},
     {"* | stats count, count", 18, "column 'count' named twice"},
-    {"* | stats count by srcaddr | sort bytes", 35, "unknown column 'bytes'; columns here: "
-                                                    "count, srcaddr"},
+    {"* | stats count by srcaddr | sort bytes", 35,
+     "unknown column 'bytes'; columns here: "
+     "count, srcaddr"},
     {"* | top 0 srcaddr", 9, "top needs N >= 1"},
     {"* | top 5 srcaddr by octets", 22, "expected bytes, packets or flows after 'by'"},
     {"* | timechart sum(bytes)", 15, "expected a span after 'timechart' (1m, 5m, 1h)"},
@@ -236,9 +237,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_plan),   cmocka_unit_test(test_values),
-        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_valid),    cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_values), cmocka_unit_test(test_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,8 +121,8 @@ teardown(void **state)
 static struct qry_session *
 session(struct fx *f, const char *token, const char *admin)
 {
-    struct qry_session_cfg cfg = {.stor = f->env, .token = token, .admin_token = admin,
-                                  .info = info_fn, .slice_ms = 5};
+    struct qry_session_cfg cfg = {
+        .stor = f->env, .token = token, .admin_token = admin, .info = info_fn, .slice_ms = 5};
     struct qry_session *s;
     cfg.limits.rows = 100000;
     assert_int_equal(qry_session_create(&s, &cfg, out_fn, f), 0);
@@ -188,7 +188,7 @@ test_verbs(void **state)
     assert_string_equal(f->out, "OK format json\n");
     say(f, s, "QUERY srcport:1007 | fields srcaddr, instance-id, start\n");
     assert_prefix(f->out, "{\"srcaddr\":\"10.0.0.7\",\"instance-id\":\"OK \\\"x\\\"\\n\","
-                             "\"start\":\"2025-11-22T08:00:06.990Z\"}\nOK 1 rows");
+                          "\"start\":\"2025-11-22T08:00:06.990Z\"}\nOK 1 rows");
     say(f, s, "FORMAT csv\n");
     say(f, s, "QUERY srcport:1007 | fields instance-id, bytes\n");
     assert_prefix(f->out, "instance-id,bytes\n\"OK \"\"x\"\"\\x0a\",800\nOK 1 rows");
@@ -274,8 +274,9 @@ test_auth(void **state)
     assert_prefix(last_line(f), "OK ");
     say(f, s, "AUTH root\n");
     assert_string_equal(f->out, "OK authenticated (admin)\n");
-    say(f, s, "FLOWLOG CREATE web window=60 traffic=reject description=\"web tier\" "
-              "exporters=192.0.2.0/24 region=eu\n");
+    say(f, s,
+        "FLOWLOG CREATE web window=60 traffic=reject description=\"web tier\" "
+        "exporters=192.0.2.0/24 region=eu\n");
     assert_prefix(f->out, "OK flow log web created (id ");
     say(f, s, "FLOWLOG CREATE web\n");
     assert_prefix(f->out, "ERR EXISTS ");
