@@ -98,14 +98,14 @@ void coll_listen_close(struct coll_listener *l);
 
 /* The query server's settings ([query] in the config file; docs/protocol.md). */
 struct coll_qserver_cfg {
-    char tcp[COLL_SPEC_MAX];        /* "ADDR:PORT" or "[V6]:PORT"; "" = none. 127.0.0.1:7739 */
-    char unix_path[4096];           /* a unix socket to serve too; "" = none */
-    char token[COLL_SPEC_MAX];      /* "" = none; a non-loopback address requires one */
+    char tcp[COLL_SPEC_MAX];         /* "ADDR:PORT" or "[V6]:PORT"; "" = none. 127.0.0.1:7739 */
+    char unix_path[4096];            /* a unix socket to serve too; "" = none */
+    char token[COLL_SPEC_MAX];       /* "" = none; a non-loopback address requires one */
     char admin_token[COLL_SPEC_MAX]; /* needed for FLOWLOG changes when set */
-    uint32_t max_clients;           /* 64 */
-    uint32_t time_limit_ms;         /* per query; 0 = none. 60 s */
-    uint64_t memory_limit;          /* bytes per query for sorting and grouping. 256 MiB */
-    uint32_t row_limit;             /* rows per answer; 0 = none */
+    uint32_t max_clients;            /* 64 */
+    uint32_t time_limit_ms;          /* per query; 0 = none. 60 s */
+    uint64_t memory_limit;           /* bytes per query for sorting and grouping. 256 MiB */
+    uint32_t row_limit;              /* rows per answer; 0 = none */
 };
 
 #define COLL_LISTEN_MAX 16

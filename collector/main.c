@@ -37,7 +37,7 @@ struct opts {
     const char *specs[COLL_LISTEN_MAX];
     size_t nspecs;
     bool foreground;
-    bool check; /* -t: check the config and exit */
+    bool check;        /* -t: check the config and exit */
     const char *query; /* -q ADDR:PORT: the query server's address */
 };
 
@@ -401,8 +401,8 @@ start_query(struct daemon *d)
     if (d->cfg.query.tcp[0] == '\0' && d->cfg.query.unix_path[0] == '\0') {
         return 0;
     }
-    int rc = coll_qserver_start(d->loop, d->stor, &d->cfg.query, &d->stats, &d->qs, msg,
-                                sizeof(msg));
+    int rc =
+        coll_qserver_start(d->loop, d->stor, &d->cfg.query, &d->stats, &d->qs, msg, sizeof(msg));
     /* The default address taken (another flowlogd, parallel tests) is not fatal; an address
      * asked for is. */
     bool dflt = d->opt->query == NULL && strcmp(d->cfg.query.tcp, "127.0.0.1:7739") == 0 &&
