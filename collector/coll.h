@@ -146,9 +146,10 @@ struct coll_cfg {
     int log_level;                /* enum coll_log_level: messages above it are not logged */
     char pid_file[COLL_PATH_MAX]; /* "" = none */
     uint32_t exporters_max;       /* exporters with their own counters (coll_extab) */
-    struct coll_qserver_cfg query; /* [query]: the query server (qserver.c) */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
     struct dec_cfg dec;
+    /* [query]: the query server (qserver.c) */
+    struct coll_qserver_cfg query;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */
