@@ -280,6 +280,7 @@ struct coll_stats_src {
     struct coll_extab *extab;
     struct coll_listener *const *listeners;
     size_t nlisteners;
+    struct coll_listen_stats closed; /* what listeners counted before they were closed */
 };
 
 /* Fill *out now. */

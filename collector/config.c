@@ -69,6 +69,8 @@ static const struct key keys[] = {
     {"store", "silent", K_SEC32, F(stor.silent_s), 1, DAY_S, false, 0},
     {"store", "retention", K_SEC32, F(stor.retention_s), 0, 3660 * DAY_S, false, 0},
     {"store", "max_size", K_SIZE64, F(stor.max_bytes), 0, 1ull << 50, false, 0},
+    {"store", "time_past", K_SEC32, F(stor.time_past_s), 0, 3660 * DAY_S, false, 0},
+    {"store", "time_future", K_SEC32, F(stor.time_future_s), 0, 3660 * DAY_S, false, 0},
     {"store", "queue_batches", K_U32, F(stor.queue_batches), 1, 65536, false, 0},
     {"store", "batch_records", K_U32, F(stor.batch_records), 1, 1u << 20, false, 0},
     {"store", "max_flowlogs", K_U32, F(stor.max_flowlogs), 1, 65535, false, 0},
@@ -108,6 +110,8 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->exporters_max = 1024;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
+    cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */
+    cfg->stor.time_future_s = DAY_S;
     dec_cfg_default(&cfg->dec);
     snprintf(cfg->query.tcp, sizeof(cfg->query.tcp), "127.0.0.1:7739");
     cfg->query.max_clients = 64;

@@ -324,9 +324,10 @@ coll_stats_line(const struct coll_totals *t, const struct stor_stats *st,
         t->exporters.tracked, t->exporters.untracked_datagrams);
     if (st != NULL) {
         add(buf, len, &off,
-            " stored=%" PRIu64 " store-dropped=%" PRIu64 " late=%" PRIu64 " seals=%" PRIu64
-            " store-errors=%" PRIu64,
-            st->records_stored, st->records_dropped, st->late, st->seals, st->full_errors);
+            " stored=%" PRIu64 " store-dropped=%" PRIu64 " late=%" PRIu64 " time-skew=%" PRIu64
+            " seals=%" PRIu64 " store-errors=%" PRIu64,
+            st->records_stored, st->records_dropped, st->late, st->time_skew, st->seals,
+            st->full_errors);
     }
     if (max_exporters > 64) {
         max_exporters = 64;

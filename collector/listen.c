@@ -100,9 +100,11 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
         }
         return;
     }
-    if ((flags & UV_UDP_MMSG_FREE) || nread <= 0 || from == NULL) {
+    if ((flags & UV_UDP_MMSG_FREE) || nread < 0 || from == NULL) {
         return; /* end of a recvmmsg batch (the slab is ours to reuse), or an error */
     }
+    /* An empty datagram (nread 0 with a sender) is a datagram too: the decoder counts it as
+     * truncated. */
     if (!coll_allow_match(l->allow, from)) {
         l->st.denied_datagrams++; /* before decoding: a stranger teaches us no templates */
         l->st.denied_octets += (uint64_t) nread;

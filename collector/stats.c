@@ -22,6 +22,10 @@ coll_stats_totals(const struct coll_stats_src *s, struct coll_totals *out)
     out->octets = c.octets;
     out->records = c.records;
     out->records_dropped = c.records_dropped;
+    out->denied_datagrams = s->closed.denied_datagrams;
+    out->denied_octets = s->closed.denied_octets;
+    out->denied_connections = s->closed.denied_connections;
+    out->socket_drops = s->closed.socket_drops;
     for (size_t i = 0; i < s->nlisteners; i++) {
         struct coll_listen_stats ls;
         coll_listen_stats(s->listeners[i], &ls);

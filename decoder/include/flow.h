@@ -57,6 +57,8 @@ enum flow_has {
 enum flow_flag {
     FLOW_F_RAW_TRUNC = 1u << 0,  /* an unknown IE did not fit in raw[] */
     FLOW_F_TIME_GUESS = 1u << 1, /* no usable time IEs: start/end are the export time */
+    FLOW_F_TIME_SKEW = 1u << 2,  /* set by storage: the end time was implausibly far from the
+                                    receive time, so start/end are the receive time */
 };
 
 enum flow_dir {

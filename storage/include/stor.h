@@ -62,6 +62,13 @@ struct stor_cfg {
     uint32_t block_records; /* records per sealed block. 4096 */
     uint32_t seal_rows;     /* rows a seal holds in memory at once; bigger windows are sealed
                                in segments, aggregated within each. 1048576 */
+    /* A record whose end lies more than time_past_s before, or time_future_s after, the time
+     * it was received is retimed to its receive time (FLOW_F_TIME_SKEW; docs/storage.md):
+     * a broken clock or a mangled datagram must not spread a store over thousands of
+     * partitions. 0 = no bound (the default: replays and tests keep their times; flowlogd
+     * sets 30 days and 1 day). */
+    uint32_t time_past_s;
+    uint32_t time_future_s;
 };
 
 void stor_cfg_default(struct stor_cfg *cfg);
@@ -182,6 +189,7 @@ struct stor_stats {
     uint64_t records_unrouted; /* matched no active flow log */
     uint64_t records_dropped;  /* not stored: memory for pending records exhausted (disk full) */
     uint64_t late;             /* records for windows already sealed */
+    uint64_t time_skew;        /* records retimed to their receive time (stor_cfg.time_past_s) */
     uint64_t commits;
     uint64_t seals;
     uint64_t nodata;

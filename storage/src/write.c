@@ -45,6 +45,7 @@ struct stor_writer {
     size_t qhead, qlen, qcap;
     bool stop;
     uint64_t submitted; /* batches submitted */
+    uint64_t batches_dropped; /* stor_batch_get found none free */
     uint64_t taken;     /* batches the writer took from the queue */
     uint64_t synced;    /* `taken` as of the last successful commit */
     uint64_t begun;     /* commits begun */
@@ -109,15 +110,16 @@ stor_batch_get(struct stor_env *env)
     struct stor_writer *w = env->w;
     struct stor_batch *b = NULL;
 
+    /* Only w->mu, which nobody holds across I/O: the receive path never waits on storage
+     * (env->lock is held while a partition is created). */
     pthread_mutex_lock(&w->mu);
     if (w->nfree > 0 && !w->stop) {
         b = w->free_list[--w->nfree];
+    } else {
+        w->batches_dropped++;
     }
     pthread_mutex_unlock(&w->mu);
     if (b == NULL) {
-        pthread_mutex_lock(&env->lock);
-        env->stats.batches_dropped++;
-        pthread_mutex_unlock(&env->lock);
         return NULL;
     }
     b->n = 0;
@@ -416,13 +418,37 @@ contrib_add(struct stor_win *win, uint16_t clock)
     }
 }
 
+/* The end time is too far from the receive time to be a clock: see stor_cfg.time_past_s. */
+static bool
+implausible(const struct stor_cfg *cfg, uint64_t end_ms, uint64_t recv_ms)
+{
+    uint64_t past_ms = (uint64_t) cfg->time_past_s * 1000u;
+    uint64_t future_ms = (uint64_t) cfg->time_future_s * 1000u;
+    return (past_ms != 0 && recv_ms > past_ms && end_ms < recv_ms - past_ms) ||
+           (future_ms != 0 && end_ms > recv_ms + future_ms);
+}
+
+/* Put the record at its receive time, keeping its duration when that is a plausible one. */
+static void
+retime(struct flow_rec *r, uint64_t recv_ms)
+{
+    uint64_t dur = r->end_ms >= r->start_ms ? r->end_ms - r->start_ms : 0;
+    r->end_ms = recv_ms;
+    r->start_ms = dur <= 86400000u ? recv_ms - dur : recv_ms;
+    r->flags |= FLOW_F_TIME_SKEW;
+}
+
 static void
 ingest_one(struct stor_env *env, struct stor_writer *w, struct flow_rec *in, uint16_t *clock_cache,
            const struct flow_rec **clock_of, uint64_t recv_ms)
 {
     uint16_t ids[8];
-    size_t n = stor__route(w->defs, w->ndefs, in, ids, 8);
 
+    if (implausible(&env->cfg, in->end_ms, recv_ms)) {
+        retime(in, recv_ms);
+        w->ws.time_skew++;
+    }
+    size_t n = stor__route(w->defs, w->ndefs, in, ids, 8);
     if (n == 0) {
         w->ws.records_unrouted++;
         return;
@@ -484,9 +510,11 @@ ingest_msgs(struct stor_env *env, struct stor_writer *w, const struct stor_batch
     for (size_t i = 0; i < b->nmsgs; i++) {
         const struct stor_msg *m = &b->msgs[i];
         uint16_t c = clock_index(w, m->exporter, m->exporter_port);
+        /* An implausible export time neither moves the exporter's clock nor opens a window. */
+        uint64_t export_ms = implausible(&env->cfg, m->export_ms, b->recv_ms) ? 0 : m->export_ms;
         if (c != UINT16_MAX) {
-            if (m->export_ms > w->clocks[c].clock_ms) {
-                w->clocks[c].clock_ms = m->export_ms;
+            if (export_ms > w->clocks[c].clock_ms) {
+                w->clocks[c].clock_ms = export_ms;
             }
             w->clocks[c].wall_ms = b->recv_ms;
         }
@@ -504,7 +532,7 @@ ingest_msgs(struct stor_env *env, struct stor_writer *w, const struct stor_batch
         size_t n = stor__route(w->defs, w->ndefs, &probe, ids, 8);
         for (size_t j = 0; j < n; j++) {
             const struct stor_flowlog *def = def_of(w, ids[j]);
-            uint32_t t = (uint32_t) (m->export_ms / 1000u);
+            uint32_t t = (uint32_t) ((export_ms != 0 ? export_ms : b->recv_ms) / 1000u);
             struct stor_win *win = def ? win_get(env, w, ids[j], t - t % def->window_s, def) : NULL;
             struct stor_inst *s =
                 win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
@@ -700,10 +728,8 @@ static void
 publish(struct stor_env *env, struct stor_writer *w)
 {
     pthread_mutex_lock(&env->lock);
-    uint64_t dropped = env->stats.batches_dropped; /* counted by callers, under env->lock */
-    uint64_t drops = env->stats.partitions_dropped;
+    uint64_t drops = env->stats.partitions_dropped; /* counted by retention, under env->lock */
     env->stats = w->ws;
-    env->stats.batches_dropped = dropped;
     env->stats.partitions_dropped = drops;
     pthread_mutex_unlock(&env->lock);
 }
@@ -1364,6 +1390,9 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
     pthread_mutex_lock(&env->lock);
     *out = env->stats;
     pthread_mutex_unlock(&env->lock);
+    pthread_mutex_lock(&env->w->mu);
+    out->batches_dropped = env->w->batches_dropped;
+    pthread_mutex_unlock(&env->w->mu);
 }
 
 static void

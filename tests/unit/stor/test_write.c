@@ -671,6 +671,71 @@ test_full_disk_recovers(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Records and message notes whose times are implausibly far from their receive time are
+ * stored at the receive time, flagged and counted, and open no partition of their own. */
+static void
+test_implausible_times_retimed(void **state)
+{
+    struct fx *f = *state;
+    stor_close(f->env);
+    f->cfg.time_past_s = 3600;
+    f->cfg.time_future_s = 3600;
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+    uint64_t now = wall_now();
+    struct flow_rec r[4] = {
+        mk(1, 1, 1000, 80, now - 60000, 1),           /* plausible: kept as it is */
+        mk(2, 1, 1000, 80, now - 40 * 86400000ull, 2), /* a clock 40 days behind */
+        mk(3, 1, 1000, 80, now + 3 * 86400000ull, 3),  /* 3 days ahead */
+        mk(4, 1, 1000, 80, UINT64_MAX - 5, 4),         /* a mangled datagram's time */
+    };
+    r[3].start_ms = 3; /* and no duration to speak of */
+    /* A note with a far-future export time and sequence loss: no window there either. */
+    submit(f, r, 4, now + 900 * 86400000ull, 5, NULL);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.time_skew, 3);
+    uint64_t after = wall_now();
+
+    struct stor_snap *snap;
+    struct stor_iter *it;
+    const struct flow_rec *recs;
+    size_t n, rows = 0;
+    int rc;
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(stor_iter_open(snap, &ALL, &it), 0);
+    while ((rc = stor_iter_next(it, &recs, &n)) == 1) {
+        for (size_t i = 0; i < n; i++) {
+            const struct flow_rec *g = &recs[i];
+            if (g->log_status != FLOW_LS_OK) {
+                continue;
+            }
+            rows++;
+            if (g->packets == 1) {
+                assert_int_equal(g->end_ms, now - 60000);
+                assert_false(g->flags & FLOW_F_TIME_SKEW);
+                continue;
+            }
+            assert_true(g->flags & FLOW_F_TIME_SKEW);
+            assert_true(g->end_ms >= now && g->end_ms <= after);
+            /* The duration is kept when it is one (1 s here); not for garbage. */
+            assert_int_equal(g->end_ms - g->start_ms, g->packets == 4 ? 0 : 1000);
+        }
+    }
+    assert_int_equal(rc, 0);
+    stor_iter_close(it);
+    stor_snap_end(snap);
+    assert_int_equal(rows, 4);
+    struct winfo wi = windows(f);
+    for (size_t i = 0; i < wi.n; i++) {
+        assert_true((uint64_t) wi.w[i].start_s * 1000u + 3600000u >= now);
+        assert_true((uint64_t) wi.w[i].start_s * 1000u <= after);
+    }
+    /* One or two partitions (the minute before may be in the previous hour), not four. */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "test $(ls '%s' | grep -c '^p-.*\\.mdb$') -le 2", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -686,6 +751,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settled_partition_compacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_implausible_times_retimed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
