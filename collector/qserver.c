@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct coll_qserver {
     const struct coll_stats_src *stats;
     union {
         uv_tcp_t tcp;
+        uv_pipe_t pipe;
         uv_stream_t stream;
         uv_handle_t handle;
     } lis[2];
@@ -591,12 +593,12 @@ static int
 listen_unix(struct coll_qserver *s, char *msg, size_t msglen)
 {
     int rc;
-    uv_pipe_init(s->loop, (uv_pipe_t *) &s->lis[1], 0);
+    uv_pipe_init(s->loop, &s->lis[1].pipe, 0);
     s->lis[1].handle.data = s;
     s->lis_open[1] = true;
     s->nopen++;
     unlink(s->cfg.unix_path); /* a socket left by a previous run */
-    if ((rc = uv_pipe_bind((uv_pipe_t *) &s->lis[1], s->cfg.unix_path)) != 0 ||
+    if ((rc = uv_pipe_bind(&s->lis[1].pipe, s->cfg.unix_path)) != 0 ||
         (rc = uv_listen(&s->lis[1].stream, 64, on_connection)) != 0) {
         snprintf(msg, msglen, "query socket %s: %s", s->cfg.unix_path, uv_strerror(rc));
         return rc;
@@ -614,6 +616,9 @@ coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll_qse
     if (s == NULL) {
         return -ENOMEM;
     }
+    /* A client that goes away while we write must cost an EPIPE on that socket, not the
+     * process (SIGPIPE's default action). Nothing else in flowlogd relies on SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     s->loop = loop;
     s->stor = stor;
     s->cfg = *cfg;

@@ -161,6 +161,7 @@ cat >"$tmp/flowlogd.conf" <<EOF
 token = s3cret
 admin_token = r00t
 max_clients = 2
+unix = $tmp/q.sock
 EOF
 start_q "$tmp/flowlogd.conf"
 talk auth >/dev/null <<'EOF'
@@ -187,6 +188,18 @@ EOF
 grep -q "ERR AUTH" "$tmp/noauth" || fail "no ERR AUTH without a token: $(cat "$tmp/noauth")"
 [ "$("$flowlog" -s "127.0.0.1:$qport" --token s3cret describe web | cut -d' ' -f1-3)" = "web 1 60" ] ||
     fail "describe with the token"
+# The unix socket serves the same sessions (tokens included).
+[ "$("$flowlog" -s "$tmp/q.sock" --token s3cret query '* | stats count')" = "$want_r" ] ||
+    fail "query over the unix socket"
+"$flowlog" -s "$tmp/q.sock" stats >/dev/null 2>&1 && fail "unix socket without the token"
+# The interactive prompt (libedit) on a pseudo-terminal, when script(1) is there.
+if command -v script >/dev/null; then
+    printf 'ping\nformat json\ndescribe web\nquit\n' >"$tmp/prompt.in"
+    script -qec "$flowlog -s 127.0.0.1:$qport --token s3cret" /dev/null <"$tmp/prompt.in" \
+        >"$tmp/prompt.out" 2>&1 || fail "interactive prompt (port $qport): $(tail -5 "$tmp/prompt.out")"
+    grep -q '"name":"web"' "$tmp/prompt.out" || fail "prompt output: $(cat "$tmp/prompt.out")"
+    echo "ok: interactive prompt"
+fi
 # Two clients hold the limit; a third is told ERR BUSY.
 python3 - "$qport" <<'EOF' || fail "client limit"
 import socket, sys, time
@@ -198,7 +211,7 @@ got = c.makefile("rb").readline().decode()
 if not got.startswith("ERR BUSY"):
     sys.exit("third client got %r" % got)
 EOF
-echo "ok: tokens, admin token and client limit"
+echo "ok: tokens, admin token, unix socket and client limit"
 stop_flowlogd
 
 # A non-loopback address without a token is refused at start.
