@@ -509,5 +509,17 @@ qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *
                      (unsigned long long) e.windows, (unsigned long long) e.blocks,
                      (unsigned long long) e.records);
     }
+    struct stor_scan_stats st;
+    if (e.rc == 0 && snap != NULL) {
+        int rc = stor_scan_plan(snap, &q->scan, &st);
+        if (rc != 0) {
+            return rc;
+        }
+        explain_line(&e,
+                     "scan windows=%llu blocks=%llu skipped=%llu records-to-read=%llu "
+                     "(sealed blocks kept by their summaries, plus open runs)",
+                     (unsigned long long) st.windows, (unsigned long long) st.blocks,
+                     (unsigned long long) st.blocks_skipped, (unsigned long long) st.records);
+    }
     return e.rc;
 }

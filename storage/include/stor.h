@@ -279,6 +279,13 @@ int stor_iter_open(struct stor_snap *snap, const struct stor_scan *scan, struct 
 int stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n);
 void stor_iter_stats(const struct stor_iter *it, struct stor_scan_stats *out);
 void stor_iter_close(struct stor_iter *it);
+/*
+ * What a scan would read, without decoding anything (EXPLAIN): windows visited, blocks and
+ * run items looked at, blocks its summaries skip, and records left to decode (blocks kept
+ * plus runs). 0 or a negative error.
+ */
+int stor_scan_plan(struct stor_snap *snap, const struct stor_scan *scan,
+                   struct stor_scan_stats *out);
 
 /* One capture window, as WINDOWS shows it. */
 struct stor_window_info {

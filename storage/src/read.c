@@ -389,3 +389,47 @@ stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor
     }
     return 0;
 }
+
+int
+stor_scan_plan(struct stor_snap *snap, const struct stor_scan *scan, struct stor_scan_stats *out)
+{
+    struct stor_iter *it;
+    MDB_val k, v;
+    int rc = stor_iter_open(snap, scan, &it);
+
+    if (rc != 0) {
+        return rc;
+    }
+    while ((rc = next_window(it)) == 1) {
+        struct stor_part *p = snap->parts[it->part];
+        it->ipos = false;
+        while ((rc = next_item(it, p->sums, &k, &v)) == 1) {
+            struct stor_sum sum;
+            it->stats.blocks++;
+            if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
+                rc = STOR_E_CORRUPT;
+                break;
+            }
+            if (stor__sum_may_match(&sum, it->conj, it->nconj)) {
+                it->stats.records += sum.n;
+            } else {
+                it->stats.blocks_skipped++;
+            }
+        }
+        if (rc < 0) {
+            break;
+        }
+        it->ipos = false;
+        while ((rc = next_item(it, p->runs, &k, &v)) == 1) {
+            long cnt = stor__block_count(v.mv_data, v.mv_size);
+            it->stats.blocks++;
+            it->stats.records += cnt > 0 ? (uint64_t) cnt : 0;
+        }
+        if (rc < 0) {
+            break;
+        }
+    }
+    *out = it->stats;
+    stor_iter_close(it);
+    return rc;
+}

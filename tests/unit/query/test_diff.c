@@ -600,6 +600,39 @@ test_range(void **state)
     free(got);
 }
 
+static int
+explain_line(void *arg, const char *line, size_t len)
+{
+    char *out = arg;
+    if (strncmp(line, "scan ", 5) == 0) {
+        snprintf(out, 256, "%.*s", (int) len, line);
+    }
+    return 0;
+}
+
+/* EXPLAIN's scan line: a unique source port is pushed down and most blocks are skipped. */
+static void
+test_explain(void **state)
+{
+    struct fx *f = *state;
+    struct qry *q;
+    struct qry_error e;
+    struct stor_snap *snap;
+    char line[256] = "";
+    unsigned long long w, b, sk, rec;
+    assert_int_equal(qry_compile(&q, "srcport:1500", 12, (uint64_t) T0 * 1000u, &e), 0);
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(qry_explain(q, snap, explain_line, line), 0);
+    assert_int_equal(sscanf(line, "scan windows=%llu blocks=%llu skipped=%llu records-to-read=%llu",
+                            &w, &b, &sk, &rec),
+                     4);
+    assert_true(b > 10);
+    assert_true(sk > 0);
+    assert_true(rec < NRECS);
+    stor_snap_end(snap);
+    qry_free(q);
+}
+
 int
 main(void)
 {
@@ -607,6 +640,7 @@ main(void)
         cmocka_unit_test(test_random_queries),
         cmocka_unit_test(test_top),
         cmocka_unit_test(test_range),
+        cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
