@@ -200,6 +200,8 @@ enum pk {
     P_KW_REJECT,
     P_DSTPORT_NE,
     P_KW_PORT,
+    P_REGEX_SRC,
+    P_REGEX_LINE,
     P_NPRED
 };
 
@@ -226,7 +228,10 @@ eval(const struct pred *p, const struct flow_rec *r)
     case -3:
         return !eval(p->a, r);
     case P_SRCNET:
+    case P_REGEX_SRC:
         return r->srcaddr[14] == p->x;
+    case P_REGEX_LINE:
+        return r->action == 1; /* " REJECT " appears in the text line only as the action */
     case P_DSTPORT:
         return has(r, FLOW_HAS_DSTPORT) && r->dstport == p->x;
     case P_DSTPORT_IN:
@@ -338,6 +343,13 @@ gen(int depth, char *text, size_t cap, struct pred *pool, size_t *np)
     case P_KW_REJECT:
         cat(text, cap, "REJECT");
         break;
+    case P_REGEX_SRC:
+        p->x = rnd(4);
+        cat(text, cap, "srcaddr ~ /^10\\.0\\.%u\\./", p->x);
+        break;
+    case P_REGEX_LINE:
+        cat(text, cap, "/ REJECT /");
+        break;
     case P_DSTPORT_NE:
         p->x = ports[rnd(7)];
         cat(text, cap, "dstport != %u", p->x);
@@ -428,7 +440,8 @@ one_query(struct fx *f, int qi)
     size_t cap = 1 << 20;
     char *want = malloc(cap);
     want[0] = '\0';
-    int mode = (int) rnd(5);
+    int mode = (int) rnd(6);
+    uint64_t bucket[4] = {0};
     uint64_t cnt = 0, sum = 0, minp = UINT64_MAX, maxp = 0;
     uint64_t proto_cnt[256] = {0}, proto_sum[256] = {0};
     uint8_t seenport[65536] = {0};
@@ -454,6 +467,7 @@ one_query(struct fx *f, int qi)
             dc++;
         }
         vals[nvals++] = r->bytes;
+        bucket[(r->end_ms / 600000u - T0 / 600u) & 3]++;
         if (mode == 0) {
             char dp[8];
             snprintf(dp, sizeof(dp), "%u", r->dstport);
@@ -483,6 +497,14 @@ one_query(struct fx *f, int qi)
             cat(want, cap, "0 0 - -\n");
         }
         break;
+    case 5:
+        snprintf(tail, sizeof(tail), " | timechart 10m count");
+        for (unsigned b = 0; b < 4; b++) {
+            if (bucket[b]) {
+                cat(want, cap, "%u %llu\n", T0 + 600 * b, (unsigned long long) bucket[b]);
+            }
+        }
+        break;
     default: {
         /* sort bytes desc | limit K: the K largest byte counts, in order */
         unsigned k = 1 + rnd(20);
@@ -509,7 +531,7 @@ one_query(struct fx *f, int qi)
     int rc;
     char *got = run(f, text, QRY_FMT_TEXT, &rc);
     assert_int_equal(rc, 0);
-    bool ordered = mode >= 3;
+    bool ordered = mode >= 3; /* sort and timechart: order matters */
     char *g = ordered ? strdup(got) : sorted_lines(got);
     char *w = ordered ? strdup(want) : sorted_lines(want);
     if (strcmp(g, w) != 0) {
