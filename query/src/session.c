@@ -734,6 +734,7 @@ qry_session_step(struct qry_session *s)
             return QRY_STEP_CLOSE;
         }
         bool produced = false;
+        bool was_running = s->ex != NULL;
         if (s->ex != NULL) {
             query_step(s, &produced);
         } else if (s->head != NULL) {
@@ -750,9 +751,17 @@ qry_session_step(struct qry_session *s)
         } else {
             return QRY_STEP_IDLE;
         }
-        if (produced && mono_ms() - start >= s->cfg.slice_ms) {
+        /* One request per step once it is answered: the next one may belong on another
+         * thread (qry_session_heavy), so the host decides again. */
+        bool answered = s->ex == NULL && (was_running || produced);
+        if (answered || (produced && mono_ms() - start >= s->cfg.slice_ms)) {
             rc = flush(s);
-            return rc != 0 ? rc : s->closing ? QRY_STEP_CLOSE : QRY_STEP_MORE;
+            if (rc != 0) {
+                return rc;
+            }
+            return s->closing                         ? QRY_STEP_CLOSE
+                   : s->ex != NULL || s->head != NULL ? QRY_STEP_MORE
+                                                      : QRY_STEP_IDLE;
         }
     }
 }
