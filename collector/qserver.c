@@ -36,6 +36,9 @@
 #define HIGH_BYTES (256 * 1024)
 #define IN_CAP     (2 * QRY_LINE_MAX + 2)
 #define READ_MIN   (16 * 1024) /* read only with at least this much room */
+/* A client whose socket takes nothing for this long is closed: its query holds a read
+ * snapshot (and so old pages of the store) while it waits. */
+#define STALL_MS 60000u
 
 struct client;
 
@@ -56,7 +59,8 @@ struct coll_qserver {
     char name[80];
     struct client *clients;
     unsigned nclients;
-    uint64_t accepted, refused, requests;
+    uint64_t accepted, refused, requests, stalled;
+    uv_timer_t timer; /* looks for stalled clients once a second */
 };
 
 struct client {
@@ -77,6 +81,7 @@ struct client {
     /* Read by out_fn on the worker thread while the loop thread's callbacks change them. */
     atomic_size_t inflight; /* bytes handed to uv_write, not yet written */
     atomic_bool gone;       /* the client hung up or a write failed */
+    uint64_t progress_ms;   /* last time a write completed (or the first one started) */
     char *in;               /* bytes read, not yet taken by the session */
     size_t in_len;
     bool reading, closing, close_after_write;
@@ -170,6 +175,7 @@ on_written(uv_write_t *req, int status)
     struct wreq *w = (struct wreq *) req;
     struct client *c = w->c;
     c->inflight -= w->len;
+    c->progress_ms = uv_now(c->srv->loop);
     free(w->buf);
     free(w);
     if (status < 0) {
@@ -203,6 +209,9 @@ flush_acc(struct client *c)
     c->acc = NULL;
     c->acc_len = c->acc_cap = 0;
     uv_buf_t b = uv_buf_init(w->buf, (unsigned) w->len);
+    if (c->inflight == 0) {
+        c->progress_ms = uv_now(c->srv->loop);
+    }
     c->inflight += w->len;
     if (uv_write(&w->req, &c->h.stream, &b, 1, on_written) != 0) {
         c->inflight -= w->len;
@@ -419,6 +428,7 @@ info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
              {"query-clients", s->nclients},
              {"query-connections", s->accepted},
              {"query-refused", s->refused},
+             {"query-stalled", s->stalled},
              {"query-store-requests", s->requests}};
     for (size_t i = 0; rc == 0 && i < sizeof(d) / sizeof(d[0]); i++) {
         rc = kv(&r, d[i].n, d[i].v);
@@ -543,6 +553,22 @@ parse_addr(const char *spec, struct sockaddr_storage *addr)
 }
 
 static void
+on_timer(uv_timer_t *t)
+{
+    struct coll_qserver *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    struct client *c = s->clients, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (c->inflight > 0 && now - c->progress_ms > STALL_MS) {
+            s->stalled++;
+            c->gone = true;
+            client_close(c);
+        }
+    }
+}
+
+static void
 on_lis_closed(uv_handle_t *h)
 {
     srv_release(h->data);
@@ -626,6 +652,10 @@ coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll_qse
     if (s->cfg.max_clients == 0) {
         s->cfg.max_clients = 64;
     }
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->nopen++;
+    uv_timer_start(&s->timer, on_timer, 1000, 1000);
     if (s->cfg.tcp[0] != '\0' && (rc = listen_tcp(s, msg, msglen)) != 0) {
         goto fail;
     }
@@ -653,6 +683,7 @@ coll_qserver_stop(struct coll_qserver *s)
     }
     s->stopping = true;
     s->nopen++; /* held until the end of this function */
+    uv_close((uv_handle_t *) &s->timer, on_lis_closed);
     for (int i = 0; i < 2; i++) {
         if (s->lis_open[i]) {
             uv_close(&s->lis[i].handle, on_lis_closed);
