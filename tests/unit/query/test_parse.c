@@ -104,6 +104,61 @@ test_errors(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* The errors for lists that are too long, on generated queries. */
+static void
+expect_error(const char *q, int col, const char *msg)
+{
+    struct qry *out = NULL;
+    struct qry_error e;
+    int rc = qry_compile(&out, q, strlen(q), NOW, &e);
+    if (rc != QRY_E_PARSE || e.col != col || strncmp(e.msg, msg, strlen(msg)) != 0) {
+        fail_msg("'%.60s...': got rc %d col %d '%s'; want col %d '%s'", q, rc, e.col, e.msg, col,
+                 msg);
+    }
+}
+
+static void
+test_long_lists(void **state)
+{
+    static char q[8192];
+    size_t n;
+    (void) state;
+    /* 65 values in an 'in' list: the 65th is refused where it starts */
+    n = (size_t) snprintf(q, sizeof(q), "dstport in (");
+    int col65 = 0;
+    for (int i = 1; i <= 65; i++) {
+        if (i == 65) {
+            col65 = (int) n + 1;
+        }
+        n += (size_t) snprintf(q + n, sizeof(q) - n, "%d%s", i, i < 65 ? ", " : ")");
+    }
+    expect_error(q, col65, "at most 64 values in an 'in' list");
+    /* 33 fields */
+    n = (size_t) snprintf(q, sizeof(q), "* | fields ");
+    int col33 = 0;
+    for (int i = 1; i <= 33; i++) {
+        n += (size_t) snprintf(q + n, sizeof(q) - n, "%sbytes", i > 1 ? ", " : "");
+        if (i == 32) {
+            col33 = (int) n + 3; /* after ", " */
+        }
+    }
+    expect_error(q, col33, "at most 32 fields");
+    /* 17 aggregates */
+    n = (size_t) snprintf(q, sizeof(q), "* | stats ");
+    for (int i = 1; i <= 17; i++) {
+        n += (size_t) snprintf(q + n, sizeof(q) - n, "%ssum(bytes) as s%d", i > 1 ? ", " : "", i);
+    }
+    expect_error(q, (int) (strstr(q, "sum(bytes) as s17") - q) + 1, "at most 16 aggregates");
+    /* 33 stages */
+    n = (size_t) snprintf(q, sizeof(q), "*");
+    for (int i = 1; i <= 33; i++) {
+        n += (size_t) snprintf(q + n, sizeof(q) - n, " | limit %d", i);
+    }
+    expect_error(q, (int) (strstr(q, "limit 33") - q) + 1, "at most 32 stages");
+    /* an aggregate named like a by-field */
+    expect_error("* | stats count as srcaddr by srcaddr", 31, "column 'srcaddr' named twice");
+}
+
 static struct qry *
 ok(const char *text)
 {
@@ -237,8 +292,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_valid),    cmocka_unit_test(test_plan),
-        cmocka_unit_test(test_values), cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_plan),     cmocka_unit_test(test_values),
+        cmocka_unit_test(test_escaping), cmocka_unit_test(test_long_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
