@@ -95,6 +95,7 @@ struct wreq {
 };
 
 static void pump(struct client *c);
+static void set_reading(struct client *c, bool on);
 
 static void
 srv_release(struct coll_qserver *s)
@@ -244,6 +245,9 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in_len += (size_t) nread;
+    if (IN_CAP - c->in_len < READ_MIN) {
+        set_reading(c, false); /* also while a step runs: pump resumes reading */
+    }
     pump(c);
 }
 

@@ -153,6 +153,28 @@ send QUERY * | stats count
 rows 1 OK 1 rows
 EOF
 echo "ok: malformed and oversized lines answered, the session goes on"
+
+# Pipelining: a sort and 30000 PINGs (150 KB, more than the server's input buffer) in one
+# write; every answer comes back, in order.
+python3 - "$qport" <<'EOF' || fail "pipelined requests"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"QUERY * | sort bytes desc | fields bytes\n" + b"PING\n" * 30000)
+f = s.makefile("rb")
+rows = 0
+while True:
+    l = f.readline()
+    if l.startswith(b"OK") or l.startswith(b"ERR "):
+        break
+    rows += 1
+if not l.startswith(b"OK 20000 rows") or rows != 20000:
+    sys.exit("sort: %d rows, %r" % (rows, l))
+for i in range(30000):
+    l = f.readline()
+    if l != b"OK PONG\n":
+        sys.exit("PING %d: %r" % (i, l))
+EOF
+echo "ok: 30000 pipelined requests behind a sort"
 stop_flowlogd
 
 # Tokens and the client limit, from a config file.
