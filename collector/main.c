@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -431,6 +432,25 @@ start_query(struct daemon *d)
     return 0;
 }
 
+/*
+ * The store keeps two files open per partition (a partition is an hour by default: a month
+ * of retention is 720), and every TCP exporter and query client is a socket: take the whole
+ * hard limit on open files rather than the usual soft 1024.
+ */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) {
+        return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        coll_log(COLL_LOG_WARNING, "open files limited to %llu: %s",
+                 (unsigned long long) rl.rlim_cur, strerror(errno));
+    }
+}
+
 static int
 run(const struct opts *o, struct daemon *d, int ready_fd)
 {
@@ -444,6 +464,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     uv_signal_init(d->loop, &d->sighup);
     d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
     d->logged_ms = coll_now_ms();
+    raise_nofile();
     if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
