@@ -271,12 +271,13 @@ work_cb(uv_work_t *w)
     c->step_rc = qry_session_step(c->sess);
 }
 
-static void
+/* After a step: hand its output to the socket; true when the caller should step again. */
+static bool
 after_step(struct client *c)
 {
     flush_acc(c);
     if (c->closing) {
-        return;
+        return false;
     }
     if (c->step_rc == QRY_STEP_CLOSE) {
         set_reading(c, false);
@@ -284,14 +285,15 @@ after_step(struct client *c)
         if (c->inflight == 0) {
             client_close(c);
         }
-        return;
+        return false;
     }
     if (c->step_rc == QRY_STEP_MORE || c->in_len > 0) {
-        pump(c);
-    } else if (c->step_rc == QRY_STEP_IDLE) {
+        return true;
+    }
+    if (c->step_rc == QRY_STEP_IDLE) {
         set_reading(c, true);
     }
-    /* QRY_STEP_BLOCKED: on_written pumps once the socket drains. */
+    return false; /* QRY_STEP_BLOCKED: on_written pumps once the socket drains */
 }
 
 static void
@@ -305,36 +307,41 @@ after_work_cb(uv_work_t *w, int status)
         client_close(c);
         return;
     }
-    after_step(c);
+    if (after_step(c)) {
+        pump(c);
+    }
 }
 
+/* Step the session until it waits (input, the socket, or a step on the threadpool). A loop,
+ * not recursion: a client may pipeline thousands of light requests. */
 static void
 pump(struct client *c)
 {
-    if (c->working || c->closing || c->close_after_write) {
-        return;
-    }
-    if (c->inflight >= HIGH_BYTES) {
-        return; /* on_written comes back */
-    }
-    if (c->in_len > 0) {
-        size_t took = qry_session_feed(c->sess, c->in, c->in_len);
-        memmove(c->in, c->in + took, c->in_len - took);
-        c->in_len -= took;
-    }
-    set_reading(c, IN_CAP - c->in_len >= READ_MIN);
-    if (qry_session_heavy(c->sess)) {
-        c->working = true;
-        c->srv->requests++;
-        if (uv_queue_work(c->srv->loop, &c->work, work_cb, after_work_cb) != 0) {
-            c->working = false;
-            c->gone = true;
-            client_close(c);
+    do {
+        if (c->working || c->closing || c->close_after_write) {
+            return;
         }
-        return;
-    }
-    c->step_rc = qry_session_step(c->sess);
-    after_step(c);
+        if (c->inflight >= HIGH_BYTES) {
+            return; /* on_written comes back */
+        }
+        if (c->in_len > 0) {
+            size_t took = qry_session_feed(c->sess, c->in, c->in_len);
+            memmove(c->in, c->in + took, c->in_len - took);
+            c->in_len -= took;
+        }
+        set_reading(c, IN_CAP - c->in_len >= READ_MIN);
+        if (qry_session_heavy(c->sess)) {
+            c->working = true;
+            c->srv->requests++;
+            if (uv_queue_work(c->srv->loop, &c->work, work_cb, after_work_cb) != 0) {
+                c->working = false;
+                c->gone = true;
+                client_close(c);
+            }
+            return;
+        }
+        c->step_rc = qry_session_step(c->sess);
+    } while (after_step(c));
 }
 
 /* ---- STATS and EXPORTERS, on the loop thread ---- */
