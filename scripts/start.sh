@@ -1,35 +1,55 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The README's first command: install dependencies, build, and run the main job.
-# Today that is: start flowlogd on a fresh store (a temporary directory, or $DATA_DIR) with
-# a UDP listener on loopback, replay flows into it with nfsend (IPFIX, NetFlow v9 and v5,
-# loopback only), stop it, and show what the store holds. The query server, flowprobe and
-# the top-talkers answer replace this as issues 5-7 land.
+# The README's first command: install the dependencies, build, and run the main job:
+#   1. start flowlogd as a daemon on its default store (/var/lib/flowlog as root, else
+#      $XDG_DATA_HOME/flowlog; DATA_DIR=... picks another) and its default listeners
+#      (UDP 2055 and 4739, TCP 4739, queries on 127.0.0.1:7739);
+#   2. write a capture of a small site's last ten minutes of traffic (tests/tools/pcapgen)
+#      and run flowprobe over it, exporting IPFIX to 127.0.0.1:4739 with a gateway identity;
+#   3. ask flowlogd for the top talkers of the last hour, and the traffic by protocol and
+#      direction, with the flowlog CLI.
+# flowlogd keeps running afterwards, so `./build/client/flowlog` can ask it more; running
+# this again stops the earlier one first. Nothing is sent anywhere but 127.0.0.1.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-dir=${DATA_DIR:-$(mktemp -d)}
-out=$(mktemp)
-./build/collector/flowlogd -f -d "$dir" -l udp:127.0.0.1:0 >"$out" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
-port=""
-for _ in $(seq 50); do
-    port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "flowlogd did not start" >&2; exit 1; }
-echo "flowlogd listening on 127.0.0.1:$port, store $dir"
-for v in 10 9 5; do
-    ./build/tests/nfsend -p "$port" -v "$v" -n 20000 -r 5000 -s "$v"
-done
-sleep 1
-kill -TERM "$pid"
-wait "$pid"
-trap - EXIT
-rm -f "$out"
-echo "the store now holds:"
-./build/tests/stordump "$dir"
+
+run=${XDG_RUNTIME_DIR:-/tmp}/flowlog-start
+mkdir -p "$run"
+pidfile=$run/flowlogd.pid
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    old=$(cat "$pidfile")
+    echo "stopping the flowlogd an earlier run started (pid $old)"
+    kill -TERM "$old"
+    i=0
+    while kill -0 "$old" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+fi
+printf '[collector]\npid_file = %s\n' "$pidfile" >"$run/flowlogd.conf"
+# Without -f flowlogd daemonises once it listens (logging to syslog); a failed start says why.
+./build/collector/flowlogd -c "$run/flowlogd.conf" ${DATA_DIR:+-d "$DATA_DIR"}
+echo "flowlogd is running (pid $(cat "$pidfile")): NetFlow/IPFIX on UDP 2055 and 4739," \
+    "IPFIX on TCP 4739, queries on 127.0.0.1:7739"
+
+./build/tests/pcapgen -o "$run/site.pcap" -n 3000 -d 600
+./build/probe/flowprobe -r "$run/site.pcap" -c 127.0.0.1:4739 \
+    --instance-id sag-demo-01 --snid SAG-SN-0001 --account-id 1234567890 \
+    --local-net 10.0.0.0/8 --local-net 2001:db8:10::/64
+sleep 2 # flowlogd commits what it received every second
+
+flowlog=./build/client/flowlog
+echo
+echo "== top talkers of the last hour: flowlog query 'last 1h * | top 10 srcaddr by bytes'"
+$flowlog query 'last 1h * | top 10 srcaddr by bytes'
+echo
+echo "== by protocol and direction: flowlog query 'last 1h * | stats count(), sum(packets), sum(bytes) by protocol, direction'"
+$flowlog query 'last 1h * | stats count(), sum(packets), sum(bytes) by protocol, direction'
+echo
+echo "flowlogd keeps running. Ask it more with $flowlog (no argument: a prompt), e.g."
+echo "  $flowlog query 'last 1h dstport in (22, 3389) | top 5 dstaddr by flows'"
+echo "  $flowlog windows"
+echo "Stop it with: kill \$(cat $pidfile)"
