@@ -56,6 +56,7 @@ usage(FILE *f)
             "                      unix socket)\n"
             "  -f, --format FMT    text (default), json or csv\n"
             "  -t, --token T       send AUTH T first (default: $FLOWLOG_TOKEN)\n"
+            "  -h, --help          this text\n"
             "commands:\n"
             "  query QUERY...      records or aggregates (docs/query.md), e.g.\n"
             "                      flowlog query 'last 1h action:REJECT | top 10 srcaddr'\n"
@@ -65,7 +66,8 @@ usage(FILE *f)
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
             "With no command on a terminal: an interactive prompt (a line that is not a\n"
-            "command is run as a query; 'format json' switches the format).\n");
+            "command is run as a query; 'format json' switches the format).\n"
+            "Exit status: 0 OK, 1 the server answered ERR, 2 usage or connection failure.\n");
 }
 
 /* ---- connection ---- */

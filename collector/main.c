@@ -64,7 +64,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-f] [-t] [-h]\n"
+            "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-q ADDR:PORT] [-f] [-t]\n"
+            "                [-h]\n"
             "  -c, --config FILE    read settings from FILE (INI; see etc/flowlogd.conf);\n"
             "                       the options below override it. SIGHUP re-reads it\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"

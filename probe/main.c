@@ -85,12 +85,33 @@ wall_ms(void)
 static void
 usage(FILE *f)
 {
-    fputs("usage: flowprobe (-i IFACE | -r FILE.pcap) -c HOST:PORT[/udp|/tcp]... [-v 10|9|5]\n"
-          "         [--instance-id ID] [--snid SN] [--account-id ID] [--pen N] [--domain N]\n"
-          "         [--idle S] [--active S] [--fin S] [--max-flows N] [--local-net CIDR]...\n"
-          "         [--ifindex IFACE=N]... [--sampling N] [--max-msg BYTES] [--config FILE]\n"
-          "         [BPF filter]\n"
-          "Defaults: IPFIX, idle 15 s, active 60 s, fin 1 s, 131072 flows. See docs/probe.md.\n",
+    fputs("usage: flowprobe (-i IFACE | -r FILE) -c HOST:PORT[/udp|/tcp]... [OPTION]...\n"
+          "                 [BPF filter]\n"
+          "  -i, --interface IFACE  capture live (promiscuous, immediate mode)\n"
+          "  -r, --read FILE        read a pcap or pcapng file, with its packet times; exit at\n"
+          "                         its end\n"
+          "  -c, --collector HOST:PORT[/udp|/tcp]  export to it, repeatable (at most 8);\n"
+          "                         [ADDR]:PORT for IPv6; /tcp is IPFIX over TCP\n"
+          "  -v, --version 10|9|5   IPFIX (default), NetFlow v9 or NetFlow v5\n"
+          "      --instance-id ID, --snid SN, --account-id ID   identity carried with the\n"
+          "                         flows (at most 39 bytes each; default none)\n"
+          "      --pen N            enterprise number of the identity and RTT IEs (32473)\n"
+          "      --domain N         observation domain (v9 source id, v5 engine; default 0)\n"
+          "      --idle S           expire a flow quiet for S seconds (default 15)\n"
+          "      --active S         cut a record after S seconds (default 60)\n"
+          "      --fin S            expire S seconds after FIN both ways or RST (default 1)\n"
+          "      --max-flows N      flow cache entries (default 131072)\n"
+          "      --local-net CIDR   a local network, repeatable (at most 32): flows from it\n"
+          "                         are out, to it in\n"
+          "      --ifindex IFACE=N  interface index reported for IFACE (* = any), repeatable\n"
+          "      --sampling N       1-in-N packet sampling (default none)\n"
+          "      --max-msg BYTES    export message size (default from the path MTU)\n"
+          "      --config FILE      read these options from FILE first (INI, keys = long\n"
+          "                         option names; see etc/flowprobe.conf)\n"
+          "  -h, --help             this text\n"
+          "Words after the options form a BPF filter. SIGUSR1 prints statistics on standard\n"
+          "error; SIGINT or SIGTERM exports every flow and stops.\n"
+          "Exit status: 0 done, 1 runtime failure, 2 bad usage or config. See docs/probe.md.\n",
           f);
 }
 
