@@ -44,13 +44,18 @@ struct agg_state {
 };
 
 struct group {
-    struct group *next; /* hash chain */
     uint64_t hash;
     size_t klen;
     uint8_t *key;
     struct qry__val *vals; /* by-values (copies; text duplicated) */
     struct agg_state *st;
     uint64_t seq;
+};
+
+/* A hash-table slot: the hash beside the pointer, so a probe rarely touches a group. */
+struct slot {
+    uint64_t hash;
+    struct group *g;
 };
 
 struct qry_exec {
@@ -86,8 +91,8 @@ struct qry_exec {
     /* aggregation */
     const struct qry__stage *agg;
     size_t agg_idx;
-    struct group **buckets;
-    size_t nbuckets, ngroups;
+    struct slot *slots; /* open addressing on the key hash, at most half full */
+    size_t nslots, ngroups;
     struct group **list; /* every group, in creation order */
     size_t nhashed, listcap;
     struct qry__arena arena;
@@ -95,6 +100,14 @@ struct qry_exec {
     /* Group keys of one or two small-domain fields (ports, protocol, action, ...) index this
      * array directly: no key building, hashing or comparing per record. */
     struct agg_state **direct; /* the group's states */
+    /* Keys of small-domain fields too many for the direct array: the same slot number as a
+     * packed key (exact, no key bytes to compare) in an open-addressing table. */
+    bool packed;
+    struct pslot {
+        uint64_t key; /* slot number + 1; 0 = empty */
+        struct agg_state *st;
+    } * pslots;
+    size_t npslots, npacked;
     uint32_t dom[2];
 
     /* table phase */
@@ -371,27 +384,34 @@ group_naggs(const struct qry__stage *s)
     return s->kind == S_TOP ? 1 : s->naggs; /* top: one state, see agg_rec */
 }
 
+static void
+slot_put(struct slot *t, size_t n, struct group *g)
+{
+    size_t i = g->hash & (n - 1);
+    while (t[i].g != NULL) {
+        i = (i + 1) & (n - 1);
+    }
+    t[i].hash = g->hash;
+    t[i].g = g;
+}
+
 static int
 groups_grow(struct qry_exec *ex)
 {
-    size_t n = ex->nbuckets ? ex->nbuckets * 2 : 1024;
-    struct group **b = calloc(n, sizeof(*b));
-    if (b == NULL) {
+    size_t n = ex->nslots ? ex->nslots * 2 : 2048;
+    struct slot *t = calloc(n, sizeof(*t));
+    if (t == NULL) {
         return ex_fail(ex, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < ex->nbuckets; i++) {
-        struct group *g = ex->buckets[i];
-        while (g != NULL) {
-            struct group *next = g->next;
-            g->next = b[g->hash & (n - 1)];
-            b[g->hash & (n - 1)] = g;
-            g = next;
+    for (size_t i = 0; i < ex->nslots; i++) {
+        if (ex->slots[i].g != NULL) {
+            slot_put(t, n, ex->slots[i].g);
         }
     }
-    free(ex->buckets);
-    ex->buckets = b;
-    ex->nbuckets = n;
-    return mem_add(ex, n * sizeof(*b) / 2);
+    free(ex->slots);
+    ex->slots = t;
+    ex->nslots = n;
+    return mem_add(ex, n * sizeof(*t) / 2);
 }
 
 static int
@@ -435,11 +455,10 @@ group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
     }
     ex->list[ex->ngroups++] = g;
     if (hashed) {
-        if (ex->nhashed >= ex->nbuckets && (rc = groups_grow(ex)) != 0) {
+        if ((ex->nhashed + 1) * 2 > ex->nslots && (rc = groups_grow(ex)) != 0) {
             return rc;
         }
-        g->next = ex->buckets[h & (ex->nbuckets - 1)];
-        ex->buckets[h & (ex->nbuckets - 1)] = g;
+        slot_put(ex->slots, ex->nslots, g);
         ex->nhashed++;
     }
     *out = g;
@@ -515,12 +534,18 @@ group_find(struct qry_exec *ex, const struct flow_rec *r, struct group **out)
         return ex_fail(ex, QRY_E_LIMIT, "group key too long");
     }
     uint64_t h = mix(hash_bytes(key, klen, 0xcbf29ce484222325ull));
-    struct group *g = ex->nbuckets ? ex->buckets[h & (ex->nbuckets - 1)] : NULL;
-    while (g != NULL && (g->hash != h || g->klen != klen || memcmp(g->key, key, klen) != 0)) {
-        g = g->next;
+    for (size_t i = ex->nslots ? h & (ex->nslots - 1) : 0; ex->nslots != 0;
+         i = (i + 1) & (ex->nslots - 1)) {
+        struct group *g = ex->slots[i].g;
+        if (g == NULL) {
+            break;
+        }
+        if (ex->slots[i].hash == h && g->klen == klen && memcmp(g->key, key, klen) == 0) {
+            *out = g;
+            return 0;
+        }
     }
-    *out = g;
-    return g == NULL ? group_new(ex, key, klen, h, vals, true, out) : 0;
+    return group_new(ex, key, klen, h, vals, true, out);
 }
 
 /* A new group for a direct slot: never looked up by hash, so not hashed. */
@@ -553,6 +578,61 @@ direct_slot(const struct qry_exec *ex, const struct flow_rec *r)
     return idx;
 }
 
+static void
+pslot_put(struct pslot *t, size_t n, uint64_t key, struct agg_state *st)
+{
+    size_t i = mix(key) & (n - 1);
+    while (t[i].key != 0) {
+        i = (i + 1) & (n - 1);
+    }
+    t[i].key = key;
+    t[i].st = st;
+}
+
+/* The states of r's group by its packed key (created when new). */
+static int
+packed_find(struct qry_exec *ex, const struct flow_rec *r, size_t slot, struct agg_state **out)
+{
+    uint64_t key = (uint64_t) slot + 1u;
+    for (size_t i = ex->npslots ? mix(key) & (ex->npslots - 1) : 0; ex->npslots != 0;
+         i = (i + 1) & (ex->npslots - 1)) {
+        if (ex->pslots[i].key == key) {
+            *out = ex->pslots[i].st;
+            return 0;
+        }
+        if (ex->pslots[i].key == 0) {
+            break;
+        }
+    }
+    int rc;
+    if ((ex->npacked + 1) * 2 > ex->npslots) {
+        size_t n = ex->npslots ? ex->npslots * 2 : 2048;
+        struct pslot *t = calloc(n, sizeof(*t));
+        if (t == NULL) {
+            return ex_fail(ex, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < ex->npslots; i++) {
+            if (ex->pslots[i].key != 0) {
+                pslot_put(t, n, ex->pslots[i].key, ex->pslots[i].st);
+            }
+        }
+        free(ex->pslots);
+        ex->pslots = t;
+        ex->npslots = n;
+        if ((rc = mem_add(ex, n * sizeof(*t) / 2)) != 0) {
+            return rc;
+        }
+    }
+    struct group *g;
+    if ((rc = group_direct(ex, r, &g)) != 0) {
+        return rc;
+    }
+    pslot_put(ex->pslots, ex->npslots, key, g->st);
+    ex->npacked++;
+    *out = g->st;
+    return 0;
+}
+
 static int
 agg_rec(struct qry_exec *ex, const struct flow_rec *r)
 {
@@ -560,8 +640,12 @@ agg_rec(struct qry_exec *ex, const struct flow_rec *r)
     struct qry__val v;
     struct agg_state *st = NULL;
     int rc;
-    size_t slot = ex->direct != NULL ? direct_slot(ex, r) : SIZE_MAX;
-    if (slot != SIZE_MAX) {
+    size_t slot = ex->direct != NULL || ex->packed ? direct_slot(ex, r) : SIZE_MAX;
+    if (slot != SIZE_MAX && ex->packed) {
+        if ((rc = packed_find(ex, r, slot, &st)) != 0) {
+            return rc;
+        }
+    } else if (slot != SIZE_MAX) {
         st = ex->direct[slot];
     }
     if (st == NULL) {
@@ -1145,6 +1229,7 @@ direct_setup(struct qry_exec *ex)
         slots *= ex->dom[i] + 1u; /* + missing */
     }
     if (slots > (1u << 20)) {
+        ex->packed = true; /* at most 65537^2 slots: fits the key */
         return 0;
     }
     int rc = mem_add(ex, slots * sizeof(*ex->direct));
@@ -1334,7 +1419,8 @@ qry_exec_close(struct qry_exec *ex)
             free(ex->list[k]->st[i].dc);
         }
     }
-    free(ex->buckets);
+    free(ex->slots);
+    free(ex->pslots);
     free(ex->direct);
     free(ex->list);
     qry__arena_free(&ex->arena);

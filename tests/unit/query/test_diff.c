@@ -440,7 +440,9 @@ one_query(struct fx *f, int qi)
     size_t cap = 1 << 20;
     char *want = malloc(cap);
     want[0] = '\0';
-    int mode = (int) rnd(6);
+    int mode = (int) rnd(7);
+    static uint32_t pairs[65537][3]; /* by dstport (+1, 0 = missing), protocol 1/6/17 */
+    memset(pairs, 0, sizeof(pairs));
     uint64_t bucket[4] = {0};
     uint64_t cnt = 0, sum = 0, minp = UINT64_MAX, maxp = 0;
     uint64_t proto_cnt[256] = {0}, proto_sum[256] = {0};
@@ -468,6 +470,9 @@ one_query(struct fx *f, int qi)
         }
         vals[nvals++] = r->bytes;
         bucket[(r->end_ms / 600000u - T0 / 600u) & 3]++;
+        pairs[has(r, FLOW_HAS_DSTPORT) ? r->dstport + 1u : 0][r->protocol == 1   ? 0
+                                                              : r->protocol == 6 ? 1
+                                                                                 : 2]++;
         if (mode == 0) {
             char dp[8];
             snprintf(dp, sizeof(dp), "%u", r->dstport);
@@ -495,6 +500,21 @@ one_query(struct fx *f, int qi)
                 (unsigned long long) dc, (unsigned long long) minp, (unsigned long long) maxp);
         } else {
             cat(want, cap, "0 0 - -\n");
+        }
+        break;
+    case 6: /* two small-domain fields: the packed-key table */
+        snprintf(tail, sizeof(tail), " | stats count by dstport, protocol");
+        for (unsigned d = 0; d < 65537; d++) {
+            for (unsigned k = 0; k < 3; k++) {
+                if (pairs[d][k] == 0) {
+                    continue;
+                }
+                char dp[8] = "-";
+                if (d > 0) {
+                    snprintf(dp, sizeof(dp), "%u", d - 1);
+                }
+                cat(want, cap, "%s %u %u\n", dp, protos[k == 0 ? 2 : k == 1 ? 0 : 1], pairs[d][k]);
+            }
         }
         break;
     case 5:
@@ -531,7 +551,7 @@ one_query(struct fx *f, int qi)
     int rc;
     char *got = run(f, text, QRY_FMT_TEXT, &rc);
     assert_int_equal(rc, 0);
-    bool ordered = mode >= 3; /* sort and timechart: order matters */
+    bool ordered = mode >= 3 && mode != 6; /* sort and timechart: order matters */
     char *g = ordered ? strdup(got) : sorted_lines(got);
     char *w = ordered ? strdup(want) : sorted_lines(want);
     if (strcmp(g, w) != 0) {
