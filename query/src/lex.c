@@ -2,8 +2,8 @@
 /*
  * The query lexer (docs/query.md "Tokens"). Reentrant: all state is in struct qry__lexer.
  *
- * A WORD is a run of bytes that are not white space and not one of | ( ) , ~ = ! < > " —
- * so a word may hold ':' (field:value, IPv6 addresses, times), '/' (CIDRs), '*' and '?'
+ * A WORD is a run of bytes that are not white space, control bytes or one of
+ * | ( ) , ~ = ! < > " — so a word may hold ':' (field:value, IPv6 addresses, times), '/' (CIDRs), '*' and '?'
  * (globs), '.' and '-'. The parser splits `field:value` itself, because whether the part
  * before ':' is a field name depends on the field table. A '/' at the start of a token opens
  * a regex that runs to the next unescaped '/'. Strings are double-quoted with \" and \\.
@@ -30,7 +30,8 @@ is_space(char c)
 static bool
 is_word(char c)
 {
-    return !is_space(c) && strchr("|(),~=!<>\"", c) == NULL;
+    unsigned char u = (unsigned char) c;
+    return u > 0x20 && u != 0x7f && strchr("|(),~=!<>\"", c) == NULL;
 }
 
 static void
@@ -143,6 +144,11 @@ qry__lex_next(struct qry__lexer *lx, struct qry__tok *t)
         }
         return;
     default:
+        if ((unsigned char) c < 0x20 || c == 0x7f) {
+            lex_error(t, "unexpected control byte in the query");
+            lx->pos++;
+            return;
+        }
         t->kind = T_WORD;
         while (lx->pos + t->len < lx->len && is_word(lx->src[lx->pos + t->len])) {
             t->len++;

@@ -719,7 +719,7 @@ colref(struct parser *p, struct qry__colref *c, bool group)
     c->name = name;
     if (p->aggregated && !group) {
         const char *o = out_find(p, name);
-        if (o == NULL && name[strlen(name) - 1] != ')') {
+        if (o == NULL && name[0] != '\0' && name[strlen(name) - 1] != ')') {
             char paren[160];
             snprintf(paren, sizeof(paren), "%s()", name);
             o = out_find(p, paren);

@@ -52,6 +52,7 @@ static const struct bad bad[] = {
     {"bytes ! 5", 7, "'!' must be followed by '='"},
     {"\"abc", 1, "unterminated string (missing '\"')"},
     {"/abc", 1, "unterminated regex (missing '/')"},
+    {"dstport\x01:22", 8, "unexpected control byte in the query"},
     {"action:REJECT or", 17, "expected a search term, got end of query"},
     {"last", 5, "expected a duration after 'last' (15m, 1h, 7d), got end of query"},
     {"last 5x", 6, "expected a duration after 'last'"},
