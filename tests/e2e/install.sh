@@ -43,7 +43,7 @@ grep -v '^/usr/share/doc/flowlog/[A-Za-z0-9_.-]*\.md$' "$tmp/got" >"$tmp/got-nod
 if ! diff -u "$tmp/want" "$tmp/got-nodoc" >&2; then
     fail "installed files differ from the list (- expected, + installed)"
 fi
-for doc in README.md collector.md probe.md query.md protocol.md storage.md; do
+for doc in README.md operations.md collector.md probe.md query.md protocol.md storage.md; do
     [ -f "$root/usr/share/doc/flowlog/$doc" ] || fail "/usr/share/doc/flowlog/$doc not installed"
 done
 for p in usr/sbin/flowlogd usr/sbin/flowprobe usr/bin/flowlog; do
