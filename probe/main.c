@@ -188,8 +188,12 @@ static int
 set_list_opt(struct probe_main *m, const char *name, const char *v)
 {
     if (strcmp(name, "collector") == 0) {
-        if (m->ex.ncollectors == PROBE_MAX_COLLECTORS) {
-            return PROBE_E_CONFIG;
+        char host[256];
+        uint16_t port;
+        bool tcp;
+        if (m->ex.ncollectors == PROBE_MAX_COLLECTORS ||
+            probe_collector_parse(v, host, sizeof(host), &port, &tcp) != 0) {
+            return PROBE_E_CONFIG; /* a usage error (2), found before anything starts */
         }
         char *s = strdup(v);
         m->ex.collectors[m->ex.ncollectors++] = s;
@@ -346,11 +350,19 @@ parse_args(struct probe_main *m, int argc, char **argv)
     int c, li;
 
     /* The config file first, wherever --config stands, so the command line wins. */
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            int rc = ini_parse(argv[i + 1], ini_cb, m);
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[i + 1];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--") == 0) {
+            break;
+        }
+        if (path != NULL) {
+            int rc = ini_parse(path, ini_cb, m);
             if (rc != 0) {
-                fprintf(stderr, "flowprobe: config %s: %s %d\n", argv[i + 1],
+                fprintf(stderr, "flowprobe: config %s: %s %d\n", path,
                         rc < 0 ? "cannot read" : "error on line", rc);
                 return PROBE_E_CONFIG;
             }
@@ -530,7 +542,8 @@ open_pcap(struct probe_main *m, char *err)
     return 0;
 }
 
-static void
+/* Read the file to its end; 1 when libpcap failed part-way (the caller still flushes). */
+static int
 run_file(struct probe_main *m)
 {
     int n;
@@ -545,10 +558,12 @@ run_file(struct probe_main *m)
     } while (n > 0 && !stop_flag);
     if (n == PCAP_ERROR) {
         fprintf(stderr, "flowprobe: %s: %s\n", m->file, pcap_geterr(m->pcap));
+        return 1; /* what was read is still flushed and exported */
     }
+    return 0;
 }
 
-static void
+static int
 run_live(struct probe_main *m)
 {
     char err[PCAP_ERRBUF_SIZE];
@@ -561,7 +576,7 @@ run_live(struct probe_main *m)
         int rc = poll(&pfd, 1, 200);
         if (rc > 0 && pcap_dispatch(m->pcap, -1, on_packet, (u_char *) m) == PCAP_ERROR) {
             fprintf(stderr, "flowprobe: %s: %s\n", m->iface, pcap_geterr(m->pcap));
-            break;
+            return 1;
         }
         flush_batch(m);
         uint64_t now = wall_ms();
@@ -573,9 +588,11 @@ run_live(struct probe_main *m)
             print_stats(m);
         }
     }
+    return 0;
 }
 
-/* File mode: the exporter's clock starts at the first packet; the first packet is kept. */
+/* File mode: the exporter's clock starts at the first packet; the first packet is kept.
+ * 1 with it, 0 for an empty file, -1 when libpcap cannot read it. */
 static int
 first_packet(struct probe_main *m, struct pcap_pkthdr *h, const u_char **data)
 {
@@ -588,6 +605,10 @@ first_packet(struct probe_main *m, struct pcap_pkthdr *h, const u_char **data)
         return 1;
     }
     m->ex.boot_ms = wall_ms();
+    if (rc == PCAP_ERROR) {
+        fprintf(stderr, "flowprobe: %s: %s\n", m->file, pcap_geterr(m->pcap));
+        return -1;
+    }
     return 0;
 }
 
@@ -659,14 +680,15 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    int failed;
     if (m.file != NULL) {
-        if (have1) {
+        if (have1 > 0) {
             on_packet((u_char *) &m, &h1, d1);
         }
-        run_file(&m);
+        failed = have1 < 0 ? 1 : run_file(&m);
     } else {
         tick(&m, wall_ms());
-        run_live(&m);
+        failed = run_live(&m);
     }
     uint64_t end_ms = m.file != NULL ? (m.last_ms != 0 ? m.last_ms : m.ex.boot_ms) : wall_ms();
     flush_batch(&m);
@@ -674,7 +696,7 @@ main(int argc, char **argv)
     probe_flowtab_flush(m.t);
     probe_export_finish(m.x, end_ms, m.notip + m.malformed);
     print_stats(&m);
-    status = 0;
+    status = failed ? 1 : 0;
 cleanup:
     sig_pcap = NULL;
     probe_flowtab_destroy(m.t);
