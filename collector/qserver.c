@@ -419,6 +419,15 @@ info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
         for (size_t i = 0; rc == 0 && i < sizeof(c) / sizeof(c[0]); i++) {
             rc = kv(&r, c[i].n, c[i].v);
         }
+        /* The decode errors by reason, as the counter line gives them. */
+        for (int k = 0; rc == 0 && k < DEC_R_COUNT; k++) {
+            char name[64];
+            snprintf(name, sizeof(name), "decode-errors-%s", dec_reason_name(k));
+            rc = kv(&r, name, t.err[k]);
+        }
+    }
+    if (rc != 0) {
+        return rc;
     }
     stor_stats_get(s->stor, &st);
     const struct {
@@ -429,6 +438,7 @@ info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
              {"store-records-dropped", st.records_dropped},
              {"store-unrouted", st.records_unrouted},
              {"store-late", st.late},
+             {"store-time-skew", st.time_skew},
              {"store-commits", st.commits},
              {"store-seals", st.seals},
              {"store-nodata", st.nodata},

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite, as the README gives it: install dependencies; build with
 # AddressSanitizer + UndefinedBehaviorSanitizer and run ctest; again with ThreadSanitizer
-# (the store has a writer and a sealer thread); build the libFuzzer targets with clang and
-# run a fuzz smoke; build the plain release with warnings as errors and run ctest (last, so
+# (the store has writer, committer and sealer threads; the query server a threadpool); build
+# the libFuzzer targets with clang and run a fuzz smoke of each (decoder, query parser); build the plain release with warnings as errors and run ctest (last, so
 # its closing line closes the output).
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke
@@ -49,7 +49,8 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     if CC=clang cmake -S "$root" -B "$out/fuzz" -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             >"$out/fuzz.cmake.log" 2>&1 &&
         cmake --build "$out/fuzz" -j "$jobs" >"$out/fuzz.build.log" 2>&1 &&
-        sh tests/fuzz/smoke.sh "$out/fuzz" "$fuzz_seconds"; then
+        sh tests/fuzz/smoke.sh "$out/fuzz" "$fuzz_seconds" &&
+        FUZZ_TARGET=query sh tests/fuzz/smoke.sh "$out/fuzz" "$fuzz_seconds"; then
         passed=$((passed + 1))
     else
         tail -30 "$out/fuzz.build.log" 2>/dev/null
