@@ -3,8 +3,9 @@
 # The whole test suite, as the README gives it: install dependencies; build with
 # AddressSanitizer + UndefinedBehaviorSanitizer and run ctest; again with ThreadSanitizer
 # (the store has writer, committer and sealer threads; the query server a threadpool); build
-# the libFuzzer targets with clang and run a fuzz smoke of each (decoder, query parser); build the plain release with warnings as errors and run ctest (last, so
-# its closing line closes the output).
+# the libFuzzer targets with clang and run a fuzz smoke of each (decoder, query parser);
+# build the plain release with warnings as errors and run ctest (last, so its closing line
+# closes the output).
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke
 set -u
