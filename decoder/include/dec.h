@@ -27,7 +27,7 @@ enum dec_err {
     DEC_E_TRUNCATED = -1000,  /* a length field points past the end of the message */
     DEC_E_NOTEMPLATE = -1001, /* data set arrived before its template; queued or counted */
     DEC_E_LIMIT = -1002,      /* exporter or template cap reached; the item was refused */
-    DEC_E_VERSION = -1003,    /* not NetFlow v5, v9 or IPFIX */
+    DEC_E_VERSION = -1003,    /* not NetFlow v1, v5, v7, v9 or IPFIX */
     DEC_E_MALFORMED = -1004,  /* a header, set or template breaks its RFC */
     DEC_E_FULL = -1005,       /* output buffer full and no flush callback: records counted lost */
     DEC_E_FORMAT = -1006,     /* a template snapshot (dec_tmpl_load) is not ours or damaged */
@@ -45,7 +45,7 @@ enum dec_reason {
     DEC_R_EXPORTER_LIMIT, /* message refused: too many exporters or domains */
     DEC_R_RECORD,         /* record malformed (variable length past its set) */
     DEC_R_OUT_FULL,       /* record lost: output full and no flush callback */
-    DEC_R_V5_COUNT,       /* v5 header count disagrees with the datagram size */
+    DEC_R_V5_COUNT,       /* v1/v5/v7 header count disagrees with the datagram size */
     DEC_R_SET_ID,         /* reserved set id (4..255 in IPFIX, 2..255 in v9) */
     DEC_R_COUNT
 };

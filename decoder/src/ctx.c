@@ -375,7 +375,7 @@ dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, s
         dec__count(&m, DEC_R_SHORT, DEC_E_TRUNCATED);
         return m.rc;
     }
-    if (version != 5 && version != 9 && version != 10) {
+    if (version != 1 && version != 5 && version != 7 && version != 9 && version != 10) {
         dec__count(&m, DEC_R_VERSION, DEC_E_VERSION);
         return m.rc;
     }
@@ -393,6 +393,10 @@ dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, s
     msg->version = (uint8_t) version;
     if (version == 5) {
         dec__nf5(&m, buf, len, msg);
+    } else if (version == 7) {
+        dec__nf7(&m, buf, len, msg);
+    } else if (version == 1) {
+        dec__nf1(&m, buf, len, msg);
     } else if (version == 9) {
         dec__nf9(&m, buf, len, msg);
     } else {

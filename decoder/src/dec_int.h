@@ -240,6 +240,8 @@ void dec__parked_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t no
 
 /* nf5.c, nf9.c, ipfix.c: one message each, header already checked for its version. */
 int dec__nf5(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg);
+int dec__nf7(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg);
+int dec__nf1(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg);
 int dec__nf9(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg);
 int dec__ipfix(struct dec_msgctx *m, const uint8_t *buf, size_t len, struct dec_msg *msg);
 

@@ -27,10 +27,10 @@ start_conf "$conf"
 port=$(port_of udp 127.0.0.1)
 
 # 1. Junk from one socket (one source port): 3 bytes of a v9 header (short; no newline byte, which would make printf write twice) and a
-#    version-7 header.
+#    version-6 header (no NetFlow version 6 exists; 1, 5, 7, 9 and 10 are decoded).
 exec 3>"/dev/udp/127.0.0.1/$port"
 printf '\000\011\000' >&3
-printf '\000\007\000\001AAAAAAAAAAAAAAAAAAAA' >&3
+printf '\000\006\000\001AAAAAAAAAAAAAAAAAAAA' >&3
 exec 3>&-
 good=$("$nfsend" -p "$port" -a 127.0.0.1 -n 200 -r 500 -s 51) || fail "nfsend failed"
 read -r r _ < <(totals_of "$good")

@@ -115,7 +115,8 @@ check_rec(const struct fz *fz, const struct flow_rec *r)
 {
     const uint32_t known = (FLOW_HAS_ACCOUNT << 1) - 1u;
 
-    FZ_CHECK(r->version == 5 || r->version == 9 || r->version == 10);
+    FZ_CHECK(r->version == 1 || r->version == 5 || r->version == 7 || r->version == 9 ||
+             r->version == 10);
     FZ_CHECK((r->present & ~known) == 0);
     FZ_CHECK((r->flags & ~(FLOW_F_RAW_TRUNC | FLOW_F_TIME_GUESS)) == 0);
     FZ_CHECK(r->direction <= FLOW_DIR_OUT);
@@ -180,7 +181,8 @@ fz_decode(struct fz *fz, struct dec_sink *out, const uint8_t *p, size_t len, uin
     FZ_CHECK(rc_valid(rc));
     FZ_CHECK(dec_strerror(rc) != NULL);
     FZ_CHECK(out->n <= out->cap);
-    FZ_CHECK(msg.version == 0 || msg.version == 5 || msg.version == 9 || msg.version == 10);
+    FZ_CHECK(msg.version == 0 || msg.version == 1 || msg.version == 5 || msg.version == 7 ||
+             msg.version == 9 || msg.version == 10);
     FZ_CHECK(msg.records == fz->flushed + out->n - before);
     for (size_t i = fz->checked; i < out->n; i++) {
         check_rec(fz, &out->recs[i]);
@@ -217,7 +219,8 @@ on_exporter(void *arg, const struct dec_exporter_info *info)
     FZ_CHECK(info->templates <= ea->cfg->tmpl_max);
     FZ_CHECK(info->pending_sets <= ea->cfg->pending_sets);
     FZ_CHECK(info->domains <= 1024);
-    FZ_CHECK(info->version == 0 || info->version == 5 || info->version == 9 || info->version == 10);
+    FZ_CHECK(info->version == 0 || info->version == 1 || info->version == 5 || info->version == 7 ||
+             info->version == 9 || info->version == 10);
     /* An exporter that only came from a snapshot has sent nothing yet: last_ms is 0. */
     FZ_CHECK(ea->clock_back || info->last_ms == 0 || info->first_ms <= info->last_ms);
     return ea->n == ea->stop_at ? 7 : 0;

@@ -8,10 +8,8 @@
 #
 #   peers_fprobe.sh FLOWLOGD STORDUMP UDPTEE VERSION
 #
-# v5: both collectors must store the same flows, packets and bytes (lib.sh's compare), and the
-# packets must be the ones the test sent. v1 and v7: flowlogd decodes NetFlow v5, v9 and IPFIX
-# only (DESIGN.md §1), so nfcapd must store the packets the test sent while flowlogd stores
-# nothing and counts every datagram as a version error (README.md: a known gap).
+# Both collectors must store the same flows, packets and bytes (lib.sh's compare), and the
+# packets must be the ones the test sent.
 #
 # Skips (77) when fprobe, nfcapd or nfdump is missing or live capture is not permitted. The
 # traffic goes to a port nobody listens on: each UDP datagram is one packet (the kernel's ICMP
@@ -70,34 +68,8 @@ feed() {
 
 label=fprobe-v$version
 want_pkts=$((n_udp + 2 * n_tcp))
-if [ "$version" = 5 ]; then
-    pair_run "$label" feed
-    got=$(totals "$tmp/$label.flowlogd")
-    read -r _ p _ <<<"$got"
-    [ "$p" = "$want_pkts" ] || fail "$label: the test sent $want_pkts packets, both stored $got"
-    echo "ok: $label: both stored the $want_pkts packets the test sent"
-    exit 0
-fi
-
-# v1, v7: the same tee, but flowlogd is expected to refuse the datagrams.
-start_flowlogd udp
-start_nfcapd "$label"
-ncpid=$nfcapd_pid ncport=$nfcapd_port
-start_tee "$port" "$ncport"
-feed || fail "$label: fprobe failed"
-stop_tee >"$tmp/forwarded"
-cat "$tmp/forwarded"
-dgrams=$(sed -n 's/^forwarded datagrams=\([0-9]*\) .*/\1/p' "$tmp/forwarded")
-drained "$port" flowlogd
-drained "$ncport" nfcapd
-stop_flowlogd
-stop_nfcapd "$ncpid"
-nf=$(totals <(nfcapd_flows "$tmp/nfcapd-$label"))
-read -r _ p _ <<<"$nf"
-[ "$p" = "$want_pkts" ] || fail "$label: the test sent $want_pkts packets, nfcapd stored $nf"
-fl=$(totals <(flowlogd_flows "$tmp/store"))
-[ "$fl" = "0 0 0" ] || fail "$label: flowlogd stored $fl from NetFlow v$version"
-grep -q "decode-errors=$dgrams .* errors=$dgrams(version:$dgrams)" "$tmp/flowlogd.err" ||
-    fail "$label: want $dgrams version errors in: $(grep 'stats:' "$tmp/flowlogd.err")"
-echo "ok: $label: nfcapd stored $nf (flows packets bytes); flowlogd refused all $dgrams" \
-    "datagrams as version errors (it does not decode NetFlow v$version)"
+pair_run "$label" feed
+got=$(totals "$tmp/$label.flowlogd")
+read -r _ p _ <<<"$got"
+[ "$p" = "$want_pkts" ] || fail "$label: the test sent $want_pkts packets, both stored $got"
+echo "ok: $label: both stored the $want_pkts packets the test sent"
