@@ -11,6 +11,7 @@
 
 #define DEC_VARLEN        0xffffu     /* field length meaning "variable" (RFC 7011 §7) */
 #define DEC_PEN_V9_SCOPE  0xffffffffu /* marks a v9 options scope field (RFC 3954 §6.1) */
+#define DEC_PEN_REVERSE   29305u      /* RFC 5103 §6.1: reverse IEs of biflow records */
 #define DEC_MAX_FIELDS    512         /* fields per template we accept */
 #define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
 #define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
@@ -68,6 +69,11 @@ enum dec_op {
     OP_SNID,
     OP_ACCOUNT,
     OP_RTT,
+    OP_REV_BYTES, /* RFC 5103 reverse IEs (PEN 29305): the answer's direction */
+    OP_REV_PKTS,
+    OP_REV_TOS,
+    OP_REV_TCPFLAGS,
+    OP_REV_ICMP_TC,
     OP_COUNT
 };
 

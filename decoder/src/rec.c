@@ -33,6 +33,11 @@ enum tmp_have {
     H_IFINDEX = 1u << 15,
     H_IFNAME = 1u << 16,
     H_FWD_DROP = 1u << 17,
+    H_REV_BYTES = 1u << 18,
+    H_REV_PKTS = 1u << 19,
+    H_REV_TOS = 1u << 20,
+    H_REV_FLAGS = 1u << 21,
+    H_REV_ICMP = 1u << 22,
 };
 
 /* Values a record carries that need more than a store into flow_rec. */
@@ -53,6 +58,11 @@ struct rec_tmp {
     uint64_t pkt_space;
     uint64_t sampler_id;
     uint32_t ifindex;
+    uint64_t rev_bytes; /* RFC 5103 reverse counters and values */
+    uint64_t rev_pkts;
+    uint16_t rev_flags;
+    uint16_t rev_icmp;
+    uint8_t rev_tos;
     uint16_t icmp; /* type << 8 | code */
     uint16_t ifname_len;
     const uint8_t *ifname;
@@ -115,7 +125,8 @@ set_addr4(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
 static void
 set_addr6(struct flow_rec *r, uint8_t *dst, uint32_t bit, const uint8_t *v)
 {
-    if ((r->present & bit) && !(flow_addr_is_v4(dst) && rd_all_zero(dst + 12, 4) && !rd_all_zero(v, 16))) {
+    if ((r->present & bit) &&
+        !(flow_addr_is_v4(dst) && rd_all_zero(dst + 12, 4) && !rd_all_zero(v, 16))) {
         return;
     }
     memcpy(dst, v, 16);
@@ -322,6 +333,26 @@ apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x, const s
     case OP_RTT:
         r->rtt_us = (uint32_t) rd_beN_at(v, len);
         r->present |= FLOW_HAS_RTT;
+        break;
+    case OP_REV_BYTES:
+        x->rev_bytes = rd_beN_at(v, len);
+        x->have |= H_REV_BYTES;
+        break;
+    case OP_REV_PKTS:
+        x->rev_pkts = rd_beN_at(v, len);
+        x->have |= H_REV_PKTS;
+        break;
+    case OP_REV_TOS:
+        x->rev_tos = (uint8_t) rd_beN_at(v, len);
+        x->have |= H_REV_TOS;
+        break;
+    case OP_REV_TCPFLAGS:
+        x->rev_flags = (uint16_t) rd_beN_at(v, len);
+        x->have |= H_REV_FLAGS;
+        break;
+    case OP_REV_ICMP_TC:
+        x->rev_icmp = (uint16_t) rd_beN_at(v, len);
+        x->have |= H_REV_ICMP;
         break;
     case OP_COUNT:
         break;
@@ -562,6 +593,58 @@ apply_options(struct dec_msgctx *m, const struct flow_rec *r, const struct rec_t
     }
 }
 
+/*
+ * RFC 5103 §5-6: the reverse direction of a biflow record, from the forward record `f` once it
+ * is finished. The key is swapped (addresses, ports, interfaces, direction); the counters,
+ * TCP flags, tos and ICMP type/code are the reverse IEs'; IEs without a reverse counterpart
+ * (protocol, times, identity, sampling, raw IEs) are common to both directions (§6.1). A
+ * counter the record does not carry in reverse is left out, not set to 0.
+ */
+static void
+reverse_record(struct flow_rec *r, const struct flow_rec *f, const struct rec_tmp *x)
+{
+    *r = *f;
+    memcpy(r->srcaddr, f->dstaddr, 16);
+    memcpy(r->dstaddr, f->srcaddr, 16);
+    r->present &=
+        ~(uint32_t) (FLOW_HAS_SRCADDR | FLOW_HAS_DSTADDR | FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT |
+                     FLOW_HAS_INPORT | FLOW_HAS_OUTPORT | FLOW_HAS_PACKETS | FLOW_HAS_BYTES);
+    r->present |= (f->present & FLOW_HAS_SRCADDR ? FLOW_HAS_DSTADDR : 0) |
+                  (f->present & FLOW_HAS_DSTADDR ? FLOW_HAS_SRCADDR : 0) |
+                  (f->present & FLOW_HAS_INPORT ? FLOW_HAS_OUTPORT : 0) |
+                  (f->present & FLOW_HAS_OUTPORT ? FLOW_HAS_INPORT : 0);
+    r->inport = f->outport;
+    r->outport = f->inport;
+    if (f->protocol == 1 || f->protocol == 58) {
+        /* ICMP: srcport 0, dstport type/code, as finish_record() set the forward one. */
+        r->present |= f->present & (FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT);
+        if (x->have & H_REV_ICMP) {
+            r->dstport = x->rev_icmp;
+            r->present |= FLOW_HAS_SRCPORT | FLOW_HAS_DSTPORT;
+        }
+    } else {
+        r->srcport = f->dstport;
+        r->dstport = f->srcport;
+        r->present |= (f->present & FLOW_HAS_SRCPORT ? FLOW_HAS_DSTPORT : 0) |
+                      (f->present & FLOW_HAS_DSTPORT ? FLOW_HAS_SRCPORT : 0);
+    }
+    if (f->present & FLOW_HAS_DIRECTION) {
+        r->direction = f->direction == FLOW_DIR_IN ? FLOW_DIR_OUT : FLOW_DIR_IN;
+    }
+    r->packets = (x->have & H_REV_PKTS) ? x->rev_pkts : 0;
+    r->bytes = (x->have & H_REV_BYTES) ? x->rev_bytes : 0;
+    r->present |= ((x->have & H_REV_PKTS) ? FLOW_HAS_PACKETS : 0) |
+                  ((x->have & H_REV_BYTES) ? FLOW_HAS_BYTES : 0);
+    if (x->have & H_REV_FLAGS) {
+        r->tcp_flags = x->rev_flags;
+        r->present |= FLOW_HAS_TCPFLAGS;
+    }
+    if (x->have & H_REV_TOS) {
+        r->tos = x->rev_tos;
+        r->present |= FLOW_HAS_TOS;
+    }
+}
+
 static void
 rec_reset(struct flow_rec *r)
 {
@@ -632,6 +715,21 @@ dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, 
         r->exporter_port = m->exp->src.port;
         r->domain = m->dom->id;
         finish_record(m, r, &x);
+        /* A biflow record whose answer carried traffic is two records (RFC 5103). */
+        bool rev = ((x.have & H_REV_PKTS) && x.rev_pkts != 0) ||
+                   ((x.have & H_REV_BYTES) && x.rev_bytes != 0);
+        if (rev) {
+            scratch = *r; /* the next slot may come after a flush that reuses the buffer */
+        }
         dec__commit(m);
+        if (rev) {
+            struct flow_rec *r2 = dec__slot(m);
+            if (r2 == NULL) {
+                dec__count(m, DEC_R_OUT_FULL, DEC_E_FULL);
+                continue;
+            }
+            reverse_record(r2, &scratch, &x);
+            dec__commit(m);
+        }
     }
 }

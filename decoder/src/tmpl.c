@@ -157,6 +157,27 @@ dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len, uint32_t
     if (pen == 0) {
         return op_iana(id, len);
     }
+    if (pen == DEC_PEN_REVERSE) {
+        /* RFC 5103 §6.1: IANA id with the reverse PEN; the counters make a second record. */
+        if (!len_numeric(len)) {
+            return OP_RAW;
+        }
+        switch (id) {
+        case 1:
+            return OP_REV_BYTES;
+        case 2:
+            return OP_REV_PKTS;
+        case 5:
+            return OP_REV_TOS;
+        case 6:
+            return OP_REV_TCPFLAGS;
+        case 32:
+        case 139:
+            return OP_REV_ICMP_TC;
+        default:
+            return OP_RAW;
+        }
+    }
     if (pen == identity_pen) {
         switch (id) {
         case DEC_IE_INSTANCE_ID:

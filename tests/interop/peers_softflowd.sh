@@ -6,10 +6,11 @@
 # udptee, into flowlogd and nfcapd:
 #
 #   biflow  IPFIX with RFC 5103 biflow records (-v 10 -b): one record per connection, the
-#           answer's counters in reverse IEs (PEN 29305). Both must store the same flows and the
-#           same forward packets and bytes (lib.sh's compare; nfdump's %pkt/%byt are the
-#           forward counters). nfcapd also keeps the reverse counters (%opkt/%obyt); flowlogd
-#           keeps them only as raw IEs, outside packets and bytes: printed, see README.md.
+#           answer's counters in reverse IEs (PEN 29305). nfcapd keeps one flow with in and out
+#           counters (%ipkt/%ibyt, %opkt/%obyt); flowlogd stores the answer as a second record
+#           with the key swapped. nfcapd's flows are therefore listed as their forward half plus,
+#           when it carried traffic, the reverse half (key swapped), and then compared as
+#           lib.sh compares: totals and per-5-tuple packets and bytes equal.
 #   psamp   PSAMP packet reports (-v psamp, RFC 5476): one record per sampled packet, carrying
 #           the frame (dataLinkFrameSection) and no flow key or counter. flowlogd stores one
 #           record per packet of the capture, with its IEs raw; nfcapd stores none.
@@ -56,12 +57,38 @@ if [ "$mode" = v1 ]; then
 fi
 
 if [ "$mode" = biflow ]; then
-    pair_run "$label" feed
-    rev=$(nfdump -R "$tmp/nfcapd-$label" -q -N -6 -o 'fmt:%opkt|%obyt' |
-        awk -F'|' '{ p += $1; b += $2 } END { printf "%.0f %.0f\n", p, b }')
-    [ "$rev" != "0 0" ] || fail "$label: no reverse counters in nfcapd: not a biflow export"
-    echo "note: $label: reverse packets and bytes $rev are in nfcapd's out counters;" \
-        "flowlogd keeps them as raw IEs (PEN 29305) outside its packets and bytes"
+    start_flowlogd udp
+    start_nfcapd "$label"
+    ncpid=$nfcapd_pid ncport=$nfcapd_port
+    start_tee "$port" "$ncport"
+    feed || fail "$label: softflowd failed: $(tail -n 5 "$tmp/softflowd.log")"
+    stop_tee
+    drained "$port" flowlogd
+    drained "$ncport" nfcapd
+    stop_flowlogd
+    stop_nfcapd "$ncpid"
+    # nfcapd's flows as one-direction halves, in lib.sh's list format (ICMP type.code as
+    # TYPE * 256 + CODE; the reverse half keeps the forward's, which per_key leaves out).
+    nfdump -R "$tmp/nfcapd-$label" -q -N -6 \
+        -o 'fmt:%pr|%sa|%da|%sp|%dp|%ipkt|%ibyt|%opkt|%obyt|%ter' | awk -F'|' '{
+            for (i = 1; i <= NF; i++) { gsub(/ /, "", $i) }
+            if ($5 ~ /\./) { split($5, t, "."); $5 = t[1] * 256 + t[2] }
+            w = int($10 / 600)
+            printf "%s %s %s %s %s %s %s %d\n", $1, $2, $3, $4, $5, $6, $7, w
+            if ($8 > 0 || $9 > 0) printf "%s %s %s %s %s %s %s %d\n", $1, $3, $2, $5, $4, $8, $9, w
+        }' >"$tmp/$label.nfcapd"
+    flowlogd_flows "$tmp/store" >"$tmp/$label.flowlogd"
+    want=$(totals "$tmp/$label.nfcapd")
+    got=$(totals "$tmp/$label.flowlogd")
+    per_key "$tmp/$label.nfcapd" >"$tmp/$label.nfcapd.keys"
+    per_key "$tmp/$label.flowlogd" >"$tmp/$label.flowlogd.keys"
+    if ! diff -u "$tmp/$label.nfcapd.keys" "$tmp/$label.flowlogd.keys" >"$tmp/$label.diff" ||
+        [ "$want" != "$got" ]; then
+        head -n 20 "$tmp/$label.diff" >&2
+        fail "$label: nfcapd's halves $want, flowlogd $got (flows packets bytes)"
+    fi
+    fwd=$(nfdump -R "$tmp/nfcapd-$label" -I | sed -n 's/^Flows: //p')
+    echo "ok: $label: nfcapd's $fwd biflows are $want (halves packets bytes), as flowlogd stored"
     exit 0
 fi
 

@@ -120,7 +120,7 @@ test_real_decoder(void **state)
     struct flow_rec recs[4];
     struct dec_sink sink = {.recs = recs, .cap = 4};
     struct dec_src good = src_v4(1, 9, DEC_TR_UDP), bad = src_v4(2, 9, DEC_TR_UDP);
-    static const uint8_t junk_version[20] = {0x00, 0x07};
+    static const uint8_t junk_version[20] = {0x00, 0x06}; /* no NetFlow version 6 exists */
     static const uint8_t junk_short[3] = {0x00, 0x0a, 0x00};
     struct dec_msg m;
     (void) state;
