@@ -20,7 +20,7 @@ list(APPEND _peer_tests interop.peers_nfacctd)
 foreach(_v 1 5 7)
   add_test(NAME interop.peers_fprobe_v${_v}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/peers_fprobe.sh $<TARGET_FILE:flowlogd> ${_peer_tools}
-            ${_v})
+            $<TARGET_FILE:flowprobe> ${_v})
   list(APPEND _peer_tests interop.peers_fprobe_v${_v})
 endforeach()
 

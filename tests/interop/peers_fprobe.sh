@@ -6,7 +6,11 @@
 # connection attempts to 127.0.0.1 on that port; fprobe exports NetFlow v1, v5 or v7, through
 # udptee, to flowlogd and to nfcapd.
 #
-#   peers_fprobe.sh FLOWLOGD STORDUMP UDPTEE VERSION
+#   peers_fprobe.sh FLOWLOGD STORDUMP UDPTEE FLOWPROBE VERSION
+#
+# flowprobe captures the same traffic on lo with the same filter at the same time, exporting
+# NetFlow v5 (for fprobe's v1 and v7 too: flowprobe speaks 5, 9 and 10) to its own nfcapd; the
+# two probes must report the same flows, packets and bytes per 5-tuple.
 #
 # Both collectors must store the same flows, packets and bytes (lib.sh's compare), and the
 # packets must be the ones the test sent.
@@ -15,7 +19,7 @@
 # traffic goes to a port nobody listens on: each UDP datagram is one packet (the kernel's ICMP
 # port-unreachable answer does not match the filter), each TCP attempt two (SYN, RST).
 set -euo pipefail
-flowlogd=$1 stordump=$2 udptee=$3 version=$4
+flowlogd=$1 stordump=$2 udptee=$3 flowprobe=$4 version=$5
 . "$(dirname "$0")/peers_lib.sh"
 need_peers fprobe nfcapd nfdump
 n_udp=20 n_tcp=10
@@ -56,20 +60,41 @@ traffic() {
     done
 }
 
-# feed: fprobe exports to udptee; the traffic; then SIGTERM, on which it sends its cache.
+# feed: flowprobe (to its own nfcapd) and fprobe (to udptee) capture; the traffic; then
+# SIGTERM to both, on which each exports its whole cache.
 feed() {
+    "$flowprobe" -i lo -c "127.0.0.1:$fpn_port" -v 5 --idle 300 --active 600 \
+        "port $tport and (udp or tcp)" 2>"$tmp/flowprobe.log" &
+    flp_pid=$!
+    bg_pids="$bg_pids $flp_pid"
     start_fprobe "$tee_port"
+    kill -0 "$flp_pid" 2>/dev/null || { cat "$tmp/flowprobe.log" >&2; return 1; }
     traffic
     sleep 2 # fprobe moves packets from its capture queue to the cache in batches
-    kill -TERM "$fp_pid"
+    kill -TERM "$fp_pid" "$flp_pid"
     wait "$fp_pid" || return 1
+    wait "$flp_pid" || { cat "$tmp/flowprobe.log" >&2; return 1; }
     grep -q 'Emitting flows cache' "$tmp/fprobe.log"
 }
 
 label=fprobe-v$version
 want_pkts=$((n_udp + 2 * n_tcp))
+start_nfcapd flowprobe
+fpn_pid=$nfcapd_pid fpn_port=$nfcapd_port
 pair_run "$label" feed
 got=$(totals "$tmp/$label.flowlogd")
 read -r _ p _ <<<"$got"
 [ "$p" = "$want_pkts" ] || fail "$label: the test sent $want_pkts packets, both stored $got"
 echo "ok: $label: both stored the $want_pkts packets the test sent"
+
+drained "$fpn_port" nfcapd
+stop_nfcapd "$fpn_pid"
+nfcapd_flows "$tmp/nfcapd-flowprobe" >"$tmp/flowprobe.flows"
+fl=$(totals "$tmp/flowprobe.flows")
+per_key "$tmp/flowprobe.flows" >"$tmp/flowprobe.keys"
+per_key "$tmp/$label.flowlogd" >"$tmp/fprobe.keys"
+if ! diff -u "$tmp/fprobe.keys" "$tmp/flowprobe.keys" >"$tmp/probes.diff" || [ "$fl" != "$got" ]; then
+    head -n 20 "$tmp/probes.diff" >&2
+    fail "the same traffic: fprobe -> $got, flowprobe -> $fl (flows packets bytes)"
+fi
+echo "ok: fprobe and flowprobe report the same traffic: $fl (flows packets bytes)"
