@@ -31,12 +31,16 @@ fail() {
 }
 
 # start_flowlogd PROTO [PORT]: start it on 127.0.0.1 (port 0 = any) with the store in
-# $tmp/store; sets $pid and $port.
+# $tmp/store; sets $pid and $port. Its query server takes any free port too (tests run in
+# parallel), printed in $tmp/flowlogd.out.
 start_flowlogd() {
     local proto=$1 want=${2:-0}
     mkdir -p "$tmp/store"
-    "$flowlogd" -f -d "$tmp/store" -l "$proto:127.0.0.1:$want" >"$tmp/flowlogd.out" \
-        2>>"$tmp/flowlogd.err" &
+    # The file exists before the background shell opens it: a sed below that ran first would
+    # fail, and with pipefail and -e that ended the test without a word.
+    : >"$tmp/flowlogd.out"
+    "$flowlogd" -f -d "$tmp/store" -l "$proto:127.0.0.1:$want" -q 127.0.0.1:0 \
+        >>"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
     pid=$!
     port=
     for _ in $(seq 50); do

@@ -108,7 +108,8 @@ start_tee() {
     for p in "$@"; do
         args+=(-o "127.0.0.1:$p")
     done
-    "$udptee" "${args[@]}" >"$tmp/udptee.out" 2>"$tmp/udptee.err" &
+    : >"$tmp/udptee.out" # exists before the sed below reads it (set -e would end the test)
+    "$udptee" "${args[@]}" >>"$tmp/udptee.out" 2>"$tmp/udptee.err" &
     tee_pid=$!
     bg_pids="$bg_pids $tee_pid"
     for _ in $(seq 50); do

@@ -74,7 +74,8 @@ nfdump_totals() {
 # start_udpcap NAME [IDLE_MS]: probe_udpcap writing $tmp/NAME.pcap, stopping IDLE_MS (400)
 # after the last datagram; sets $uc_pid and $uc_port.
 start_udpcap() {
-    "$udpcap" "$tmp/$1.pcap" "${2:-400}" >"$tmp/$1.port" 2>"$tmp/udpcap-$1.log" &
+    : >"$tmp/$1.port" # exists before awk below reads it (set -e would end the test)
+    "$udpcap" "$tmp/$1.pcap" "${2:-400}" >>"$tmp/$1.port" 2>"$tmp/udpcap-$1.log" &
     uc_pid=$!
     bg_pids="$bg_pids $uc_pid"
     for _ in $(seq 50); do
