@@ -28,7 +28,13 @@ nfprobe_receiver: 127.0.0.1:$tee_port
 nfprobe_version: $version
 aggregate: src_host, dst_host, src_port, dst_port, proto, tos
 EOF
-    timeout 20 pmacctd -f "$tmp/pmacctd.conf" >"$tmp/pmacctd.log" 2>&1 || {
+    # pmacctd's core sometimes exits non-zero at the end of the file ("connection lost to
+    # 'default_nfprobe-nfprobe'") after its plugin has exported everything and shut down on
+    # request; what counts is that line, and the totals below (equal to flowprobe's on the
+    # same capture) catch an export cut short.
+    local status=0
+    timeout 20 pmacctd -f "$tmp/pmacctd.conf" >"$tmp/pmacctd.log" 2>&1 || status=$?
+    [ "$status" -ne 124 ] || {
         tail -n 20 "$tmp/pmacctd.log" >&2
         return 1
     }
