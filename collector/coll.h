@@ -85,6 +85,8 @@ void coll_listen_set_allow(struct coll_listener *l, const struct coll_allow *all
 int coll_listen_set_rcvbuf(struct coll_listener *l, int rcvbuf, int *got);
 /* Fill *out (the socket drop count is read from the kernel now). */
 void coll_listen_stats(const struct coll_listener *l, struct coll_listen_stats *out);
+/* *sum += add, counter by counter. */
+void coll_listen_stats_add(struct coll_listen_stats *sum, const struct coll_listen_stats *add);
 /* "ADDR:PORT" actually bound (port 0 resolved), for the startup line. */
 void coll_listen_name(const struct coll_listener *l, char *buf, size_t len);
 /* "udp" or "tcp". */
@@ -187,6 +189,8 @@ int coll_allow_parse(struct coll_allow *a, const char *list, char *msg, size_t m
 bool coll_allow_match(const struct coll_allow *a, const struct sockaddr *addr);
 /* The 16-byte form of a socket address (IPv4 as IPv4-mapped) and its port. */
 void coll_addr16(const struct sockaddr *sa, uint8_t out[16], uint16_t *port);
+/* "ADDR:PORT", or "[ADDR]:PORT" for IPv6, of a bound or peer socket address. */
+void coll_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * Parse "udp:ADDR:PORT" or "tcp:ADDR:PORT" ("udp:[::1]:4739" for IPv6) into *addr and

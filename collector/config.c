@@ -573,6 +573,18 @@ coll_addr16(const struct sockaddr *sa, uint8_t out[16], uint16_t *port)
     }
 }
 
+void
+coll_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+    uint8_t a[16];
+    uint16_t port;
+    char host[INET6_ADDRSTRLEN];
+    coll_addr16(sa, a, &port);
+    bool v4 = sa->sa_family == AF_INET;
+    inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a + 12 : a, host, sizeof(host));
+    snprintf(buf, len, v4 ? "%s:%u" : "[%s]:%u", host, (unsigned) port);
+}
+
 static bool
 prefix_match(const uint8_t *a, const uint8_t *net, unsigned plen)
 {

@@ -21,7 +21,6 @@
  * and count per listener what they turned away and what the kernel dropped.
  */
 #define _DEFAULT_SOURCE /* SO_MEMINFO comes with <asm/socket.h>, under __USE_MISC */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sock_diag.h> /* SK_MEMINFO_DROPS */
 #include <stdio.h>
@@ -359,23 +358,14 @@ coll_listen_name(const struct coll_listener *l, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     int n = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
     int rc = l->tcp ? uv_tcp_getsockname(&l->h.server, (struct sockaddr *) &ss, &n)
                     : uv_udp_getsockname(&l->h.udp, (struct sockaddr *) &ss, &n);
 
     if (rc == 0) {
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *) &ss;
-            uv_ip4_name(a, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) &ss;
-            uv_ip6_name(a, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
+        coll_sockaddr_name((const struct sockaddr *) &ss, buf, len);
+    } else {
+        snprintf(buf, len, "?:0");
     }
-    snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 const char *

@@ -226,10 +226,7 @@ stop(struct daemon *d)
         /* Keep what it counted for the counter line at exit. */
         struct coll_listen_stats ls;
         coll_listen_stats(d->listeners[i], &ls);
-        d->stats.closed.denied_datagrams += ls.denied_datagrams;
-        d->stats.closed.denied_octets += ls.denied_octets;
-        d->stats.closed.denied_connections += ls.denied_connections;
-        d->stats.closed.socket_drops += ls.socket_drops;
+        coll_listen_stats_add(&d->stats.closed, &ls);
         coll_listen_close(d->listeners[i]);
     }
     d->nlisteners = 0;

@@ -9,7 +9,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,15 +148,7 @@ src_of(const struct sockaddr *from, uint8_t transport, struct dec_src *src)
 {
     memset(src, 0, sizeof(*src));
     src->transport = transport;
-    if (from->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *) from;
-        flow_addr_set_v4(src->addr, (const uint8_t *) &a->sin_addr);
-        src->port = ntohs(a->sin_port);
-    } else {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) from;
-        memcpy(src->addr, &a->sin6_addr, 16);
-        src->port = ntohs(a->sin6_port);
-    }
+    coll_addr16(from, src->addr, &src->port);
 }
 
 void

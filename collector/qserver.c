@@ -622,17 +622,8 @@ listen_tcp(struct coll_qserver *s, char *msg, size_t msglen)
     }
     struct sockaddr_storage got;
     int len = sizeof(got);
-    char host[64];
     uv_tcp_getsockname(&s->lis[0].tcp, (struct sockaddr *) &got, &len);
-    if (got.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *) &got, host, sizeof(host));
-        snprintf(s->name, sizeof(s->name), "[%s]:%u", host,
-                 ntohs(((struct sockaddr_in6 *) &got)->sin6_port));
-    } else {
-        uv_ip4_name((struct sockaddr_in *) &got, host, sizeof(host));
-        snprintf(s->name, sizeof(s->name), "%s:%u", host,
-                 ntohs(((struct sockaddr_in *) &got)->sin_port));
-    }
+    coll_sockaddr_name((const struct sockaddr *) &got, s->name, sizeof(s->name));
     return 0;
 }
 

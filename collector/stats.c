@@ -22,18 +22,16 @@ coll_stats_totals(const struct coll_stats_src *s, struct coll_totals *out)
     out->octets = c.octets;
     out->records = c.records;
     out->records_dropped = c.records_dropped;
-    out->denied_datagrams = s->closed.denied_datagrams;
-    out->denied_octets = s->closed.denied_octets;
-    out->denied_connections = s->closed.denied_connections;
-    out->socket_drops = s->closed.socket_drops;
+    struct coll_listen_stats sum = s->closed;
     for (size_t i = 0; i < s->nlisteners; i++) {
         struct coll_listen_stats ls;
         coll_listen_stats(s->listeners[i], &ls);
-        out->denied_datagrams += ls.denied_datagrams;
-        out->denied_octets += ls.denied_octets;
-        out->denied_connections += ls.denied_connections;
-        out->socket_drops += ls.socket_drops;
+        coll_listen_stats_add(&sum, &ls);
     }
+    out->denied_datagrams = sum.denied_datagrams;
+    out->denied_octets = sum.denied_octets;
+    out->denied_connections = sum.denied_connections;
+    out->socket_drops = sum.socket_drops;
     for (int r = 0; r < DEC_R_COUNT; r++) {
         out->err[r] = ds->err[r];
         out->decode_errors += ds->err[r];
@@ -50,6 +48,15 @@ add_templates(void *arg, const struct dec_exporter_info *info)
 {
     coll_extab_templates_add(arg, &info->src, info->templates);
     return 0;
+}
+
+void
+coll_listen_stats_add(struct coll_listen_stats *sum, const struct coll_listen_stats *add)
+{
+    sum->denied_datagrams += add->denied_datagrams;
+    sum->denied_octets += add->denied_octets;
+    sum->denied_connections += add->denied_connections;
+    sum->socket_drops += add->socket_drops;
 }
 
 int
