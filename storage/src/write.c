@@ -55,7 +55,8 @@ struct stor_writer {
     bool seal_force;
     uint64_t seal_now_ms;
     uint64_t seal_done; /* requests served */
-    int last_rc;
+    int last_rc; /* the last commit's result: commits only (seal failures are retried) */
+    int seal_rc; /* the last stor_seal_due's result: its commit's, or its seals' */
     /* Writer-thread state below: touched only by the writer. */
     struct stor_flowlog *defs;
     size_t ndefs;
@@ -785,14 +786,17 @@ static void seal_due(struct stor_env *env, struct stor_writer *w, uint64_t now_m
 static int seal_collect(struct stor_writer *w);
 static void retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms);
 
-/* Between commits: hand due windows to the sealer, take its finished jobs, retention. */
-static int
+/*
+ * Between commits: hand due windows to the sealer, take its finished jobs, retention. A seal
+ * that failed left its window's runs as they were and reopened it (seal_collect), so it is
+ * sealed again on a later pass: its error is not a commit's, and stor_sync does not see it.
+ */
+static void
 periodic(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
 {
     seal_due(env, w, now_ms, false);
-    int rc = seal_collect(w);
+    seal_collect(w);
     retention(env, w, now_ms);
-    return rc;
 }
 
 /*
@@ -822,7 +826,7 @@ land(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool seal)
     w->ws.full_errors += rc == STOR_E_FULL || rc == STOR_E_IO;
     w->ws.last_error = rc;
     if (rc == 0 && seal) {
-        rc = periodic(env, w, now_ms);
+        periodic(env, w, now_ms);
     }
     publish(env, w);
     pthread_mutex_lock(&w->mu);
@@ -1281,7 +1285,7 @@ serve_sync(struct stor_env *env, struct stor_writer *w, bool seal_req, bool forc
     }
     pthread_mutex_lock(&w->mu);
     if (seal_req) {
-        w->last_rc = rc;
+        w->seal_rc = rc;
         w->seal_req = false;
         w->seal_done++;
     }
@@ -1379,7 +1383,7 @@ stor_seal_due(struct stor_env *env, uint64_t now_ms, bool force_all)
     while (w->seal_done < ticket) {
         pthread_cond_wait(&w->done, &w->mu);
     }
-    rc = w->last_rc;
+    rc = w->seal_rc;
     pthread_mutex_unlock(&w->mu);
     return rc;
 }
