@@ -172,9 +172,11 @@ struct stor_batch *stor_batch_get(struct stor_env *env);
 void stor_batch_submit(struct stor_env *env, struct stor_batch *b);
 /* Give back an unused batch. */
 void stor_batch_put(struct stor_env *env, struct stor_batch *b);
-/* Block until everything submitted so far is committed (tests, shutdown, benchmarks). */
+/* Block until everything submitted so far is committed (tests, shutdown, benchmarks).
+ * 0, or the error of a commit begun after the call; a seal's failure is not a commit's. */
 int stor_sync(struct stor_env *env);
-/* Seal every window that can be sealed as of wall clock now_ms (tests; the writer does it). */
+/* Seal every window that can be sealed as of wall clock now_ms (tests; the writer does it).
+ * 0, or the error of its commit or of one of its seals. */
 int stor_seal_due(struct stor_env *env, uint64_t now_ms, bool force_all);
 
 /* Persisted blobs of other modules (the decoder's template snapshot). */
