@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "flow_cidr.h"
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -123,14 +125,9 @@ enum coll_log_level {
     COLL_LOG_DEBUG = 7,
 };
 
-/* One allow-list entry, on the 16-byte form (IPv4 as IPv4-mapped, prefix + 96). */
-struct coll_cidr {
-    uint8_t addr[16]; /* host bits cleared */
-    uint8_t plen;     /* 0..128 */
-};
 struct coll_allow {
     size_t n; /* 0 = allow every address */
-    struct coll_cidr net[COLL_ALLOW_MAX];
+    struct flow_cidr net[COLL_ALLOW_MAX];
 };
 
 struct coll_listen_list {

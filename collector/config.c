@@ -585,20 +585,6 @@ coll_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)
     snprintf(buf, len, v4 ? "%s:%u" : "[%s]:%u", host, (unsigned) port);
 }
 
-static bool
-prefix_match(const uint8_t *a, const uint8_t *net, unsigned plen)
-{
-    unsigned bytes = plen / 8, bits = plen % 8;
-    if (memcmp(a, net, bytes) != 0) {
-        return false;
-    }
-    if (bits == 0) {
-        return true;
-    }
-    uint8_t mask = (uint8_t) (0xff << (8 - bits));
-    return (a[bytes] & mask) == net[bytes];
-}
-
 bool
 coll_allow_match(const struct coll_allow *a, const struct sockaddr *addr)
 {
@@ -609,48 +595,11 @@ coll_allow_match(const struct coll_allow *a, const struct sockaddr *addr)
     }
     coll_addr16(addr, x, &port);
     for (size_t i = 0; i < a->n; i++) {
-        if (prefix_match(x, a->net[i].addr, a->net[i].plen)) {
+        if (flow_cidr_contains(&a->net[i], x)) {
             return true;
         }
     }
     return false;
-}
-
-/* One item: "ADDR" or "ADDR/PLEN". Host bits past the prefix are cleared. */
-static int
-parse_cidr(const char *item, struct coll_cidr *c)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *slash = strchr(item, '/');
-    size_t hlen = slash != NULL ? (size_t) (slash - item) : strlen(item);
-    unsigned max;
-
-    if (hlen == 0 || hlen >= sizeof(host)) {
-        return -EINVAL;
-    }
-    memcpy(host, item, hlen);
-    host[hlen] = '\0';
-    memset(c, 0, sizeof(*c));
-    if (inet_pton(AF_INET, host, c->addr + 12) == 1) {
-        c->addr[10] = c->addr[11] = 0xff;
-        max = 32;
-    } else if (inet_pton(AF_INET6, host, c->addr) == 1) {
-        max = 128;
-    } else {
-        return -EINVAL;
-    }
-    uint64_t plen = max;
-    if (slash != NULL) {
-        const char *end;
-        if (parse_num(slash + 1, &plen, &end) != 0 || *end != '\0' || plen > max) {
-            return -EINVAL;
-        }
-    }
-    c->plen = (uint8_t) (plen + (128 - max));
-    for (unsigned bit = c->plen; bit < 128; bit++) {
-        c->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
-    }
-    return 0;
 }
 
 int
@@ -670,7 +619,7 @@ coll_allow_parse(struct coll_allow *a, const char *list, char *msg, size_t msgle
             snprintf(msg, msglen, "more than %d allow-list entries", COLL_ALLOW_MAX);
             return -ENOSPC;
         }
-        if (len >= sizeof(item) || parse_cidr(item, &a->net[a->n]) != 0) {
+        if (len >= sizeof(item) || flow_cidr_parse(item, len, &a->net[a->n], NULL) != 0) {
             snprintf(msg, msglen,
                      "'%s' is not an address or CIDR (10.0.0.0/8, 192.0.2.7, 2001:db8::/32)", item);
             return -EINVAL;

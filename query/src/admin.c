@@ -109,7 +109,7 @@ set_list(struct stor_flowlog *fl, const char *key, char *v, char *msg, size_t ms
             return -EINVAL;
         }
         if (!strcmp(key, "exporters")) {
-            if (qry__parse_cidr(t, strlen(t), &fl->exporters[n], &plen) != 0) {
+            if (flow_cidr_parse(t, strlen(t), &fl->exporters[n], &plen) != 0) {
                 snprintf(msg, msglen, "exporters: '%.64s' is not an address or CIDR", t);
                 return -EINVAL;
             }

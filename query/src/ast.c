@@ -381,42 +381,6 @@ qry__parse_u64(const char *s, size_t n, bool suffixes, uint64_t *out)
     return 0;
 }
 
-int
-qry__parse_cidr(const char *s, size_t n, struct stor_cidr *out, bool *has_plen)
-{
-    char buf[64];
-    const char *slash = memchr(s, '/', n);
-    size_t alen = slash != NULL ? (size_t) (slash - s) : n;
-    uint8_t v4[4];
-    unsigned plen;
-
-    if (alen == 0 || alen >= sizeof(buf)) {
-        return -1;
-    }
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, buf, v4) == 1) {
-        flow_addr_set_v4(out->addr, v4);
-        plen = 32;
-    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        plen = 128;
-    } else {
-        return -1;
-    }
-    bool v4form = plen == 32;
-    *has_plen = slash != NULL;
-    if (slash != NULL) {
-        uint64_t p;
-        if (qry__parse_u64(slash + 1, n - alen - 1, false, &p) != 0 || p > plen) {
-            return -1;
-        }
-        plen = (unsigned) p;
-    }
-    out->plen = (uint8_t) (v4form ? plen + 96 : plen);
-    return 0;
-}
-
 static int
 digits(const char *s, size_t n, size_t at, size_t cnt, int *out)
 {

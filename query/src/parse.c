@@ -259,7 +259,7 @@ typed_value(struct parser *p, int f, uint8_t op, const char *s, size_t n, int co
         }
         break;
     case K_ADDR:
-        if (qry__parse_cidr(s, n, &v->cidr, &plen) == 0) {
+        if (flow_cidr_parse(s, n, &v->cidr, &plen) == 0) {
             v->how = V_CIDR;
         } else if (has_wild(s, n)) {
             v->how = V_GLOB;
@@ -391,7 +391,7 @@ keyword(struct parser *p, const char *s, size_t n, int col)
     node->text = qry__strndup(&p->q->arena, s, n);
     node->kw_glob = has_wild(s, n);
     if (!node->kw_glob) {
-        node->kw_addr = qry__parse_cidr(s, n, &node->kw_cidr, &plen) == 0;
+        node->kw_addr = flow_cidr_parse(s, n, &node->kw_cidr, &plen) == 0;
         node->kw_num = qry__parse_u64(s, n, false, &node->kw_u) == 0;
         node->kw_proto = qry__proto_num(s, n);
     }
@@ -446,10 +446,10 @@ colon_term(struct parser *p, const char *colon)
     size_t vlen = w.len - flen - 1;
     int vcol = w.col + (int) flen + 1;
     bool plen;
-    struct stor_cidr c;
+    struct flow_cidr c;
 
     if (f < 0) {
-        if (qry__parse_cidr(w.text, w.len, &c, &plen) == 0 || !ident_like(w.text, flen)) {
+        if (flow_cidr_parse(w.text, w.len, &c, &plen) == 0 || !ident_like(w.text, flen)) {
             advance(p);
             return keyword(p, w.text, w.len, w.col);
         }

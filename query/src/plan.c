@@ -158,21 +158,6 @@ qry__plan(struct qry *q, struct qry_error *err)
 /* ---- the exact filter ---- */
 
 static bool
-addr_in(const uint8_t a[16], const struct stor_cidr *c)
-{
-    unsigned plen = c->plen > 128 ? 128 : c->plen;
-    unsigned full = plen / 8, rest = plen % 8;
-    if (memcmp(a, c->addr, full) != 0) {
-        return false;
-    }
-    if (rest == 0) {
-        return true;
-    }
-    uint8_t mask = (uint8_t) (0xFF << (8 - rest));
-    return (a[full] & mask) == (c->addr[full] & mask);
-}
-
-static bool
 val_match(const struct qry__val *v, int f, const struct qry__term_val *t)
 {
     char buf[64];
@@ -182,7 +167,7 @@ val_match(const struct qry__val *v, int f, const struct qry__term_val *t)
     case V_RANGE:
         return t->lo <= v->u && v->u <= t->hi;
     case V_CIDR:
-        return addr_in(v->addr, &t->cidr);
+        return flow_cidr_contains(&t->cidr, v->addr);
     case V_TEXT:
         return v->kind == K_TEXT && strcmp(v->s, t->text) == 0;
     case V_GLOB:
@@ -241,7 +226,7 @@ keyword_match(const struct qry__node *n, const struct flow_rec *r, const struct 
         static const uint8_t af[3] = {F_SRCADDR, F_DSTADDR, F_EXPORTER};
         for (int i = 0; i < 3; i++) {
             qry__rec_get(r, af[i], nm, &v);
-            if (v.present && addr_in(v.addr, &n->kw_cidr)) {
+            if (v.present && flow_cidr_contains(&n->kw_cidr, v.addr)) {
                 return true;
             }
         }

@@ -116,7 +116,6 @@ void qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm, 
 
 /* Value parsing (ast.c). Each returns 0 or -1 (not that kind of value). */
 int qry__parse_u64(const char *s, size_t n, bool suffixes, uint64_t *out);
-int qry__parse_cidr(const char *s, size_t n, struct stor_cidr *out, bool *has_plen);
 int qry__parse_time(const char *s, size_t n, uint64_t *ms);
 int qry__parse_duration(const char *s, size_t n, uint64_t *ms);
 int qry__proto_num(const char *s, size_t n); /* tcp -> 6; -1 unknown */
@@ -184,7 +183,7 @@ enum qry__op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN };
 struct qry__term_val {
     uint8_t how;     /* enum below */
     uint64_t lo, hi; /* V_RANGE: lo <= v <= hi */
-    struct stor_cidr cidr;
+    struct flow_cidr cidr;
     const char *text; /* V_TEXT, V_GLOB */
 };
 enum { V_RANGE, V_CIDR, V_TEXT, V_GLOB, V_PRESENT };
@@ -201,7 +200,7 @@ struct qry__node {
     /* N_KEYWORD, resolved by the parser */
     bool kw_glob;
     bool kw_addr; /* the word is an address or CIDR: addresses only */
-    struct stor_cidr kw_cidr;
+    struct flow_cidr kw_cidr;
     bool kw_num;
     uint64_t kw_u;
     int kw_proto; /* protocol number named by the word, or -1 */

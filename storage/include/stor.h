@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "flow.h"
+#include "flow_cidr.h"
 
 struct stor_env;
 
@@ -91,11 +92,6 @@ enum stor_traffic {
 #define STOR_LABEL_MAX 64
 #define STOR_MATCH_MAX 16
 
-struct stor_cidr {
-    uint8_t addr[16]; /* IPv4-mapped for IPv4 */
-    uint8_t plen;     /* 0..128, counted on the 16-byte form */
-};
-
 struct stor_flowlog {
     char name[STOR_NAME_MAX];
     char description[STOR_DESC_MAX];
@@ -106,7 +102,7 @@ struct stor_flowlog {
     bool active;
     /* What it captures: an empty list matches everything. */
     uint8_t nexporters;
-    struct stor_cidr exporters[STOR_MATCH_MAX];
+    struct flow_cidr exporters[STOR_MATCH_MAX];
     uint8_t ndomains;
     uint32_t domains[STOR_MATCH_MAX];
     uint8_t ninstances;
@@ -240,7 +236,7 @@ struct stor_cond {
     uint8_t field; /* enum stor_field */
     uint64_t lo;
     uint64_t hi;
-    struct stor_cidr cidr;
+    struct flow_cidr cidr;
     char text[FLOW_ID_MAX];
 };
 

@@ -255,12 +255,6 @@ addr_is_zero(const uint8_t a[16])
     return memcmp(a, zero, 16) == 0;
 }
 
-static void
-addr_mask(uint8_t out[16], const uint8_t in[16], unsigned plen)
-{
-    a128_store(out, a128_mask(a128_load(in), plen));
-}
-
 /* ---- buffers ---- */
 
 int
@@ -1426,19 +1420,12 @@ stor__sum_read(const uint8_t *p, size_t len, struct stor_sum *s)
     return 0;
 }
 
-/* The CIDR as its lowest and highest address; plen clamped to 128. */
+/* The CIDR as its lowest and highest address; returns plen clamped to 128. */
 static unsigned
-cidr_range(const struct stor_cidr *c, uint8_t lo[16], uint8_t hi[16])
+cidr_range(const struct flow_cidr *c, uint8_t lo[16], uint8_t hi[16])
 {
-    unsigned plen = c->plen > 128 ? 128 : c->plen;
-    addr_mask(lo, c->addr, plen);
-    uint8_t ones[16];
-    memset(ones, 0xFF, 16);
-    addr_mask(hi, ones, plen);
-    for (int i = 0; i < 16; i++) {
-        hi[i] = (uint8_t) (lo[i] | (uint8_t) ~hi[i]);
-    }
-    return plen;
+    flow_cidr_range(c, lo, hi);
+    return c->plen > 128 ? 128u : c->plen;
 }
 
 /* Was this (prefix, plen) inserted for every address it contains? (see bloom_add_addr) */
@@ -1457,7 +1444,7 @@ probe_ok(const uint8_t lo[16], unsigned plen)
 
 static bool
 addr_may(const struct stor_sum *s, unsigned tag, const uint8_t mn[16], const uint8_t mx[16],
-         const struct stor_cidr *c)
+         const struct flow_cidr *c)
 {
     uint8_t lo[16], hi[16];
     unsigned plen = cidr_range(c, lo, hi);
@@ -1570,13 +1557,10 @@ rec_num(const struct flow_rec *r, unsigned f)
 }
 
 static bool
-addr_in(const uint8_t a[16], bool has, const struct stor_cidr *c)
+addr_in(const uint8_t a[16], bool has, const struct flow_cidr *c)
 {
     static const uint8_t zero[16];
-    uint8_t lo[16], hi[16];
-    const uint8_t *v = has ? a : zero;
-    cidr_range(c, lo, hi);
-    return memcmp(v, lo, 16) >= 0 && memcmp(v, hi, 16) <= 0;
+    return flow_cidr_contains(c, has ? a : zero);
 }
 
 static bool

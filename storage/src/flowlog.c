@@ -540,20 +540,6 @@ stor_flowlog_each(struct stor_env *env, stor_flowlog_fn *fn, void *arg)
 }
 
 static bool
-cidr_match(const struct stor_cidr *c, const uint8_t addr[16])
-{
-    unsigned full = c->plen / 8u, rest = c->plen % 8u;
-    if (memcmp(c->addr, addr, full) != 0) {
-        return false;
-    }
-    if (rest == 0) {
-        return true;
-    }
-    uint8_t mask = (uint8_t) (0xffu << (8 - rest));
-    return (c->addr[full] & mask) == (addr[full] & mask);
-}
-
-static bool
 captures(const struct stor_flowlog *fl, const struct flow_rec *r)
 {
     if (!fl->active) {
@@ -565,7 +551,7 @@ captures(const struct stor_flowlog *fl, const struct flow_rec *r)
     }
     bool ok = fl->nexporters == 0;
     for (int i = 0; i < fl->nexporters && !ok; i++) {
-        ok = cidr_match(&fl->exporters[i], r->exporter);
+        ok = flow_cidr_contains(&fl->exporters[i], r->exporter);
     }
     if (!ok) {
         return false;
