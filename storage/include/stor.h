@@ -201,6 +201,20 @@ struct stor_stats {
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
 
+/*
+ * The stats by name, for STATS and metrics: fn is called once per field of *st in a fixed
+ * order with its protocol name ("store-records-in"), value, kind and a one-line help text
+ * (static strings). Stops at and returns fn's first non-zero result. A field added to
+ * struct stor_stats is added to the table in stats.c, and every consumer shows it.
+ */
+enum stor_stat_kind {
+    STOR_STAT_COUNTER, /* only grows while the process runs */
+    STOR_STAT_GAUGE,   /* a level: may go down */
+};
+typedef int stor_stat_fn(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind,
+                         const char *help);
+int stor_stats_each(const struct stor_stats *st, stor_stat_fn *fn, void *arg);
+
 /* ---- reading ---- */
 
 /* Fields a condition can name (the record's fields, DESIGN.md §3). */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's counters by name (stor_stats_each): one table that STATS and /metrics both
+ * read, so a counter added to struct stor_stats shows up everywhere once it is listed here.
+ */
+#include "stor_int.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define C(name, field, help) {name, offsetof(struct stor_stats, field), STOR_STAT_COUNTER, help}
+#define G(name, field, help) {name, offsetof(struct stor_stats, field), STOR_STAT_GAUGE, help}
+
+static const struct stat_def {
+    const char *name;
+    size_t off;
+    enum stor_stat_kind kind;
+    const char *help;
+} defs[] = {
+    C("store-records-in", records_in, "records the store's writer took"),
+    C("store-records-stored", records_stored, "rows written to open runs, after aggregation"),
+    C("store-records-dropped", records_dropped, "records not stored: pending memory exhausted"),
+    C("store-unrouted", records_unrouted, "records that matched no active flow log"),
+    C("store-late", late, "records for windows already sealed"),
+    C("store-time-skew", time_skew, "records retimed to their receive time"),
+    C("store-commits", commits, "write transactions committed"),
+    C("store-seals", seals, "windows sealed"),
+    C("store-nodata", nodata, "NODATA records written"),
+    C("store-skipdata", skipdata, "SKIPDATA records written"),
+    C("store-full-errors", full_errors, "commits refused for lack of space"),
+    G("store-bytes", bytes, "size of the store's files in bytes"),
+    C("store-partitions-dropped", partitions_dropped, "partitions dropped by retention"),
+    C("store-compactions", compactions, "settled partitions rewritten without free pages"),
+    G("store-last-commit-ms", last_commit_ms, "wall time of the last commit, ms since epoch"),
+};
+
+int
+stor_stats_each(const struct stor_stats *st, stor_stat_fn *fn, void *arg)
+{
+    const unsigned char *base = (const unsigned char *) st;
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        uint64_t v;
+        memcpy(&v, base + defs[i].off, sizeof(v));
+        int rc = fn(arg, defs[i].name, v, defs[i].kind, defs[i].help);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
