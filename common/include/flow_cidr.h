@@ -42,7 +42,7 @@ flow_cidr_range(const struct flow_cidr *c, uint8_t lo[16], uint8_t hi[16])
     unsigned plen = c->plen > 128 ? 128u : c->plen;
     for (unsigned i = 0; i < 16; i++) {
         unsigned bits = plen > 8 * i ? plen - 8 * i : 0;
-        uint8_t mask = bits >= 8 ? 0xff : (uint8_t) (0xffu << (8 - bits));
+        uint8_t mask = (uint8_t) (bits >= 8 ? 0xffu : 0xffu << (8 - bits));
         lo[i] = (uint8_t) (c->addr[i] & mask);
         hi[i] = (uint8_t) (c->addr[i] | (uint8_t) ~mask);
     }
