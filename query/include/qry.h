@@ -36,6 +36,10 @@ enum qry_err {
 const char *qry_strerror(int err);
 
 #define QRY_LINE_MAX 65536 /* a request line, newline excluded (DESIGN.md §7) */
+/* '(' and 'not' nested at most this deep in a query; deeper is `nesting too deep`. */
+#define QRY_DEPTH_MAX 128
+/* Nodes (terms and operators) in a query's filter at most; more is `too many terms`. */
+#define QRY_NODES_MAX 16384
 
 enum qry_fmt { QRY_FMT_TEXT = 0, QRY_FMT_JSON = 1, QRY_FMT_CSV = 2 };
 

@@ -1481,24 +1481,15 @@ fail:
     return rc;
 }
 
-static void
-free_regex(struct qry__node *n)
-{
-    if (n == NULL) {
-        return;
-    }
-    pcre2_code_free(n->re);
-    free_regex(n->a);
-    free_regex(n->b);
-}
-
 void
 qry_free(struct qry *q)
 {
     if (q == NULL) {
         return;
     }
-    free_regex(q->expr);
+    for (struct qry__node *n = q->regexes; n != NULL; n = n->next_re) {
+        pcre2_code_free(n->re);
+    }
     pcre2_match_context_free(q->mctx);
     qry__arena_free(&q->arena);
     free(q);

@@ -32,7 +32,9 @@ struct parser {
     size_t nout;
     const char *out[64];
     bool aggregated;
-    bool sorted; /* a record-phase sort was seen */
+    bool sorted;  /* a record-phase sort was seen */
+    int depth;    /* '(' and 'not' open around the current token, at most QRY_DEPTH_MAX */
+    size_t nodes; /* AST nodes made, at most QRY_NODES_MAX */
 };
 
 static void
@@ -293,12 +295,29 @@ typed_value(struct parser *p, int f, uint8_t op, const char *s, size_t n, int co
 static struct qry__node *
 new_node(struct parser *p, uint8_t kind, int col)
 {
+    if (p->nodes == QRY_NODES_MAX) {
+        fail(p, col, "too many terms (at most %d)", QRY_NODES_MAX);
+        return NULL;
+    }
+    p->nodes++;
     struct qry__node *n = palloc(p, sizeof(*n));
     if (n != NULL) {
         n->kind = kind;
         n->col = col;
         n->field = -1;
         n->kw_proto = -1;
+    }
+    return n;
+}
+
+/* A regex term, linked into the query's list of them (plan.c compiles, qry_free frees). */
+static struct qry__node *
+regex_node(struct parser *p, int col)
+{
+    struct qry__node *n = new_node(p, N_REGEX, col);
+    if (n != NULL) {
+        n->next_re = p->q->regexes;
+        p->q->regexes = n;
     }
     return n;
 }
@@ -471,6 +490,18 @@ colon_term(struct parser *p, const char *colon)
 
 static struct qry__node *parse_or(struct parser *p);
 
+/* Enter one level of '(' or 'not'; false (and the error) past QRY_DEPTH_MAX. */
+static bool
+nest(struct parser *p, int col)
+{
+    if (p->depth == QRY_DEPTH_MAX) {
+        fail(p, col, "nesting too deep");
+        return false;
+    }
+    p->depth++;
+    return true;
+}
+
 static struct qry__node *
 word_term(struct parser *p)
 {
@@ -497,7 +528,7 @@ word_term(struct parser *p)
                      tok_desc(&p->cur, b, sizeof(b)));
                 return NULL;
             }
-            struct qry__node *n = new_node(p, N_REGEX, w.col);
+            struct qry__node *n = regex_node(p, w.col);
             if (n != NULL) {
                 n->field = f;
                 n->text = p->cur.text;
@@ -538,8 +569,12 @@ parse_primary(struct parser *p)
 
     switch (p->cur.kind) {
     case T_LPAREN:
+        if (!nest(p, col)) {
+            return NULL;
+        }
         advance(p);
         n = parse_or(p);
+        p->depth--;
         if (!failed(p) && p->cur.kind != T_RPAREN) {
             fail(p, p->cur.col, "expected ')' to close the '(' at col %d, got %s", col,
                  tok_desc(&p->cur, b, sizeof(b)));
@@ -547,7 +582,7 @@ parse_primary(struct parser *p)
         advance(p);
         return n;
     case T_REGEX:
-        n = new_node(p, N_REGEX, col);
+        n = regex_node(p, col);
         if (n != NULL) {
             n->text = p->cur.text;
         }
@@ -572,27 +607,65 @@ parse_primary(struct parser *p)
 static struct qry__node *
 parse_not(struct parser *p)
 {
-    if (word_is(&p->cur, "not")) {
-        int col = p->cur.col;
-        advance(p);
-        struct qry__node *n = new_node(p, N_NOT, col);
-        if (n != NULL) {
-            n->a = parse_not(p);
-        }
-        return n;
+    if (!word_is(&p->cur, "not")) {
+        return parse_primary(p);
     }
-    return parse_primary(p);
+    int col = p->cur.col;
+    if (!nest(p, col)) {
+        return NULL;
+    }
+    advance(p);
+    struct qry__node *n = new_node(p, N_NOT, col);
+    if (n != NULL) {
+        n->a = parse_not(p);
+    }
+    p->depth--;
+    return n;
 }
 
-static struct qry__node *
-binary(struct parser *p, uint8_t kind, struct qry__node *a, struct qry__node *b, int col)
+/*
+ * An and/or chain becomes one n-ary node (qry_int.h), so a chain of thousands of terms is
+ * as deep as one term and every walker loops over it instead of recursing.
+ */
+struct chain {
+    struct qry__node *node; /* the first operand, then the n-ary node from the second on */
+    size_t cap;             /* of node->kids */
+};
+
+static void
+chain_add(struct parser *p, struct chain *c, uint8_t kind, struct qry__node *kid, int col)
 {
-    struct qry__node *n = new_node(p, kind, col);
-    if (n != NULL) {
-        n->a = a;
-        n->b = b;
+    if (kid == NULL || failed(p)) {
+        return;
     }
-    return n;
+    if (c->node == NULL) {
+        c->node = kid;
+        return;
+    }
+    if (c->node->kind != kind || c->cap == 0) {
+        struct qry__node *n = new_node(p, kind, col);
+        if (n == NULL) {
+            return;
+        }
+        c->cap = 4;
+        n->kids = palloc(p, c->cap * sizeof(*n->kids));
+        if (n->kids == NULL) {
+            return;
+        }
+        n->kids[n->nkids++] = c->node;
+        c->node = n;
+    }
+    struct qry__node *n = c->node;
+    if (n->nkids == c->cap) {
+        struct qry__node **kids = palloc(p, 2 * c->cap * sizeof(*kids));
+        if (kids == NULL) {
+            return;
+        }
+        memcpy(kids, n->kids, n->nkids * sizeof(*kids));
+        n->kids = kids; /* the old array stays in the arena until the query is freed */
+        c->cap *= 2;
+    }
+    n->kids[n->nkids++] = kid;
 }
 
 static bool
@@ -605,32 +678,32 @@ ends_and(const struct parser *p)
 static struct qry__node *
 parse_and(struct parser *p)
 {
-    struct qry__node *n = parse_not(p);
+    struct chain c = {0};
+    chain_add(p, &c, N_AND, parse_not(p), 0);
     while (!failed(p) && !ends_and(p)) {
         int col = p->cur.col;
         if (word_is(&p->cur, "and")) {
             advance(p);
         }
-        struct qry__node *r = parse_not(p);
-        n = binary(p, N_AND, n, r, col);
+        chain_add(p, &c, N_AND, parse_not(p), col);
     }
     if (!failed(p) && p->cur.kind == T_ERROR) {
         fail(p, p->cur.col, "%.*s", (int) p->cur.len, p->cur.text);
     }
-    return n;
+    return failed(p) ? NULL : c.node;
 }
 
 static struct qry__node *
 parse_or(struct parser *p)
 {
-    struct qry__node *n = parse_and(p);
+    struct chain c = {0};
+    chain_add(p, &c, N_OR, parse_and(p), 0);
     while (!failed(p) && word_is(&p->cur, "or")) {
         int col = p->cur.col;
         advance(p);
-        struct qry__node *r = parse_and(p);
-        n = binary(p, N_OR, n, r, col);
+        chain_add(p, &c, N_OR, parse_and(p), col);
     }
-    return n;
+    return failed(p) ? NULL : c.node;
 }
 
 /* ---- stages ---- */

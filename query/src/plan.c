@@ -85,7 +85,12 @@ push_node(const struct qry__node *n, struct stor_conj *cj)
         return true;
     }
     case N_OR:
-        return push_node(n->a, cj) && push_node(n->b, cj);
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (!push_node(n->kids[i], cj)) {
+                return false;
+            }
+        }
+        return true;
     default:
         return false;
     }
@@ -98,8 +103,9 @@ push_and(struct qry *q, const struct qry__node *n)
         return;
     }
     if (n->kind == N_AND) {
-        push_and(q, n->a);
-        push_and(q, n->b);
+        for (size_t i = 0; i < n->nkids; i++) {
+            push_and(q, n->kids[i]);
+        }
         return;
     }
     if (q->scan.nconj == sizeof(q->conj) / sizeof(q->conj[0])) {
@@ -112,15 +118,13 @@ push_and(struct qry *q, const struct qry__node *n)
     }
 }
 
+/* Compile every regex of the query (the parser linked them in q->regexes). */
 static int
-compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
+compile_regex(struct qry *q, struct qry_error *err)
 {
     int ec;
     PCRE2_SIZE off;
-    if (n == NULL) {
-        return 0;
-    }
-    if (n->kind == N_REGEX) {
+    for (struct qry__node *n = q->regexes; n != NULL; n = n->next_re) {
         n->re =
             pcre2_compile((PCRE2_SPTR) n->text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
         if (n->re == NULL) {
@@ -133,8 +137,7 @@ compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
         (void) pcre2_jit_compile(n->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
         q->line_regex = q->line_regex || n->field < 0;
     }
-    int rc = compile_regex(q, n->a, err);
-    return rc != 0 ? rc : compile_regex(q, n->b, err);
+    return 0;
 }
 
 int
@@ -152,7 +155,7 @@ qry__plan(struct qry *q, struct qry_error *err)
     }
     pcre2_set_match_limit(q->mctx, RE_MATCH_LIMIT);
     pcre2_set_depth_limit(q->mctx, RE_DEPTH_LIMIT);
-    return compile_regex(q, q->expr, err);
+    return compile_regex(q, err);
 }
 
 /* ---- the exact filter ---- */
@@ -288,17 +291,23 @@ int
 qry__match(const struct qry *q, const struct qry__node *n, const struct flow_rec *r,
            const struct qry__names *nm, pcre2_match_data *md, char *line, size_t linecap)
 {
-    int a;
+    int a = 1;
     if (n == NULL) {
         return 1;
     }
     switch (n->kind) {
     case N_AND:
-        a = qry__match(q, n->a, r, nm, md, line, linecap);
-        return a <= 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+        /* Loops over the chain; recursion goes only as deep as '(' and 'not' nest. */
+        for (size_t i = 0; i < n->nkids && a > 0; i++) {
+            a = qry__match(q, n->kids[i], r, nm, md, line, linecap);
+        }
+        return a;
     case N_OR:
-        a = qry__match(q, n->a, r, nm, md, line, linecap);
-        return a != 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+        a = 0;
+        for (size_t i = 0; i < n->nkids && a == 0; i++) {
+            a = qry__match(q, n->kids[i], r, nm, md, line, linecap);
+        }
+        return a;
     case N_NOT:
         a = qry__match(q, n->a, r, nm, md, line, linecap);
         return a < 0 ? a : !a;
@@ -371,9 +380,10 @@ qry__node_text(const struct qry__node *n, char *buf, size_t cap)
     case N_AND:
     case N_OR:
         cat(buf, cap, "(");
-        qry__node_text(n->a, buf, cap);
-        cat(buf, cap, n->kind == N_AND ? " and " : " or ");
-        qry__node_text(n->b, buf, cap);
+        for (size_t i = 0; i < n->nkids && strlen(buf) + 1 < cap; i++) {
+            cat(buf, cap, i == 0 ? "" : n->kind == N_AND ? " and " : " or ");
+            qry__node_text(n->kids[i], buf, cap);
+        }
         cat(buf, cap, ")");
         break;
     case N_NOT:

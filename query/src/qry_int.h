@@ -188,10 +188,17 @@ struct qry__term_val {
 };
 enum { V_RANGE, V_CIDR, V_TEXT, V_GLOB, V_PRESENT };
 
+/*
+ * An AST node. N_AND and N_OR are n-ary (kids[0..nkids), nkids >= 2): a chain of terms is one
+ * node, so walkers loop over it. Only '(' and 'not' nest, at most QRY_DEPTH_MAX deep, which
+ * bounds every recursive walk of the tree.
+ */
 struct qry__node {
     uint8_t kind;
     int col;
-    struct qry__node *a, *b;
+    struct qry__node *a;     /* N_NOT: the operand */
+    struct qry__node **kids; /* N_AND, N_OR: the operands */
+    size_t nkids;
     int field; /* N_FIELD, N_REGEX (-1 = line) */
     uint8_t op;
     size_t nvals;
@@ -206,6 +213,7 @@ struct qry__node {
     int kw_proto; /* protocol number named by the word, or -1 */
     /* N_REGEX, compiled by the planner */
     pcre2_code *re;
+    struct qry__node *next_re; /* the query's next N_REGEX node */
 };
 
 enum qry__stage_kind { S_FIELDS, S_SORT, S_LIMIT, S_STATS, S_TOP, S_TIMECHART };
@@ -244,6 +252,7 @@ struct qry {
     bool has_range;
     uint64_t from_ms, to_ms; /* record end in [from, to) */
     struct qry__node *expr;  /* NULL: every record */
+    struct qry__node *regexes; /* every N_REGEX node of expr, linked by next_re */
     size_t nstages;
     struct qry__stage *stages;
     /* the plan (plan.c) */
