@@ -311,9 +311,14 @@ qry__fmt_str(struct qry__buf *b, enum qry_fmt fmt, const char *s, size_t n)
         put_hex(b, '-');
         return;
     }
-    qry__buf_reserve(b, n + 2);
+    qry__buf_reserve(b, n + 3);
     if (quote) {
         qry__buf_put(b, "\"", 1);
+    }
+    if (csv && n > 0 && s[0] != '\0' && strchr("=+-@", s[0]) != NULL) {
+        /* A spreadsheet would run a cell starting with one of these as a formula (CSV
+         * injection): a leading ' makes it text, as OWASP recommends. */
+        qry__buf_put(b, "'", 1);
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) s[i];

@@ -289,6 +289,39 @@ test_escaping(void **state)
     qry__buf_free(&b);
 }
 
+/* CSV text cells that start like a spreadsheet formula get a leading ' (OWASP, CSV injection);
+ * text and JSON are unchanged, and so is a '-' or '+' inside a cell. */
+static void
+test_csv_formula(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *in, *csv;
+    } cases[] = {
+        {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+        {"+1+2", "'+1+2"},
+        {"-2+3", "'-2+3"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"a=b", "a=b"},
+        {"sag-1", "sag-1"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qry__buf b = {0};
+        qry__fmt_str(&b, QRY_FMT_CSV, cases[i].in, strlen(cases[i].in));
+        qry__buf_put(&b, "", 1);
+        assert_string_equal(b.p, cases[i].csv);
+        qry__buf_free(&b);
+    }
+    struct qry__buf b = {0};
+    qry__fmt_str(&b, QRY_FMT_JSON, "=1", 2);
+    qry__buf_put(&b, "|", 1);
+    qry__fmt_str(&b, QRY_FMT_TEXT, "=1", 2);
+    qry__buf_put(&b, "", 1);
+    assert_string_equal(b.p, "\"=1\"|=1");
+    qry__buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -296,6 +329,7 @@ main(void)
         cmocka_unit_test(test_errors),   cmocka_unit_test(test_valid),
         cmocka_unit_test(test_plan),     cmocka_unit_test(test_values),
         cmocka_unit_test(test_escaping), cmocka_unit_test(test_long_lists),
+        cmocka_unit_test(test_csv_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
