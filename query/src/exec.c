@@ -1464,6 +1464,9 @@ qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms, str
 {
     struct qry *q = calloc(1, sizeof(*q));
     int rc;
+    err->col = 0;
+    err->limited = false;
+    err->msg[0] = '\0';
     if (q == NULL) {
         return -ENOMEM;
     }

@@ -297,6 +297,7 @@ new_node(struct parser *p, uint8_t kind, int col)
 {
     if (p->nodes == QRY_NODES_MAX) {
         fail(p, col, "too many terms (at most %d)", QRY_NODES_MAX);
+        p->err->limited = true;
         return NULL;
     }
     p->nodes++;
@@ -496,6 +497,7 @@ nest(struct parser *p, int col)
 {
     if (p->depth == QRY_DEPTH_MAX) {
         fail(p, col, "nesting too deep");
+        p->err->limited = true;
         return false;
     }
     p->depth++;
@@ -1072,6 +1074,7 @@ qry__parse(struct qry *q, const char *text, size_t len, uint64_t now_ms, struct 
     char b[64];
 
     err->col = 0;
+    err->limited = false;
     err->msg[0] = '\0';
     qry__lex_init(&p.lx, text, len, &q->arena);
     qry__lex_next(&p.lx, &p.nxt);

@@ -288,6 +288,9 @@ void qry__buf_put_slow(struct qry__buf *b, const char *s, size_t n);
 static inline void
 qry__buf_put(struct qry__buf *b, const char *s, size_t n)
 {
+    if (n == 0) {
+        return; /* b->p may still be NULL */
+    }
     if (b->len + n <= b->cap) {
         memcpy(b->p + b->len, s, n);
         b->len += n;

@@ -20,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#include <arpa/inet.h>
 
+#include "flow_clock.h"
 #include "qry_int.h"
 
 #define QUEUE_BYTES (2 * QRY_LINE_MAX)
@@ -57,23 +58,8 @@ struct qry_session {
     /* output not yet taken by the host */
     struct qry__buf pend;
     size_t pend_off;
+    struct qry_session_stats stats;
 };
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static uint64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 int
 qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg, qry_out_fn *out_fn,
@@ -138,6 +124,12 @@ qry_session_destroy(struct qry_session *s)
     free(s->token);
     free(s->admin_token);
     free(s);
+}
+
+void
+qry_session_stats_get(const struct qry_session *s, struct qry_session_stats *out)
+{
+    *out = s->stats;
 }
 
 void
@@ -342,7 +334,7 @@ row_out(void *arg, size_t n, const char *const *names, const char *const *values
 static void
 rows_done(struct qry_session *s, const struct rows *r, uint64_t t0)
 {
-    say(s, "OK %zu rows 0 scanned %llu ms", r->n, (unsigned long long) (mono_ms() - t0));
+    say(s, "OK %zu rows 0 scanned %llu ms", r->n, (unsigned long long) (flow_mono_ms() - t0));
 }
 
 /* ---- verbs ---- */
@@ -370,6 +362,11 @@ do_auth(struct qry_session *s, const char *arg)
         s->authed = true;
         s->admin = s->admin_token == NULL;
         say(s, "OK authenticated");
+    } else if (++s->stats.auth_failures >= QRY_AUTH_FAILURES_MAX) {
+        /* Guessing costs a connection per QRY_AUTH_FAILURES_MAX tries; the host's connection
+         * limits and rates do the rest. */
+        say(s, "ERR AUTH wrong token; closing after %d failures", QRY_AUTH_FAILURES_MAX);
+        s->closing = true;
     } else {
         say(s, "ERR AUTH wrong token");
     }
@@ -398,6 +395,7 @@ do_help(struct qry_session *s)
         "FORMAT text|json|csv     output format of this session",
         "WINDOWS [range]          capture windows: last 1h | since T [until T]",
         "EXPORTERS                exporters: templates, records, loss, last seen",
+        "EXPORTERS FORGET <addr> [port]          admin: drop an exporter's state (templates)",
         "STATS                    collector and store counters",
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
@@ -414,6 +412,7 @@ static void
 parse_error(struct qry_session *s, const struct qry_error *e, int rc)
 {
     if (rc == QRY_E_PARSE) {
+        s->stats.parse_limited += e->limited;
         say(s, "ERR PARSE col %d: %s", e->col, e->msg);
     } else {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
@@ -433,7 +432,7 @@ static void
 do_query(struct qry_session *s, const char *arg, bool explain)
 {
     struct qry_error e;
-    int rc = qry_compile(&s->q, arg, strlen(arg), wall_ms(), &e);
+    int rc = qry_compile(&s->q, arg, strlen(arg), flow_wall_ms(), &e);
     if (rc != 0) {
         parse_error(s, &e, rc);
         return;
@@ -453,7 +452,7 @@ do_query(struct qry_session *s, const char *arg, bool explain)
             say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         } else {
             say(s, "OK %llu rows 0 scanned %llu ms", (unsigned long long) n0,
-                (unsigned long long) (mono_ms() - s->t0_ms));
+                (unsigned long long) (flow_mono_ms() - s->t0_ms));
         }
         end_query(s);
         return;
@@ -517,7 +516,7 @@ do_windows(struct qry_session *s, const char *arg)
     struct qry *q = NULL;
     struct stor_snap *snap = NULL;
     struct winrows wr = {.r = {.s = s}};
-    int rc = qry_compile(&q, arg, strlen(arg), wall_ms(), &e);
+    int rc = qry_compile(&q, arg, strlen(arg), flow_wall_ms(), &e);
     if (rc == 0 && (q->expr != NULL || q->nstages > 0)) {
         rc = QRY_E_PARSE;
         e.col = 1;
@@ -555,6 +554,83 @@ do_info(struct qry_session *s, const char *what)
     rows_done(s, &r, s->t0_ms);
 }
 
+/*
+ * "ADDR [PORT]" of EXPORTERS FORGET as the info hook's "forget <addr> <port|*>": a host
+ * address (no prefix) in inet_ntop form and a port of 1-65535. 0, or -EINVAL.
+ */
+static int
+forget_what(const char *arg, char *what, size_t cap)
+{
+    struct flow_cidr c;
+    bool has_plen;
+    char addr[INET6_ADDRSTRLEN];
+    size_t alen = strcspn(arg, " \t");
+    const char *port = arg + alen;
+    unsigned long pn = 0;
+
+    if (alen == 0 || flow_cidr_parse(arg, alen, &c, &has_plen) != 0 || has_plen) {
+        return -EINVAL;
+    }
+    if (flow_addr_is_v4(c.addr)) {
+        inet_ntop(AF_INET, c.addr + 12, addr, sizeof(addr));
+    } else {
+        inet_ntop(AF_INET6, c.addr, addr, sizeof(addr));
+    }
+    port += strspn(port, " \t");
+    if (*port == '\0') {
+        snprintf(what, cap, "forget %s *", addr);
+        return 0;
+    }
+    size_t plen = strspn(port, "0123456789");
+    if (plen == 0 || plen > 5 || port[plen + strspn(port + plen, " \t")] != '\0') {
+        return -EINVAL;
+    }
+    pn = strtoul(port, NULL, 10);
+    if (pn == 0 || pn > 65535) {
+        return -EINVAL;
+    }
+    snprintf(what, cap, "forget %s %lu", addr, pn);
+    return 0;
+}
+
+/* EXPORTERS [FORGET <addr> [port]]: the host's exporter table, or forget some (admin). */
+static void
+do_exporters(struct qry_session *s, const char *arg)
+{
+    struct rows r = {.s = s};
+    char what[96];
+    size_t wl = strcspn(arg, " \t");
+    if (wl == 0) {
+        do_info(s, "exporters");
+        return;
+    }
+    if (wl != 6 || strncasecmp(arg, "FORGET", 6) != 0) {
+        say(s, "ERR ARGS EXPORTERS takes nothing, or FORGET <addr> [port]");
+        return;
+    }
+    if (!s->admin) {
+        say(s, "ERR DENIED EXPORTERS FORGET needs the admin token (AUTH <admin token>)");
+        return;
+    }
+    if (forget_what(arg + wl + strspn(arg + wl, " \t"), what, sizeof(what)) != 0) {
+        say(s, "ERR ARGS EXPORTERS FORGET takes a host address and an optional port (1-65535)");
+        return;
+    }
+    if (s->cfg.info == NULL) {
+        say(s, "ERR UNAVAILABLE no exporters here (not served by a collector)");
+        return;
+    }
+    int rc = s->cfg.info(s->cfg.info_arg, what, row_out, &r);
+    if (rc < 0) {
+        say(s, "ERR INTERNAL %s", qry_strerror(rc));
+    } else if (r.n == 0) {
+        const char *addr = what + strlen("forget "), *port = strchr(addr, ' ');
+        say(s, "ERR NOTFOUND no exporter %.*s port %s", (int) (port - addr), addr, port + 1);
+    } else {
+        rows_done(s, &r, s->t0_ms);
+    }
+}
+
 struct stor_env *
 qry__session_stor(const struct qry_session *s)
 {
@@ -590,7 +666,7 @@ static void
 handle(struct qry_session *s, const struct line *l)
 {
     const char *p = l->text;
-    s->t0_ms = mono_ms();
+    s->t0_ms = flow_mono_ms();
     if (l->toolong) {
         say(s, "ERR TOOLONG a request line is at most %d bytes", QRY_LINE_MAX);
         return;
@@ -633,7 +709,7 @@ handle(struct qry_session *s, const struct line *l)
     } else if (verb_is(p, vlen, "WINDOWS")) {
         do_windows(s, arg);
     } else if (verb_is(p, vlen, "EXPORTERS")) {
-        do_info(s, "exporters");
+        do_exporters(s, arg);
     } else if (verb_is(p, vlen, "STATS")) {
         do_info(s, "stats");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
@@ -712,7 +788,7 @@ query_step(struct qry_session *s, bool *produced)
     qry_exec_counts(s->ex, &rows, &scanned);
     if (rc == 0) {
         say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
-            (unsigned long long) scanned, (unsigned long long) (mono_ms() - s->t0_ms));
+            (unsigned long long) scanned, (unsigned long long) (flow_mono_ms() - s->t0_ms));
     } else {
         const char *m = qry_exec_errmsg(s->ex);
         say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
@@ -724,7 +800,7 @@ query_step(struct qry_session *s, bool *produced)
 int
 qry_session_step(struct qry_session *s)
 {
-    uint64_t start = mono_ms();
+    uint64_t start = flow_mono_ms();
     for (;;) {
         int rc = flush(s);
         if (rc != 0) {
@@ -754,7 +830,7 @@ qry_session_step(struct qry_session *s)
         /* One request per step once it is answered: the next one may belong on another
          * thread (qry_session_heavy), so the host decides again. */
         bool answered = s->ex == NULL && (was_running || produced);
-        if (answered || (produced && mono_ms() - start >= s->cfg.slice_ms)) {
+        if (answered || (produced && flow_mono_ms() - start >= s->cfg.slice_ms)) {
             rc = flush(s);
             if (rc != 0) {
                 return rc;

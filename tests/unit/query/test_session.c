@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include <cmocka.h>
 
 #include "qry.h"
@@ -52,13 +54,38 @@ out_fn(void *arg, const char *data, size_t len)
     return 0;
 }
 
+/* The host's info hook. "forget ADDR PORT" answers one row per exporter it knows at ADDR
+ * (two at 192.0.2.1, ports 2055 and 9995; one at 2001:db8::1, port 4739), none elsewhere,
+ * and -EIO for 203.0.113.66; every request is remembered in last_what. */
+static char last_what[128];
+
 static int
 info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
 {
     (void) arg;
-    const char *names[2] = {"name", "value"};
-    const char *v1[2] = {what, "42"};
-    return row(row_arg, 2, names, v1);
+    snprintf(last_what, sizeof(last_what), "%s", what);
+    if (strncmp(what, "forget ", 7) != 0) {
+        const char *names[2] = {"name", "value"};
+        const char *v1[2] = {what, "42"};
+        return row(row_arg, 2, names, v1);
+    }
+    static const char *const known[][2] = {
+        {"192.0.2.1", "2055"}, {"192.0.2.1", "9995"}, {"2001:db8::1", "4739"}};
+    const char *names[2] = {"exporter", "port"};
+    char addr[64], port[16];
+    if (sscanf(what + 7, "%63s %15s", addr, port) != 2) {
+        return -EINVAL;
+    }
+    if (strcmp(addr, "203.0.113.66") == 0) {
+        return -EIO;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(addr, known[i][0]) == 0 && (strcmp(port, "*") == 0 || strcmp(port, known[i][1]) == 0)) {
+            const char *v[2] = {known[i][0], known[i][1]};
+            row(row_arg, 2, names, v);
+        }
+    }
+    return 0;
 }
 
 static int
@@ -207,7 +234,7 @@ test_verbs(void **state)
     assert_prefix(f->out, "default 1763798400 600 ");
     assert_non_null(strstr(f->out, " 3000 0 "));
     say(f, s, "HELP\n");
-    assert_prefix(last_line(f), "OK 10 rows");
+    assert_prefix(last_line(f), "OK 11 rows");
     assert_int_equal(say(f, s, "QUIT\nPING\n"), QRY_STEP_CLOSE);
     assert_string_equal(f->out, "OK bye\n");
     qry_session_destroy(s);
@@ -296,6 +323,99 @@ test_auth(void **state)
     qry_session_destroy(s);
 }
 
+/* Three wrong tokens on one session: the third is answered and the session closes; the
+ * failures are counted for the host. */
+static void
+test_auth_failures(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session_stats st;
+    struct qry_session *s = session(f, "sesame", NULL);
+    say(f, s, "AUTH a\n");
+    assert_string_equal(f->out, "ERR AUTH wrong token\n");
+    assert_int_equal(say(f, s, "AUTH b\n"), QRY_STEP_IDLE);
+    qry_session_stats_get(s, &st);
+    assert_int_equal(st.auth_failures, 2);
+    assert_int_equal(say(f, s, "AUTH c\nPING\n"), QRY_STEP_CLOSE);
+    assert_string_equal(f->out, "ERR AUTH wrong token; closing after 3 failures\n");
+    qry_session_stats_get(s, &st);
+    assert_int_equal(st.auth_failures, 3);
+    qry_session_destroy(s);
+
+    /* A right token in between does not reset the count: failures add up per session. */
+    s = session(f, "sesame", "root");
+    say(f, s, "AUTH a\nAUTH sesame\nAUTH b\n");
+    assert_string_equal(f->out, "ERR AUTH wrong token\nOK authenticated\nERR AUTH wrong token\n");
+    assert_int_equal(say(f, s, "AUTH c\n"), QRY_STEP_CLOSE);
+    qry_session_destroy(s);
+
+    /* Queries refused by the nesting bound are counted too. */
+    s = session(f, NULL, NULL);
+    char q[QRY_DEPTH_MAX + 32];
+    memset(q, '(', sizeof(q));
+    memcpy(q, "QUERY ", 6);
+    q[sizeof(q) - 1] = '\n';
+    talk(s, q, sizeof(q));
+    assert_prefix(f->out, "ERR PARSE col 129: nesting too deep");
+    qry_session_stats_get(s, &st);
+    assert_int_equal(st.parse_limited, 1);
+    assert_int_equal(st.auth_failures, 0);
+    qry_session_destroy(s);
+}
+
+/* EXPORTERS FORGET: admin only, a host address and an optional port, the host's answer. */
+static void
+test_exporters_forget(void **state)
+{
+    struct fx *f = *state;
+    struct qry_session *s = session(f, "sesame", "root");
+    say(f, s, "AUTH sesame\n");
+    say(f, s, "EXPORTERS FORGET 192.0.2.1\n");
+    assert_string_equal(f->out, "ERR DENIED EXPORTERS FORGET needs the admin token (AUTH <admin "
+                                "token>)\n");
+    say(f, s, "EXPORTERS\n");
+    assert_string_equal(f->out, "exporters 42\nOK 1 rows 0 scanned 0 ms\n");
+    say(f, s, "AUTH root\n");
+    last_what[0] = '\0';
+    say(f, s, "EXPORTERS FORGET 192.0.2.1\n");
+    assert_string_equal(last_what, "forget 192.0.2.1 *");
+    assert_string_equal(f->out, "192.0.2.1 2055\n192.0.2.1 9995\nOK 2 rows 0 scanned 0 ms\n");
+    say(f, s, "exporters forget 192.0.2.1 9995\n");
+    assert_string_equal(last_what, "forget 192.0.2.1 9995");
+    assert_string_equal(f->out, "192.0.2.1 9995\nOK 1 rows 0 scanned 0 ms\n");
+    say(f, s, "EXPORTERS FORGET 2001:0db8:0:0::1\n");
+    assert_string_equal(last_what, "forget 2001:db8::1 *");
+    assert_prefix(f->out, "2001:db8::1 4739\nOK 1 rows");
+    say(f, s, "EXPORTERS FORGET 192.0.2.7 2055\n");
+    assert_string_equal(f->out, "ERR NOTFOUND no exporter 192.0.2.7 port 2055\n");
+    say(f, s, "EXPORTERS FORGET 203.0.113.66\n");
+    assert_prefix(f->out, "ERR INTERNAL ");
+    last_what[0] = '\0';
+    static const char *const bad[] = {
+        "EXPORTERS FORGET\n",           "EXPORTERS FORGET 192.0.2.0/24\n",
+        "EXPORTERS FORGET host.example\n", "EXPORTERS FORGET 192.0.2.1 0\n",
+        "EXPORTERS FORGET 192.0.2.1 65536\n", "EXPORTERS FORGET 192.0.2.1 20x\n",
+        "EXPORTERS FORGET 192.0.2.1 2055 x\n", "EXPORTERS FROB\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        say(f, s, bad[i]);
+        assert_prefix(f->out, "ERR ARGS ");
+    }
+    assert_string_equal(last_what, ""); /* none reached the host */
+    say(f, s, "FORMAT json\n");
+    say(f, s, "EXPORTERS FORGET 192.0.2.1 2055\n");
+    assert_prefix(f->out, "{\"exporter\":\"192.0.2.1\",\"port\":2055}\nOK 1 rows");
+    say(f, s, "HELP\n");
+    assert_non_null(strstr(f->out, "EXPORTERS FORGET <addr> [port]"));
+    qry_session_destroy(s);
+
+    /* No tokens at all: everyone is admin, as for FLOWLOG. */
+    s = session(f, NULL, NULL);
+    say(f, s, "EXPORTERS FORGET 192.0.2.1\n");
+    assert_prefix(f->out, "192.0.2.1 2055\n");
+    qry_session_destroy(s);
+}
+
 /* Back-pressure: refuse 4 offers in 5; the output must be complete and in order. */
 static void
 test_backpressure(void **state)
@@ -343,6 +463,8 @@ main(void)
         cmocka_unit_test(test_verbs),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth_failures),
+        cmocka_unit_test(test_exporters_forget),
         cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
