@@ -309,12 +309,37 @@ void qry__fmt_val(struct qry__buf *b, enum qry_fmt fmt, const struct qry__val *v
 size_t qry__val_text(const struct qry__val *v, int field, char *buf, size_t cap);
 /* The default text line of a record (no newline) into buf; returns the length. */
 size_t qry__rec_line(const struct flow_rec *r, const struct qry__names *nm, char *buf, size_t cap);
+/*
+ * One row of n named text values in fmt: text and CSV cells in order (CSV with a header row
+ * first, when *header is still false), JSON an object whose all-digit values are numbers and
+ * empty values null. The row ends in '\n' and never begins with "OK " or "ERR ".
+ */
+void qry__fmt_row(struct qry__buf *b, enum qry_fmt fmt, bool *header, size_t n,
+                  const char *const *names, const char *const *values);
 /* A text/CSV/JSON string with the format's escaping. */
 void qry__fmt_str(struct qry__buf *b, enum qry_fmt fmt, const char *s, size_t n);
 /* Address as text (dotted IPv4 for mapped addresses, RFC 5952 otherwise). */
 size_t qry__addr_text(const uint8_t a[16], char *buf);
 /* RFC 3339 UTC with milliseconds. buf >= 32. */
 size_t qry__time_text(uint64_t ms, char *buf);
+
+/* ---- EXPLAIN and WINDOWS as streams (explain.c) ---- */
+
+/*
+ * A lister: EXPLAIN of q (with the windows of its range), or WINDOWS of [from_ms, to_ms)
+ * when q is NULL (rows in fmt, flow-log names from env). Output in chunks of whole lines, as
+ * qry_exec_next gives them (1 with a chunk, 0 when done, negative on failure with
+ * qry__lister_errmsg), under the rows and time limits of lim and the cancel flag. q, snap
+ * and env must outlive it.
+ */
+struct qry__lister;
+int qry__lister_open(struct qry__lister **out, struct stor_env *env, const struct qry *q,
+                     uint64_t from_ms, uint64_t to_ms, struct stor_snap *snap, enum qry_fmt fmt,
+                     const struct qry_limits *lim, const atomic_bool *cancel);
+int qry__lister_next(struct qry__lister *l, uint32_t slice_ms, const char **data, size_t *len);
+uint64_t qry__lister_rows(const struct qry__lister *l);
+const char *qry__lister_errmsg(const struct qry__lister *l);
+void qry__lister_close(struct qry__lister *l);
 
 /* ---- the line protocol (session.c, admin.c) ---- */
 
