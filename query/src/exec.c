@@ -28,7 +28,6 @@
 #include "exec_int.h"
 #include "flow_clock.h"
 
-
 int
 qry__ex_fail(struct qry_exec *ex, int rc, const char *fmt, ...)
 {
@@ -45,9 +44,9 @@ qry__ex_mem(struct qry_exec *ex, size_t n)
     ex->mem += n;
     if (ex->lim.mem_bytes != 0 && ex->mem > ex->lim.mem_bytes) {
         return qry__ex_fail(ex, QRY_E_LIMIT,
-                       "memory: the query needs more than %llu bytes to sort or group "
-                       "(narrow it, or add a limit)",
-                       (unsigned long long) ex->lim.mem_bytes);
+                            "memory: the query needs more than %llu bytes to sort or group "
+                            "(narrow it, or add a limit)",
+                            (unsigned long long) ex->lim.mem_bytes);
     }
     return 0;
 }
@@ -60,7 +59,7 @@ check_time(struct qry_exec *ex)
     }
     if (ex->deadline_ms != 0 && flow_mono_ms() > ex->deadline_ms) {
         return qry__ex_fail(ex, QRY_E_TIMEOUT, "the query ran longer than %llu ms",
-                       (unsigned long long) ex->lim.time_ms);
+                            (unsigned long long) ex->lim.time_ms);
     }
     return 0;
 }

@@ -423,8 +423,8 @@ numeric(const char *v)
 }
 
 void
-qry__fmt_row(struct qry__buf *b, enum qry_fmt fmt, bool *header, size_t n,
-             const char *const *names, const char *const *values)
+qry__fmt_row(struct qry__buf *b, enum qry_fmt fmt, bool *header, size_t n, const char *const *names,
+             const char *const *values)
 {
     if (fmt == QRY_FMT_CSV && !*header) {
         for (size_t i = 0; i < n; i++) {

@@ -137,7 +137,7 @@ groups_grow(struct qry_exec *ex)
 
 int
 qry__group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
-          const struct qry__val *vals, bool hashed, struct qry__group **out)
+               const struct qry__val *vals, bool hashed, struct qry__group **out)
 {
     const struct qry__stage *s = ex->agg;
     size_t nv = qry__group_nvals(s), na = qry__group_naggs(s);

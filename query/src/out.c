@@ -63,7 +63,7 @@ line_end(struct qry_exec *ex, size_t start)
     ex->rows++;
     if (ex->lim.rows != 0 && ex->rows > ex->lim.rows) {
         return qry__ex_fail(ex, QRY_E_LIMIT, "rows: more than %llu rows (add a limit)",
-                       (unsigned long long) ex->lim.rows);
+                            (unsigned long long) ex->lim.rows);
     }
     return 0;
 }

@@ -250,8 +250,8 @@ struct qry {
     struct qry__arena arena;
     char *text;
     bool has_range;
-    uint64_t from_ms, to_ms; /* record end in [from, to) */
-    struct qry__node *expr;  /* NULL: every record */
+    uint64_t from_ms, to_ms;   /* record end in [from, to) */
+    struct qry__node *expr;    /* NULL: every record */
     struct qry__node *regexes; /* every N_REGEX node of expr, linked by next_re */
     size_t nstages;
     struct qry__stage *stages;

@@ -53,8 +53,8 @@ struct qry_session {
     /* the running query */
     struct qry *q;
     struct stor_snap *snap;
-    struct qry_exec *ex;       /* QUERY */
-    struct qry__lister *ls;    /* EXPLAIN, WINDOWS */
+    struct qry_exec *ex;    /* QUERY */
+    struct qry__lister *ls; /* EXPLAIN, WINDOWS */
     uint64_t t0_ms;
     /* output not yet taken by the host */
     struct qry__buf pend;
@@ -403,8 +403,8 @@ do_query(struct qry_session *s, const char *arg, bool explain)
     }
     int rc = explain ? qry__lister_open(&s->ls, s->cfg.stor, s->q, 0, 0, s->snap, s->fmt,
                                         &s->cfg.limits, &s->cancel)
-                     : qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt,
-                                     &s->cfg.limits, &s->cancel);
+                     : qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits,
+                                     &s->cancel);
     if (rc != 0) {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         end_query(s);
@@ -426,8 +426,8 @@ do_windows(struct qry_session *s, const char *arg)
         end_query(s);
         return;
     }
-    rc = qry__lister_open(&s->ls, s->cfg.stor, NULL, s->q->from_ms, s->q->to_ms, s->snap,
-                          s->fmt, &s->cfg.limits, &s->cancel);
+    rc = qry__lister_open(&s->ls, s->cfg.stor, NULL, s->q->from_ms, s->q->to_ms, s->snap, s->fmt,
+                          &s->cfg.limits, &s->cancel);
     if (rc != 0) {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         end_query(s);
@@ -753,9 +753,9 @@ qry_session_step(struct qry_session *s)
             if (rc != 0) {
                 return rc;
             }
-            return s->closing                         ? QRY_STEP_CLOSE
-                   : running(s) || s->head != NULL    ? QRY_STEP_MORE
-                                                      : QRY_STEP_IDLE;
+            return s->closing                      ? QRY_STEP_CLOSE
+                   : running(s) || s->head != NULL ? QRY_STEP_MORE
+                                                   : QRY_STEP_IDLE;
         }
     }
 }

@@ -175,7 +175,8 @@ qry__sort_finish(struct qry_exec *ex)
         p[i] = &ex->recs[i];
     }
     rc = qry__sort_ptrs(ex, p, ex->nrecs, srec_cmp, ex);
-    struct qry__srec *sorted = rc == 0 ? malloc((ex->nrecs ? ex->nrecs : 1) * sizeof(*sorted)) : NULL;
+    struct qry__srec *sorted =
+        rc == 0 ? malloc((ex->nrecs ? ex->nrecs : 1) * sizeof(*sorted)) : NULL;
     if (rc == 0 && sorted == NULL) {
         rc = qry__ex_fail(ex, -ENOMEM, "out of memory");
     }

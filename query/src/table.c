@@ -12,7 +12,6 @@
 
 #include "exec_int.h"
 
-
 struct tcmp {
     size_t col;
     bool desc;

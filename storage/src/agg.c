@@ -62,9 +62,8 @@ same_key(const struct flow_rec *a, const struct flow_rec *b)
            a->log_status == b->log_status && a->inport == b->inport && a->outport == b->outport &&
            a->domain == b->domain && a->version == b->version &&
            a->exporter_port == b->exporter_port && a->sampling == b->sampling &&
-           memcmp(a->srcaddr, b->srcaddr, 16) == 0 &&
-           memcmp(a->dstaddr, b->dstaddr, 16) == 0 && memcmp(a->exporter, b->exporter, 16) == 0 &&
-           strcmp(a->instance_id, b->instance_id) == 0;
+           memcmp(a->srcaddr, b->srcaddr, 16) == 0 && memcmp(a->dstaddr, b->dstaddr, 16) == 0 &&
+           memcmp(a->exporter, b->exporter, 16) == 0 && strcmp(a->instance_id, b->instance_id) == 0;
 }
 
 void

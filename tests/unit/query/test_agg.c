@@ -184,7 +184,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sums), cmocka_unit_test(test_new_fields),
+        cmocka_unit_test(test_sums),  cmocka_unit_test(test_new_fields),
         cmocka_unit_test(test_flags), cmocka_unit_test(test_key),
         cmocka_unit_test(test_many),
     };

@@ -22,7 +22,7 @@
 
 #include "qry_int.h"
 
-#define NOW 1763798400000ull
+#define NOW                 1763798400000ull
 #define UV_THREADPOOL_STACK (8u << 20)
 
 /* The stack size libuv 1.44 gives its threadpool threads. */
@@ -97,8 +97,7 @@ on_pool_stack(struct job *j)
 }
 
 static char *
-repeat(const char *head, const char *unit, size_t n, const char *mid, const char *tail,
-       size_t *len)
+repeat(const char *head, const char *unit, size_t n, const char *mid, const char *tail, size_t *len)
 {
     size_t cap = strlen(head) + n * (strlen(unit) + strlen(tail)) + strlen(mid) + 1;
     char *s = malloc(cap);
@@ -119,8 +118,7 @@ repeat(const char *head, const char *unit, size_t n, const char *mid, const char
 static void
 expect_too_deep(struct job *j, int col)
 {
-    if (j->rc != QRY_E_PARSE || j->err.col != col ||
-        strcmp(j->err.msg, "nesting too deep") != 0) {
+    if (j->rc != QRY_E_PARSE || j->err.col != col || strcmp(j->err.msg, "nesting too deep") != 0) {
         fail_msg("got rc %d col %d '%s'; want col %d 'nesting too deep'", j->rc, j->err.col,
                  j->err.msg, col);
     }

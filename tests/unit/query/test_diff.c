@@ -34,9 +34,9 @@
 
 #include "qry.h"
 
-#define T0       1763798400u
-#define NRECS    4000
-#define NQUERIES 300
+#define T0        1763798400u
+#define NRECS     4000
+#define NQUERIES  300
 #define WINDOW_MS 600000u /* the default flow log's capture window */
 
 struct fx {
@@ -157,8 +157,8 @@ same_key(const struct flow_rec *a, const struct flow_rec *b)
            a->version == b->version && a->domain == b->domain && a->sampling == b->sampling &&
            a->srcport == b->srcport && a->dstport == b->dstport && a->protocol == b->protocol &&
            a->direction == b->direction && a->action == b->action && a->tos == b->tos &&
-           a->inport == b->inport && a->outport == b->outport &&
-           a->log_status == b->log_status && strcmp(a->instance_id, b->instance_id) == 0;
+           a->inport == b->inport && a->outport == b->outport && a->log_status == b->log_status &&
+           strcmp(a->instance_id, b->instance_id) == 0;
 }
 
 /* The oracle (DESIGN.md §4): fold r into the aggregated records out[0..*n). */
@@ -298,7 +298,8 @@ test_stored(void **state)
             while (i < f->nall && (seen[i] || !same_key(&f->all[i], &r[k]))) {
                 i++;
             }
-            const char *d = i == f->nall ? "no such key in the oracle" : stored_diff(&r[k], &f->all[i]);
+            const char *d =
+                i == f->nall ? "no such key in the oracle" : stored_diff(&r[k], &f->all[i]);
             if (d != NULL && wrong++ < 5) {
                 print_error("stored record %zu (srcport %u): %s\n", total, r[k].srcport, d);
             }
@@ -421,10 +422,10 @@ eval(const struct pred *p, const struct flow_rec *r)
         return (has(r, FLOW_HAS_DSTPORT) && r->dstport == p->x) || r->srcport == p->x ||
                (has(r, FLOW_HAS_RTT) && r->rtt_us == p->x) ||
                (has(r, FLOW_HAS_TCPFLAGS) && r->tcp_flags == p->x) ||
-               (has(r, FLOW_HAS_SAMPLING) && r->sampling == p->x) ||
-               r->packets == p->x || r->bytes == p->x || r->protocol == p->x ||
-               r->version == p->x || r->domain == p->x || r->start_ms / 1000 == p->x ||
-               r->end_ms / 1000 == p->x || (uint64_t) r->window == p->x;
+               (has(r, FLOW_HAS_SAMPLING) && r->sampling == p->x) || r->packets == p->x ||
+               r->bytes == p->x || r->protocol == p->x || r->version == p->x || r->domain == p->x ||
+               r->start_ms / 1000 == p->x || r->end_ms / 1000 == p->x ||
+               (uint64_t) r->window == p->x;
     default:
         return false;
     }
@@ -858,10 +859,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stored),
-        cmocka_unit_test(test_random_queries),
-        cmocka_unit_test(test_top),
-        cmocka_unit_test(test_range),
+        cmocka_unit_test(test_stored),  cmocka_unit_test(test_random_queries),
+        cmocka_unit_test(test_top),     cmocka_unit_test(test_range),
         cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -326,9 +326,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_plan),     cmocka_unit_test(test_values),
-        cmocka_unit_test(test_escaping), cmocka_unit_test(test_long_lists),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_plan),        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_escaping),    cmocka_unit_test(test_long_lists),
         cmocka_unit_test(test_csv_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,7 +82,8 @@ info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
         return -EIO;
     }
     for (size_t i = 0; i < 3; i++) {
-        if (strcmp(addr, known[i][0]) == 0 && (strcmp(port, "*") == 0 || strcmp(port, known[i][1]) == 0)) {
+        if (strcmp(addr, known[i][0]) == 0 &&
+            (strcmp(port, "*") == 0 || strcmp(port, known[i][1]) == 0)) {
             const char *v[2] = {known[i][0], known[i][1]};
             row(row_arg, 2, names, v);
         }
@@ -394,10 +395,14 @@ test_exporters_forget(void **state)
     assert_prefix(f->out, "ERR INTERNAL ");
     last_what[0] = '\0';
     static const char *const bad[] = {
-        "EXPORTERS FORGET\n",           "EXPORTERS FORGET 192.0.2.0/24\n",
-        "EXPORTERS FORGET host.example\n", "EXPORTERS FORGET 192.0.2.1 0\n",
-        "EXPORTERS FORGET 192.0.2.1 65536\n", "EXPORTERS FORGET 192.0.2.1 20x\n",
-        "EXPORTERS FORGET 192.0.2.1 2055 x\n", "EXPORTERS FROB\n",
+        "EXPORTERS FORGET\n",
+        "EXPORTERS FORGET 192.0.2.0/24\n",
+        "EXPORTERS FORGET host.example\n",
+        "EXPORTERS FORGET 192.0.2.1 0\n",
+        "EXPORTERS FORGET 192.0.2.1 65536\n",
+        "EXPORTERS FORGET 192.0.2.1 20x\n",
+        "EXPORTERS FORGET 192.0.2.1 2055 x\n",
+        "EXPORTERS FROB\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         say(f, s, bad[i]);
