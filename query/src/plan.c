@@ -55,7 +55,13 @@ push_val(int f, const struct qry__term_val *v, struct stor_cond *c)
     }
 }
 
-/* Add the alternatives that cover every record n can match to cj; false when it cannot. */
+/*
+ * Add the alternatives that cover every record n can match to cj; false when it cannot. The
+ * alternatives of one conjunct may be on different fields (`srcaddr:a or dstport:22`, and an
+ * address keyword is srcaddr, dstaddr or exporter in its CIDR): storage tests each condition
+ * on its own field and keeps a block when any holds (stor__sum_may_match), so a conjunct is
+ * an OR of conditions on any fields. stor.h's "on one field" says less than storage does.
+ */
 static bool
 push_node(const struct qry__node *n, struct stor_conj *cj)
 {
