@@ -135,7 +135,8 @@ struct qry_session;
 
 /* A session's counters, for the host to add to its own (STATS, metrics). */
 struct qry_session_stats {
-    uint64_t auth_failures; /* wrong AUTH tokens (the session closes at QRY_AUTH_FAILURES_MAX) */
+    uint64_t auth_failures; /* wrong AUTH tokens */
+    uint64_t auth_closed;   /* 1 when the session was closed at QRY_AUTH_FAILURES_MAX */
     uint64_t parse_limited; /* requests refused by QRY_DEPTH_MAX or QRY_NODES_MAX */
 };
 /* The counters so far (any time; the host reads them before qry_session_destroy). */

@@ -322,6 +322,7 @@ do_auth(struct qry_session *s, const char *arg)
         /* Guessing costs a connection per QRY_AUTH_FAILURES_MAX tries; the host's connection
          * limits and rates do the rest. */
         say(s, "ERR AUTH wrong token; closing after %d failures", QRY_AUTH_FAILURES_MAX);
+        s->stats.auth_closed = 1;
         s->closing = true;
     } else {
         say(s, "ERR AUTH wrong token");

@@ -339,10 +339,12 @@ test_auth_failures(void **state)
     assert_int_equal(say(f, s, "AUTH b\n"), QRY_STEP_IDLE);
     qry_session_stats_get(s, &st);
     assert_int_equal(st.auth_failures, 2);
+    assert_int_equal(st.auth_closed, 0);
     assert_int_equal(say(f, s, "AUTH c\nPING\n"), QRY_STEP_CLOSE);
     assert_string_equal(f->out, "ERR AUTH wrong token; closing after 3 failures\n");
     qry_session_stats_get(s, &st);
     assert_int_equal(st.auth_failures, 3);
+    assert_int_equal(st.auth_closed, 1);
     qry_session_destroy(s);
 
     /* A right token in between does not reset the count: failures add up per session. */
