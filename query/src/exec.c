@@ -298,6 +298,7 @@ qry_exec_close(struct qry_exec *ex)
         return;
     }
     qry__group_free(ex);
+    qry__names_free(&ex->nm);
     free(ex->trows);
     free(ex->recs);
     qry__buf_free(&ex->out);

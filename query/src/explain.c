@@ -148,10 +148,9 @@ window_row(struct qry__lister *l, const struct stor_window_info *w)
     char v[8][64];
     const char *vals[8];
     const char *name = w->flowlog == 0 ? "default" : NULL;
-    for (size_t i = 0; i < l->nm.n; i++) {
-        if (l->nm.fl[i].id == w->flowlog) {
-            name = l->nm.fl[i].name;
-        }
+    const struct qry__flname *e = qry__names_get(&l->nm, w->flowlog);
+    if (e != NULL) {
+        name = e->name;
     }
     if (name != NULL) {
         snprintf(v[0], sizeof(v[0]), "%s", name);
@@ -353,7 +352,7 @@ qry__lister_open(struct qry__lister **out, struct stor_env *env, const struct qr
     l->phase = q != NULL ? L_HEAD : L_WINDOWS;
     l->lo_ms = UINT64_MAX;
     if (q == NULL && (rc = qry__names_load(&l->nm, env)) != 0) {
-        free(l);
+        qry__lister_close(l);
         return rc;
     }
     *out = l;
@@ -379,6 +378,7 @@ qry__lister_close(struct qry__lister *l)
         return;
     }
     qry__buf_free(&l->out);
+    qry__names_free(&l->nm);
     free(l);
 }
 

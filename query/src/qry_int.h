@@ -98,18 +98,22 @@ struct qry__val {
     const char *s; /* TEXT (NUL-terminated) */
 };
 
-/* Names of flow logs (by id) and their labels, loaded at exec/plan time. */
+/* Names of every flow log and their labels, sorted by id, loaded when a query starts. */
 struct qry__names {
-    size_t n;
+    size_t n, cap;
     struct qry__flname {
         uint16_t id;
         char name[STOR_NAME_MAX];
         char region[STOR_LABEL_MAX];
         char vpc_id[STOR_LABEL_MAX];
         char eni_id[STOR_LABEL_MAX];
-    } fl[64];
+    } *fl; /* owned: qry__names_free() */
 };
+/* Load them (nm zeroed or freed before). 0, -ENOMEM or storage's code. */
 int qry__names_load(struct qry__names *nm, struct stor_env *env);
+/* The flow log with this id, or NULL. */
+const struct qry__flname *qry__names_get(const struct qry__names *nm, uint16_t id);
+void qry__names_free(struct qry__names *nm);
 
 /* The value of field f of r. */
 void qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm, struct qry__val *v);

@@ -512,6 +512,60 @@ test_stream_listing(void **state)
     free(g.out);
 }
 
+/*
+ * Names and labels of every flow log reach queries and WINDOWS, not only the first 64 (code
+ * review M5, query side): 70 flow logs, one exporter each; the records of the 70th.
+ */
+static void
+test_many_flowlogs(void **state)
+{
+    struct fx g = {0};
+    struct stor_cfg cfg;
+    char msg[256], req[160];
+    (void) state;
+    snprintf(g.dir, sizeof(g.dir), "/tmp/flowlog-n-XXXXXX");
+    assert_non_null(mkdtemp(g.dir));
+    stor_cfg_default(&cfg);
+    cfg.dir = g.dir;
+    cfg.commit_ms = 20;
+    cfg.max_flowlogs = 100;
+    assert_int_equal(stor_open(&g.env, &cfg, msg, sizeof(msg)), 0);
+    struct qry_session *s = session(&g, NULL, NULL);
+    for (int i = 1; i <= 70; i++) {
+        snprintf(req, sizeof(req), "FLOWLOG CREATE log%d exporters=192.0.2.%d/32 region=r%d\n", i,
+                 i, i);
+        say(&g, s, req);
+        assert_prefix(g.out, "OK flow log");
+    }
+    struct stor_batch *b = stor_batch_get(g.env);
+    static const uint8_t e[4] = {192, 0, 2, 70};
+    for (size_t i = 0; i < 100; i++) {
+        struct flow_rec *r = &b->recs[i];
+        memset(r, 0, sizeof(*r));
+        flow_addr_set_v4(r->exporter, e);
+        r->srcport = (uint16_t) i;
+        r->end_ms = (uint64_t) T0 * 1000u + i;
+        r->start_ms = r->end_ms;
+        r->version = 10;
+        r->present = FLOW_HAS_SRCPORT;
+    }
+    b->n = 100;
+    b->nmsgs = 0;
+    stor_batch_submit(g.env, b);
+    assert_int_equal(stor_sync(g.env), 0);
+    say(&g, s, "QUERY flowlog:log70 region:r70 | stats count\n");
+    assert_prefix(g.out, "100\nOK 1 rows");
+    say(&g, s, "QUERY * | stats count by flowlog, region\n");
+    assert_prefix(g.out, "log70 r70 100\nOK 1 rows");
+    say(&g, s, "WINDOWS\n");
+    assert_prefix(g.out, "log70 1763798400 600 ");
+    qry_session_destroy(s);
+    stor_close(g.env);
+    snprintf(msg, sizeof(msg), "rm -rf '%s'", g.dir);
+    assert_int_equal(system(msg), 0);
+    free(g.out);
+}
+
 /* Back-pressure: refuse 4 offers in 5; the output must be complete and in order. */
 static void
 test_backpressure(void **state)
@@ -562,6 +616,7 @@ main(void)
         cmocka_unit_test(test_auth_failures),
         cmocka_unit_test(test_exporters_forget),
         cmocka_unit_test(test_stream_listing),
+        cmocka_unit_test(test_many_flowlogs),
         cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
