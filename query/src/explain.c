@@ -47,7 +47,8 @@ struct qry__lister {
     enum lphase phase;
     struct qry__buf out;
     bool out_sent, header;
-    uint64_t rows;
+    uint64_t rows;  /* window rows, against the rows limit */
+    uint64_t lines; /* EXPLAIN's lines, all of them: its "OK n rows" */
     /* the windows: listed so far (the resume point), and per pass */
     uint64_t done, seen, listed;
     uint64_t windows, blocks, records;
@@ -79,6 +80,7 @@ line(struct qry__lister *l, const char *fmt, ...)
     if (n > 0) {
         qry__buf_put(&l->out, buf, (size_t) n < sizeof(buf) ? (size_t) n : sizeof(buf) - 1);
         qry__buf_put(&l->out, "\n", 1);
+        l->lines++;
     }
 }
 
@@ -362,7 +364,7 @@ qry__lister_open(struct qry__lister **out, struct stor_env *env, const struct qr
 uint64_t
 qry__lister_rows(const struct qry__lister *l)
 {
-    return l->rows;
+    return l->q != NULL ? l->lines : l->rows;
 }
 
 const char *

@@ -341,6 +341,7 @@ int qry__lister_open(struct qry__lister **out, struct stor_env *env, const struc
                      uint64_t from_ms, uint64_t to_ms, struct stor_snap *snap, enum qry_fmt fmt,
                      const struct qry_limits *lim, const atomic_bool *cancel);
 int qry__lister_next(struct qry__lister *l, uint32_t slice_ms, const char **data, size_t *len);
+/* Lines of EXPLAIN so far (all of them), rows of WINDOWS. */
 uint64_t qry__lister_rows(const struct qry__lister *l);
 const char *qry__lister_errmsg(const struct qry__lister *l);
 void qry__lister_close(struct qry__lister *l);
