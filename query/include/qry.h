@@ -60,6 +60,14 @@ int qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms,
                 struct qry_error *err);
 void qry_free(struct qry *q);
 
+/*
+ * Can PCRE2 JIT-compile here? False on platforms without JIT and where writable memory may
+ * not become executable (systemd MemoryDenyWriteExecute=yes): regexes are then interpreted,
+ * slower but with the same results. For the host to say once at start; EXPLAIN says it per
+ * query.
+ */
+bool qry_regex_jit(void);
+
 /* Called with one output line (no newline); a non-zero return stops and is returned. */
 typedef int qry_line_fn(void *arg, const char *line, size_t len);
 

@@ -132,6 +132,10 @@ explain_head(struct qry__lister *l)
     if (q->scan.nconj == 0) {
         line(l, "pushdown none (every block of the range is read)");
     }
+    if (q->nregex > 0) {
+        line(l, "regex %zu compiled, %s", q->nregex,
+             q->nregex_jit == q->nregex ? "JIT" : "interpreted (no PCRE2 JIT here)");
+    }
     for (size_t i = 0; i < q->nstages; i++) {
         const struct qry__stage *s = &q->stages[i];
         line(l, "stage %s%s", stage_name(s->kind),

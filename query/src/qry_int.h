@@ -264,6 +264,7 @@ struct qry {
     struct stor_conj conj[32];
     pcre2_match_context *mctx;
     bool line_regex; /* some regex needs the text line */
+    size_t nregex, nregex_jit; /* regexes compiled, of which JIT-compiled */
 };
 
 /* parse.c: fills q's range, expr and stages. 0 or QRY_E_PARSE (err filled) or -ENOMEM. */

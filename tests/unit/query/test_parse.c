@@ -219,6 +219,12 @@ test_plan(void **state)
     assert_int_equal(q->conj[3].any[0].hi, UINT64_MAX);
     qry_free(q);
 
+    /* EXPLAIN says whether regexes run JIT-compiled, as qry_regex_jit() says for the host. */
+    q = ok("srcaddr ~ /^10\\./ or /REJECT/");
+    assert_int_equal(q->nregex, 2);
+    assert_int_equal(q->nregex_jit, qry_regex_jit() ? 2 : 0);
+    qry_free(q);
+
     q = ok("instance-id:sag-1 or snid:x");
     assert_int_equal(q->scan.nconj, 0); /* snid has no summary: the OR cannot be pushed */
     qry_free(q);
