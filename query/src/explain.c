@@ -91,15 +91,6 @@ stage_name(uint8_t k)
     return k < 6 ? names[k] : "?";
 }
 
-static void
-cat(char *buf, size_t cap, const char *s)
-{
-    size_t n = strlen(buf);
-    if (n + 1 < cap) {
-        snprintf(buf + n, cap - n, "%s", s);
-    }
-}
-
 /* EXPLAIN's first lines: range, filter, pushdown, stages. */
 static void
 explain_head(struct qry__lister *l)
@@ -124,8 +115,8 @@ explain_head(struct qry__lister *l)
         for (size_t j = 0; j < q->conj[i].n; j++) {
             char c[256];
             qry__cond_text(&q->conj[i].any[j], c, sizeof(c));
-            cat(conds, sizeof(conds), j ? " or " : "");
-            cat(conds, sizeof(conds), c);
+            qry__cat(conds, sizeof(conds), j ? " or " : "");
+            qry__cat(conds, sizeof(conds), c);
         }
         line(l, "pushdown %s", conds);
     }

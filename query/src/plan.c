@@ -378,8 +378,9 @@ qry__cond_text(const struct stor_cond *c, char *buf, size_t cap)
     }
 }
 
-static void
-cat(char *buf, size_t cap, const char *s)
+/* Append s to the NUL-terminated text in buf[cap], as far as it fits. */
+void
+qry__cat(char *buf, size_t cap, const char *s)
 {
     size_t l = strlen(buf);
     if (l + 1 < cap) {
@@ -393,36 +394,36 @@ qry__node_text(const struct qry__node *n, char *buf, size_t cap)
     static const char *const ops[] = {":", "!=", "<", "<=", ">", ">=", " in "};
     char tmp[128];
     if (n == NULL) {
-        cat(buf, cap, "*");
+        qry__cat(buf, cap, "*");
         return;
     }
     switch (n->kind) {
     case N_AND:
     case N_OR:
-        cat(buf, cap, "(");
+        qry__cat(buf, cap, "(");
         for (size_t i = 0; i < n->nkids && strlen(buf) + 1 < cap; i++) {
-            cat(buf, cap, i == 0 ? "" : n->kind == N_AND ? " and " : " or ");
+            qry__cat(buf, cap, i == 0 ? "" : n->kind == N_AND ? " and " : " or ");
             qry__node_text(n->kids[i], buf, cap);
         }
-        cat(buf, cap, ")");
+        qry__cat(buf, cap, ")");
         break;
     case N_NOT:
-        cat(buf, cap, "not ");
+        qry__cat(buf, cap, "not ");
         qry__node_text(n->a, buf, cap);
         break;
     case N_KEYWORD:
         snprintf(tmp, sizeof(tmp), "keyword \"%.100s\"", n->text);
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     case N_REGEX:
         snprintf(tmp, sizeof(tmp), "%s ~ /%.100s/",
                  n->field < 0 ? "line" : qry__fields[n->field].name, n->text);
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     default:
         snprintf(tmp, sizeof(tmp), "%s%s%s(%zu value%s)", qry__fields[n->field].name, ops[n->op],
                  n->op == OP_IN ? "" : "", n->nvals, n->nvals == 1 ? "" : "s");
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     }
 }

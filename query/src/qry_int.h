@@ -107,7 +107,7 @@ struct qry__names {
         char region[STOR_LABEL_MAX];
         char vpc_id[STOR_LABEL_MAX];
         char eni_id[STOR_LABEL_MAX];
-    } *fl; /* owned: qry__names_free() */
+    } * fl; /* owned: qry__names_free() */
 };
 /* Load them (nm zeroed or freed before). 0, -ENOMEM or storage's code. */
 int qry__names_load(struct qry__names *nm, struct stor_env *env);
@@ -263,7 +263,7 @@ struct qry {
     struct stor_scan scan;
     struct stor_conj conj[32];
     pcre2_match_context *mctx;
-    bool line_regex; /* some regex needs the text line */
+    bool line_regex;           /* some regex needs the text line */
     size_t nregex, nregex_jit; /* regexes compiled, of which JIT-compiled */
 };
 
@@ -277,6 +277,8 @@ int qry__match(const struct qry *q, const struct qry__node *n, const struct flow
 /* plan.c: the conditions as text, for EXPLAIN. */
 void qry__cond_text(const struct stor_cond *c, char *buf, size_t cap);
 void qry__node_text(const struct qry__node *n, char *buf, size_t cap);
+/* plan.c: append s to the text in buf[cap], as far as it fits. */
+void qry__cat(char *buf, size_t cap, const char *s);
 
 /* ---- formatting (fmt.c) ---- */
 
