@@ -207,6 +207,7 @@ struct qry__node {
     uint8_t op;
     size_t nvals;
     struct qry__term_val *vals;
+    bool vals_sorted; /* N_FIELD: vals are disjoint V_RANGEs sorted by lo (plan.c's fold) */
     const char *text; /* N_KEYWORD word, N_REGEX pattern */
     /* N_KEYWORD, resolved by the parser */
     bool kw_glob;
