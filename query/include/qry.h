@@ -36,12 +36,17 @@ enum qry_err {
 const char *qry_strerror(int err);
 
 #define QRY_LINE_MAX 65536 /* a request line, newline excluded (DESIGN.md §7) */
+/* '(' and 'not' nested at most this deep in a query; deeper is `nesting too deep`. */
+#define QRY_DEPTH_MAX 128
+/* Nodes (terms and operators) in a query's filter at most; more is `too many terms`. */
+#define QRY_NODES_MAX 16384
 
 enum qry_fmt { QRY_FMT_TEXT = 0, QRY_FMT_JSON = 1, QRY_FMT_CSV = 2 };
 
 /* Where a query went wrong: col is 1-based (bytes), msg a full sentence fragment. */
 struct qry_error {
     int col;
+    bool limited; /* refused by a bound (QRY_DEPTH_MAX, QRY_NODES_MAX), not by the grammar */
     char msg[512];
 };
 
@@ -54,6 +59,14 @@ struct qry;
 int qry_compile(struct qry **out, const char *text, size_t len, uint64_t now_ms,
                 struct qry_error *err);
 void qry_free(struct qry *q);
+
+/*
+ * Can PCRE2 JIT-compile here? False on platforms without JIT and where writable memory may
+ * not become executable (systemd MemoryDenyWriteExecute=yes): regexes are then interpreted,
+ * slower but with the same results. For the host to say once at start; EXPLAIN says it per
+ * query.
+ */
+bool qry_regex_jit(void);
 
 /* Called with one output line (no newline); a non-zero return stops and is returned. */
 typedef int qry_line_fn(void *arg, const char *line, size_t len);
@@ -97,8 +110,12 @@ void qry_exec_close(struct qry_exec *ex);
 /* One row of STATS / EXPORTERS from the host: n named values (text). */
 typedef int qry_row_fn(void *arg, size_t n, const char *const *names, const char *const *values);
 /*
- * The host's counters: what is "stats" or "exporters"; call row() once per row. Runs on
- * the thread that calls qry_session_step() for a light request (see qry_session_heavy).
+ * The host's counters and exporter admin: what is "stats" or "exporters" (call row() once
+ * per row), or "forget <addr> <port>" for EXPORTERS FORGET: addr is a host address in
+ * inet_ntop form (IPv4 dotted, IPv6 RFC 5952), port a decimal 1-65535 or "*" for every port;
+ * the host forgets those exporters' state and calls row() once per exporter forgotten.
+ * Returns 0 or a negative error. Runs on the thread that calls qry_session_step() for a
+ * light request (see qry_session_heavy).
  */
 typedef int qry_info_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg);
 
@@ -120,6 +137,18 @@ struct qry_session_cfg {
 };
 
 struct qry_session;
+
+/* Wrong AUTH tokens a session may send; the last one is answered and the session closes. */
+#define QRY_AUTH_FAILURES_MAX 3
+
+/* A session's counters, for the host to add to its own (STATS, metrics). */
+struct qry_session_stats {
+    uint64_t auth_failures; /* wrong AUTH tokens */
+    uint64_t auth_closed;   /* 1 when the session was closed at QRY_AUTH_FAILURES_MAX */
+    uint64_t parse_limited; /* requests refused by QRY_DEPTH_MAX or QRY_NODES_MAX */
+};
+/* The counters so far (any time; the host reads them before qry_session_destroy). */
+void qry_session_stats_get(const struct qry_session *s, struct qry_session_stats *out);
 
 /* Strings in cfg are copied. *out owned by the caller: qry_session_destroy(). */
 int qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg,

@@ -157,15 +157,29 @@ static int
 names_one(void *arg, const struct stor_flowlog *fl)
 {
     struct qry__names *nm = arg;
-    if (nm->n < sizeof(nm->fl) / sizeof(nm->fl[0])) {
-        struct qry__flname *e = &nm->fl[nm->n++];
-        e->id = fl->id;
-        snprintf(e->name, sizeof(e->name), "%s", fl->name);
-        snprintf(e->region, sizeof(e->region), "%s", fl->region);
-        snprintf(e->vpc_id, sizeof(e->vpc_id), "%s", fl->vpc_id);
-        snprintf(e->eni_id, sizeof(e->eni_id), "%s", fl->eni_id);
+    if (nm->n == nm->cap) {
+        size_t cap = nm->cap ? nm->cap * 2 : 16;
+        struct qry__flname *p = realloc(nm->fl, cap * sizeof(*p));
+        if (p == NULL) {
+            return -ENOMEM;
+        }
+        nm->fl = p;
+        nm->cap = cap;
     }
+    struct qry__flname *e = &nm->fl[nm->n++];
+    e->id = fl->id;
+    snprintf(e->name, sizeof(e->name), "%s", fl->name);
+    snprintf(e->region, sizeof(e->region), "%s", fl->region);
+    snprintf(e->vpc_id, sizeof(e->vpc_id), "%s", fl->vpc_id);
+    snprintf(e->eni_id, sizeof(e->eni_id), "%s", fl->eni_id);
     return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    const struct qry__flname *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 int
@@ -175,15 +189,33 @@ qry__names_load(struct qry__names *nm, struct stor_env *env)
     if (env == NULL) {
         return 0;
     }
-    return stor_flowlog_each(env, names_one, nm);
+    int rc = stor_flowlog_each(env, names_one, nm);
+    if (rc == 0 && nm->n > 1) {
+        qsort(nm->fl, nm->n, sizeof(nm->fl[0]), name_cmp);
+    }
+    return rc;
 }
 
-static const struct qry__flname *
-names_get(const struct qry__names *nm, uint16_t id)
+void
+qry__names_free(struct qry__names *nm)
 {
-    for (size_t i = 0; nm != NULL && i < nm->n; i++) {
-        if (nm->fl[i].id == id) {
-            return &nm->fl[i];
+    free(nm->fl);
+    memset(nm, 0, sizeof(*nm));
+}
+
+const struct qry__flname *
+qry__names_get(const struct qry__names *nm, uint16_t id)
+{
+    size_t lo = 0, hi = nm != NULL ? nm->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (nm->fl[mid].id == id) {
+            return &nm->fl[mid];
+        }
+        if (nm->fl[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
     return NULL;
@@ -200,7 +232,7 @@ get_text(struct qry__val *v, const char *s)
 static void
 get_label(const struct flow_rec *r, int f, const struct qry__names *nm, struct qry__val *v)
 {
-    const struct qry__flname *e = names_get(nm, r->flowlog);
+    const struct qry__flname *e = qry__names_get(nm, r->flowlog);
     if (f == F_FLOWLOG) {
         get_text(v, e != NULL ? e->name : r->flowlog == 0 ? "default" : NULL);
     } else if (e == NULL) {

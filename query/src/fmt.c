@@ -14,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,9 +312,14 @@ qry__fmt_str(struct qry__buf *b, enum qry_fmt fmt, const char *s, size_t n)
         put_hex(b, '-');
         return;
     }
-    qry__buf_reserve(b, n + 2);
+    qry__buf_reserve(b, n + 3);
     if (quote) {
         qry__buf_put(b, "\"", 1);
+    }
+    if (csv && n > 0 && s[0] != '\0' && strchr("=+-@", s[0]) != NULL) {
+        /* A spreadsheet would run a cell starting with one of these as a formula (CSV
+         * injection): a leading ' makes it text, as OWASP recommends. */
+        qry__buf_put(b, "'", 1);
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) s[i];
@@ -398,4 +404,64 @@ qry__rec_line(const struct flow_rec *r, const struct qry__names *nm, char *buf, 
     buf[n] = '\0';
     qry__buf_free(&b);
     return n;
+}
+
+/* ---- rows of named text values (WINDOWS, STATS, EXPORTERS, FLOWLOG DESCRIBE) ---- */
+
+static bool
+numeric(const char *v)
+{
+    if (*v == '\0') {
+        return false;
+    }
+    for (; *v; v++) {
+        if (!isdigit((unsigned char) *v)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+qry__fmt_row(struct qry__buf *b, enum qry_fmt fmt, bool *header, size_t n, const char *const *names,
+             const char *const *values)
+{
+    if (fmt == QRY_FMT_CSV && !*header) {
+        for (size_t i = 0; i < n; i++) {
+            qry__buf_put(b, ",", i > 0);
+            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
+        }
+        qry__buf_put(b, "\n", 1);
+    }
+    *header = true;
+    size_t start = b->len;
+    qry__buf_put(b, "{", fmt == QRY_FMT_JSON);
+    for (size_t i = 0; i < n; i++) {
+        if (fmt == QRY_FMT_JSON) {
+            qry__buf_put(b, ",", i > 0);
+            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
+            qry__buf_put(b, ":", 1);
+            if (values[i][0] == '\0') {
+                qry__buf_puts(b, "null");
+            } else if (numeric(values[i])) {
+                qry__buf_puts(b, values[i]);
+            } else {
+                qry__fmt_str(b, fmt, values[i], strlen(values[i]));
+            }
+            continue;
+        }
+        qry__buf_put(b, fmt == QRY_FMT_CSV ? "," : " ", i > 0);
+        if (values[i][0] == '\0' && fmt == QRY_FMT_TEXT) {
+            qry__buf_put(b, "-", 1);
+        } else {
+            qry__fmt_str(b, fmt, values[i], strlen(values[i]));
+        }
+    }
+    qry__buf_put(b, "}", fmt == QRY_FMT_JSON);
+    if ((b->len - start >= 3 && memcmp(b->p + start, "OK ", 3) == 0) ||
+        (b->len - start >= 4 && memcmp(b->p + start, "ERR ", 4) == 0)) {
+        /* cannot happen with our names, but the framing rule is absolute */
+        b->p[start] = '_';
+    }
+    qry__buf_put(b, "\n", 1);
 }

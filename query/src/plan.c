@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -24,6 +25,139 @@
 
 #define RE_MATCH_LIMIT 100000u
 #define RE_DEPTH_LIMIT 10000u
+
+bool
+qry_regex_jit(void)
+{
+    int ec;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR) "a+", 2, PCRE2_UTF, &ec, &off, NULL);
+    bool jit = re != NULL && pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0;
+    pcre2_code_free(re);
+    return jit;
+}
+
+/* ---- folding: an or of many equality terms on one field becomes one sorted set ---- */
+
+/*
+ * `dstport:1 or dstport:2 or ... or dstport:6000` is checked term by term, each reading the
+ * field again: 6,000 steps per record. An or of at least FOLD_MIN terms that compare one
+ * number or time field for equality (`:`, `=`, `in`) is planned as one `in` whose values are
+ * disjoint ranges sorted by their start, matched by binary search. The same records match: a
+ * record matches the or exactly when its value lies in one of the ranges.
+ */
+#define FOLD_MIN 8
+
+static bool
+foldable(const struct qry__node *n)
+{
+    if (n->kind != N_FIELD || n->vals_sorted || (n->op != OP_EQ && n->op != OP_IN)) {
+        return false;
+    }
+    uint8_t k = qry__fields[n->field].kind;
+    if (k != K_NUM && k != K_TIME && k != K_ENUM) {
+        return false;
+    }
+    for (size_t i = 0; i < n->nvals; i++) {
+        if (n->vals[i].how != V_RANGE) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+range_cmp(const void *pa, const void *pb)
+{
+    const struct qry__term_val *a = pa, *b = pb;
+    return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+/* Sort by start and merge ranges that overlap; returns how many are left. */
+static size_t
+ranges_merge(struct qry__term_val *v, size_t n)
+{
+    size_t m = 0;
+    qsort(v, n, sizeof(*v), range_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].lo > v[i].hi) {
+            continue; /* empty */
+        }
+        if (m > 0 && v[i].lo <= v[m - 1].hi) {
+            v[m - 1].hi = v[i].hi > v[m - 1].hi ? v[i].hi : v[m - 1].hi;
+            continue;
+        }
+        v[m++] = v[i];
+    }
+    return m;
+}
+
+/* Fold the foldable kids of or on field f into one set node (when there are enough). */
+static int
+fold_field(struct qry *q, struct qry__node * or, int f)
+{
+    size_t terms = 0, nvals = 0, k = 0;
+    for (size_t i = 0; i < or->nkids; i++) {
+        if (or->kids[i]->field == f && foldable(or->kids[i])) {
+            terms++;
+            nvals += or->kids[i]->nvals;
+        }
+    }
+    if (terms < FOLD_MIN) {
+        return 0;
+    }
+    struct qry__node *set = qry__alloc(&q->arena, sizeof(*set));
+    struct qry__term_val *vals = qry__alloc(&q->arena, nvals * sizeof(*vals));
+    if (set == NULL || vals == NULL) {
+        return -ENOMEM;
+    }
+    *set = (struct qry__node){.kind = N_FIELD, .field = f, .op = OP_IN, .kw_proto = -1};
+    size_t at = SIZE_MAX, n = 0;
+    for (size_t i = 0; i < or->nkids; i++) {
+        struct qry__node *kid = or->kids[i];
+        if (kid->field != f || !foldable(kid)) {
+            or->kids[k++] = kid;
+            continue;
+        }
+        memcpy(vals + n, kid->vals, kid->nvals * sizeof(*vals));
+        n += kid->nvals;
+        if (at == SIZE_MAX) {
+            at = k++;
+            set->col = kid->col;
+        }
+    }
+    set->vals = vals;
+    set->nvals = ranges_merge(vals, n);
+    set->vals_sorted = true;
+    or->kids[at] = set;
+    or->nkids = k;
+    return 0;
+}
+
+/* Fold every or of the tree (recursion as deep as '(' and 'not' nest). */
+static int
+fold(struct qry *q, struct qry__node *n)
+{
+    int rc = 0;
+    if (n == NULL) {
+        return 0;
+    }
+    if (n->kind == N_NOT) {
+        return fold(q, n->a);
+    }
+    if (n->kind != N_AND && n->kind != N_OR) {
+        return 0;
+    }
+    for (size_t i = 0; i < n->nkids && rc == 0; i++) {
+        rc = fold(q, n->kids[i]);
+    }
+    for (size_t i = 0; n->kind == N_OR && i < n->nkids && rc == 0; i++) {
+        if (foldable(n->kids[i])) {
+            rc = fold_field(q, n, n->kids[i]->field);
+        }
+    }
+    return rc;
+}
 
 /* ---- pushdown ---- */
 
@@ -55,7 +189,13 @@ push_val(int f, const struct qry__term_val *v, struct stor_cond *c)
     }
 }
 
-/* Add the alternatives that cover every record n can match to cj; false when it cannot. */
+/*
+ * Add the alternatives that cover every record n can match to cj; false when it cannot. The
+ * alternatives of one conjunct may be on different fields (`srcaddr:a or dstport:22`, and an
+ * address keyword is srcaddr, dstaddr or exporter in its CIDR): storage tests each condition
+ * on its own field and keeps a block when any holds (stor__sum_may_match), so a conjunct is
+ * an OR of conditions on any fields. stor.h's "on one field" says less than storage does.
+ */
 static bool
 push_node(const struct qry__node *n, struct stor_conj *cj)
 {
@@ -85,7 +225,12 @@ push_node(const struct qry__node *n, struct stor_conj *cj)
         return true;
     }
     case N_OR:
-        return push_node(n->a, cj) && push_node(n->b, cj);
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (!push_node(n->kids[i], cj)) {
+                return false;
+            }
+        }
+        return true;
     default:
         return false;
     }
@@ -98,8 +243,9 @@ push_and(struct qry *q, const struct qry__node *n)
         return;
     }
     if (n->kind == N_AND) {
-        push_and(q, n->a);
-        push_and(q, n->b);
+        for (size_t i = 0; i < n->nkids; i++) {
+            push_and(q, n->kids[i]);
+        }
         return;
     }
     if (q->scan.nconj == sizeof(q->conj) / sizeof(q->conj[0])) {
@@ -112,15 +258,13 @@ push_and(struct qry *q, const struct qry__node *n)
     }
 }
 
+/* Compile every regex of the query (the parser linked them in q->regexes). */
 static int
-compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
+compile_regex(struct qry *q, struct qry_error *err)
 {
     int ec;
     PCRE2_SIZE off;
-    if (n == NULL) {
-        return 0;
-    }
-    if (n->kind == N_REGEX) {
+    for (struct qry__node *n = q->regexes; n != NULL; n = n->next_re) {
         n->re =
             pcre2_compile((PCRE2_SPTR) n->text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
         if (n->re == NULL) {
@@ -130,11 +274,13 @@ compile_regex(struct qry *q, struct qry__node *n, struct qry_error *err)
             snprintf(err->msg, sizeof(err->msg), "bad regex at offset %zu: %s", (size_t) off, msg);
             return QRY_E_PARSE;
         }
-        (void) pcre2_jit_compile(n->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+        /* Without JIT (a platform without it, or MemoryDenyWriteExecute=yes in the systemd
+         * unit) PCRE2 interprets the pattern: slower, the same matches. EXPLAIN says so. */
+        q->nregex++;
+        q->nregex_jit += pcre2_jit_compile(n->re, PCRE2_JIT_COMPLETE) == 0;
         q->line_regex = q->line_regex || n->field < 0;
     }
-    int rc = compile_regex(q, n->a, err);
-    return rc != 0 ? rc : compile_regex(q, n->b, err);
+    return 0;
 }
 
 int
@@ -145,6 +291,9 @@ qry__plan(struct qry *q, struct qry_error *err)
     q->scan.flowlog = -1;
     q->scan.nconj = 0;
     q->scan.conj = q->conj;
+    if (fold(q, q->expr) != 0) {
+        return -ENOMEM;
+    }
     push_and(q, q->expr);
     q->mctx = pcre2_match_context_create(NULL);
     if (q->mctx == NULL) {
@@ -152,7 +301,7 @@ qry__plan(struct qry *q, struct qry_error *err)
     }
     pcre2_set_match_limit(q->mctx, RE_MATCH_LIMIT);
     pcre2_set_depth_limit(q->mctx, RE_DEPTH_LIMIT);
-    return compile_regex(q, q->expr, err);
+    return compile_regex(q, err);
 }
 
 /* ---- the exact filter ---- */
@@ -187,6 +336,20 @@ field_match(const struct qry__node *n, const struct flow_rec *r, const struct qr
     qry__rec_get(r, n->field, nm, &v);
     if (!v.present) {
         return false;
+    }
+    if (n->vals_sorted) {
+        /* The last range that starts at or before the value is the only one that can hold
+         * it (they are disjoint and sorted). */
+        size_t lo = 0, hi = n->nvals;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (n->vals[mid].lo <= v.u) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo > 0 && v.u <= n->vals[lo - 1].hi;
     }
     bool any = false;
     for (size_t i = 0; i < n->nvals && !any; i++) {
@@ -288,17 +451,23 @@ int
 qry__match(const struct qry *q, const struct qry__node *n, const struct flow_rec *r,
            const struct qry__names *nm, pcre2_match_data *md, char *line, size_t linecap)
 {
-    int a;
+    int a = 1;
     if (n == NULL) {
         return 1;
     }
     switch (n->kind) {
     case N_AND:
-        a = qry__match(q, n->a, r, nm, md, line, linecap);
-        return a <= 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+        /* Loops over the chain; recursion goes only as deep as '(' and 'not' nest. */
+        for (size_t i = 0; i < n->nkids && a > 0; i++) {
+            a = qry__match(q, n->kids[i], r, nm, md, line, linecap);
+        }
+        return a;
     case N_OR:
-        a = qry__match(q, n->a, r, nm, md, line, linecap);
-        return a != 0 ? a : qry__match(q, n->b, r, nm, md, line, linecap);
+        a = 0;
+        for (size_t i = 0; i < n->nkids && a == 0; i++) {
+            a = qry__match(q, n->kids[i], r, nm, md, line, linecap);
+        }
+        return a;
     case N_NOT:
         a = qry__match(q, n->a, r, nm, md, line, linecap);
         return a < 0 ? a : !a;
@@ -349,8 +518,9 @@ qry__cond_text(const struct stor_cond *c, char *buf, size_t cap)
     }
 }
 
-static void
-cat(char *buf, size_t cap, const char *s)
+/* Append s to the NUL-terminated text in buf[cap], as far as it fits. */
+void
+qry__cat(char *buf, size_t cap, const char *s)
 {
     size_t l = strlen(buf);
     if (l + 1 < cap) {
@@ -364,147 +534,36 @@ qry__node_text(const struct qry__node *n, char *buf, size_t cap)
     static const char *const ops[] = {":", "!=", "<", "<=", ">", ">=", " in "};
     char tmp[128];
     if (n == NULL) {
-        cat(buf, cap, "*");
+        qry__cat(buf, cap, "*");
         return;
     }
     switch (n->kind) {
     case N_AND:
     case N_OR:
-        cat(buf, cap, "(");
-        qry__node_text(n->a, buf, cap);
-        cat(buf, cap, n->kind == N_AND ? " and " : " or ");
-        qry__node_text(n->b, buf, cap);
-        cat(buf, cap, ")");
+        qry__cat(buf, cap, "(");
+        for (size_t i = 0; i < n->nkids && strlen(buf) + 1 < cap; i++) {
+            qry__cat(buf, cap, i == 0 ? "" : n->kind == N_AND ? " and " : " or ");
+            qry__node_text(n->kids[i], buf, cap);
+        }
+        qry__cat(buf, cap, ")");
         break;
     case N_NOT:
-        cat(buf, cap, "not ");
+        qry__cat(buf, cap, "not ");
         qry__node_text(n->a, buf, cap);
         break;
     case N_KEYWORD:
         snprintf(tmp, sizeof(tmp), "keyword \"%.100s\"", n->text);
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     case N_REGEX:
         snprintf(tmp, sizeof(tmp), "%s ~ /%.100s/",
                  n->field < 0 ? "line" : qry__fields[n->field].name, n->text);
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     default:
         snprintf(tmp, sizeof(tmp), "%s%s%s(%zu value%s)", qry__fields[n->field].name, ops[n->op],
                  n->op == OP_IN ? "" : "", n->nvals, n->nvals == 1 ? "" : "s");
-        cat(buf, cap, tmp);
+        qry__cat(buf, cap, tmp);
         break;
     }
-}
-
-/* ---- EXPLAIN ---- */
-
-struct explain {
-    qry_line_fn *fn;
-    void *arg;
-    uint64_t windows, blocks, records;
-    int rc;
-};
-
-static int explain_line(struct explain *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-explain_line(struct explain *e, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        return 0;
-    }
-    e->rc = e->fn(e->arg, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
-    return e->rc;
-}
-
-static int
-explain_window(void *arg, const struct stor_window_info *w)
-{
-    struct explain *e = arg;
-    char t[32];
-    qry__time_text((uint64_t) w->start_s * 1000u, t);
-    e->windows++;
-    e->blocks += w->blocks;
-    e->records += w->records;
-    return explain_line(e, "window flowlog=%u start=%s length=%us %s records=%llu blocks=%u",
-                        w->flowlog, t, w->window_s, w->sealed ? "sealed" : "open",
-                        (unsigned long long) w->records, w->blocks);
-}
-
-static const char *
-stage_name(uint8_t k)
-{
-    static const char *const names[] = {"fields", "sort", "limit", "stats", "top", "timechart"};
-    return k < 6 ? names[k] : "?";
-}
-
-int
-qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *arg)
-{
-    struct explain e = {.fn = fn, .arg = arg};
-    char a[32], b[32], text[1024] = "";
-    if (q->has_range) {
-        qry__time_text(q->from_ms, a);
-        if (q->to_ms == UINT64_MAX) {
-            snprintf(b, sizeof(b), "now");
-        } else {
-            qry__time_text(q->to_ms, b);
-        }
-        explain_line(&e, "range end in [%s, %s)", a, b);
-    } else {
-        explain_line(&e, "range all stored data");
-    }
-    qry__node_text(q->expr, text, sizeof(text));
-    explain_line(&e, "filter %s", text);
-    for (size_t i = 0; i < q->scan.nconj && e.rc == 0; i++) {
-        char conds[1024] = "";
-        for (size_t j = 0; j < q->conj[i].n; j++) {
-            char c[256];
-            qry__cond_text(&q->conj[i].any[j], c, sizeof(c));
-            cat(conds, sizeof(conds), j ? " or " : "");
-            cat(conds, sizeof(conds), c);
-        }
-        explain_line(&e, "pushdown %s", conds);
-    }
-    if (q->scan.nconj == 0) {
-        explain_line(&e, "pushdown none (every block of the range is read)");
-    }
-    for (size_t i = 0; i < q->nstages && e.rc == 0; i++) {
-        const struct qry__stage *s = &q->stages[i];
-        explain_line(&e, "stage %s%s", stage_name(s->kind),
-                     s->kind == S_SORT && i + 1 < q->nstages && q->stages[i + 1].kind == S_LIMIT
-                         ? " (top-k heap)"
-                         : "");
-    }
-    if (e.rc == 0 && snap != NULL) {
-        int rc = stor_windows_each(snap, q->from_ms, q->to_ms, explain_window, &e);
-        if (rc != 0 && e.rc == 0) {
-            return rc;
-        }
-    }
-    if (e.rc == 0) {
-        explain_line(&e, "total windows=%llu blocks=%llu records=%llu",
-                     (unsigned long long) e.windows, (unsigned long long) e.blocks,
-                     (unsigned long long) e.records);
-    }
-    struct stor_scan_stats st;
-    if (e.rc == 0 && snap != NULL) {
-        int rc = stor_scan_plan(snap, &q->scan, &st);
-        if (rc != 0) {
-            return rc;
-        }
-        explain_line(&e,
-                     "scan windows=%llu blocks=%llu skipped=%llu records-to-read=%llu "
-                     "(sealed blocks kept by their summaries, plus open runs)",
-                     (unsigned long long) st.windows, (unsigned long long) st.blocks,
-                     (unsigned long long) st.blocks_skipped, (unsigned long long) st.records);
-    }
-    return e.rc;
 }

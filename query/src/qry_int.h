@@ -98,18 +98,22 @@ struct qry__val {
     const char *s; /* TEXT (NUL-terminated) */
 };
 
-/* Names of flow logs (by id) and their labels, loaded at exec/plan time. */
+/* Names of every flow log and their labels, sorted by id, loaded when a query starts. */
 struct qry__names {
-    size_t n;
+    size_t n, cap;
     struct qry__flname {
         uint16_t id;
         char name[STOR_NAME_MAX];
         char region[STOR_LABEL_MAX];
         char vpc_id[STOR_LABEL_MAX];
         char eni_id[STOR_LABEL_MAX];
-    } fl[64];
+    } * fl; /* owned: qry__names_free() */
 };
+/* Load them (nm zeroed or freed before). 0, -ENOMEM or storage's code. */
 int qry__names_load(struct qry__names *nm, struct stor_env *env);
+/* The flow log with this id, or NULL. */
+const struct qry__flname *qry__names_get(const struct qry__names *nm, uint16_t id);
+void qry__names_free(struct qry__names *nm);
 
 /* The value of field f of r. */
 void qry__rec_get(const struct flow_rec *r, int f, const struct qry__names *nm, struct qry__val *v);
@@ -188,14 +192,22 @@ struct qry__term_val {
 };
 enum { V_RANGE, V_CIDR, V_TEXT, V_GLOB, V_PRESENT };
 
+/*
+ * An AST node. N_AND and N_OR are n-ary (kids[0..nkids), nkids >= 2): a chain of terms is one
+ * node, so walkers loop over it. Only '(' and 'not' nest, at most QRY_DEPTH_MAX deep, which
+ * bounds every recursive walk of the tree.
+ */
 struct qry__node {
     uint8_t kind;
     int col;
-    struct qry__node *a, *b;
+    struct qry__node *a;     /* N_NOT: the operand */
+    struct qry__node **kids; /* N_AND, N_OR: the operands */
+    size_t nkids;
     int field; /* N_FIELD, N_REGEX (-1 = line) */
     uint8_t op;
     size_t nvals;
     struct qry__term_val *vals;
+    bool vals_sorted; /* N_FIELD: vals are disjoint V_RANGEs sorted by lo (plan.c's fold) */
     const char *text; /* N_KEYWORD word, N_REGEX pattern */
     /* N_KEYWORD, resolved by the parser */
     bool kw_glob;
@@ -206,6 +218,7 @@ struct qry__node {
     int kw_proto; /* protocol number named by the word, or -1 */
     /* N_REGEX, compiled by the planner */
     pcre2_code *re;
+    struct qry__node *next_re; /* the query's next N_REGEX node */
 };
 
 enum qry__stage_kind { S_FIELDS, S_SORT, S_LIMIT, S_STATS, S_TOP, S_TIMECHART };
@@ -242,15 +255,17 @@ struct qry {
     struct qry__arena arena;
     char *text;
     bool has_range;
-    uint64_t from_ms, to_ms; /* record end in [from, to) */
-    struct qry__node *expr;  /* NULL: every record */
+    uint64_t from_ms, to_ms;   /* record end in [from, to) */
+    struct qry__node *expr;    /* NULL: every record */
+    struct qry__node *regexes; /* every N_REGEX node of expr, linked by next_re */
     size_t nstages;
     struct qry__stage *stages;
     /* the plan (plan.c) */
     struct stor_scan scan;
     struct stor_conj conj[32];
     pcre2_match_context *mctx;
-    bool line_regex; /* some regex needs the text line */
+    bool line_regex;           /* some regex needs the text line */
+    size_t nregex, nregex_jit; /* regexes compiled, of which JIT-compiled */
 };
 
 /* parse.c: fills q's range, expr and stages. 0 or QRY_E_PARSE (err filled) or -ENOMEM. */
@@ -263,6 +278,8 @@ int qry__match(const struct qry *q, const struct qry__node *n, const struct flow
 /* plan.c: the conditions as text, for EXPLAIN. */
 void qry__cond_text(const struct stor_cond *c, char *buf, size_t cap);
 void qry__node_text(const struct qry__node *n, char *buf, size_t cap);
+/* plan.c: append s to the text in buf[cap], as far as it fits. */
+void qry__cat(char *buf, size_t cap, const char *s);
 
 /* ---- formatting (fmt.c) ---- */
 
@@ -279,6 +296,9 @@ void qry__buf_put_slow(struct qry__buf *b, const char *s, size_t n);
 static inline void
 qry__buf_put(struct qry__buf *b, const char *s, size_t n)
 {
+    if (n == 0) {
+        return; /* b->p may still be NULL */
+    }
     if (b->len + n <= b->cap) {
         memcpy(b->p + b->len, s, n);
         b->len += n;
@@ -297,12 +317,38 @@ void qry__fmt_val(struct qry__buf *b, enum qry_fmt fmt, const struct qry__val *v
 size_t qry__val_text(const struct qry__val *v, int field, char *buf, size_t cap);
 /* The default text line of a record (no newline) into buf; returns the length. */
 size_t qry__rec_line(const struct flow_rec *r, const struct qry__names *nm, char *buf, size_t cap);
+/*
+ * One row of n named text values in fmt: text and CSV cells in order (CSV with a header row
+ * first, when *header is still false), JSON an object whose all-digit values are numbers and
+ * empty values null. The row ends in '\n' and never begins with "OK " or "ERR ".
+ */
+void qry__fmt_row(struct qry__buf *b, enum qry_fmt fmt, bool *header, size_t n,
+                  const char *const *names, const char *const *values);
 /* A text/CSV/JSON string with the format's escaping. */
 void qry__fmt_str(struct qry__buf *b, enum qry_fmt fmt, const char *s, size_t n);
 /* Address as text (dotted IPv4 for mapped addresses, RFC 5952 otherwise). */
 size_t qry__addr_text(const uint8_t a[16], char *buf);
 /* RFC 3339 UTC with milliseconds. buf >= 32. */
 size_t qry__time_text(uint64_t ms, char *buf);
+
+/* ---- EXPLAIN and WINDOWS as streams (explain.c) ---- */
+
+/*
+ * A lister: EXPLAIN of q (with the windows of its range), or WINDOWS of [from_ms, to_ms)
+ * when q is NULL (rows in fmt, flow-log names from env). Output in chunks of whole lines, as
+ * qry_exec_next gives them (1 with a chunk, 0 when done, negative on failure with
+ * qry__lister_errmsg), under the rows and time limits of lim and the cancel flag. q, snap
+ * and env must outlive it.
+ */
+struct qry__lister;
+int qry__lister_open(struct qry__lister **out, struct stor_env *env, const struct qry *q,
+                     uint64_t from_ms, uint64_t to_ms, struct stor_snap *snap, enum qry_fmt fmt,
+                     const struct qry_limits *lim, const atomic_bool *cancel);
+int qry__lister_next(struct qry__lister *l, uint32_t slice_ms, const char **data, size_t *len);
+/* Lines of EXPLAIN so far (all of them), rows of WINDOWS. */
+uint64_t qry__lister_rows(const struct qry__lister *l);
+const char *qry__lister_errmsg(const struct qry__lister *l);
+void qry__lister_close(struct qry__lister *l);
 
 /* ---- the line protocol (session.c, admin.c) ---- */
 

@@ -20,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#include <arpa/inet.h>
 
+#include "flow_clock.h"
 #include "qry_int.h"
 
 #define QUEUE_BYTES (2 * QRY_LINE_MAX)
@@ -52,28 +53,14 @@ struct qry_session {
     /* the running query */
     struct qry *q;
     struct stor_snap *snap;
-    struct qry_exec *ex;
+    struct qry_exec *ex;    /* QUERY */
+    struct qry__lister *ls; /* EXPLAIN, WINDOWS */
     uint64_t t0_ms;
     /* output not yet taken by the host */
     struct qry__buf pend;
     size_t pend_off;
+    struct qry_session_stats stats;
 };
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static uint64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 int
 qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg, qry_out_fn *out_fn,
@@ -114,11 +101,19 @@ static void
 end_query(struct qry_session *s)
 {
     qry_exec_close(s->ex);
+    qry__lister_close(s->ls);
     stor_snap_end(s->snap);
     qry_free(s->q);
     s->ex = NULL;
+    s->ls = NULL;
     s->snap = NULL;
     s->q = NULL;
+}
+
+static bool
+running(const struct qry_session *s)
+{
+    return s->ex != NULL || s->ls != NULL;
 }
 
 void
@@ -138,6 +133,12 @@ qry_session_destroy(struct qry_session *s)
     free(s->token);
     free(s->admin_token);
     free(s);
+}
+
+void
+qry_session_stats_get(const struct qry_session *s, struct qry_session_stats *out)
+{
+    *out = s->stats;
 }
 
 void
@@ -277,64 +278,11 @@ struct rows {
     bool header;
 };
 
-static bool
-numeric(const char *v)
-{
-    if (*v == '\0') {
-        return false;
-    }
-    for (; *v; v++) {
-        if (!isdigit((unsigned char) *v)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static int
 row_out(void *arg, size_t n, const char *const *names, const char *const *values)
 {
     struct rows *r = arg;
-    struct qry__buf *b = &r->s->pend;
-    enum qry_fmt fmt = r->s->fmt;
-    if (fmt == QRY_FMT_CSV && !r->header) {
-        for (size_t i = 0; i < n; i++) {
-            qry__buf_put(b, ",", i > 0);
-            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
-        }
-        qry__buf_put(b, "\n", 1);
-    }
-    r->header = true;
-    size_t start = b->len;
-    qry__buf_put(b, "{", fmt == QRY_FMT_JSON);
-    for (size_t i = 0; i < n; i++) {
-        if (fmt == QRY_FMT_JSON) {
-            qry__buf_put(b, ",", i > 0);
-            qry__fmt_str(b, fmt, names[i], strlen(names[i]));
-            qry__buf_put(b, ":", 1);
-            if (values[i][0] == '\0') {
-                qry__buf_puts(b, "null");
-            } else if (numeric(values[i])) {
-                qry__buf_puts(b, values[i]);
-            } else {
-                qry__fmt_str(b, fmt, values[i], strlen(values[i]));
-            }
-            continue;
-        }
-        qry__buf_put(b, fmt == QRY_FMT_CSV ? "," : " ", i > 0);
-        if (values[i][0] == '\0' && fmt == QRY_FMT_TEXT) {
-            qry__buf_put(b, "-", 1);
-        } else {
-            qry__fmt_str(b, fmt, values[i], strlen(values[i]));
-        }
-    }
-    qry__buf_put(b, "}", fmt == QRY_FMT_JSON);
-    if ((b->len - start >= 3 && memcmp(b->p + start, "OK ", 3) == 0) ||
-        (b->len - start >= 4 && memcmp(b->p + start, "ERR ", 4) == 0)) {
-        /* cannot happen with our names, but the framing rule is absolute */
-        b->p[start] = '_';
-    }
-    qry__buf_put(b, "\n", 1);
+    qry__fmt_row(&r->s->pend, r->s->fmt, &r->header, n, names, values);
     r->n++;
     return 0;
 }
@@ -342,7 +290,7 @@ row_out(void *arg, size_t n, const char *const *names, const char *const *values
 static void
 rows_done(struct qry_session *s, const struct rows *r, uint64_t t0)
 {
-    say(s, "OK %zu rows 0 scanned %llu ms", r->n, (unsigned long long) (mono_ms() - t0));
+    say(s, "OK %zu rows 0 scanned %llu ms", r->n, (unsigned long long) (flow_mono_ms() - t0));
 }
 
 /* ---- verbs ---- */
@@ -370,6 +318,12 @@ do_auth(struct qry_session *s, const char *arg)
         s->authed = true;
         s->admin = s->admin_token == NULL;
         say(s, "OK authenticated");
+    } else if (++s->stats.auth_failures >= QRY_AUTH_FAILURES_MAX) {
+        /* Guessing costs a connection per QRY_AUTH_FAILURES_MAX tries; the host's connection
+         * limits and rates do the rest. */
+        say(s, "ERR AUTH wrong token; closing after %d failures", QRY_AUTH_FAILURES_MAX);
+        s->stats.auth_closed = 1;
+        s->closing = true;
     } else {
         say(s, "ERR AUTH wrong token");
     }
@@ -398,6 +352,7 @@ do_help(struct qry_session *s)
         "FORMAT text|json|csv     output format of this session",
         "WINDOWS [range]          capture windows: last 1h | since T [until T]",
         "EXPORTERS                exporters: templates, records, loss, last seen",
+        "EXPORTERS FORGET <addr> [port]          admin: drop an exporter's state (templates)",
         "STATS                    collector and store counters",
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
@@ -414,129 +369,70 @@ static void
 parse_error(struct qry_session *s, const struct qry_error *e, int rc)
 {
     if (rc == QRY_E_PARSE) {
+        s->stats.parse_limited += e->limited;
         say(s, "ERR PARSE col %d: %s", e->col, e->msg);
     } else {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
     }
 }
 
-static int
-explain_line(void *arg, const char *line, size_t len)
-{
-    struct qry_session *s = arg;
-    qry__buf_put(&s->pend, line, len);
-    qry__buf_put(&s->pend, "\n", 1);
-    return 0;
-}
-
-static void
-do_query(struct qry_session *s, const char *arg, bool explain)
+/* Compile the request's query and take a snapshot; false (answered) on failure. */
+static bool
+begin_query(struct qry_session *s, const char *arg)
 {
     struct qry_error e;
-    int rc = qry_compile(&s->q, arg, strlen(arg), wall_ms(), &e);
+    int rc = qry_compile(&s->q, arg, strlen(arg), flow_wall_ms(), &e);
     if (rc != 0) {
         parse_error(s, &e, rc);
-        return;
+        return false;
     }
     if ((rc = stor_snap_begin(s->cfg.stor, &s->snap)) != 0) {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         end_query(s);
-        return;
-    }
-    if (explain) {
-        uint64_t n0 = 0;
-        rc = qry_explain(s->q, s->snap, explain_line, s);
-        for (size_t i = 0; i < s->pend.len; i++) {
-            n0 += s->pend.p[i] == '\n';
-        }
-        if (rc != 0) {
-            say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
-        } else {
-            say(s, "OK %llu rows 0 scanned %llu ms", (unsigned long long) n0,
-                (unsigned long long) (mono_ms() - s->t0_ms));
-        }
-        end_query(s);
-        return;
+        return false;
     }
     atomic_store(&s->cancel, false);
-    rc = qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits, &s->cancel);
+    return true;
+}
+
+/* QUERY and EXPLAIN: start streaming; query_step does the rest. */
+static void
+do_query(struct qry_session *s, const char *arg, bool explain)
+{
+    if (!begin_query(s, arg)) {
+        return;
+    }
+    int rc = explain ? qry__lister_open(&s->ls, s->cfg.stor, s->q, 0, 0, s->snap, s->fmt,
+                                        &s->cfg.limits, &s->cancel)
+                     : qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits,
+                                     &s->cancel);
     if (rc != 0) {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         end_query(s);
     }
 }
 
-struct winrows {
-    struct rows r;
-    struct qry__names nm;
-};
-
-static int
-window_row(void *arg, const struct stor_window_info *w)
-{
-    struct winrows *wr = arg;
-    static const char *const names[] = {"flowlog", "start", "length", "status",
-                                        "records", "late",  "blocks", "bytes"};
-    char v[8][64];
-    const char *vals[8];
-    const char *name = NULL;
-    for (size_t i = 0; i < wr->nm.n; i++) {
-        if (wr->nm.fl[i].id == w->flowlog) {
-            name = wr->nm.fl[i].name;
-        }
-    }
-    if (name == NULL && w->flowlog == 0) {
-        name = "default";
-    }
-    if (name != NULL) {
-        snprintf(v[0], sizeof(v[0]), "%s", name);
-    } else {
-        snprintf(v[0], sizeof(v[0]), "#%u", w->flowlog);
-    }
-    if (wr->r.s->fmt == QRY_FMT_TEXT) {
-        snprintf(v[1], sizeof(v[1]), "%u", w->start_s);
-    } else {
-        qry__time_text((uint64_t) w->start_s * 1000u, v[1]);
-    }
-    snprintf(v[2], sizeof(v[2]), "%u", w->window_s);
-    snprintf(v[3], sizeof(v[3]), "%s", w->sealed ? "sealed" : "open");
-    snprintf(v[4], sizeof(v[4]), "%llu", (unsigned long long) w->records);
-    snprintf(v[5], sizeof(v[5]), "%llu", (unsigned long long) w->late);
-    snprintf(v[6], sizeof(v[6]), "%u", w->blocks);
-    snprintf(v[7], sizeof(v[7]), "%llu", (unsigned long long) w->bytes);
-    for (int i = 0; i < 8; i++) {
-        vals[i] = v[i];
-    }
-    return row_out(&wr->r, 8, names, vals);
-}
-
+/* WINDOWS [range]: the windows of the range, streamed like EXPLAIN. */
 static void
 do_windows(struct qry_session *s, const char *arg)
 {
-    struct qry_error e;
-    struct qry *q = NULL;
-    struct stor_snap *snap = NULL;
-    struct winrows wr = {.r = {.s = s}};
-    int rc = qry_compile(&q, arg, strlen(arg), wall_ms(), &e);
-    if (rc == 0 && (q->expr != NULL || q->nstages > 0)) {
-        rc = QRY_E_PARSE;
-        e.col = 1;
+    if (!begin_query(s, arg)) {
+        return;
+    }
+    int rc = 0;
+    if (s->q->expr != NULL || s->q->nstages > 0) {
+        struct qry_error e = {.col = 1};
         snprintf(e.msg, sizeof(e.msg), "WINDOWS takes a range only: last 1h, since T [until T]");
+        parse_error(s, &e, QRY_E_PARSE);
+        end_query(s);
+        return;
     }
+    rc = qry__lister_open(&s->ls, s->cfg.stor, NULL, s->q->from_ms, s->q->to_ms, s->snap, s->fmt,
+                          &s->cfg.limits, &s->cancel);
     if (rc != 0) {
-        parse_error(s, &e, rc);
-        goto out;
-    }
-    if ((rc = qry__names_load(&wr.nm, s->cfg.stor)) != 0 ||
-        (rc = stor_snap_begin(s->cfg.stor, &snap)) != 0 ||
-        (rc = stor_windows_each(snap, q->from_ms, q->to_ms, window_row, &wr)) != 0) {
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
-        goto out;
+        end_query(s);
     }
-    rows_done(s, &wr.r, s->t0_ms);
-out:
-    stor_snap_end(snap);
-    qry_free(q);
 }
 
 static void
@@ -553,6 +449,83 @@ do_info(struct qry_session *s, const char *what)
         return;
     }
     rows_done(s, &r, s->t0_ms);
+}
+
+/*
+ * "ADDR [PORT]" of EXPORTERS FORGET as the info hook's "forget <addr> <port|*>": a host
+ * address (no prefix) in inet_ntop form and a port of 1-65535. 0, or -EINVAL.
+ */
+static int
+forget_what(const char *arg, char *what, size_t cap)
+{
+    struct flow_cidr c;
+    bool has_plen;
+    char addr[INET6_ADDRSTRLEN];
+    size_t alen = strcspn(arg, " \t");
+    const char *port = arg + alen;
+    unsigned long pn = 0;
+
+    if (alen == 0 || flow_cidr_parse(arg, alen, &c, &has_plen) != 0 || has_plen) {
+        return -EINVAL;
+    }
+    if (flow_addr_is_v4(c.addr)) {
+        inet_ntop(AF_INET, c.addr + 12, addr, sizeof(addr));
+    } else {
+        inet_ntop(AF_INET6, c.addr, addr, sizeof(addr));
+    }
+    port += strspn(port, " \t");
+    if (*port == '\0') {
+        snprintf(what, cap, "forget %s *", addr);
+        return 0;
+    }
+    size_t plen = strspn(port, "0123456789");
+    if (plen == 0 || plen > 5 || port[plen + strspn(port + plen, " \t")] != '\0') {
+        return -EINVAL;
+    }
+    pn = strtoul(port, NULL, 10);
+    if (pn == 0 || pn > 65535) {
+        return -EINVAL;
+    }
+    snprintf(what, cap, "forget %s %lu", addr, pn);
+    return 0;
+}
+
+/* EXPORTERS [FORGET <addr> [port]]: the host's exporter table, or forget some (admin). */
+static void
+do_exporters(struct qry_session *s, const char *arg)
+{
+    struct rows r = {.s = s};
+    char what[96];
+    size_t wl = strcspn(arg, " \t");
+    if (wl == 0) {
+        do_info(s, "exporters");
+        return;
+    }
+    if (wl != 6 || strncasecmp(arg, "FORGET", 6) != 0) {
+        say(s, "ERR ARGS EXPORTERS takes nothing, or FORGET <addr> [port]");
+        return;
+    }
+    if (!s->admin) {
+        say(s, "ERR DENIED EXPORTERS FORGET needs the admin token (AUTH <admin token>)");
+        return;
+    }
+    if (forget_what(arg + wl + strspn(arg + wl, " \t"), what, sizeof(what)) != 0) {
+        say(s, "ERR ARGS EXPORTERS FORGET takes a host address and an optional port (1-65535)");
+        return;
+    }
+    if (s->cfg.info == NULL) {
+        say(s, "ERR UNAVAILABLE no exporters here (not served by a collector)");
+        return;
+    }
+    int rc = s->cfg.info(s->cfg.info_arg, what, row_out, &r);
+    if (rc < 0) {
+        say(s, "ERR INTERNAL %s", qry_strerror(rc));
+    } else if (r.n == 0) {
+        const char *addr = what + strlen("forget "), *port = strchr(addr, ' ');
+        say(s, "ERR NOTFOUND no exporter %.*s port %s", (int) (port - addr), addr, port + 1);
+    } else {
+        rows_done(s, &r, s->t0_ms);
+    }
 }
 
 struct stor_env *
@@ -590,7 +563,7 @@ static void
 handle(struct qry_session *s, const struct line *l)
 {
     const char *p = l->text;
-    s->t0_ms = mono_ms();
+    s->t0_ms = flow_mono_ms();
     if (l->toolong) {
         say(s, "ERR TOOLONG a request line is at most %d bytes", QRY_LINE_MAX);
         return;
@@ -633,7 +606,7 @@ handle(struct qry_session *s, const struct line *l)
     } else if (verb_is(p, vlen, "WINDOWS")) {
         do_windows(s, arg);
     } else if (verb_is(p, vlen, "EXPORTERS")) {
-        do_info(s, "exporters");
+        do_exporters(s, arg);
     } else if (verb_is(p, vlen, "STATS")) {
         do_info(s, "stats");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
@@ -652,7 +625,7 @@ bool
 qry_session_heavy(const struct qry_session *s)
 {
     static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG"};
-    if (s->ex != NULL) {
+    if (running(s)) {
         return true;
     }
     if (s->head == NULL || s->head->toolong || !s->authed || s->cfg.stor == NULL) {
@@ -691,12 +664,43 @@ flush(struct qry_session *s)
     return 0;
 }
 
+/* The running request's next chunk, from the executor or the lister. */
+static int
+next_chunk(struct qry_session *s, const char **data, size_t *len)
+{
+    if (s->ex != NULL) {
+        return qry_exec_next(s->ex, s->cfg.slice_ms, data, len);
+    }
+    return qry__lister_next(s->ls, s->cfg.slice_ms, data, len);
+}
+
+static void
+query_done(struct qry_session *s, int rc)
+{
+    uint64_t rows, scanned = 0;
+    const char *m;
+    if (s->ex != NULL) {
+        qry_exec_counts(s->ex, &rows, &scanned);
+        m = qry_exec_errmsg(s->ex);
+    } else {
+        rows = qry__lister_rows(s->ls);
+        m = qry__lister_errmsg(s->ls);
+    }
+    if (rc == 0) {
+        say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
+            (unsigned long long) scanned, (unsigned long long) (flow_mono_ms() - s->t0_ms));
+    } else {
+        say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
+    }
+    end_query(s);
+}
+
 static void
 query_step(struct qry_session *s, bool *produced)
 {
     const char *data;
     size_t len;
-    int rc = qry_exec_next(s->ex, s->cfg.slice_ms, &data, &len);
+    int rc = next_chunk(s, &data, &len);
     if (rc == 1) {
         /* Offer the chunk directly; copy it only when the host says not now. */
         int o = len > 0 ? s->out(s->out_arg, data, len) : 0;
@@ -708,23 +712,14 @@ query_step(struct qry_session *s, bool *produced)
         *produced = true;
         return;
     }
-    uint64_t rows, scanned;
-    qry_exec_counts(s->ex, &rows, &scanned);
-    if (rc == 0) {
-        say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
-            (unsigned long long) scanned, (unsigned long long) (mono_ms() - s->t0_ms));
-    } else {
-        const char *m = qry_exec_errmsg(s->ex);
-        say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
-    }
-    end_query(s);
+    query_done(s, rc);
     *produced = true;
 }
 
 int
 qry_session_step(struct qry_session *s)
 {
-    uint64_t start = mono_ms();
+    uint64_t start = flow_mono_ms();
     for (;;) {
         int rc = flush(s);
         if (rc != 0) {
@@ -734,8 +729,8 @@ qry_session_step(struct qry_session *s)
             return QRY_STEP_CLOSE;
         }
         bool produced = false;
-        bool was_running = s->ex != NULL;
-        if (s->ex != NULL) {
+        bool was_running = running(s);
+        if (was_running) {
             query_step(s, &produced);
         } else if (s->head != NULL) {
             struct line *l = s->head;
@@ -753,15 +748,15 @@ qry_session_step(struct qry_session *s)
         }
         /* One request per step once it is answered: the next one may belong on another
          * thread (qry_session_heavy), so the host decides again. */
-        bool answered = s->ex == NULL && (was_running || produced);
-        if (answered || (produced && mono_ms() - start >= s->cfg.slice_ms)) {
+        bool answered = !running(s) && (was_running || produced);
+        if (answered || (produced && flow_mono_ms() - start >= s->cfg.slice_ms)) {
             rc = flush(s);
             if (rc != 0) {
                 return rc;
             }
-            return s->closing                         ? QRY_STEP_CLOSE
-                   : s->ex != NULL || s->head != NULL ? QRY_STEP_MORE
-                                                      : QRY_STEP_IDLE;
+            return s->closing                      ? QRY_STEP_CLOSE
+                   : running(s) || s->head != NULL ? QRY_STEP_MORE
+                                                   : QRY_STEP_IDLE;
         }
     }
 }

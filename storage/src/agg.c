@@ -1,14 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Aggregation within a capture window (DESIGN.md §4): records with the same key — identity
- * (exporter, domain, instance-id), 5-tuple, direction, action, inport, outport, tos and
- * log-status — become one: packets and bytes summed, start the minimum, end the maximum,
- * tcp-flags OR'ed. An open-addressing table of indexes into a growing record array, keyed by
- * XXH3 of the packed key.
+ * (exporter address and port, export version, domain, instance-id), sampling rate, 5-tuple,
+ * direction, action, inport, outport, tos and log-status — become one: packets and bytes
+ * summed, start the minimum, end the maximum, tcp-flags and flags OR'ed (a merged record is
+ * FLOW_F_TIME_SKEW when any part was), and an optional field that only a later record carries
+ * (RTT, snid, account-id, sampling) is copied with its presence bit, so a merged record never
+ * claims a value it does not have. A field both carry keeps the first value; raw[] is the
+ * first record's.
+ *
+ * Sampling is in the key because DESIGN §3 stores raw counters to be renormalised at query
+ * time: sums of two sampling rates under one rate would be wrong.
+ *
+ * An open-addressing table (linear probing) of indexes into a growing record array, keyed by
+ * XXH3 of the packed key with a seed drawn per table, so a sender cannot aim keys at one run
+ * of slots.
  */
+#define _DEFAULT_SOURCE /* getentropy */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -33,7 +45,10 @@ key_pack(const struct flow_rec *r, uint8_t *k)
     p[18] = r->action;
     p[19] = r->tos;
     p[20] = r->log_status;
-    p += 21;
+    p[21] = r->version;
+    memcpy(p + 22, &r->exporter_port, 2);
+    memcpy(p + 24, &r->sampling, 4);
+    p += 28;
     size_t n = strnlen(r->instance_id, FLOW_ID_MAX - 1);
     memcpy(p, r->instance_id, n);
     return (size_t) (p - k) + n;
@@ -45,9 +60,10 @@ same_key(const struct flow_rec *a, const struct flow_rec *b)
     return a->srcport == b->srcport && a->dstport == b->dstport && a->protocol == b->protocol &&
            a->direction == b->direction && a->action == b->action && a->tos == b->tos &&
            a->log_status == b->log_status && a->inport == b->inport && a->outport == b->outport &&
-           a->domain == b->domain && memcmp(a->srcaddr, b->srcaddr, 16) == 0 &&
-           memcmp(a->dstaddr, b->dstaddr, 16) == 0 && memcmp(a->exporter, b->exporter, 16) == 0 &&
-           strcmp(a->instance_id, b->instance_id) == 0;
+           a->domain == b->domain && a->version == b->version &&
+           a->exporter_port == b->exporter_port && a->sampling == b->sampling &&
+           memcmp(a->srcaddr, b->srcaddr, 16) == 0 && memcmp(a->dstaddr, b->dstaddr, 16) == 0 &&
+           memcmp(a->exporter, b->exporter, 16) == 0 && strcmp(a->instance_id, b->instance_id) == 0;
 }
 
 void
@@ -55,6 +71,10 @@ stor__agg_init(struct stor_agg *a, bool aggregate)
 {
     memset(a, 0, sizeof(*a));
     a->aggregate = aggregate;
+    if (getentropy(&a->seed, sizeof(a->seed)) != 0) {
+        /* No entropy source: any per-table value still differs between runs. */
+        a->seed = XXH3_64bits(&a, sizeof(a)) ^ (uint64_t) getpid();
+    }
 }
 
 void
@@ -115,12 +135,35 @@ slots_grow(struct stor_agg *a)
     return 0;
 }
 
+/* Copy the optional fields that r carries and into does not. */
+static void
+merge_new_fields(struct flow_rec *into, const struct flow_rec *r)
+{
+    uint32_t fresh = r->present & ~into->present;
+    if (fresh & FLOW_HAS_RTT) {
+        into->rtt_us = r->rtt_us;
+    }
+    if (fresh & FLOW_HAS_SAMPLING) {
+        into->sampling = r->sampling; /* equal by the key; kept for clarity */
+    }
+    if (fresh & FLOW_HAS_SNID) {
+        memcpy(into->snid, r->snid, sizeof(into->snid));
+    }
+    if (fresh & FLOW_HAS_ACCOUNT) {
+        memcpy(into->account_id, r->account_id, sizeof(into->account_id));
+    }
+    /* The other optional fields are in the key (ports, protocol, tos, inport, outport,
+     * direction, instance-id) or summed and OR'ed from zero (packets, bytes, tcp-flags). */
+    into->present |= r->present;
+}
+
 static void
 merge(struct flow_rec *into, const struct flow_rec *r)
 {
     into->packets += r->packets;
     into->bytes += r->bytes;
-    into->present |= r->present;
+    merge_new_fields(into, r);
+    into->flags |= r->flags;
     into->tcp_flags |= r->tcp_flags;
     into->skipped += r->skipped;
     if (r->start_ms < into->start_ms) {
@@ -145,7 +188,7 @@ stor__agg_add(struct stor_agg *a, const struct flow_rec *r)
         return -ENOMEM;
     }
     uint8_t key[128];
-    uint32_t h = (uint32_t) XXH3_64bits(key, key_pack(r, key));
+    uint32_t h = (uint32_t) XXH3_64bits_withSeed(key, key_pack(r, key), a->seed);
     size_t mask = a->nslots - 1;
     size_t i = h & mask;
     for (; a->slots[i].idx1 != 0; i = (i + 1) & mask) {

@@ -17,6 +17,7 @@ struct stor_agg_slot {
 /* Records in arrival order of their first occurrence; recs[0..n) owned by the agg. */
 struct stor_agg {
     bool aggregate; /* false: raw mode, every record kept */
+    uint64_t seed;  /* of the key hash, drawn at init */
     struct flow_rec *recs;
     size_t n;
     size_t cap;

@@ -6,15 +6,22 @@
  * open runs), with tight limits so no input runs long. The input is also fed, as bytes, to a
  * session with a token configured (framing, AUTH, verbs), without a store.
  *
+ * Inputs up to QRY_LINE_MAX bytes (smoke.sh runs -max_len=65536), each on a thread whose
+ * stack is as large as a libuv threadpool thread's (8 MiB, or RLIMIT_STACK when smaller),
+ * because that is where flowlogd compiles and runs queries: a recursion that a 64 KiB line
+ * can drive past that stack is a crash here (code review C1).
+ *
  * Invariants checked (abort on failure): a parse error has a column inside the text (or just
  * past it) and a message; every output chunk is whole lines; a session's responses end in a
  * status line.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "qry.h"
@@ -168,18 +175,51 @@ run_session(const uint8_t *data, size_t size)
     qry_session_destroy(s);
 }
 
+struct input {
+    const uint8_t *data;
+    size_t size;
+};
+
+static void *
+run_input(void *arg)
+{
+    const struct input *in = arg;
+    run_query((const char *) in->data, in->size);
+    run_session(in->data, in->size);
+    return NULL;
+}
+
+/* libuv 1.44's threadpool stack: 8 MiB, or RLIMIT_STACK when that is smaller. */
+static size_t
+pool_stack_size(void)
+{
+    struct rlimit lim;
+    size_t size = 8u << 20;
+    if (getrlimit(RLIMIT_STACK, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur < size && lim.rlim_cur >= (1u << 20)) {
+        size = (size_t) lim.rlim_cur;
+    }
+    return size;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct input in = {data, size};
+    pthread_attr_t attr;
+    pthread_t t;
     if (env == NULL) {
         make_store();
     }
-    if (size > 4096) {
-        return 0;
+    if (size > QRY_LINE_MAX) {
+        return 0; /* the session refuses longer lines before parsing them */
     }
-    run_query((const char *) data, size);
-    run_session(data, size);
+    if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, pool_stack_size()) != 0 ||
+        pthread_create(&t, &attr, run_input, &in) != 0 || pthread_join(t, NULL) != 0) {
+        abort();
+    }
+    pthread_attr_destroy(&attr);
     return 0;
 }

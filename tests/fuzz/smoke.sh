@@ -21,12 +21,16 @@ else
     bin=${2:-$here/../../build-fuzz/tests/fuzz/fuzz_decoder}
 fi
 
-# FUZZ_TARGET=query runs the query target (fuzz_query, corpus/query, no dictionary) instead.
+# FUZZ_TARGET=query runs the query target (fuzz_query, corpus/query and regress/query, no
+# dictionary) instead, with inputs up to a whole request line (QRY_LINE_MAX, 64 KiB): deep
+# nesting needs long inputs (code review C1).
 target=${FUZZ_TARGET:-decoder}
 dict="-dict=$here/fuzz_decoder.dict"
+max_len=8192
 if [ "$target" != decoder ]; then
     bin=$(dirname "$bin")/fuzz_$target
     dict=
+    max_len=65536
 fi
 
 [ -x "$bin" ] || { echo "smoke.sh: $bin not built (needs clang and -DFUZZ=ON)" >&2; exit 2; }
@@ -35,12 +39,12 @@ mkdir "$work/corpus"
 if [ "$target" = decoder ]; then
     cp "$here"/corpus/decoder/* "$here"/regress/* "$work/corpus/" 2>/dev/null || true
 else
-    cp "$here"/corpus/"$target"/* "$work/corpus/" 2>/dev/null || true
+    cp "$here"/corpus/"$target"/* "$here"/regress/"$target"/* "$work/corpus/" 2>/dev/null || true
 fi
 rm -f "$work/corpus"/*.md
 
 rc=0
-"$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+"$bin" -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     $dict -print_final_stats=1 -artifact_prefix="$work/" \
     "$work/corpus" >"$work/fuzz.log" 2>&1 || rc=$?
 if [ "$rc" -ne 0 ]; then

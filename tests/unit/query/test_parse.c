@@ -219,6 +219,12 @@ test_plan(void **state)
     assert_int_equal(q->conj[3].any[0].hi, UINT64_MAX);
     qry_free(q);
 
+    /* EXPLAIN says whether regexes run JIT-compiled, as qry_regex_jit() says for the host. */
+    q = ok("srcaddr ~ /^10\\./ or /REJECT/");
+    assert_int_equal(q->nregex, 2);
+    assert_int_equal(q->nregex_jit, qry_regex_jit() ? 2 : 0);
+    qry_free(q);
+
     q = ok("instance-id:sag-1 or snid:x");
     assert_int_equal(q->scan.nconj, 0); /* snid has no summary: the OR cannot be pushed */
     qry_free(q);
@@ -289,13 +295,47 @@ test_escaping(void **state)
     qry__buf_free(&b);
 }
 
+/* CSV text cells that start like a spreadsheet formula get a leading ' (OWASP, CSV injection);
+ * text and JSON are unchanged, and so is a '-' or '+' inside a cell. */
+static void
+test_csv_formula(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *in, *csv;
+    } cases[] = {
+        {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+        {"+1+2", "'+1+2"},
+        {"-2+3", "'-2+3"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"a=b", "a=b"},
+        {"sag-1", "sag-1"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qry__buf b = {0};
+        qry__fmt_str(&b, QRY_FMT_CSV, cases[i].in, strlen(cases[i].in));
+        qry__buf_put(&b, "", 1);
+        assert_string_equal(b.p, cases[i].csv);
+        qry__buf_free(&b);
+    }
+    struct qry__buf b = {0};
+    qry__fmt_str(&b, QRY_FMT_JSON, "=1", 2);
+    qry__buf_put(&b, "|", 1);
+    qry__fmt_str(&b, QRY_FMT_TEXT, "=1", 2);
+    qry__buf_put(&b, "", 1);
+    assert_string_equal(b.p, "\"=1\"|=1");
+    qry__buf_free(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_plan),     cmocka_unit_test(test_values),
-        cmocka_unit_test(test_escaping), cmocka_unit_test(test_long_lists),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_plan),        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_escaping),    cmocka_unit_test(test_long_lists),
+        cmocka_unit_test(test_csv_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
