@@ -450,7 +450,7 @@ test_enterprise_raw(void **state)
     struct th *t = th_new(NULL);
     struct mb m;
     static const struct fspec f[] = {
-        {9, 100, 4}, {0, 2, 4}, {29305, 85, 8}, {PEN, 99, 2}, {0, 5000, 1}};
+        {9, 100, 4}, {0, 2, 4}, {29305, 40, 8}, {PEN, 99, 2}, {0, 5000, 1}};
 
     hdr(&m, 0);
     tmpl(&m, 261, f, 5);
@@ -466,14 +466,14 @@ test_enterprise_raw(void **state)
     assert_int_equal(t->sink.n, 1);
     const struct flow_rec *r = &t->recs[0];
     assert_int_equal(r->packets, 8);
-    /* reverse octets (PEN 29305; total count 85 is not decoded, test_biflow.c) are not ours */
+    /* a reverse IE that is not a counter, flags, tos or ICMP (PEN 29305, IE 40) stays raw */
     assert_false(r->present & FLOW_HAS_BYTES);
     uint16_t len = 0;
     const uint8_t *v = th_raw(r, 9, 100, &len);
     assert_non_null(v);
     assert_int_equal(len, 4);
     assert_memory_equal(v, ((const uint8_t[]){0xde, 0xad, 0xbe, 0xef}), 4);
-    v = th_raw(r, 29305, 85, &len);
+    v = th_raw(r, 29305, 40, &len);
     assert_non_null(v);
     assert_int_equal(len, 8);
     assert_int_equal(v[0], 0x11);
@@ -1052,15 +1052,17 @@ test_sequence(void **state)
     assert_int_equal(t->msg.missed, 0);
     assert_false(t->msg.ooo);
 
-    seq_msg(&m, 111 + 1 + 2000000, 1, 0); /* big jump: restart */
+    seq_msg(&m, 111 + 1 + 2000000, 1, 0); /* a jump of millions forward: loss, not restart */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_false(t->msg.reset);
+    assert_int_equal(t->msg.missed, 2000000);
+    assert_int_equal(s->seq_reset, 0);
+    assert_int_equal(s->seq_missed, 3 + 2000000);
+
+    seq_msg(&m, 0xfffffffeu, 3, 0); /* back by 2,000,115 (modulo 2^32): a restart, then wrap */
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_true(t->msg.reset);
     assert_int_equal(s->seq_reset, 1);
-    assert_int_equal(s->seq_missed, 3);
-
-    seq_msg(&m, 0xfffffffeu, 3, 0); /* restart again, then wrap */
-    assert_int_equal(th_decode(t, &m, 0), 0);
-    assert_int_equal(s->seq_reset, 2);
     seq_msg(&m, 1, 1, 0);
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_false(t->msg.reset);
@@ -1069,7 +1071,17 @@ test_sequence(void **state)
     seq_msg(&m, 4, 1, 0); /* 2, 3 missing across nothing special */
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_int_equal(t->msg.missed, 2);
-    assert_int_equal(s->seq_missed, 5);
+    assert_int_equal(s->seq_missed, 3 + 2000000 + 2);
+
+    seq_msg(&m, 50000, 1, 0);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->msg.missed, 50000 - 5);
+    seq_msg(&m, 3, 1, 0); /* back to near zero, beyond reordering: restart, no loss */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_true(t->msg.reset);
+    assert_int_equal(t->msg.missed, 0);
+    assert_int_equal(s->seq_reset, 2);
+    assert_int_equal(s->seq_missed, 3 + 2000000 + 2 + 50000 - 5);
     th_free(t);
 }
 
