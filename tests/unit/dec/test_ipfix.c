@@ -495,9 +495,11 @@ test_identity_ies(void **state)
     struct th *t = th_new(NULL);
     struct mb m;
     char long_id[60];
-    static const struct fspec f[] = {
-        {PEN, DEC_IE_INSTANCE_ID, 65535}, {PEN, DEC_IE_SNID, 65535},
-        {PEN, DEC_IE_ACCOUNT_ID, 12},     {PEN, DEC_IE_RTT_US, 4}, {0, 2, 4}};
+    static const struct fspec f[] = {{PEN, DEC_IE_INSTANCE_ID, 65535},
+                                     {PEN, DEC_IE_SNID, 65535},
+                                     {PEN, DEC_IE_ACCOUNT_ID, 12},
+                                     {PEN, DEC_IE_RTT_US, 4},
+                                     {0, 2, 4}};
 
     memset(long_id, 'L', sizeof(long_id));
     hdr(&m, 0);
@@ -630,7 +632,7 @@ test_reduced_size(void **state)
     (void) state;
     struct th *t = th_new(NULL);
     struct mb m;
-    static const struct fspec f[] = {{0, 2, 2}, {0, 1, 4}, {0, 10, 1}, {0, 14, 3},
+    static const struct fspec f[] = {{0, 2, 2}, {0, 1, 4},   {0, 10, 1}, {0, 14, 3},
                                      {0, 6, 1}, {0, 150, 4}, {0, 151, 4}};
 
     hdr(&m, 0);
@@ -1156,6 +1158,76 @@ test_set_length(void **state)
     th_free(t);
 }
 
+/*
+ * A template set that cannot be read (here a field count of 1000) discards the whole message:
+ * its data set is neither decoded nor parked, and the good template before it is not kept.
+ * Before, the data set was parked and decoded once template 256 came.
+ */
+static void
+test_malformed_template_set_discards_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+    const struct dec_stats *s = th_stats(t);
+
+    hdr(&m, 0);
+    data256(&m, 2, 1000); /* before its template: would be parked */
+    mb_set(&m, 2);
+    mb_u16(&m, 300); /* a good template ... */
+    mb_u16(&m, 1);
+    mb_field(&m, 2, 4);
+    mb_u16(&m, 301); /* ... and one claiming 1000 fields */
+    mb_u16(&m, 1000);
+    mb_field(&m, 1, 4);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->err[DEC_R_TEMPLATE], 1);
+    assert_int_equal(s->pending_queued, 0);
+    assert_int_equal(s->templates, 0);
+
+    hdr(&m, 0); /* the template comes: nothing was parked, nothing is released */
+    tmpl256(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->pending_decoded, 0);
+    assert_int_equal(s->records, 0);
+
+    hdr(&m, 0); /* template 300 of the discarded message is unknown */
+    mb_set(&m, 300);
+    mb_u32(&m, 9);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_NOTEMPLATE);
+    assert_int_equal(t->sink.n, 0);
+    th_free(t);
+}
+
+/* A withdrawal of a reserved id is counted, but the message is readable: it is decoded. */
+static void
+test_bad_withdrawal_keeps_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+
+    hdr(&m, 0);
+    mb_set(&m, 2);
+    mb_u16(&m, 100);
+    mb_u16(&m, 0);
+    mb_set_end(&m);
+    tmpl256(&m);
+    data256(&m, 1, 1000);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 1);
+    assert_int_equal(th_stats(t)->err[DEC_R_TEMPLATE], 1);
+    th_free(t);
+}
+
 int
 main(void)
 {
@@ -1182,6 +1254,8 @@ main(void)
         cmocka_unit_test(test_sequence),
         cmocka_unit_test(test_reserved_set_ids),
         cmocka_unit_test(test_set_length),
+        cmocka_unit_test(test_malformed_template_set_discards_message),
+        cmocka_unit_test(test_bad_withdrawal_keeps_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -804,6 +804,38 @@ test_short_header(void **state)
     th_free(t);
 }
 
+/* As in IPFIX: an unreadable template flowset discards the whole message (1000 fields). */
+static void
+test_malformed_template_set_discards_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+    const struct dec_stats *s = th_stats(t);
+
+    hdr(&m, 0); /* an empty packet: the sequence is known */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    hdr(&m, 1);
+    data256(&m, 2, 1000);
+    mb_set(&m, 0);
+    mb_u16(&m, 301);
+    mb_u16(&m, 1000);
+    mb_field(&m, 1, 4);
+    mb_set_end(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->err[DEC_R_TEMPLATE], 1);
+    assert_int_equal(s->pending_queued, 0);
+
+    hdr(&m, 2);
+    tmpl256(&m);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->records, 0);
+    assert_int_equal(t->msg.missed, 1); /* the discarded packet */
+    th_free(t);
+}
+
 int
 main(void)
 {
@@ -826,6 +858,7 @@ main(void)
         cmocka_unit_test(test_field_lengths),
         cmocka_unit_test(test_varlen_in_v9),
         cmocka_unit_test(test_package_sequence),
+        cmocka_unit_test(test_malformed_template_set_discards_message),
         cmocka_unit_test(test_short_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
