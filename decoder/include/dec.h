@@ -96,7 +96,7 @@ struct dec_alloc {
 
 /* Bounds on the decoder's state (docs/decoder.md, "Bounds"). */
 #define DEC_MEMORY_DEFAULT   (256ull << 20) /* dec_cfg.memory_max when 0 */
-#define DEC_MEMORY_MIN       (1ull << 20)   /* smaller budgets are raised to this */
+#define DEC_MEMORY_MIN       (64ull << 10)  /* smaller budgets are raised to this */
 #define DEC_SNAPSHOT_DEFAULT (32u << 20)    /* dec_cfg.snapshot_max when 0 */
 
 struct dec_cfg {

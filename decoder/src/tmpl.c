@@ -671,6 +671,7 @@ dec_tmpl_load(struct dec_ctx *ctx, const uint8_t *buf, size_t len, uint64_t now_
     if (r.err || magic != SNAP_MAGIC || version != SNAP_VERSION) {
         return DEC_E_FORMAT;
     }
+    ctx->now_ms = now_ms > ctx->now_ms ? now_ms : ctx->now_ms;
     while (rd_left(&r) > 0) {
         int rc = load_entry(ctx, &r, now_ms);
         if (rc != 0) {
