@@ -149,6 +149,52 @@ op_iana(uint16_t id, uint16_t len)
     }
 }
 
+/* RFC 5103 §6.1: an IANA id under the reverse PEN; the counters make a second record. */
+static uint8_t
+op_reverse(uint16_t id, uint16_t len)
+{
+    if (!len_numeric(len)) {
+        return OP_RAW;
+    }
+    switch (id) {
+    case 1:
+        return OP_REV_BYTES;
+    case 2:
+        return OP_REV_PKTS;
+    case 5:
+        return OP_REV_TOS;
+    case 6:
+        return OP_REV_TCPFLAGS;
+    case 32:
+    case 139:
+        return OP_REV_ICMP_TC;
+    case 85:
+        return OP_REV_BYTES_TOTAL;
+    case 86:
+        return OP_REV_PKTS_TOTAL;
+    default:
+        return OP_RAW;
+    }
+}
+
+/* flowprobe's identity and RTT elements under dec_cfg.identity_pen. */
+static uint8_t
+op_identity(uint16_t id, uint16_t len)
+{
+    switch (id) {
+    case DEC_IE_INSTANCE_ID:
+        return OP_INSTANCE;
+    case DEC_IE_SNID:
+        return OP_SNID;
+    case DEC_IE_ACCOUNT_ID:
+        return OP_ACCOUNT;
+    case DEC_IE_RTT_US:
+        return len_numeric(len) ? OP_RTT : OP_RAW;
+    default:
+        return OP_RAW;
+    }
+}
+
 uint8_t
 dec__field_op(uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen)
 {
@@ -162,45 +208,9 @@ dec__field_op(uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen)
         return op_iana(id, len);
     }
     if (pen == DEC_PEN_REVERSE) {
-        /* RFC 5103 §6.1: IANA id with the reverse PEN; the counters make a second record. */
-        if (!len_numeric(len)) {
-            return OP_RAW;
-        }
-        switch (id) {
-        case 1:
-            return OP_REV_BYTES;
-        case 2:
-            return OP_REV_PKTS;
-        case 5:
-            return OP_REV_TOS;
-        case 6:
-            return OP_REV_TCPFLAGS;
-        case 32:
-        case 139:
-            return OP_REV_ICMP_TC;
-        case 85:
-            return OP_REV_BYTES_TOTAL;
-        case 86:
-            return OP_REV_PKTS_TOTAL;
-        default:
-            return OP_RAW;
-        }
+        return op_reverse(id, len);
     }
-    if (pen == identity_pen) {
-        switch (id) {
-        case DEC_IE_INSTANCE_ID:
-            return OP_INSTANCE;
-        case DEC_IE_SNID:
-            return OP_SNID;
-        case DEC_IE_ACCOUNT_ID:
-            return OP_ACCOUNT;
-        case DEC_IE_RTT_US:
-            return len_numeric(len) ? OP_RTT : OP_RAW;
-        default:
-            return OP_RAW;
-        }
-    }
-    return OP_RAW;
+    return pen == identity_pen ? op_identity(id, len) : OP_RAW;
 }
 
 struct dec_tmpl *
@@ -571,7 +581,10 @@ dec_tmpl_save(struct dec_ctx *ctx, dec_write_fn *write, void *arg)
     }
     /* Most recently heard first, so that a snapshot cut at its bound keeps those. */
     for (const struct dec_exporter *e = ctx->lru_tail; e != NULL; e = e->lru_prev) {
-        for (uint32_t d = 0; d < e->ndomains && exporter_live(ctx, e); d++) {
+        if (!exporter_live(ctx, e)) {
+            continue;
+        }
+        for (uint32_t d = 0; d < e->ndomains; d++) {
             if ((rc = save_domain(ctx, &o, e, e->domains[d])) != 0) {
                 goto out;
             }
