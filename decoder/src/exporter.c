@@ -8,7 +8,8 @@
  *  - a UDP exporter idle for max(tmpl_lifetime_ms, pending_age_ms) is forgotten by
  *    dec_expire (its templates would have expired and its parked sets aged out anyway);
  *  - a newcomer to a full table (exporters_max) takes the place of the least recently heard
- *    exporter, never of the one whose message is being decoded;
+ *    exporter, never of the one whose message is being decoded, and of a TCP one only when
+ *    no other can go;
  *  - past 3/4 of the memory budget, least recently heard exporters are forgotten until the
  *    context is below it again (dec__mem_reclaim).
  *
@@ -163,12 +164,35 @@ exporter_remove(struct dec_ctx *ctx, struct dec_exporter *e)
     slot_remove(ctx, slot_find(ctx, &e->src));
 }
 
-/* Forget the least recently heard exporter unless it is `keep`; false when none can go. */
+/*
+ * The exporter to evict: the least recently heard one other than `keep`, a UDP or file one
+ * before any TCP one (a TCP exporter sends its templates once per session, so evicting it
+ * would leave the rest of its session undecodable; TCP sessions are few, the collector caps
+ * them, and they are forgotten when they close). NULL when only `keep` is left.
+ */
+static struct dec_exporter *
+victim(const struct dec_ctx *ctx, const struct dec_exporter *keep)
+{
+    struct dec_exporter *tcp = NULL;
+
+    for (struct dec_exporter *e = ctx->lru_head; e != NULL; e = e->lru_next) {
+        if (e == keep) {
+            continue;
+        }
+        if (e->src.transport != DEC_TR_TCP) {
+            return e;
+        }
+        tcp = tcp != NULL ? tcp : e;
+    }
+    return tcp;
+}
+
+/* Forget the exporter victim() picks; false when none can go. */
 static bool
 evict_lru(struct dec_ctx *ctx, const struct dec_exporter *keep)
 {
-    struct dec_exporter *e = ctx->lru_head;
-    if (e == NULL || e == keep) {
+    struct dec_exporter *e = victim(ctx, keep);
+    if (e == NULL) {
         return false;
     }
     exporter_remove(ctx, e);

@@ -520,6 +520,48 @@ test_snapshot_keeps_order(void **state)
     th_free(t);
 }
 
+/* A TCP exporter sends its templates once per session: a UDP one is evicted before it. */
+static void
+test_evict_udp_before_tcp(void **state)
+{
+    (void) state;
+    struct dec_cfg cfg;
+    dec_cfg_default(&cfg);
+    cfg.exporters_max = 2;
+    struct th *t = th_new(&cfg);
+    struct dec_src tcp, udp, udp2;
+    struct mb m;
+
+    src_of(&tcp, 1, DEC_TR_TCP);
+    src_of(&udp, 2, DEC_TR_UDP);
+    src_of(&udp2, 3, DEC_TR_UDP);
+    ipfix_msg(&m, true, 1);
+    assert_int_equal(decode(t, &tcp, &m, 1000), 0); /* the least recently heard */
+    assert_int_equal(decode(t, &udp, &m, 2000), 0);
+    assert_int_equal(decode(t, &udp2, &m, 3000), 0); /* udp makes room, not tcp */
+    assert_int_equal(th_stats(t)->exporters_evicted, 1);
+    ipfix_msg(&m, false, 2);
+    assert_int_equal(decode(t, &tcp, &m, 4000), 0);
+    assert_int_equal(t->sink.n, 1);
+    assert_int_equal(decode(t, &udp2, &m, 4000), 0);
+    /* a TCP newcomer also takes the UDP exporter's place, not the older TCP one's */
+    struct dec_src tcp2, tcp3;
+    src_of(&tcp2, 4, DEC_TR_TCP);
+    ipfix_msg(&m, true, 1);
+    assert_int_equal(decode(t, &tcp2, &m, 5000), 0);
+    assert_int_equal(th_stats(t)->exporters_evicted, 2);
+    ipfix_msg(&m, false, 2);
+    assert_int_equal(decode(t, &tcp, &m, 6000), 0); /* still known */
+    assert_int_equal(t->sink.n, 1);
+    /* only TCP exporters left: the least recently heard one (tcp2) goes */
+    src_of(&tcp3, 5, DEC_TR_TCP);
+    assert_int_equal(decode(t, &tcp3, &m, 7000), DEC_E_NOTEMPLATE);
+    assert_int_equal(th_stats(t)->exporters_evicted, 3);
+    assert_int_equal(decode(t, &tcp, &m, 8000), 0);
+    assert_int_equal(decode(t, &tcp2, &m, 8000), DEC_E_NOTEMPLATE); /* tcp2 was it */
+    th_free(t);
+}
+
 int
 main(void)
 {
@@ -528,7 +570,7 @@ main(void)
         cmocka_unit_test(test_forget_addr),          cmocka_unit_test(test_memory_budget),
         cmocka_unit_test(test_memory_limit_refuses), cmocka_unit_test(test_templates_past_32768),
         cmocka_unit_test(test_snapshot_live_only),   cmocka_unit_test(test_snapshot_bound),
-        cmocka_unit_test(test_snapshot_keeps_order),
+        cmocka_unit_test(test_snapshot_keeps_order), cmocka_unit_test(test_evict_udp_before_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
