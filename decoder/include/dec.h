@@ -43,7 +43,7 @@ enum dec_reason {
     DEC_R_TEMPLATE,       /* template record malformed (zero length, overruns its set) */
     DEC_R_NO_TEMPLATE,    /* data set for an unknown template, dropped from the queue */
     DEC_R_TMPL_LIMIT,     /* template refused: exporter holds its cap */
-    DEC_R_EXPORTER_LIMIT, /* message refused: too many exporters or domains */
+    DEC_R_EXPORTER_LIMIT, /* message refused: its exporter holds 1024 domains, the cap */
     DEC_R_RECORD,         /* record malformed (variable length past its set) */
     DEC_R_OUT_FULL,       /* record lost: output full and no flush callback */
     DEC_R_V5_COUNT,       /* v1/v5/v7 header count disagrees with the datagram size */
