@@ -9,17 +9,18 @@
 #include "dec.h"
 #include "rd.h"
 
-#define DEC_VARLEN        0xffffu     /* field length meaning "variable" (RFC 7011 §7) */
-#define DEC_PEN_V9_SCOPE  0xffffffffu /* marks a v9 options scope field (RFC 3954 §6.1) */
-#define DEC_PEN_REVERSE   29305u      /* RFC 5103 §6.1: reverse IEs of biflow records */
-#define DEC_MAX_FIELDS    512         /* fields per template we accept */
-#define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
-#define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
-#define DEC_IFNAME_LEN    32
-#define DEC_DOMAINS_MAX   1024  /* observation domains per exporter */
-#define DEC_WITHDRAWN_MAX 32    /* recently withdrawn template ids kept per domain */
-#define DEC_SEQ_MAX_BACK  10000 /* a smaller step back is reordering, else a restart */
-#define DEC_MEM_HDR       16u   /* bytes before each allocation: its size, for the budget */
+#define DEC_VARLEN         0xffffu     /* field length meaning "variable" (RFC 7011 §7) */
+#define DEC_PEN_V9_SCOPE   0xffffffffu /* marks a v9 options scope field (RFC 3954 §6.1) */
+#define DEC_PEN_REVERSE    29305u      /* RFC 5103 §6.1: reverse IEs of biflow records */
+#define DEC_MAX_FIELDS     512         /* fields per template we accept */
+#define DEC_SAMPLERS_MAX   16          /* sampler ids remembered per domain */
+#define DEC_IFNAMES_MAX    256         /* interface names remembered per domain */
+#define DEC_IFNAME_LEN     32
+#define DEC_DOMAINS_MAX    1024  /* observation domains per exporter */
+#define DEC_WITHDRAWN_MAX  32    /* recently withdrawn template ids kept per domain */
+#define DEC_SEQ_MAX_BACK   10000 /* a smaller step back is reordering, else a restart */
+#define DEC_MEM_HDR        16u   /* bytes before each allocation: its size, for the budget */
+#define DEC_TMPL_INDEX_MIN 1024u /* a domain this big gets a direct id -> template index */
 
 /* What a template field does to a record; decided once, when the template is compiled. */
 enum dec_op {
@@ -128,6 +129,8 @@ struct dec_domain {
     uint16_t withdrawn_next;
     uint16_t withdrawn[DEC_WITHDRAWN_MAX]; /* ring; 0 = free. Data for these is not parked */
     struct dec_tmpl **tmpls;
+    uint16_t *tmpl_pos; /* 65536 entries: template id -> index + 1 (0 = none); only in
+                           domains past DEC_TMPL_INDEX_MIN templates, NULL otherwise */
     struct dec_sampler samplers[DEC_SAMPLERS_MAX];
     struct dec_ifname *ifnames; /* DEC_IFNAMES_MAX, allocated when first needed */
     char instance_id[FLOW_ID_MAX];

@@ -213,11 +213,24 @@ dec__field_op(uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen)
     return pen == identity_pen ? op_identity(id, len) : OP_RAW;
 }
 
+/*
+ * A domain with few templates is searched linearly (from the last hit: data sets mostly
+ * repeat one template). One past DEC_TMPL_INDEX_MIN templates (templates_max raised above
+ * it) gets a direct index by id, so that a lookup does not cost a scan of tens of thousands.
+ */
 struct dec_tmpl *
 dec__tmpl_find(struct dec_domain *d, uint16_t id)
 {
     if (d->last_hit < d->ntmpl && d->tmpls[d->last_hit]->id == id) {
         return d->tmpls[d->last_hit];
+    }
+    if (d->tmpl_pos != NULL) {
+        uint32_t p = d->tmpl_pos[id];
+        if (p == 0) {
+            return NULL;
+        }
+        d->last_hit = p - 1;
+        return d->tmpls[p - 1];
     }
     for (uint32_t i = 0; i < d->ntmpl; i++) {
         if (d->tmpls[i]->id == id) {
@@ -271,6 +284,16 @@ tmpl_compile(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     return t;
 }
 
+/* Build the domain's id index; without memory for it the domain stays linear. */
+static void
+index_build(struct dec_ctx *ctx, struct dec_domain *d)
+{
+    d->tmpl_pos = dec__alloc(ctx, 65536u * sizeof(*d->tmpl_pos));
+    for (uint32_t i = 0; d->tmpl_pos != NULL && i < d->ntmpl; i++) {
+        d->tmpl_pos[d->tmpls[i]->id] = (uint16_t) (i + 1u);
+    }
+}
+
 static int
 domain_reserve(struct dec_msgctx *m, struct dec_domain *d)
 {
@@ -289,6 +312,9 @@ domain_reserve(struct dec_msgctx *m, struct dec_domain *d)
     dec__free(m->ctx, d->tmpls);
     d->tmpls = a;
     d->tmpl_cap = cap;
+    if (d->tmpl_pos == NULL && cap > DEC_TMPL_INDEX_MIN) {
+        index_build(m->ctx, d); /* tried when the array grows, not on every add */
+    }
     return 0;
 }
 
@@ -382,6 +408,9 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
         }
         d->tmpls[d->ntmpl++] = t;
         m->exp->ntmpl++;
+        if (d->tmpl_pos != NULL) {
+            d->tmpl_pos[id] = (uint16_t) d->ntmpl; /* index + 1: ids >= 256, so <= 65280 */
+        }
     }
     withdrawn_mark(d, id, false);
     count_template(m);
@@ -392,9 +421,17 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
 static void
 tmpl_remove(struct dec_ctx *ctx, struct dec_exporter *e, struct dec_domain *d, uint32_t i)
 {
+    uint16_t id = d->tmpls[i]->id;
+
     dec__free(ctx, d->tmpls[i]);
     d->tmpls[i] = d->tmpls[--d->ntmpl];
     d->last_hit = 0;
+    if (d->tmpl_pos != NULL) {
+        d->tmpl_pos[id] = 0;
+        if (i < d->ntmpl) {
+            d->tmpl_pos[d->tmpls[i]->id] = (uint16_t) (i + 1u); /* moved into the gap */
+        }
+    }
     e->ntmpl--;
 }
 
@@ -437,6 +474,7 @@ dec__domain_free(struct dec_ctx *ctx, struct dec_domain *d)
         dec__free(ctx, d->tmpls[i]);
     }
     dec__free(ctx, d->tmpls);
+    dec__free(ctx, d->tmpl_pos);
     dec__free(ctx, d->ifnames);
     dec__free(ctx, d);
 }
@@ -617,8 +655,9 @@ load_template(struct dec_msgctx *m, struct rd *r)
     uint16_t nscope = rd_u16(r);
     uint16_t n = rd_u16(r);
 
-    if (r->err || n == 0 || n > DEC_MAX_FIELDS || nscope > n || (version != 9 && version != 10)) {
-        return DEC_E_FORMAT;
+    if (r->err || id < 256 || n == 0 || n > DEC_MAX_FIELDS || nscope > n ||
+        (version != 9 && version != 10)) {
+        return DEC_E_FORMAT; /* ids below 256 are set ids: never saved, never accepted */
     }
     for (uint16_t i = 0; i < n; i++) {
         fields[i].pen = rd_u32(r);

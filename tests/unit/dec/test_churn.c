@@ -400,6 +400,74 @@ test_templates_past_32768(void **state)
 }
 
 static int
+data_for(struct th *t, uint16_t id, uint32_t v)
+{
+    struct mb m;
+
+    mb_ipfix_hdr(&m, SECS, 0, DOM);
+    mb_set(&m, id);
+    mb_u32(&m, v);
+    mb_set_end(&m);
+    mb_done(&m);
+    return th_decode(t, &m, 0);
+}
+
+/*
+ * Past DEC_TMPL_INDEX_MIN templates a domain is looked up by a direct index: it must follow
+ * every add, redefinition, withdrawal (the last template moves into the gap) and expiry.
+ */
+static void
+test_template_index(void **state)
+{
+    (void) state;
+    struct dec_cfg cfg;
+    dec_cfg_default(&cfg);
+    cfg.tmpl_max = 65535;
+    cfg.tmpl_lifetime_ms = 1000;
+    struct th *t = th_new(&cfg);
+    struct mb m;
+
+    for (uint16_t base = 256; base < 256 + 3000; base += 1000) {
+        mb_ipfix_hdr(&m, SECS, 0, DOM);
+        mb_set(&m, 2);
+        for (uint16_t id = base; id < base + 1000; id++) {
+            mb_u16(&m, id);
+            mb_u16(&m, 1);
+            mb_field(&m, id % 2 ? 2 : 1, 4); /* odd ids: packets, even: bytes */
+        }
+        mb_set_end(&m);
+        mb_done(&m);
+        assert_int_equal(th_decode(t, &m, 0), 0);
+    }
+    for (uint16_t id = 256; id < 256 + 3000; id += 97) {
+        assert_int_equal(data_for(t, id, id), 0);
+        assert_int_equal(t->sink.n, 1);
+        assert_int_equal(id % 2 ? t->recs[0].packets : t->recs[0].bytes, id);
+    }
+    mb_ipfix_hdr(&m, SECS, 0, DOM); /* withdraw 300; redefine 301 as bytes */
+    mb_set(&m, 2);
+    mb_u16(&m, 300);
+    mb_u16(&m, 0);
+    mb_u16(&m, 301);
+    mb_u16(&m, 1);
+    mb_field(&m, 1, 4);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 500), 0);
+    assert_int_equal(data_for(t, 300, 1), DEC_E_NOTEMPLATE);
+    assert_int_equal(data_for(t, 301, 7), 0);
+    assert_int_equal(t->recs[0].bytes, 7);
+    assert_int_equal(data_for(t, 256 + 2999, 9), 0); /* the last one moved into 300's place */
+    assert_int_equal(t->recs[0].packets, 9);
+    dec_expire(t->ctx, 1200); /* all but 301 (refreshed at 500) expire */
+    assert_int_equal(th_stats(t)->tmpl_expired, 2998);
+    assert_int_equal(data_for(t, 301, 8), 0);
+    assert_int_equal(t->recs[0].bytes, 8);
+    assert_int_equal(data_for(t, 256 + 2999, 9), DEC_E_NOTEMPLATE);
+    th_free(t);
+}
+
+static int
 count_cb(void *arg, const struct dec_exporter_info *info)
 {
     (void) info;
@@ -571,6 +639,7 @@ main(void)
         cmocka_unit_test(test_memory_limit_refuses), cmocka_unit_test(test_templates_past_32768),
         cmocka_unit_test(test_snapshot_live_only),   cmocka_unit_test(test_snapshot_bound),
         cmocka_unit_test(test_snapshot_keeps_order), cmocka_unit_test(test_evict_udp_before_tcp),
+        cmocka_unit_test(test_template_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
