@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Decoder context unit tests: template scoping by exporter and domain, lifetime expiry per
- * transport, the template and exporter caps, dec_exporter_forget / dec_exporter_each, the
- * parked queue's bounds, the output sink with and without a flush callback, dec_msg_len for
- * stream framing, template snapshots (and damaged ones), and the allocator hook failing every
- * allocation in turn. Messages are written by hand with msgbuild.h.
+ * transport, the template cap, a full exporter table taking a newcomer in place of the least
+ * recently heard exporter, dec_exporter_forget / dec_exporter_each, the parked queue's
+ * bounds, the output sink with and without a flush callback, dec_msg_len for stream framing,
+ * template snapshots (and damaged ones), and the allocator hook failing every allocation in
+ * turn. Messages are written by hand with msgbuild.h.
  */
 #include <errno.h>
 #include <stdbool.h>
