@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Export: expired flows -> struct flow_rec (direction, interfaces, identity added here) ->
- * the decoder's encoder (decoder/include/enc.h), one encoder per collector so that each
+ * the encoder (encoder/include/enc.h), one encoder per collector so that each
  * collector gets a complete stream with its own sequence numbers and template state
  * (RFC 7011 §10.3.6: sequence numbers are per transport session and observation domain).
  *

@@ -6,8 +6,9 @@
  *
  * Layout: one array of max_flows entries allocated up front (calloc'ed, so pages are only
  * touched as entries come into use), a free list threaded through it, and a chained hash
- * table of uint32 indexes with a power-of-two bucket count >= max_flows. Nothing is allocated
- * per packet or per flow.
+ * table of uint32 indexes with a power-of-two bucket count >= max_flows, hashed with XXH3
+ * under the per-process seed cfg.seed (keys are chosen by whoever sends packets). Nothing is
+ * allocated per packet or per flow.
  *
  * Expiry, and why record boundaries are exact although expiry is lazy:
  *  - Every packet checks its own entry first: if the entry has been quiet for idle_ms, or the
@@ -413,7 +414,7 @@ probe_flowtab_add_batch(struct probe_flowtab *t, const struct probe_pkt *p, cons
     assert(n <= PROBE_BATCH);
     for (size_t i = 0; i < n; i++) {
         s[i] = make_key(&k[i], &p[i]);
-        h[i] = (uint32_t) XXH3_64bits(&k[i], PROBE_KEY_LEN);
+        h[i] = (uint32_t) XXH3_64bits_withSeed(&k[i], PROBE_KEY_LEN, t->cfg.seed);
         __builtin_prefetch(&t->bucket[h[i] & t->mask]);
     }
     for (size_t i = 0; i < n; i++) {

@@ -19,11 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ini.h>
 #include <pcap/pcap.h>
 
+#include "flow_clock.h"
 #include "probe.h"
 
 #define MAX_IFMAP 32
@@ -74,12 +77,15 @@ on_signal(int sig)
     }
 }
 
+/* A seed for the flow cache's hash, new for each process. */
 static uint64_t
-wall_ms(void)
+hash_seed(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed)) {
+        seed = flow_mono_ms() ^ ((uint64_t) getpid() << 32); /* no entropy yet: still per process */
+    }
+    return seed;
 }
 
 static void
@@ -579,7 +585,7 @@ run_live(struct probe_main *m)
             return 1;
         }
         flush_batch(m);
-        uint64_t now = wall_ms();
+        uint64_t now = flow_wall_ms();
         if (now >= m->next_tick_ms) {
             tick(m, now);
         }
@@ -604,7 +610,7 @@ first_packet(struct probe_main *m, struct pcap_pkthdr *h, const u_char **data)
         m->next_tick_ms = m->ex.boot_ms + 1000;
         return 1;
     }
-    m->ex.boot_ms = wall_ms();
+    m->ex.boot_ms = flow_wall_ms();
     if (rc == PCAP_ERROR) {
         fprintf(stderr, "flowprobe: %s: %s\n", m->file, pcap_geterr(m->pcap));
         return -1;
@@ -644,12 +650,13 @@ setup(struct probe_main *m, struct pcap_pkthdr *h1, const u_char **d1, int *have
     m->ex.version = m->ex.version == 0 ? 10 : m->ex.version;
     *have1 = m->file != NULL ? first_packet(m, h1, d1) : 0;
     if (m->file == NULL) {
-        m->ex.boot_ms = wall_ms();
+        m->ex.boot_ms = flow_wall_ms();
     }
     if ((rc = probe_export_create(&m->x, &m->ex, xerr, sizeof(xerr))) != 0) {
         fprintf(stderr, "flowprobe: %s\n", xerr[0] != '\0' ? xerr : probe_strerror(rc));
         return 1;
     }
+    m->tab.seed = hash_seed();
     if ((rc = probe_flowtab_create(&m->t, &m->tab, probe_export_flow, m->x)) != 0) {
         fprintf(stderr, "flowprobe: flow cache: %s\n", probe_strerror(rc));
         return 1;
@@ -687,10 +694,10 @@ main(int argc, char **argv)
         }
         failed = have1 < 0 ? 1 : run_file(&m);
     } else {
-        tick(&m, wall_ms());
+        tick(&m, flow_wall_ms());
         failed = run_live(&m);
     }
-    uint64_t end_ms = m.file != NULL ? (m.last_ms != 0 ? m.last_ms : m.ex.boot_ms) : wall_ms();
+    uint64_t end_ms = m.file != NULL ? (m.last_ms != 0 ? m.last_ms : m.ex.boot_ms) : flow_wall_ms();
     flush_batch(&m);
     probe_export_now(m.x, end_ms);
     probe_flowtab_flush(m.t);

@@ -5,7 +5,7 @@
  *
  *   capture.c  link layer -> IPv4/IPv6 -> transport: one packet to struct probe_pkt (pure)
  *   flowtab.c  the flow cache: bidirectional entries, idle/active/FIN/RST expiry, eviction
- *   export.c   flows -> struct flow_rec -> the decoder's encoder -> UDP/TCP collectors
+ *   export.c   flows -> struct flow_rec -> the encoder (enc.h) -> UDP/TCP collectors
  *   main.c     options, config file, pcap (live or file), signals, statistics
  */
 #ifndef FLOWLOG_PROBE_H
@@ -126,6 +126,8 @@ struct probe_flowtab_cfg {
     uint32_t idle_ms;
     uint32_t active_ms;
     uint32_t fin_ms; /* quiet time after FIN both ways or RST before the flow is expired */
+    uint64_t seed;   /* hash seed; flowprobe draws one per process so that nobody on the
+                        wire can aim packets at one bucket chain. Tests may leave it 0. */
 };
 
 struct probe_flowtab_stats {

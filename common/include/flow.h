@@ -98,7 +98,7 @@ struct flow_rec {
     uint16_t tcp_flags; /* IPFIX allows 16 bits; NetFlow carries 8 */
     uint8_t protocol;
     uint8_t tos;
-    uint8_t version;    /* 5, 9 or 10 */
+    uint8_t version;    /* 1, 5, 7, 9 or 10 */
     uint8_t direction;  /* enum flow_dir */
     uint8_t action;     /* enum flow_action */
     uint8_t log_status; /* enum flow_log_status */

@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The decoder context: configuration, the exporter table (open addressing keyed by exporter
- * address and port, hashed with XXH3), observation domains, sequence accounting, counters
- * and the dec_decode() entry point that dispatches on the version number.
+ * The decoder context: configuration, the memory budget every allocation is counted against,
+ * sequence accounting, counters and the dec_decode() entry point that dispatches on the
+ * version number. The exporter table and its eviction order are in exporter.c.
+ *
+ * Memory: each allocation carries a DEC_MEM_HDR-byte header holding its size, so that what is
+ * freed is given back to the budget exactly. An allocation that would pass
+ * dec_cfg.memory_max is refused and counted (DEC_R_MEMORY_LIMIT); exporter.c keeps the
+ * context below 3/4 of the budget by forgetting the least recently heard exporters first.
  *
  * Sequence accounting (RFC 7011 §3.1, RFC 3954 §5.1, Cisco's v5 header): per exporter and
- * domain we keep the number expected next. A forward step is loss; a small step back is a
- * late (reordered) message, whose records we take back from the loss count; a big jump either
- * way, or a v5/v9 sysUpTime that went backwards, is a restart.
+ * domain we keep the number expected next. A forward step, of any size, is loss; a small
+ * step back is a late (reordered) message, whose records we take back from the loss count;
+ * a restart needs evidence: the sequence went back further than reordering explains (an
+ * exporter starts over near zero), or a v5/v9 sysUpTime went backwards.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <xxhash.h>
 
 #include "dec_int.h"
 
@@ -28,45 +32,89 @@ dec_cfg_default(struct dec_cfg *cfg)
     cfg->pending_bytes = 64u * 1024u;
     cfg->pending_age_ms = 60u * 1000u;
     cfg->identity_pen = DEC_PEN_DEFAULT;
+    cfg->memory_max = DEC_MEMORY_DEFAULT;
+    cfg->snapshot_max = DEC_SNAPSHOT_DEFAULT;
 }
 
-void *
-dec__alloc(const struct dec_ctx *ctx, size_t n)
+static void *
+raw_alloc(const struct dec_cfg *cfg, size_t n)
 {
-    if (ctx->cfg.alloc.alloc != NULL) {
-        return ctx->cfg.alloc.alloc(ctx->cfg.alloc.arg, n);
+    if (cfg->alloc.alloc != NULL) {
+        return cfg->alloc.alloc(cfg->alloc.arg, n);
     }
     return calloc(1, n);
 }
 
-void
-dec__free(const struct dec_ctx *ctx, void *p)
+static void
+raw_free(const struct dec_cfg *cfg, void *p)
 {
-    if (p == NULL) {
-        return;
-    }
-    if (ctx->cfg.alloc.release != NULL) {
-        ctx->cfg.alloc.release(ctx->cfg.alloc.arg, p);
+    if (cfg->alloc.release != NULL) {
+        cfg->alloc.release(cfg->alloc.arg, p);
         return;
     }
     free(p);
 }
 
+void *
+dec__alloc(struct dec_ctx *ctx, size_t n)
+{
+    size_t total = DEC_MEM_HDR + n;
+
+    ctx->mem_refused = false;
+    if (total > ctx->cfg.memory_max - ctx->mem_used) {
+        ctx->mem_refused = true;
+        ctx->stats.err[DEC_R_MEMORY_LIMIT]++;
+        return NULL;
+    }
+    uint8_t *p = raw_alloc(&ctx->cfg, total);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &total, sizeof(total));
+    ctx->mem_used += total;
+    ctx->stats.memory_bytes = ctx->mem_used;
+    return p + DEC_MEM_HDR;
+}
+
+void
+dec__free(struct dec_ctx *ctx, void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    size_t total;
+    uint8_t *base = (uint8_t *) p - DEC_MEM_HDR;
+    memcpy(&total, base, sizeof(total));
+    ctx->mem_used -= total;
+    ctx->stats.memory_bytes = ctx->mem_used;
+    raw_free(&ctx->cfg, base);
+}
+
+int
+dec__nomem(const struct dec_ctx *ctx)
+{
+    return ctx->mem_refused ? DEC_E_LIMIT : -ENOMEM;
+}
+
 int
 dec_ctx_create(struct dec_ctx **out, const struct dec_cfg *cfg)
 {
-    struct dec_cfg def;
+    struct dec_cfg c;
 
     if (cfg == NULL) {
-        dec_cfg_default(&def);
-        cfg = &def;
+        dec_cfg_default(&c);
+    } else {
+        c = *cfg;
     }
-    struct dec_ctx boot = {.cfg = *cfg};
-    struct dec_ctx *ctx = dec__alloc(&boot, sizeof(*ctx));
+    c.memory_max = c.memory_max == 0 ? DEC_MEMORY_DEFAULT : c.memory_max;
+    c.memory_max = c.memory_max < DEC_MEMORY_MIN ? DEC_MEMORY_MIN : c.memory_max;
+    c.snapshot_max = c.snapshot_max == 0 ? DEC_SNAPSHOT_DEFAULT : c.snapshot_max;
+    struct dec_ctx *ctx = raw_alloc(&c, sizeof(*ctx));
     if (ctx == NULL) {
         return -ENOMEM;
     }
-    ctx->cfg = *cfg;
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->cfg = c;
     ctx->nslots = 64;
     ctx->slots = dec__alloc(ctx, ctx->nslots * sizeof(*ctx->slots));
     if (ctx->slots == NULL) {
@@ -75,20 +123,8 @@ dec_ctx_create(struct dec_ctx **out, const struct dec_cfg *cfg)
     *out = ctx;
     return 0;
 free_ctx:
-    dec__free(ctx, ctx);
+    raw_free(&c, ctx);
     return -ENOMEM;
-}
-
-static void
-exporter_free(const struct dec_ctx *ctx, struct dec_exporter *e)
-{
-    for (uint16_t i = 0; i < e->ndomains; i++) {
-        dec__domain_free(ctx, e->domains[i]);
-    }
-    dec__free(ctx, e->domains);
-    dec__parked_free_all(ctx, e);
-    dec__free(ctx, e->parked);
-    dec__free(ctx, e);
 }
 
 void
@@ -97,157 +133,15 @@ dec_ctx_destroy(struct dec_ctx *ctx)
     if (ctx == NULL) {
         return;
     }
-    for (uint32_t i = 0; i < ctx->nslots; i++) {
-        if (ctx->slots[i] != NULL) {
-            exporter_free(ctx, ctx->slots[i]);
-        }
-    }
+    dec__exporters_free(ctx);
     dec__free(ctx, ctx->slots);
-    dec__free(ctx, ctx);
+    raw_free(&ctx->cfg, ctx);
 }
 
 const struct dec_stats *
 dec_ctx_stats(const struct dec_ctx *ctx)
 {
     return &ctx->stats;
-}
-
-static uint32_t
-src_hash(const struct dec_src *s)
-{
-    uint8_t key[18];
-    memcpy(key, s->addr, 16);
-    key[16] = (uint8_t) (s->port >> 8);
-    key[17] = (uint8_t) s->port;
-    return (uint32_t) XXH3_64bits(key, sizeof(key));
-}
-
-static bool
-src_eq(const struct dec_src *a, const struct dec_src *b)
-{
-    return a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
-}
-
-static uint32_t
-slot_find(const struct dec_ctx *ctx, const struct dec_src *s)
-{
-    uint32_t mask = ctx->nslots - 1;
-    uint32_t i = src_hash(s) & mask;
-    while (ctx->slots[i] != NULL && !src_eq(&ctx->slots[i]->src, s)) {
-        i = (i + 1) & mask;
-    }
-    return i;
-}
-
-static int
-table_grow(struct dec_ctx *ctx)
-{
-    uint32_t old_n = ctx->nslots;
-    struct dec_exporter **old = ctx->slots;
-    struct dec_exporter **slots = dec__alloc(ctx, 2u * old_n * sizeof(*slots));
-
-    if (slots == NULL) {
-        return -ENOMEM;
-    }
-    ctx->slots = slots;
-    ctx->nslots = 2u * old_n;
-    for (uint32_t i = 0; i < old_n; i++) {
-        if (old[i] != NULL) {
-            ctx->slots[slot_find(ctx, &old[i]->src)] = old[i];
-        }
-    }
-    dec__free(ctx, old);
-    return 0;
-}
-
-struct dec_exporter *
-dec__exporter_get(struct dec_ctx *ctx, const struct dec_src *src, uint64_t now_ms, bool create)
-{
-    uint32_t i = slot_find(ctx, src);
-    if (ctx->slots[i] != NULL || !create) {
-        return ctx->slots[i];
-    }
-    if (ctx->nexp >= ctx->cfg.exporters_max) {
-        return NULL;
-    }
-    if (2u * (ctx->nexp + 1) > ctx->nslots) {
-        if (table_grow(ctx) != 0) {
-            return NULL;
-        }
-        i = slot_find(ctx, src);
-    }
-    struct dec_exporter *e = dec__alloc(ctx, sizeof(*e));
-    if (e == NULL) {
-        return NULL;
-    }
-    e->parked = dec__alloc(ctx, (ctx->cfg.pending_sets + 1u) * sizeof(*e->parked));
-    if (e->parked == NULL) {
-        dec__free(ctx, e);
-        return NULL;
-    }
-    e->src = *src;
-    e->first_ms = now_ms;
-    e->last_ms = now_ms;
-    ctx->slots[i] = e;
-    ctx->nexp++;
-    return e;
-}
-
-void
-dec_exporter_forget(struct dec_ctx *ctx, const struct dec_src *src)
-{
-    uint32_t mask = ctx->nslots - 1;
-    uint32_t i = slot_find(ctx, src);
-
-    if (ctx->slots[i] == NULL) {
-        return;
-    }
-    exporter_free(ctx, ctx->slots[i]);
-    ctx->slots[i] = NULL;
-    ctx->nexp--;
-    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-    for (uint32_t j = (i + 1) & mask; ctx->slots[j] != NULL; j = (j + 1) & mask) {
-        uint32_t home = src_hash(&ctx->slots[j]->src) & mask;
-        bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
-        if (movable) {
-            ctx->slots[i] = ctx->slots[j];
-            ctx->slots[j] = NULL;
-            i = j;
-        }
-    }
-}
-
-struct dec_domain *
-dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id, bool create)
-{
-    for (uint16_t i = 0; i < e->ndomains; i++) {
-        if (e->domains[i]->id == id) {
-            return e->domains[i];
-        }
-    }
-    if (!create || e->ndomains >= DEC_DOMAINS_MAX) {
-        return NULL;
-    }
-    if (e->ndomains == e->dom_cap) {
-        uint16_t cap = e->dom_cap ? (uint16_t) (e->dom_cap * 2u) : 4u;
-        struct dec_domain **d = dec__alloc(ctx, cap * sizeof(*d));
-        if (d == NULL) {
-            return NULL;
-        }
-        if (e->ndomains > 0) {
-            memcpy(d, e->domains, e->ndomains * sizeof(*d));
-        }
-        dec__free(ctx, e->domains);
-        e->domains = d;
-        e->dom_cap = cap;
-    }
-    struct dec_domain *dom = dec__alloc(ctx, sizeof(*dom));
-    if (dom == NULL) {
-        return NULL;
-    }
-    dom->id = id;
-    e->domains[e->ndomains++] = dom;
-    return dom;
 }
 
 bool
@@ -264,7 +158,7 @@ dec__msg_begin(struct dec_msgctx *m, uint32_t id, size_t octets)
     if (m->exp->ndomains >= DEC_DOMAINS_MAX) {
         dec__count(m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
     } else if (m->rc == 0) {
-        m->rc = -ENOMEM;
+        m->rc = dec__nomem(m->ctx); /* a budget refusal is counted where it happened */
     }
     return false;
 }
@@ -282,16 +176,17 @@ dec__count(struct dec_msgctx *m, enum dec_reason r, int rc)
 }
 
 static void
-count_seq(struct dec_msgctx *m, uint64_t *field_ctx, uint64_t *field_exp, uint64_t n)
+count_seq(uint64_t *field_ctx, uint64_t *field_exp, uint64_t n)
 {
-    (void) m;
     *field_ctx += n;
     *field_exp += n;
 }
 
 /*
  * Called after a message is decoded (so the IPFIX step, its data record count, is known).
- * step_unit: the number this message advances the sequence by.
+ * step: the number this message advances the sequence by. A forward jump of any size is
+ * loss: a collector stopped for a minute at 100k flows/s misses millions of records, and that
+ * is what must be reported. Only a step back says restart (or reordering, when small).
  */
 void
 dec__seq_check(struct dec_msgctx *m, uint32_t seq, uint32_t step, struct dec_msg *msg)
@@ -304,22 +199,23 @@ dec__seq_check(struct dec_msgctx *m, uint32_t seq, uint32_t step, struct dec_msg
     if (d->seq_valid) {
         /* Unsigned difference, read as signed: handles wraparound at 2^32. */
         int64_t diff = (int32_t) (seq - d->seq_next);
-        if (diff > 0 && diff <= DEC_SEQ_MAX_GAP && m->version == 10 && d->parked > 0) {
+        if (diff > 0 && m->version == 10 && d->parked > 0) {
             d->gap_held += (uint64_t) diff; /* maybe the parked sets: settled in parked.c */
-        } else if (diff > 0 && diff <= DEC_SEQ_MAX_GAP) {
+        } else if (diff > 0) {
             msg->missed = (uint32_t) diff;
-            count_seq(m, &cs->seq_missed, &es->seq_missed, (uint64_t) diff);
+            count_seq(&cs->seq_missed, &es->seq_missed, (uint64_t) diff);
         } else if (diff < 0 && diff >= -DEC_SEQ_MAX_BACK) {
             /* A late message: what we counted as missed has arrived after all. */
             msg->ooo = true;
-            count_seq(m, &cs->seq_ooo, &es->seq_ooo, 1);
+            count_seq(&cs->seq_ooo, &es->seq_ooo, 1);
             uint64_t back = step <= es->seq_missed ? step : es->seq_missed;
             es->seq_missed -= back;
             cs->seq_missed -= back <= cs->seq_missed ? back : cs->seq_missed;
             return; /* keep expecting what we expected */
-        } else if (diff != 0) {
+        } else if (diff < 0) {
+            /* Back further than reordering explains: the exporter started over. */
             msg->reset = true;
-            count_seq(m, &cs->seq_reset, &es->seq_reset, 1);
+            count_seq(&cs->seq_reset, &es->seq_reset, 1);
         }
     }
     d->seq_valid = true;
@@ -379,14 +275,12 @@ dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, s
         dec__count(&m, DEC_R_VERSION, DEC_E_VERSION);
         return m.rc;
     }
+    ctx->now_ms = now_ms > ctx->now_ms ? now_ms : ctx->now_ms;
     m.exp = dec__exporter_get(ctx, src, now_ms, true);
     if (m.exp == NULL) {
-        if (ctx->nexp < ctx->cfg.exporters_max) {
-            return -ENOMEM; /* not the exporter's fault: no reason to count */
-        }
-        dec__count(&m, DEC_R_EXPORTER_LIMIT, DEC_E_LIMIT);
-        return m.rc;
+        return dec__nomem(ctx); /* a budget refusal is counted (memory-limit); ENOMEM is not */
     }
+    dec__mem_reclaim(ctx, m.exp);
     m.exp->last_ms = now_ms;
     m.exp->version = (uint8_t) version;
     m.version = (uint8_t) version;
@@ -406,71 +300,6 @@ dec_decode(struct dec_ctx *ctx, const struct dec_src *src, const uint8_t *buf, s
     return m.rc;
 }
 
-int
-dec_exporter_each(const struct dec_ctx *ctx, dec_exporter_fn *fn, void *arg)
-{
-    for (uint32_t i = 0; i < ctx->nslots; i++) {
-        const struct dec_exporter *e = ctx->slots[i];
-        if (e == NULL) {
-            continue;
-        }
-        struct dec_exporter_info info = {
-            .src = e->src,
-            .version = e->version,
-            .first_ms = e->first_ms,
-            .last_ms = e->last_ms,
-            .templates = e->ntmpl,
-            .domains = e->ndomains,
-            .pending_sets = e->nparked,
-            .stats = e->stats,
-        };
-        for (uint16_t d = 0; d < e->ndomains; d++) {
-            if (e->domains[d]->sampling > 1) {
-                info.sampling = e->domains[d]->sampling;
-            }
-        }
-        int rc = fn(arg, &info);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-const char *
-dec_ifname(const struct dec_ctx *ctx, const struct dec_src *src, uint32_t domain, uint32_t ifindex)
-{
-    struct dec_exporter *e = dec__exporter_get((struct dec_ctx *) ctx, src, 0, false);
-    if (e == NULL) {
-        return NULL;
-    }
-    struct dec_domain *d = dec__domain_get((struct dec_ctx *) ctx, e, domain, false);
-    if (d == NULL || d->ifnames == NULL) {
-        return NULL;
-    }
-    for (uint16_t i = 0; i < d->nifnames; i++) {
-        if (d->ifnames[i].ifindex == ifindex) {
-            return d->ifnames[i].name;
-        }
-    }
-    return NULL;
-}
-
-void
-dec_expire(struct dec_ctx *ctx, uint64_t now_ms)
-{
-    for (uint32_t i = 0; i < ctx->nslots; i++) {
-        struct dec_exporter *e = ctx->slots[i];
-        if (e == NULL) {
-            continue;
-        }
-        dec__parked_expire(ctx, e, now_ms);
-        if (e->src.transport == DEC_TR_UDP && ctx->cfg.tmpl_lifetime_ms != 0) {
-            dec__tmpl_expire(ctx, e, now_ms);
-        }
-    }
-}
-
 static const char *const reason_names[DEC_R_COUNT] = {
     [DEC_R_SHORT] = "short",
     [DEC_R_VERSION] = "version",
@@ -484,6 +313,7 @@ static const char *const reason_names[DEC_R_COUNT] = {
     [DEC_R_OUT_FULL] = "output-full",
     [DEC_R_V5_COUNT] = "v5-count",
     [DEC_R_SET_ID] = "set-id",
+    [DEC_R_MEMORY_LIMIT] = "memory-limit",
 };
 
 const char *
@@ -508,13 +338,15 @@ dec_strerror(int err)
     case DEC_E_LIMIT:
         return "exporter or template limit reached";
     case DEC_E_VERSION:
-        return "not NetFlow v5, v9 or IPFIX";
+        return "not NetFlow v1, v5, v7, v9 or IPFIX";
     case DEC_E_MALFORMED:
         return "message breaks its RFC";
     case DEC_E_FULL:
         return "output full; records lost";
     case DEC_E_FORMAT:
         return "not a flowlog template snapshot, or damaged";
+    case DEC_E_SNAPSHOT:
+        return "template snapshot reached its size bound; the most recent exporters were saved";
     case -ENOMEM:
         return "out of memory";
     default:

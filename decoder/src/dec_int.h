@@ -9,17 +9,18 @@
 #include "dec.h"
 #include "rd.h"
 
-#define DEC_VARLEN        0xffffu     /* field length meaning "variable" (RFC 7011 §7) */
-#define DEC_PEN_V9_SCOPE  0xffffffffu /* marks a v9 options scope field (RFC 3954 §6.1) */
-#define DEC_PEN_REVERSE   29305u      /* RFC 5103 §6.1: reverse IEs of biflow records */
-#define DEC_MAX_FIELDS    512         /* fields per template we accept */
-#define DEC_SAMPLERS_MAX  16          /* sampler ids remembered per domain */
-#define DEC_IFNAMES_MAX   256         /* interface names remembered per domain */
-#define DEC_IFNAME_LEN    32
-#define DEC_DOMAINS_MAX   1024    /* observation domains per exporter */
-#define DEC_WITHDRAWN_MAX 32      /* recently withdrawn template ids kept per domain */
-#define DEC_SEQ_MAX_GAP   1000000 /* a bigger jump is a restart, not loss */
-#define DEC_SEQ_MAX_BACK  10000   /* a smaller step back is reordering, else a restart */
+#define DEC_VARLEN         0xffffu     /* field length meaning "variable" (RFC 7011 §7) */
+#define DEC_PEN_V9_SCOPE   0xffffffffu /* marks a v9 options scope field (RFC 3954 §6.1) */
+#define DEC_PEN_REVERSE    29305u      /* RFC 5103 §6.1: reverse IEs of biflow records */
+#define DEC_MAX_FIELDS     512         /* fields per template we accept */
+#define DEC_SAMPLERS_MAX   16          /* sampler ids remembered per domain */
+#define DEC_IFNAMES_MAX    256         /* interface names remembered per domain */
+#define DEC_IFNAME_LEN     32
+#define DEC_DOMAINS_MAX    1024  /* observation domains per exporter */
+#define DEC_WITHDRAWN_MAX  32    /* recently withdrawn template ids kept per domain */
+#define DEC_SEQ_MAX_BACK   10000 /* a smaller step back is reordering, else a restart */
+#define DEC_MEM_HDR        16u   /* bytes before each allocation: its size, for the budget */
+#define DEC_TMPL_INDEX_MIN 1024u /* a domain this big gets a direct id -> template index */
 
 /* What a template field does to a record; decided once, when the template is compiled. */
 enum dec_op {
@@ -74,6 +75,8 @@ enum dec_op {
     OP_REV_TOS,
     OP_REV_TCPFLAGS,
     OP_REV_ICMP_TC,
+    OP_REV_BYTES_TOTAL, /* reverseOctetTotalCount (29305/85), as YAF sends */
+    OP_REV_PKTS_TOTAL,  /* reversePacketTotalCount (29305/86) */
     OP_COUNT
 };
 
@@ -118,14 +121,16 @@ struct dec_domain {
     uint64_t gap_held;    /* IPFIX gap seen while sets were parked: maybe not loss */
     uint64_t init_ms;     /* systemInitTimeMilliseconds, 0 = unknown */
     uint32_t sampling;    /* interval without a sampler id, 0 = none */
-    uint16_t ntmpl;
-    uint16_t tmpl_cap;
-    uint16_t last_hit;
+    uint32_t ntmpl;       /* 32-bit: up to 65,280 ids per domain, so 16 bits would wrap */
+    uint32_t tmpl_cap;
+    uint32_t last_hit;
     uint16_t nsamplers;
     uint16_t nifnames;
     uint16_t withdrawn_next;
     uint16_t withdrawn[DEC_WITHDRAWN_MAX]; /* ring; 0 = free. Data for these is not parked */
     struct dec_tmpl **tmpls;
+    uint16_t *tmpl_pos; /* 65536 entries: template id -> index + 1 (0 = none); only in
+                           domains past DEC_TMPL_INDEX_MIN templates, NULL otherwise */
     struct dec_sampler samplers[DEC_SAMPLERS_MAX];
     struct dec_ifname *ifnames; /* DEC_IFNAMES_MAX, allocated when first needed */
     char instance_id[FLOW_ID_MAX];
@@ -149,15 +154,17 @@ struct dec_parked {
 struct dec_exporter {
     struct dec_src src;
     uint8_t version;
-    uint16_t ndomains;
-    uint16_t dom_cap;
+    uint32_t ndomains;
+    uint32_t dom_cap;
     uint32_t ntmpl;
     uint32_t nparked;
     uint32_t parked_bytes;
     uint64_t first_ms;
     uint64_t last_ms;
     struct dec_domain **domains;
-    struct dec_parked **parked; /* FIFO, dec_cfg.pending_sets long */
+    struct dec_parked **parked;    /* FIFO, dec_cfg.pending_sets long */
+    struct dec_exporter *lru_prev; /* the context's list, least recently heard first */
+    struct dec_exporter *lru_next;
     struct dec_stats stats;
 };
 
@@ -166,6 +173,11 @@ struct dec_ctx {
     struct dec_exporter **slots; /* open addressing, linear probing; power of two */
     uint32_t nslots;
     uint32_t nexp;
+    struct dec_exporter *lru_head; /* least recently heard: evicted first */
+    struct dec_exporter *lru_tail;
+    uint64_t mem_used; /* bytes allocated through dec__alloc, headers included */
+    bool mem_refused;  /* the last dec__alloc failed on the budget, not on malloc */
+    uint64_t now_ms;   /* the latest now_ms the context was given */
     struct dec_stats stats;
 };
 
@@ -185,14 +197,23 @@ struct dec_msgctx {
     bool stop;             /* the sink's flush refused: emit nothing more */
 };
 
-/* ctx.c */
-void *dec__alloc(const struct dec_ctx *ctx, size_t n);
-void dec__free(const struct dec_ctx *ctx, void *p);
+/* ctx.c and exporter.c: every allocation of decoder state, counted against dec_cfg.memory_max. */
+void *dec__alloc(struct dec_ctx *ctx, size_t n);
+void dec__free(struct dec_ctx *ctx, void *p);
+/* The code for an allocation that just failed: DEC_E_LIMIT (budget) or -ENOMEM. */
+int dec__nomem(const struct dec_ctx *ctx);
 void dec__count(struct dec_msgctx *m, enum dec_reason r, int rc);
 struct dec_exporter *dec__exporter_get(struct dec_ctx *ctx, const struct dec_src *src,
                                        uint64_t now_ms, bool create);
 struct dec_domain *dec__domain_get(struct dec_ctx *ctx, struct dec_exporter *e, uint32_t id,
                                    bool create);
+/* Room for state: forget least recently used exporters other than `keep` while the context
+ * holds more than 3/4 of its memory budget. */
+void dec__mem_reclaim(struct dec_ctx *ctx, const struct dec_exporter *keep);
+/* Put e first in the eviction order (dec_tmpl_load: the snapshot lists the newest first). */
+void dec__exporter_oldest(struct dec_ctx *ctx, struct dec_exporter *e);
+/* Free every exporter (dec_ctx_destroy). */
+void dec__exporters_free(struct dec_ctx *ctx);
 /* A message's header is read: find or create its domain (m->dom) and count the message;
  * false (counted, or -ENOMEM) when the domain cannot be had. */
 bool dec__msg_begin(struct dec_msgctx *m, uint32_t domain, size_t octets);
@@ -207,9 +228,8 @@ int dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nsco
 void dec__tmpl_withdraw(struct dec_msgctx *m, uint16_t id, bool all, bool options);
 bool dec__tmpl_was_withdrawn(const struct dec_domain *d, uint16_t id);
 void dec__tmpl_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms);
-void dec__domain_free(const struct dec_ctx *ctx, struct dec_domain *d);
-uint8_t dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len,
-                      uint32_t identity_pen);
+void dec__domain_free(struct dec_ctx *ctx, struct dec_domain *d);
+uint8_t dec__field_op(uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen);
 
 /* rec.c */
 void dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, size_t len);
@@ -241,7 +261,7 @@ void dec__park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *p, size_t l
 /* A data set: decoded with its template, or parked until the template comes. */
 void dec__data_or_park(struct dec_msgctx *m, uint16_t set_id, const uint8_t *body, size_t len);
 void dec__unpark(struct dec_msgctx *m, const struct dec_tmpl *t);
-void dec__parked_free_all(const struct dec_ctx *ctx, struct dec_exporter *e);
+void dec__parked_free_all(struct dec_ctx *ctx, struct dec_exporter *e);
 void dec__parked_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms);
 
 /* nf5.c, nf9.c, ipfix.c: one message each, header already checked for its version. */

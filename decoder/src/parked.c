@@ -159,7 +159,7 @@ dec__parked_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms)
 }
 
 void
-dec__parked_free_all(const struct dec_ctx *ctx, struct dec_exporter *e)
+dec__parked_free_all(struct dec_ctx *ctx, struct dec_exporter *e)
 {
     for (uint32_t i = 0; i < e->nparked; i++) {
         dec__free(ctx, e->parked[i]);

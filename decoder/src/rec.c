@@ -38,6 +38,8 @@ enum tmp_have {
     H_REV_TOS = 1u << 20,
     H_REV_FLAGS = 1u << 21,
     H_REV_ICMP = 1u << 22,
+    H_REV_BYTES_TOTAL = 1u << 23,
+    H_REV_PKTS_TOTAL = 1u << 24,
 };
 
 /* Values a record carries that need more than a store into flow_rec. */
@@ -60,6 +62,8 @@ struct rec_tmp {
     uint32_t ifindex;
     uint64_t rev_bytes; /* RFC 5103 reverse counters and values */
     uint64_t rev_pkts;
+    uint64_t rev_bytes_total; /* reverse total counts (YAF): used when the deltas are absent */
+    uint64_t rev_pkts_total;
     uint16_t rev_flags;
     uint16_t rev_icmp;
     uint8_t rev_tos;
@@ -354,6 +358,14 @@ apply_field(struct dec_msgctx *m, struct flow_rec *r, struct rec_tmp *x, const s
         x->rev_icmp = (uint16_t) rd_beN_at(v, len);
         x->have |= H_REV_ICMP;
         break;
+    case OP_REV_BYTES_TOTAL:
+        x->rev_bytes_total = rd_beN_at(v, len);
+        x->have |= H_REV_BYTES_TOTAL;
+        break;
+    case OP_REV_PKTS_TOTAL:
+        x->rev_pkts_total = rd_beN_at(v, len);
+        x->have |= H_REV_PKTS_TOTAL;
+        break;
     case OP_COUNT:
         break;
     }
@@ -468,6 +480,20 @@ sampler_lookup(const struct dec_domain *d, uint64_t id)
     return d->sampling;
 }
 
+/* RFC 5103 reverse totals (YAF sends 29305/85 and 29305/86) stand in for absent deltas. */
+static void
+reverse_totals(struct rec_tmp *x)
+{
+    if (!(x->have & H_REV_PKTS) && (x->have & H_REV_PKTS_TOTAL)) {
+        x->rev_pkts = x->rev_pkts_total;
+        x->have |= H_REV_PKTS;
+    }
+    if (!(x->have & H_REV_BYTES) && (x->have & H_REV_BYTES_TOTAL)) {
+        x->rev_bytes = x->rev_bytes_total;
+        x->have |= H_REV_BYTES;
+    }
+}
+
 static void
 finish_record(struct dec_msgctx *m, struct flow_rec *r, const struct rec_tmp *x)
 {
@@ -521,7 +547,7 @@ remember_ifname(struct dec_msgctx *m, const struct rec_tmp *x)
         d->ifnames = dec__alloc(m->ctx, DEC_IFNAMES_MAX * sizeof(*d->ifnames));
         if (d->ifnames == NULL) {
             if (m->rc == 0 || m->rc == DEC_E_NOTEMPLATE) {
-                m->rc = -ENOMEM; /* the name is lost: say so (dec.h: -errno) */
+                m->rc = dec__nomem(m->ctx); /* the name is lost: say so (dec.h) */
             }
             return;
         }
@@ -715,6 +741,7 @@ dec__data_set(struct dec_msgctx *m, const struct dec_tmpl *t, const uint8_t *p, 
         r->exporter_port = m->exp->src.port;
         r->domain = m->dom->id;
         finish_record(m, r, &x);
+        reverse_totals(&x);
         /* A biflow record whose answer carried traffic is two records (RFC 5103). */
         bool rev = ((x.have & H_REV_PKTS) && x.rev_pkts != 0) ||
                    ((x.have & H_REV_BYTES) && x.rev_bytes != 0);

@@ -10,6 +10,10 @@
  * have (an IPv4 address of 3 bytes, a counter of 9) turn the field into OP_RAW: kept, not
  * misread.
  *
+ * Snapshot: only exporters with live templates are saved, most recently heard first, with a
+ * kind-1 entry for each of their domains that holds options state, and stops at
+ * dec_cfg.snapshot_max bytes (DEC_E_SNAPSHOT; the prefix written is a valid snapshot).
+ *
  * Snapshot format (all integers big-endian):
  *
  *   header   offset size  field
@@ -37,6 +41,7 @@
 #include <string.h>
 
 #include "dec_int.h"
+#include "flow_bytes.h"
 
 #define SNAP_MAGIC   0x464c5453u /* "FLTS" */
 #define SNAP_VERSION 1u
@@ -144,10 +149,55 @@ op_iana(uint16_t id, uint16_t len)
     }
 }
 
-uint8_t
-dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen)
+/* RFC 5103 §6.1: an IANA id under the reverse PEN; the counters make a second record. */
+static uint8_t
+op_reverse(uint16_t id, uint16_t len)
 {
-    (void) version;
+    if (!len_numeric(len)) {
+        return OP_RAW;
+    }
+    switch (id) {
+    case 1:
+        return OP_REV_BYTES;
+    case 2:
+        return OP_REV_PKTS;
+    case 5:
+        return OP_REV_TOS;
+    case 6:
+        return OP_REV_TCPFLAGS;
+    case 32:
+    case 139:
+        return OP_REV_ICMP_TC;
+    case 85:
+        return OP_REV_BYTES_TOTAL;
+    case 86:
+        return OP_REV_PKTS_TOTAL;
+    default:
+        return OP_RAW;
+    }
+}
+
+/* flowprobe's identity and RTT elements under dec_cfg.identity_pen. */
+static uint8_t
+op_identity(uint16_t id, uint16_t len)
+{
+    switch (id) {
+    case DEC_IE_INSTANCE_ID:
+        return OP_INSTANCE;
+    case DEC_IE_SNID:
+        return OP_SNID;
+    case DEC_IE_ACCOUNT_ID:
+        return OP_ACCOUNT;
+    case DEC_IE_RTT_US:
+        return len_numeric(len) ? OP_RTT : OP_RAW;
+    default:
+        return OP_RAW;
+    }
+}
+
+uint8_t
+dec__field_op(uint32_t pen, uint16_t id, uint16_t len, uint32_t identity_pen)
+{
     if (len == 0) {
         return OP_SKIP; /* a zero-length field carries nothing (seen from Cisco ACI, SRX) */
     }
@@ -158,50 +208,31 @@ dec__field_op(uint8_t version, uint32_t pen, uint16_t id, uint16_t len, uint32_t
         return op_iana(id, len);
     }
     if (pen == DEC_PEN_REVERSE) {
-        /* RFC 5103 §6.1: IANA id with the reverse PEN; the counters make a second record. */
-        if (!len_numeric(len)) {
-            return OP_RAW;
-        }
-        switch (id) {
-        case 1:
-            return OP_REV_BYTES;
-        case 2:
-            return OP_REV_PKTS;
-        case 5:
-            return OP_REV_TOS;
-        case 6:
-            return OP_REV_TCPFLAGS;
-        case 32:
-        case 139:
-            return OP_REV_ICMP_TC;
-        default:
-            return OP_RAW;
-        }
+        return op_reverse(id, len);
     }
-    if (pen == identity_pen) {
-        switch (id) {
-        case DEC_IE_INSTANCE_ID:
-            return OP_INSTANCE;
-        case DEC_IE_SNID:
-            return OP_SNID;
-        case DEC_IE_ACCOUNT_ID:
-            return OP_ACCOUNT;
-        case DEC_IE_RTT_US:
-            return len_numeric(len) ? OP_RTT : OP_RAW;
-        default:
-            return OP_RAW;
-        }
-    }
-    return OP_RAW;
+    return pen == identity_pen ? op_identity(id, len) : OP_RAW;
 }
 
+/*
+ * A domain with few templates is searched linearly (from the last hit: data sets mostly
+ * repeat one template). One past DEC_TMPL_INDEX_MIN templates (templates_max raised above
+ * it) gets a direct index by id, so that a lookup does not cost a scan of tens of thousands.
+ */
 struct dec_tmpl *
 dec__tmpl_find(struct dec_domain *d, uint16_t id)
 {
     if (d->last_hit < d->ntmpl && d->tmpls[d->last_hit]->id == id) {
         return d->tmpls[d->last_hit];
     }
-    for (uint16_t i = 0; i < d->ntmpl; i++) {
+    if (d->tmpl_pos != NULL) {
+        uint32_t p = d->tmpl_pos[id];
+        if (p == 0) {
+            return NULL;
+        }
+        d->last_hit = p - 1;
+        return d->tmpls[p - 1];
+    }
+    for (uint32_t i = 0; i < d->ntmpl; i++) {
         if (d->tmpls[i]->id == id) {
             d->last_hit = i;
             return d->tmpls[i];
@@ -241,8 +272,7 @@ tmpl_compile(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     t->nfields = n;
     for (uint16_t i = 0; i < n; i++) {
         t->fields[i] = f[i];
-        t->fields[i].op =
-            dec__field_op(m->version, f[i].pen, f[i].id, f[i].len, m->ctx->cfg.identity_pen);
+        t->fields[i].op = dec__field_op(f[i].pen, f[i].id, f[i].len, m->ctx->cfg.identity_pen);
         t->fields[i].off = (uint16_t) t->min_len;
         if (f[i].len == DEC_VARLEN) {
             t->varlen = true;
@@ -254,16 +284,27 @@ tmpl_compile(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     return t;
 }
 
+/* Build the domain's id index; without memory for it the domain stays linear. */
+static void
+index_build(struct dec_ctx *ctx, struct dec_domain *d)
+{
+    d->tmpl_pos = dec__alloc(ctx, 65536u * sizeof(*d->tmpl_pos));
+    for (uint32_t i = 0; d->tmpl_pos != NULL && i < d->ntmpl; i++) {
+        d->tmpl_pos[d->tmpls[i]->id] = (uint16_t) (i + 1u);
+    }
+}
+
 static int
 domain_reserve(struct dec_msgctx *m, struct dec_domain *d)
 {
     if (d->ntmpl < d->tmpl_cap) {
         return 0;
     }
-    uint16_t cap = d->tmpl_cap ? (uint16_t) (d->tmpl_cap * 2u) : 8u;
-    struct dec_tmpl **a = dec__alloc(m->ctx, cap * sizeof(*a));
+    /* 32-bit: a domain may hold every id from 256 to 65535 (tmpl_max allows 65535). */
+    uint32_t cap = d->tmpl_cap ? d->tmpl_cap * 2u : 8u;
+    struct dec_tmpl **a = dec__alloc(m->ctx, (size_t) cap * sizeof(*a));
     if (a == NULL) {
-        return -ENOMEM;
+        return dec__nomem(m->ctx);
     }
     if (d->ntmpl > 0) {
         memcpy(a, d->tmpls, d->ntmpl * sizeof(*a));
@@ -271,6 +312,9 @@ domain_reserve(struct dec_msgctx *m, struct dec_domain *d)
     dec__free(m->ctx, d->tmpls);
     d->tmpls = a;
     d->tmpl_cap = cap;
+    if (d->tmpl_pos == NULL && cap > DEC_TMPL_INDEX_MIN) {
+        index_build(m->ctx, d); /* tried when the array grows, not on every add */
+    }
     return 0;
 }
 
@@ -312,14 +356,18 @@ dec__tmpl_was_withdrawn(const struct dec_domain *d, uint16_t id)
     return false;
 }
 
-/* Out of memory: the template is lost, and the message's result says so (-errno, dec.h). */
+/*
+ * Out of memory or over the budget: the template is lost, and the message's result says so
+ * (-ENOMEM, or DEC_E_LIMIT for the budget, which dec__alloc counted).
+ */
 static int
 nomem(struct dec_msgctx *m)
 {
+    int rc = dec__nomem(m->ctx);
     if (m->rc == 0 || m->rc == DEC_E_NOTEMPLATE) {
-        m->rc = -ENOMEM;
+        m->rc = rc;
     }
-    return -ENOMEM;
+    return rc;
 }
 
 int
@@ -360,6 +408,9 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
         }
         d->tmpls[d->ntmpl++] = t;
         m->exp->ntmpl++;
+        if (d->tmpl_pos != NULL) {
+            d->tmpl_pos[id] = (uint16_t) d->ntmpl; /* index + 1: ids >= 256, so <= 65280 */
+        }
     }
     withdrawn_mark(d, id, false);
     count_template(m);
@@ -368,11 +419,19 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
 }
 
 static void
-tmpl_remove(const struct dec_ctx *ctx, struct dec_exporter *e, struct dec_domain *d, uint16_t i)
+tmpl_remove(struct dec_ctx *ctx, struct dec_exporter *e, struct dec_domain *d, uint32_t i)
 {
+    uint16_t id = d->tmpls[i]->id;
+
     dec__free(ctx, d->tmpls[i]);
     d->tmpls[i] = d->tmpls[--d->ntmpl];
     d->last_hit = 0;
+    if (d->tmpl_pos != NULL) {
+        d->tmpl_pos[id] = 0;
+        if (i < d->ntmpl) {
+            d->tmpl_pos[d->tmpls[i]->id] = (uint16_t) (i + 1u); /* moved into the gap */
+        }
+    }
     e->ntmpl--;
 }
 
@@ -382,11 +441,11 @@ dec__tmpl_withdraw(struct dec_msgctx *m, uint16_t id, bool all, bool options)
 {
     struct dec_domain *d = m->dom;
 
-    for (uint16_t i = d->ntmpl; i > 0; i--) {
+    for (uint32_t i = d->ntmpl; i > 0; i--) {
         struct dec_tmpl *t = d->tmpls[i - 1];
         if ((all && t->options == options) || (!all && t->id == id)) {
             withdrawn_mark(d, t->id, true);
-            tmpl_remove(m->ctx, m->exp, d, (uint16_t) (i - 1));
+            tmpl_remove(m->ctx, m->exp, d, i - 1);
             m->ctx->stats.withdrawals++;
             m->exp->stats.withdrawals++;
         }
@@ -396,11 +455,11 @@ dec__tmpl_withdraw(struct dec_msgctx *m, uint16_t id, bool all, bool options)
 void
 dec__tmpl_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms)
 {
-    for (uint16_t di = 0; di < e->ndomains; di++) {
+    for (uint32_t di = 0; di < e->ndomains; di++) {
         struct dec_domain *d = e->domains[di];
-        for (uint16_t i = d->ntmpl; i > 0; i--) {
+        for (uint32_t i = d->ntmpl; i > 0; i--) {
             if (now_ms > d->tmpls[i - 1]->refreshed_ms + ctx->cfg.tmpl_lifetime_ms) {
-                tmpl_remove(ctx, e, d, (uint16_t) (i - 1));
+                tmpl_remove(ctx, e, d, i - 1);
                 ctx->stats.tmpl_expired++;
                 e->stats.tmpl_expired++;
             }
@@ -409,80 +468,136 @@ dec__tmpl_expire(struct dec_ctx *ctx, struct dec_exporter *e, uint64_t now_ms)
 }
 
 void
-dec__domain_free(const struct dec_ctx *ctx, struct dec_domain *d)
+dec__domain_free(struct dec_ctx *ctx, struct dec_domain *d)
 {
-    for (uint16_t i = 0; i < d->ntmpl; i++) {
+    for (uint32_t i = 0; i < d->ntmpl; i++) {
         dec__free(ctx, d->tmpls[i]);
     }
     dec__free(ctx, d->tmpls);
+    dec__free(ctx, d->tmpl_pos);
     dec__free(ctx, d->ifnames);
     dec__free(ctx, d);
 }
 
 /* ---- snapshot ---- */
 
-struct wbuf {
-    uint8_t b[64 + 8 * DEC_MAX_FIELDS];
+/* One snapshot entry being built; the longest is a template of DEC_MAX_FIELDS fields. */
+struct snap_entry {
+    uint8_t b[32 + 8 * DEC_MAX_FIELDS];
     size_t n;
 };
 
+/* Where the entries go, and how many bytes may still go there. */
+struct snap_out {
+    dec_write_fn *write;
+    void *arg;
+    size_t left;
+};
+
 static void
-put_be(struct wbuf *w, uint64_t v, size_t n)
+snap_put(struct snap_entry *w, uint64_t v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        w->b[w->n + i] = (uint8_t) (v >> (8 * (n - 1 - i)));
-    }
+    flow_put_be(w->b + w->n, v, n);
     w->n += n;
 }
 
 static void
-put_bytes(struct wbuf *w, const void *p, size_t n)
+snap_bytes(struct snap_entry *w, const void *p, size_t n)
 {
     memcpy(w->b + w->n, p, n);
     w->n += n;
 }
 
+static int
+snap_emit(struct snap_out *o, const struct snap_entry *w)
+{
+    if (w->n > o->left) {
+        return DEC_E_SNAPSHOT;
+    }
+    o->left -= w->n;
+    return o->write(o->arg, w->b, w->n);
+}
+
 static void
-put_entry_head(struct wbuf *w, uint8_t kind, const struct dec_exporter *e, uint32_t domain)
+snap_head(struct snap_entry *w, uint8_t kind, const struct dec_exporter *e, uint32_t domain)
 {
     w->n = 0;
-    put_be(w, kind, 1);
-    put_bytes(w, e->src.addr, 16);
-    put_be(w, e->src.port, 2);
-    put_be(w, e->src.transport, 1);
-    put_be(w, domain, 4);
+    snap_put(w, kind, 1);
+    snap_bytes(w, e->src.addr, 16);
+    snap_put(w, e->src.port, 2);
+    snap_put(w, e->src.transport, 1);
+    snap_put(w, domain, 4);
+}
+
+/* A template is saved while its lifetime (UDP) has not run out at the latest now_ms. */
+static bool
+tmpl_live(const struct dec_ctx *ctx, const struct dec_exporter *e, const struct dec_tmpl *t)
+{
+    uint32_t life = ctx->cfg.tmpl_lifetime_ms;
+    return e->src.transport != DEC_TR_UDP || life == 0 || ctx->now_ms <= t->refreshed_ms + life;
+}
+
+static bool
+exporter_live(const struct dec_ctx *ctx, const struct dec_exporter *e)
+{
+    for (uint32_t di = 0; di < e->ndomains; di++) {
+        const struct dec_domain *d = e->domains[di];
+        for (uint32_t i = 0; i < d->ntmpl; i++) {
+            if (tmpl_live(ctx, e, d->tmpls[i])) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool
+domain_has_state(const struct dec_domain *d)
+{
+    return d->init_ms != 0 || d->sampling != 0 || d->instance_id[0] != '\0' || d->snid[0] != '\0' ||
+           d->account_id[0] != '\0';
 }
 
 static int
-save_domain(const struct dec_exporter *e, const struct dec_domain *d, dec_write_fn *write,
-            void *arg)
+save_template(struct snap_out *o, const struct dec_exporter *e, const struct dec_domain *d,
+              const struct dec_tmpl *t)
 {
-    struct wbuf w;
+    struct snap_entry w;
+
+    snap_head(&w, 2, e, d->id);
+    snap_put(&w, t->id, 2);
+    snap_put(&w, t->version, 1);
+    snap_put(&w, t->options, 1);
+    snap_put(&w, t->nscope, 2);
+    snap_put(&w, t->nfields, 2);
+    for (uint16_t f = 0; f < t->nfields; f++) {
+        snap_put(&w, t->fields[f].pen, 4);
+        snap_put(&w, t->fields[f].id, 2);
+        snap_put(&w, t->fields[f].len, 2);
+    }
+    return snap_emit(o, &w);
+}
+
+static int
+save_domain(const struct dec_ctx *ctx, struct snap_out *o, const struct dec_exporter *e,
+            const struct dec_domain *d)
+{
+    struct snap_entry w;
     int rc;
 
-    put_entry_head(&w, 1, e, d->id);
-    put_be(&w, d->init_ms, 8);
-    put_be(&w, d->sampling, 4);
-    put_bytes(&w, d->instance_id, FLOW_ID_MAX);
-    put_bytes(&w, d->snid, FLOW_ID_MAX);
-    put_bytes(&w, d->account_id, FLOW_ID_MAX);
-    if ((rc = write(arg, w.b, w.n)) != 0) {
-        return rc;
-    }
-    for (uint16_t i = 0; i < d->ntmpl; i++) {
-        const struct dec_tmpl *t = d->tmpls[i];
-        put_entry_head(&w, 2, e, d->id);
-        put_be(&w, t->id, 2);
-        put_be(&w, t->version, 1);
-        put_be(&w, t->options, 1);
-        put_be(&w, t->nscope, 2);
-        put_be(&w, t->nfields, 2);
-        for (uint16_t f = 0; f < t->nfields; f++) {
-            put_be(&w, t->fields[f].pen, 4);
-            put_be(&w, t->fields[f].id, 2);
-            put_be(&w, t->fields[f].len, 2);
+    if (domain_has_state(d)) {
+        snap_head(&w, 1, e, d->id);
+        snap_put(&w, d->init_ms, 8);
+        snap_put(&w, d->sampling, 4);
+        snap_bytes(&w, d->instance_id, FLOW_ID_MAX);
+        snap_bytes(&w, d->snid, FLOW_ID_MAX);
+        snap_bytes(&w, d->account_id, FLOW_ID_MAX);
+        if ((rc = snap_emit(o, &w)) != 0) {
+            return rc;
         }
-        if ((rc = write(arg, w.b, w.n)) != 0) {
+    }
+    for (uint32_t i = 0; i < d->ntmpl; i++) {
+        if (tmpl_live(ctx, e, d->tmpls[i]) && (rc = save_template(o, e, d, d->tmpls[i])) != 0) {
             return rc;
         }
     }
@@ -490,26 +605,34 @@ save_domain(const struct dec_exporter *e, const struct dec_domain *d, dec_write_
 }
 
 int
-dec_tmpl_save(const struct dec_ctx *ctx, dec_write_fn *write, void *arg)
+dec_tmpl_save(struct dec_ctx *ctx, dec_write_fn *write, void *arg)
 {
-    struct wbuf w = {.n = 0};
+    struct snap_out o = {.write = write, .arg = arg, .left = ctx->cfg.snapshot_max};
+    struct snap_entry w = {.n = 0};
     int rc;
 
-    put_be(&w, SNAP_MAGIC, 4);
-    put_be(&w, SNAP_VERSION, 2);
-    put_be(&w, 0, 2);
-    if ((rc = write(arg, w.b, w.n)) != 0) {
-        return rc;
+    snap_put(&w, SNAP_MAGIC, 4);
+    snap_put(&w, SNAP_VERSION, 2);
+    snap_put(&w, 0, 2);
+    if ((rc = snap_emit(&o, &w)) != 0) {
+        goto out;
     }
-    for (uint32_t i = 0; i < ctx->nslots; i++) {
-        const struct dec_exporter *e = ctx->slots[i];
-        for (uint16_t d = 0; e != NULL && d < e->ndomains; d++) {
-            if ((rc = save_domain(e, e->domains[d], write, arg)) != 0) {
-                return rc;
+    /* Most recently heard first, so that a snapshot cut at its bound keeps those. */
+    for (const struct dec_exporter *e = ctx->lru_tail; e != NULL; e = e->lru_prev) {
+        if (!exporter_live(ctx, e)) {
+            continue;
+        }
+        for (uint32_t d = 0; d < e->ndomains; d++) {
+            if ((rc = save_domain(ctx, &o, e, e->domains[d])) != 0) {
+                goto out;
             }
         }
     }
-    return 0;
+out:
+    if (rc == DEC_E_SNAPSHOT) {
+        ctx->stats.snapshot_truncated++;
+    }
+    return rc;
 }
 
 static void
@@ -532,8 +655,9 @@ load_template(struct dec_msgctx *m, struct rd *r)
     uint16_t nscope = rd_u16(r);
     uint16_t n = rd_u16(r);
 
-    if (r->err || n == 0 || n > DEC_MAX_FIELDS || nscope > n || (version != 9 && version != 10)) {
-        return DEC_E_FORMAT;
+    if (r->err || id < 256 || n == 0 || n > DEC_MAX_FIELDS || nscope > n ||
+        (version != 9 && version != 10)) {
+        return DEC_E_FORMAT; /* ids below 256 are set ids: never saved, never accepted */
     }
     for (uint16_t i = 0; i < n; i++) {
         fields[i].pen = rd_u32(r);
@@ -563,14 +687,18 @@ load_entry(struct dec_ctx *ctx, struct rd *r, uint64_t now_ms)
     }
     memcpy(src.addr, addr, 16);
     struct dec_msgctx m = {.ctx = ctx, .now_ms = now_ms};
-    m.exp = dec__exporter_get(ctx, &src, now_ms, true);
+    m.exp = dec__exporter_get(ctx, &src, now_ms, false);
     if (m.exp == NULL) {
-        /* Either the exporter cap or an allocation failed: say which. */
-        return ctx->nexp >= ctx->cfg.exporters_max ? DEC_E_LIMIT : -ENOMEM;
+        m.exp = dec__exporter_get(ctx, &src, now_ms, true);
+        if (m.exp == NULL) {
+            return dec__nomem(ctx);
+        }
+        /* The snapshot lists the most recent first: each newcomer is older than the last. */
+        dec__exporter_oldest(ctx, m.exp);
     }
     m.dom = dec__domain_get(ctx, m.exp, domain, true);
     if (m.dom == NULL) {
-        return -ENOMEM;
+        return m.exp->ndomains >= DEC_DOMAINS_MAX ? DEC_E_LIMIT : dec__nomem(ctx);
     }
     if (kind == 2) {
         return load_template(&m, r);
@@ -595,6 +723,7 @@ dec_tmpl_load(struct dec_ctx *ctx, const uint8_t *buf, size_t len, uint64_t now_
     if (r.err || magic != SNAP_MAGIC || version != SNAP_VERSION) {
         return DEC_E_FORMAT;
     }
+    ctx->now_ms = now_ms > ctx->now_ms ? now_ms : ctx->now_ms;
     while (rd_left(&r) > 0) {
         int rc = load_entry(ctx, &r, now_ms);
         if (rc != 0) {

@@ -7,7 +7,9 @@
  * (a header byte, then length-prefixed chunks whose first byte picks exporter, action and
  * clock step) is described in fuzz_decoder.h. The context has small limits (8 templates per
  * exporter, 4 exporters, 4 parked sets) and the sink holds 4 records, so caps, flushes and
- * refused flushes are all reached; an input can also make one allocation fail.
+ * refused flushes are all reached; an input can also make one allocation fail. Its memory
+ * budget is small (fuzz_decoder.h), so eviction by memory and refusals are reached too, and
+ * the budget is checked after every call.
  *
  * Checked on every record and call: what the decoder guarantees (flow.h, dec.h), not what
  * exporters promise. Start and end times are not compared: exporters send end < start.
@@ -181,6 +183,7 @@ fz_decode(struct fz *fz, struct dec_sink *out, const uint8_t *p, size_t len, uin
     FZ_CHECK(rc_valid(rc));
     FZ_CHECK(dec_strerror(rc) != NULL);
     FZ_CHECK(out->n <= out->cap);
+    FZ_CHECK(dec_ctx_stats(fz->dec)->memory_bytes <= fz->cfg.memory_max);
     FZ_CHECK(msg.version == 0 || msg.version == 1 || msg.version == 5 || msg.version == 7 ||
              msg.version == 9 || msg.version == 10);
     FZ_CHECK(msg.records == fz->flushed + out->n - before);
@@ -290,6 +293,7 @@ check_snapshot(const struct fz *fz, uint64_t now_ms)
     FZ_CHECK(rc == 0 || rc == -EIO);
     FZ_CHECK(rc == -EIO || bad.calls < 2);
     cfg.alloc = (struct dec_alloc){NULL, NULL, NULL};
+    cfg.memory_max = 0; /* the default: what one budget held fits, whatever its layout */
     if (dec_ctx_create(&two, &cfg) != 0) {
         goto out;
     }
@@ -320,7 +324,10 @@ fz_chunk(struct fz *fz, struct dec_sink *out, uint8_t ctl, const uint8_t *p, siz
         FZ_CHECK(rc == 0 || rc == DEC_E_FORMAT || rc == DEC_E_LIMIT || rc == -ENOMEM);
         return;
     }
-    if (action == FZ_ACT_FORGET) {
+    if (action == FZ_ACT_FORGET && (ctl & 0x80u)) {
+        int n = dec_exporter_forget_addr(fz->dec, fz->src.addr, -1);
+        FZ_CHECK(n >= 0 && (unsigned) n <= fz->cfg.exporters_max);
+    } else if (action == FZ_ACT_FORGET) {
         dec_exporter_forget(fz->dec, &fz->src);
     }
     fz_decode(fz, out, p, len, now_ms);

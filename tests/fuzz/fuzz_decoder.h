@@ -41,7 +41,8 @@ enum fz_action {
     FZ_ACT_DECODE = 0, /* dec_decode the payload */
     FZ_ACT_REFUSE = 1, /* dec_decode with a sink whose flush refuses the records */
     FZ_ACT_LOAD = 2,   /* dec_tmpl_load the payload into the main context */
-    FZ_ACT_FORGET = 3, /* dec_exporter_forget the source, then dec_decode the payload */
+    FZ_ACT_FORGET = 3, /* dec_exporter_forget the source (with ctl bit 7: every port of its
+                          address, dec_exporter_forget_addr), then dec_decode the payload */
 };
 
 static inline unsigned
@@ -85,6 +86,7 @@ fz_cfg(struct dec_cfg *cfg)
     cfg->pending_sets = 4;
     cfg->pending_bytes = 4096;
     cfg->pending_age_ms = 10000;
+    cfg->memory_max = 96u << 10; /* 4 exporters of 8 large templates pass it: reclaim, refuse */
 }
 
 /* Exporter i: 192.0.2.(1 + i/2), port 2055 or 4739; the transport follows from i. */

@@ -53,6 +53,7 @@
 
 #include "enc.h"
 #include "flow.h"
+#include "flow_bytes.h"
 #include "sendutil.h"
 
 #define POOL_MAX 384  /* valid messages kept */
@@ -197,19 +198,6 @@ fill_pool(struct pool *p, uint64_t seed)
     return p->n == 0 ? -EINVAL : 0;
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) (v >> 8);
-    p[1] = (uint8_t) v;
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-    return (uint16_t) (p[0] << 8 | p[1]);
-}
-
 /* A value that is likely to hit an edge: 0, 1, 65535, near n, or random. */
 static uint16_t
 edge16(uint64_t *s, size_t n)
@@ -237,7 +225,7 @@ find_sets(const struct fuzz *f, uint8_t version, size_t off[MAX_SETS])
         return 0;
     }
     while (n < MAX_SETS && at + 4 <= f->len) {
-        uint16_t len = get16(f->buf + at + 2);
+        uint16_t len = (uint16_t) flow_get_be(f->buf + at + 2, 2);
         off[n++] = at;
         if (len < 4) {
             break;
@@ -263,23 +251,24 @@ mutate_set(struct fuzz *f, uint8_t version, enum kind k)
         return false;
     }
     size_t at = off[below(&f->s, n)];
-    uint16_t id = get16(f->buf + at), len = get16(f->buf + at + 2);
+    uint16_t id = (uint16_t) flow_get_be(f->buf + at, 2),
+             len = (uint16_t) flow_get_be(f->buf + at + 2, 2);
     if (k == K_SETLEN) {
-        put16(f->buf + at + 2, edge16(&f->s, len));
+        flow_put_be(f->buf + at + 2, edge16(&f->s, len), 2);
     } else if (k == K_TMPLID && is_template_set(version, id) && at + 6 <= f->len) {
-        put16(f->buf + at + 4, edge16(&f->s, get16(f->buf + at + 4)));
+        flow_put_be(f->buf + at + 4, edge16(&f->s, (uint16_t) flow_get_be(f->buf + at + 4, 2)), 2);
     } else if (k == K_TMPLID) {
-        put16(f->buf + at, edge16(&f->s, id));
+        flow_put_be(f->buf + at, edge16(&f->s, id), 2);
     } else if (at + 8 <= f->len && is_template_set(version, id)) {
         /* count: the field count, or one field's length (fields start at set + 8). */
         size_t fld = at + 8 + 4 * below(&f->s, 8);
         if (below(&f->s, 2) == 0 || fld + 4 > f->len) {
-            put16(f->buf + at + 6, below(&f->s, 2) == 0 ? 0xFFFF : 0);
+            flow_put_be(f->buf + at + 6, below(&f->s, 2) == 0 ? 0xFFFF : 0, 2);
         } else {
-            put16(f->buf + fld + 2, below(&f->s, 2) == 0 ? 0xFFFF : 0);
+            flow_put_be(f->buf + fld + 2, below(&f->s, 2) == 0 ? 0xFFFF : 0, 2);
         }
     } else {
-        put16(f->buf + 2, 0xFFFF); /* v9 header count / IPFIX length: huge */
+        flow_put_be(f->buf + 2, 0xFFFF, 2); /* v9 header count / IPFIX length: huge */
     }
     return true;
 }
@@ -306,7 +295,7 @@ next_dgram(struct fuzz *f, const struct pool *p)
         }
         if (f->len >= 2 && k == K_RANDVER) {
             static const uint8_t v[] = {5, 9, 10};
-            put16(f->buf, v[below(&f->s, 3)]);
+            flow_put_be(f->buf, v[below(&f->s, 3)], 2);
         }
         f->random++;
         return;
@@ -319,13 +308,15 @@ next_dgram(struct fuzz *f, const struct pool *p)
         f->len = below(&f->s, f->len);
         break;
     case K_HDRLEN:
-        put16(f->buf + 2, edge16(&f->s, m->version == 10 ? m->len : get16(m->bytes + 2)));
+        flow_put_be(
+            f->buf + 2,
+            edge16(&f->s, m->version == 10 ? m->len : (uint16_t) flow_get_be(m->bytes + 2, 2)), 2);
         break;
     case K_SETLEN:
     case K_TMPLID:
     case K_COUNT:
         if (!mutate_set(f, m->version, k)) {
-            put16(f->buf + 2, 0xFFFF); /* v5: a count far beyond the records present */
+            flow_put_be(f->buf + 2, 0xFFFF, 2); /* v5: a count far beyond the records present */
         }
         break;
     case K_BODY:

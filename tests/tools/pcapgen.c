@@ -25,6 +25,8 @@
 
 #include <pcap/pcap.h>
 
+#include "flow_bytes.h"
+
 #define SNAP 128 /* headers only: the wire length says how big each packet was */
 
 struct pkt {
@@ -130,8 +132,8 @@ flow_packets(struct gen *g, const struct flow *f, uint32_t i, uint64_t t0)
         }
         return rc;
     }
-    rc |= add(g, t, i, 0, 0x02, 0);           /* SYN */
-    rc |= add(g, t + rtt, i, 1, 0x12, 0);     /* SYN-ACK */
+    rc |= add(g, t, i, 0, 0x02, 0);            /* SYN */
+    rc |= add(g, t + rtt, i, 1, 0x12, 0);      /* SYN-ACK */
     rc |= add(g, t + rtt + 50, i, 0, 0x10, 0); /* ACK */
     t += rtt + 100;
     /* A request, then a response of 1..~200 segments (heavy tail). */
@@ -145,8 +147,8 @@ flow_packets(struct gen *g, const struct flow *f, uint32_t i, uint64_t t0)
         }
     }
     t += rtt;
-    rc |= add(g, t, i, 0, 0x11, 0);           /* FIN */
-    rc |= add(g, t + rtt, i, 1, 0x11, 0);     /* FIN back */
+    rc |= add(g, t, i, 0, 0x11, 0);            /* FIN */
+    rc |= add(g, t + rtt, i, 1, 0x11, 0);      /* FIN back */
     rc |= add(g, t + rtt + 50, i, 0, 0x10, 0); /* last ACK */
     return rc;
 }
@@ -159,13 +161,6 @@ by_time(const void *a, const void *b)
         return x->ts_us < y->ts_us ? -1 : 1;
     }
     return x->flow < y->flow ? -1 : x->flow > y->flow;
-}
-
-static void
-put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 8);
-    p[1] = (uint8_t) v;
 }
 
 static uint16_t
@@ -199,34 +194,34 @@ frame(const struct flow *f, const struct pkt *p, uint8_t *b, uint32_t *wire)
     }
     uint8_t *h = b + 14;
     if (f->v6) {
-        put16(b + 12, 0x86dd);
+        flow_put_be(b + 12, 0x86dd, 2);
         h[0] = 0x60;
-        put16(h + 4, iplen - 40);
+        flow_put_be(h + 4, iplen - 40, 2);
         h[6] = f->proto;
         h[7] = 64;
         memcpy(h + 8, src, 16);
         memcpy(h + 24, dst, 16);
     } else {
-        put16(b + 12, 0x0800);
+        flow_put_be(b + 12, 0x0800, 2);
         h[0] = 0x45;
-        put16(h + 2, iplen);
+        flow_put_be(h + 2, iplen, 2);
         h[8] = 64;
         h[9] = f->proto;
         memcpy(h + 12, src, 4);
         memcpy(h + 16, dst, 4);
-        put16(h + 10, ip_sum(h));
+        flow_put_be(h + 10, ip_sum(h), 2);
     }
     uint8_t *t = h + ip;
     if (f->proto == 6 || f->proto == 17) {
-        put16(t, sp);
-        put16(t + 2, dp);
+        flow_put_be(t, sp, 2);
+        flow_put_be(t + 2, dp, 2);
     }
     if (f->proto == 6) {
         t[12] = 0x50;
         t[13] = p->tcp_flags;
-        put16(t + 14, 64240);
+        flow_put_be(t + 14, 64240, 2);
     } else if (f->proto == 17) {
-        put16(t + 4, (uint32_t) (8 + p->payload));
+        flow_put_be(t + 4, (uint32_t) (8 + p->payload), 2);
     } else {
         t[0] = f->v6 ? (p->dir ? 129 : 128) : (p->dir ? 0 : 8); /* echo request / reply */
     }
@@ -253,12 +248,23 @@ main(int argc, char **argv)
 
     while ((c = getopt(argc, argv, "o:n:s:e:d:")) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'n': flows = strtoul(optarg, NULL, 10); break;
-        case 's': g.rng = strtoull(optarg, NULL, 10); break;
-        case 'e': end_s = strtoull(optarg, NULL, 10); break;
-        case 'd': span_s = strtoul(optarg, NULL, 10); break;
-        default: usage();
+        case 'o':
+            out = optarg;
+            break;
+        case 'n':
+            flows = strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            g.rng = strtoull(optarg, NULL, 10);
+            break;
+        case 'e':
+            end_s = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            span_s = strtoul(optarg, NULL, 10);
+            break;
+        default:
+            usage();
         }
     }
     if (out == NULL || flows == 0 || flows > 10000000 || span_s < 10 || end_s < span_s) {

@@ -140,3 +140,15 @@ write('ipfix-times',
               iset(258, v4('10.5.0.7') + v4('10.5.0.8') + be('II', 1000, 2000)),
               iset(259, v4('10.5.0.9') + v4('10.5.0.10') + be('II', 1763799000, 2500)),
               iset(260, v4('10.5.0.11') + v4('10.5.0.12') + be('I', 7))], 3, t=1763800001)])
+
+# 6. A template set that cannot be read discards the whole message (issue 11, point 8).
+bad_tmpl = tmpl(300, [(2, 4)]) + be('HH', 301, 1000) + be('HH', 1, 4)
+write('ipfix-malformed-template',
+      'IPFIX: a message with a data set for 256 (before its template) and a template set whose\n'
+      'second record claims 1000 fields is discarded whole (counted template): its data set is\n'
+      'not parked, and its good template 300 is not kept. Then template 256 with one record:\n'
+      'only that record comes out (before: the parked record came out too), and a data set\n'
+      'for 300 is parked, never decoded.',
+      [ipfix([iset(256, rec7('10.6.0.1', '10.6.0.2', 1, 2, 17, 9, 900)), iset(2, bad_tmpl)], 0),
+       ipfix([iset(2, tmpl(256, T7)), iset(256, rec7('10.6.0.3', '10.6.0.4', 3, 4, 6, 2, 120))], 1),
+       ipfix([iset(300, be('I', 5))], 2)])

@@ -3,10 +3,11 @@
  * RFC 5103 biflow records: an IPFIX record that carries both directions of a connection, the
  * answer's counters in reverse IEs (PEN 29305: reverseOctetDeltaCount 1,
  * reversePacketDeltaCount 2, reverseIpClassOfService 5, reverseTcpControlBits 6,
- * reverseIcmpTypeCodeIPv4 32). softflowd -b, YAF and ipfixprobe export them. A flow_rec is one
- * direction, so the decoder turns a biflow record with reverse traffic into two records; the
- * second has the key swapped (addresses, ports, interfaces, direction) and the reverse values.
- * Messages are written by hand with msgbuild.h.
+ * reverseIcmpTypeCodeIPv4 32; YAF sends total counts instead: octetTotalCount 85,
+ * packetTotalCount 86 and their reverse IEs). softflowd -b, YAF and ipfixprobe export them. A
+ * flow_rec is one direction, so the decoder turns a biflow record with reverse traffic into two
+ * records; the second has the key swapped (addresses, ports, interfaces, direction) and the reverse
+ * values. Messages are written by hand with msgbuild.h.
  */
 #include "msgbuild.h"
 
@@ -204,6 +205,97 @@ test_biflow_icmp(void **state)
     th_free(t);
 }
 
+/* YAF's layout: total counters (85/86) both ways, reverse tos, no delta counters. */
+static void
+test_biflow_totals_yaf(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+
+    mb_ipfix_hdr(&m, EXPORT_S, 0, 0);
+    mb_set(&m, 2);
+    mb_u16(&m, 45841);
+    mb_u16(&m, 12);
+    mb_field(&m, 152, 8);
+    mb_field(&m, 153, 8);
+    mb_field(&m, 8, 4);
+    mb_field(&m, 12, 4);
+    mb_field(&m, 7, 2);
+    mb_field(&m, 11, 2);
+    mb_field(&m, 4, 1);
+    mb_field(&m, 5, 1);
+    mb_field(&m, 85, 8);
+    mb_efield(&m, PEN_REV, 85, 8);
+    mb_field(&m, 86, 8);
+    mb_efield(&m, PEN_REV, 86, 8);
+    mb_set_end(&m);
+    mb_set(&m, 45841);
+    mb_u64(&m, T0_MS);
+    mb_u64(&m, T0_MS + 1);
+    mb_ip4(&m, 172, 16, 32, 201);
+    mb_ip4(&m, 172, 16, 32, 100);
+    mb_u16(&m, 46086);
+    mb_u16(&m, 53);
+    mb_u8(&m, 17);
+    mb_u8(&m, 0);
+    mb_u64(&m, 132);
+    mb_u64(&m, 200);
+    mb_u64(&m, 2);
+    mb_u64(&m, 2);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, EXPORT_S * 1000ull), 0);
+    assert_int_equal(t->sink.n, 2);
+    const struct flow_rec *f = &t->recs[0], *r = &t->recs[1];
+    assert_int_equal(f->bytes, 132);
+    assert_int_equal(f->packets, 2);
+    assert_int_equal(f->srcport, 46086);
+    assert_int_equal(r->bytes, 200);
+    assert_int_equal(r->packets, 2);
+    assert_true(r->present & FLOW_HAS_BYTES);
+    assert_true(r->present & FLOW_HAS_PACKETS);
+    assert_int_equal(r->srcport, 53);
+    assert_int_equal(r->dstport, 46086);
+    assert_memory_equal(r->srcaddr, f->dstaddr, 16);
+    assert_memory_equal(r->dstaddr, f->srcaddr, 16);
+    uint16_t len;
+    assert_null(th_raw(r, PEN_REV, 85, &len)); /* decoded, so not kept raw */
+    assert_int_equal(th_stats(t)->records, 2);
+    th_free(t);
+}
+
+/* Reverse deltas win over reverse totals, as forward deltas do over forward totals. */
+static void
+test_biflow_delta_over_total(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+
+    mb_ipfix_hdr(&m, EXPORT_S, 0, 0);
+    mb_set(&m, 2);
+    mb_u16(&m, 300);
+    mb_u16(&m, 4);
+    mb_field(&m, 8, 4);
+    mb_field(&m, 12, 4);
+    mb_efield(&m, PEN_REV, 86, 4);
+    mb_efield(&m, PEN_REV, 2, 4);
+    mb_set_end(&m);
+    mb_set(&m, 300);
+    mb_ip4(&m, 10, 0, 0, 1);
+    mb_ip4(&m, 10, 0, 0, 2);
+    mb_u32(&m, 1000);
+    mb_u32(&m, 7);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, EXPORT_S * 1000ull), 0);
+    assert_int_equal(t->sink.n, 2);
+    assert_int_equal(t->recs[1].packets, 7);
+    assert_false(t->recs[1].present & FLOW_HAS_BYTES);
+    th_free(t);
+}
+
 int
 main(void)
 {
@@ -211,6 +303,8 @@ main(void)
         cmocka_unit_test(test_biflow_split),
         cmocka_unit_test(test_biflow_sequence),
         cmocka_unit_test(test_biflow_icmp),
+        cmocka_unit_test(test_biflow_totals_yaf),
+        cmocka_unit_test(test_biflow_delta_over_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

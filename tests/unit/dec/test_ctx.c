@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Decoder context unit tests: template scoping by exporter and domain, lifetime expiry per
- * transport, the template and exporter caps, dec_exporter_forget / dec_exporter_each, the
- * parked queue's bounds, the output sink with and without a flush callback, dec_msg_len for
- * stream framing, template snapshots (and damaged ones), and the allocator hook failing every
- * allocation in turn. Messages are written by hand with msgbuild.h.
+ * transport, the template cap, a full exporter table taking a newcomer in place of the least
+ * recently heard exporter, dec_exporter_forget / dec_exporter_each, the parked queue's
+ * bounds, the output sink with and without a flush callback, dec_msg_len for stream framing,
+ * template snapshots (and damaged ones), and the allocator hook failing every allocation in
+ * turn. Messages are written by hand with msgbuild.h.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -247,22 +248,32 @@ test_exporter_limit_and_forget(void **state)
     ipfix_one(&m, DOM, true, 2, true, 1);
     assert_int_equal(decode_from(t, &a, &m, 0), 0);
     assert_int_equal(decode_from(t, &b, &m, 0), 0);
-    assert_int_equal(decode_from(t, &c, &m, 0), DEC_E_LIMIT);
-    assert_int_equal(t->sink.n, 0);
-    assert_int_equal(th_stats(t)->err[DEC_R_EXPORTER_LIMIT], 1);
-    assert_int_equal(th_stats(t)->messages, 2);
+    assert_int_equal(decode_from(t, &a, &m, 1), 0); /* a was heard last: b goes first */
+    /* a full table takes the newcomer in place of the least recently heard exporter */
+    assert_int_equal(decode_from(t, &c, &m, 2), 0);
+    assert_int_equal(t->sink.n, 1);
+    assert_int_equal(th_stats(t)->err[DEC_R_EXPORTER_LIMIT], 0);
+    assert_int_equal(th_stats(t)->exporters_evicted, 1);
+    assert_int_equal(th_stats(t)->messages, 4);
+    ipfix_one(&m, DOM, false, 0, true, 1);
+    assert_int_equal(decode_from(t, &a, &m, 3), 0); /* a kept its template */
+    assert_int_equal(t->sink.n, 1);
 
     /* a closed TCP session: its exporter and templates are gone, room for another */
     dec_exporter_forget(t->ctx, &a);
     dec_exporter_forget(t->ctx, &a); /* twice is harmless */
+    assert_int_equal(th_stats(t)->exporters_forgotten, 1);
+    ipfix_one(&m, DOM, true, 2, true, 1);
+    assert_int_equal(decode_from(t, &b, &m, 0), 0); /* b is back, in a's place, unevicted */
+    assert_int_equal(th_stats(t)->exporters_evicted, 1);
     assert_int_equal(decode_from(t, &c, &m, 0), 0);
     assert_int_equal(t->sink.n, 1);
     ipfix_one(&m, DOM, false, 0, true, 1);
-    assert_int_equal(decode_from(t, &a, &m, 0), DEC_E_LIMIT);
     dec_exporter_forget(t->ctx, &c);
     assert_int_equal(decode_from(t, &a, &m, 0), DEC_E_NOTEMPLATE); /* forgotten templates */
     assert_int_equal(decode_from(t, &b, &m, 0), 0);
     assert_int_equal(t->sink.n, 1);
+    assert_int_equal(th_stats(t)->exporters_evicted, 1);
     th_free(t);
 }
 

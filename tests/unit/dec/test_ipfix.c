@@ -450,7 +450,7 @@ test_enterprise_raw(void **state)
     struct th *t = th_new(NULL);
     struct mb m;
     static const struct fspec f[] = {
-        {9, 100, 4}, {0, 2, 4}, {29305, 85, 8}, {PEN, 99, 2}, {0, 5000, 1}};
+        {9, 100, 4}, {0, 2, 4}, {29305, 40, 8}, {PEN, 99, 2}, {0, 5000, 1}};
 
     hdr(&m, 0);
     tmpl(&m, 261, f, 5);
@@ -466,14 +466,14 @@ test_enterprise_raw(void **state)
     assert_int_equal(t->sink.n, 1);
     const struct flow_rec *r = &t->recs[0];
     assert_int_equal(r->packets, 8);
-    /* reverse octets (PEN 29305; total count 85 is not decoded, test_biflow.c) are not ours */
+    /* a reverse IE that is not a counter, flags, tos or ICMP (PEN 29305, IE 40) stays raw */
     assert_false(r->present & FLOW_HAS_BYTES);
     uint16_t len = 0;
     const uint8_t *v = th_raw(r, 9, 100, &len);
     assert_non_null(v);
     assert_int_equal(len, 4);
     assert_memory_equal(v, ((const uint8_t[]){0xde, 0xad, 0xbe, 0xef}), 4);
-    v = th_raw(r, 29305, 85, &len);
+    v = th_raw(r, 29305, 40, &len);
     assert_non_null(v);
     assert_int_equal(len, 8);
     assert_int_equal(v[0], 0x11);
@@ -495,9 +495,11 @@ test_identity_ies(void **state)
     struct th *t = th_new(NULL);
     struct mb m;
     char long_id[60];
-    static const struct fspec f[] = {
-        {PEN, DEC_IE_INSTANCE_ID, 65535}, {PEN, DEC_IE_SNID, 65535},
-        {PEN, DEC_IE_ACCOUNT_ID, 12},     {PEN, DEC_IE_RTT_US, 4}, {0, 2, 4}};
+    static const struct fspec f[] = {{PEN, DEC_IE_INSTANCE_ID, 65535},
+                                     {PEN, DEC_IE_SNID, 65535},
+                                     {PEN, DEC_IE_ACCOUNT_ID, 12},
+                                     {PEN, DEC_IE_RTT_US, 4},
+                                     {0, 2, 4}};
 
     memset(long_id, 'L', sizeof(long_id));
     hdr(&m, 0);
@@ -630,7 +632,7 @@ test_reduced_size(void **state)
     (void) state;
     struct th *t = th_new(NULL);
     struct mb m;
-    static const struct fspec f[] = {{0, 2, 2}, {0, 1, 4}, {0, 10, 1}, {0, 14, 3},
+    static const struct fspec f[] = {{0, 2, 2}, {0, 1, 4},   {0, 10, 1}, {0, 14, 3},
                                      {0, 6, 1}, {0, 150, 4}, {0, 151, 4}};
 
     hdr(&m, 0);
@@ -1052,15 +1054,17 @@ test_sequence(void **state)
     assert_int_equal(t->msg.missed, 0);
     assert_false(t->msg.ooo);
 
-    seq_msg(&m, 111 + 1 + 2000000, 1, 0); /* big jump: restart */
+    seq_msg(&m, 111 + 1 + 2000000, 1, 0); /* a jump of millions forward: loss, not restart */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_false(t->msg.reset);
+    assert_int_equal(t->msg.missed, 2000000);
+    assert_int_equal(s->seq_reset, 0);
+    assert_int_equal(s->seq_missed, 3 + 2000000);
+
+    seq_msg(&m, 0xfffffffeu, 3, 0); /* back by 2,000,115 (modulo 2^32): a restart, then wrap */
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_true(t->msg.reset);
     assert_int_equal(s->seq_reset, 1);
-    assert_int_equal(s->seq_missed, 3);
-
-    seq_msg(&m, 0xfffffffeu, 3, 0); /* restart again, then wrap */
-    assert_int_equal(th_decode(t, &m, 0), 0);
-    assert_int_equal(s->seq_reset, 2);
     seq_msg(&m, 1, 1, 0);
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_false(t->msg.reset);
@@ -1069,7 +1073,17 @@ test_sequence(void **state)
     seq_msg(&m, 4, 1, 0); /* 2, 3 missing across nothing special */
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_int_equal(t->msg.missed, 2);
-    assert_int_equal(s->seq_missed, 5);
+    assert_int_equal(s->seq_missed, 3 + 2000000 + 2);
+
+    seq_msg(&m, 50000, 1, 0);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->msg.missed, 50000 - 5);
+    seq_msg(&m, 3, 1, 0); /* back to near zero, beyond reordering: restart, no loss */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_true(t->msg.reset);
+    assert_int_equal(t->msg.missed, 0);
+    assert_int_equal(s->seq_reset, 2);
+    assert_int_equal(s->seq_missed, 3 + 2000000 + 2 + 50000 - 5);
     th_free(t);
 }
 
@@ -1144,6 +1158,76 @@ test_set_length(void **state)
     th_free(t);
 }
 
+/*
+ * A template set that cannot be read (here a field count of 1000) discards the whole message:
+ * its data set is neither decoded nor parked, and the good template before it is not kept.
+ * Before, the data set was parked and decoded once template 256 came.
+ */
+static void
+test_malformed_template_set_discards_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+    const struct dec_stats *s = th_stats(t);
+
+    hdr(&m, 0);
+    data256(&m, 2, 1000); /* before its template: would be parked */
+    mb_set(&m, 2);
+    mb_u16(&m, 300); /* a good template ... */
+    mb_u16(&m, 1);
+    mb_field(&m, 2, 4);
+    mb_u16(&m, 301); /* ... and one claiming 1000 fields */
+    mb_u16(&m, 1000);
+    mb_field(&m, 1, 4);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->err[DEC_R_TEMPLATE], 1);
+    assert_int_equal(s->pending_queued, 0);
+    assert_int_equal(s->templates, 0);
+
+    hdr(&m, 0); /* the template comes: nothing was parked, nothing is released */
+    tmpl256(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->pending_decoded, 0);
+    assert_int_equal(s->records, 0);
+
+    hdr(&m, 0); /* template 300 of the discarded message is unknown */
+    mb_set(&m, 300);
+    mb_u32(&m, 9);
+    mb_set_end(&m);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_NOTEMPLATE);
+    assert_int_equal(t->sink.n, 0);
+    th_free(t);
+}
+
+/* A withdrawal of a reserved id is counted, but the message is readable: it is decoded. */
+static void
+test_bad_withdrawal_keeps_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+
+    hdr(&m, 0);
+    mb_set(&m, 2);
+    mb_u16(&m, 100);
+    mb_u16(&m, 0);
+    mb_set_end(&m);
+    tmpl256(&m);
+    data256(&m, 1, 1000);
+    mb_done(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 1);
+    assert_int_equal(th_stats(t)->err[DEC_R_TEMPLATE], 1);
+    th_free(t);
+}
+
 int
 main(void)
 {
@@ -1170,6 +1254,8 @@ main(void)
         cmocka_unit_test(test_sequence),
         cmocka_unit_test(test_reserved_set_ids),
         cmocka_unit_test(test_set_length),
+        cmocka_unit_test(test_malformed_template_set_discards_message),
+        cmocka_unit_test(test_bad_withdrawal_keeps_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

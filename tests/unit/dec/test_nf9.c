@@ -763,22 +763,24 @@ test_package_sequence(void **state)
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_false(t->msg.reset);
     assert_int_equal(t->msg.missed, 0);
-    /* a jump of millions is a restart too */
+    /* a jump of millions forward, sysUpTime going on: packets lost, not a restart */
     mb_v9_hdr(&m, 0, 1200, SECS, 5000000, SRC_ID);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_false(t->msg.reset);
+    assert_int_equal(t->msg.missed, 5000000 - 102);
+    assert_int_equal(s->seq_reset, 1);
+    assert_int_equal(s->seq_missed, 1 + 5000000 - 102);
+    /* back by millions (modulo 2^32): a restart; then the wrap at 2^32 */
+    mb_v9_hdr(&m, 0, 1300, SECS, 0xffffffffu, SRC_ID);
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_true(t->msg.reset);
     assert_int_equal(s->seq_reset, 2);
-    assert_int_equal(s->seq_missed, 1);
-    /* wrap at 2^32 */
-    mb_v9_hdr(&m, 0, 1300, SECS, 0xffffffffu, SRC_ID);
-    assert_int_equal(th_decode(t, &m, 0), 0);
-    assert_int_equal(s->seq_reset, 3);
     mb_v9_hdr(&m, 0, 1400, SECS, 0, SRC_ID);
     assert_int_equal(th_decode(t, &m, 0), 0);
     assert_int_equal(t->msg.missed, 0);
     assert_false(t->msg.reset);
     assert_false(t->msg.ooo);
-    assert_int_equal(s->seq_missed, 1);
+    assert_int_equal(s->seq_missed, 1 + 5000000 - 102);
     /* each source id has its own sequence */
     mb_v9_hdr(&m, 0, 1500, SECS, 900, SRC_ID + 1);
     assert_int_equal(th_decode(t, &m, 0), 0);
@@ -799,6 +801,38 @@ test_short_header(void **state)
     assert_int_equal(th_decode(t, &m, 0), DEC_E_TRUNCATED);
     assert_int_equal(th_stats(t)->err[DEC_R_SHORT], 1);
     assert_int_equal(th_stats(t)->messages, 0);
+    th_free(t);
+}
+
+/* As in IPFIX: an unreadable template flowset discards the whole message (1000 fields). */
+static void
+test_malformed_template_set_discards_message(void **state)
+{
+    (void) state;
+    struct th *t = th_new(NULL);
+    struct mb m;
+    const struct dec_stats *s = th_stats(t);
+
+    hdr(&m, 0); /* an empty packet: the sequence is known */
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    hdr(&m, 1);
+    data256(&m, 2, 1000);
+    mb_set(&m, 0);
+    mb_u16(&m, 301);
+    mb_u16(&m, 1000);
+    mb_field(&m, 1, 4);
+    mb_set_end(&m);
+    assert_int_equal(th_decode(t, &m, 0), DEC_E_MALFORMED);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->err[DEC_R_TEMPLATE], 1);
+    assert_int_equal(s->pending_queued, 0);
+
+    hdr(&m, 2);
+    tmpl256(&m);
+    assert_int_equal(th_decode(t, &m, 0), 0);
+    assert_int_equal(t->sink.n, 0);
+    assert_int_equal(s->records, 0);
+    assert_int_equal(t->msg.missed, 1); /* the discarded packet */
     th_free(t);
 }
 
@@ -824,6 +858,7 @@ main(void)
         cmocka_unit_test(test_field_lengths),
         cmocka_unit_test(test_varlen_in_v9),
         cmocka_unit_test(test_package_sequence),
+        cmocka_unit_test(test_malformed_template_set_discards_message),
         cmocka_unit_test(test_short_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -278,6 +278,45 @@ test_time_steps_back(void **state)
     probe_flowtab_destroy(t);
 }
 
+/*
+ * The hash is seeded (flowprobe draws a seed per process): the same packet lands elsewhere
+ * under another seed, and lookups stay right whatever the seed.
+ */
+static void
+test_seeded_hash(void **state)
+{
+    (void) state;
+    struct got g[2];
+    uint32_t hash[2];
+
+    for (int k = 0; k < 2; k++) {
+        struct probe_flowtab *t = NULL;
+        struct probe_flowtab_cfg c = {.max_flows = 64,
+                                      .idle_ms = 15000,
+                                      .active_ms = 60000,
+                                      .fin_ms = 1000,
+                                      .seed = k == 0 ? 0 : 0x9e3779b97f4a7c15ull};
+        memset(&g[k], 0, sizeof(g[k]));
+        assert_int_equal(probe_flowtab_create(&t, &c, on_expire, &g[k]), 0);
+        for (uint16_t i = 0; i < 40; i++) {
+            struct probe_pkt p = pkt(9, (uint16_t) (5000 + i), 1, 53, 17, 0);
+            probe_flowtab_add(t, &p, T0);
+            probe_flowtab_add(t, &p, T0 + MS);
+        }
+        assert_int_equal(probe_flowtab_stats(t)->active, 40);
+        probe_flowtab_flush(t);
+        assert_int_equal(g[k].n, 40);
+        for (size_t i = 0; i < g[k].n; i++) {
+            struct flow_rec r;
+            assert_true(probe_flow_rec(&g[k].f[i], 1, &r));
+            assert_int_equal(r.packets, 2);
+        }
+        hash[k] = g[k].f[0].hash;
+        probe_flowtab_destroy(t);
+    }
+    assert_int_not_equal(hash[0], hash[1]);
+}
+
 int
 main(void)
 {
@@ -290,6 +329,7 @@ main(void)
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_rtt),
         cmocka_unit_test(test_time_steps_back),
+        cmocka_unit_test(test_seeded_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -938,6 +938,10 @@ test_config(void **state)
     enc_destroy(NULL);
     assert_string_equal(enc_strerror(12345), "unknown error");
     assert_string_not_equal(enc_strerror(ENC_E_CONFIG), enc_strerror(ENC_E_V6));
+    /* The encoder's codes have their own band (-1300...), apart from the decoder's. */
+    assert_true(ENC_E_CONFIG <= -1300 && ENC_E_CONFIG > -1400);
+    assert_true(ENC_E_V6 <= -1300 && ENC_E_V6 > -1400);
+    assert_string_equal(dec_strerror(ENC_E_V6), "unknown error");
 
     /* NULL config: IPFIX, domain 0, templates first, export time in seconds. */
     assert_int_equal(enc_create(&e, NULL), 0);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The export encoder: struct flow_rec in, NetFlow v5, NetFlow v9 (RFC 3954) or IPFIX
- * (RFC 7011) messages out. It is the other half of dec.h: flowprobe exports with it and the
- * tests feed its output back to the decoder.
+ * The export encoder (library "enc", encoder/): struct flow_rec in, NetFlow v5, NetFlow v9
+ * (RFC 3954) or IPFIX (RFC 7011) messages out. It is the other half of dec.h: flowprobe
+ * exports with it and the tests feed its output back to the decoder.
  *
  * Like the decoder it is pure: no sockets, no clock (the caller passes now_ms), no files, no
  * logging, no globals. Messages are built in a buffer the context owns and handed to the
@@ -52,10 +52,10 @@
 
 struct enc_ctx; /* opaque */
 
-/* Error codes: the encoder's band is -1050 ... -1099. System errors pass as -errno. */
+/* Error codes: the encoder's band is -1300 ... -1399. System errors pass as -errno. */
 enum enc_err {
-    ENC_E_CONFIG = -1050, /* enc_cfg invalid: version, max_msg out of range, v5 domain/sampling */
-    ENC_E_V6 = -1051,     /* v5 cannot carry an IPv6 record: refused and counted */
+    ENC_E_CONFIG = -1300, /* enc_cfg invalid: version, max_msg out of range, v5 domain/sampling */
+    ENC_E_V6 = -1301,     /* v5 cannot carry an IPv6 record: refused and counted */
 };
 
 #define ENC_MSG_DEFAULT    1400u /* v9 and IPFIX: fits a 1500-byte MTU with room to spare */
