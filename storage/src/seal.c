@@ -1,7 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sealing a capture window (DESIGN.md §4), on the sealer thread, so that ingest never waits
- * for it. The writer hands over a job once the window's pending rows are committed; the runs
+ * Sealing capture windows (DESIGN.md §4): when (the writer thread schedules: the first half
+ * of this file) and how (the sealer thread, so that ingest never waits for it: the second
+ * half).
+ *
+ * A window is due when every exporter that sent records to it, and is not silent (heard from
+ * within silent_s of wall clock), has an export clock past start + W + grace:
+ *
+ *   due = for all live contributors c: clock(c) >= start + W + grace
+ *
+ * Exporter clocks are the export times of message headers (stor_batch.msgs), so a replayed
+ * or clock-skewed exporter seals on its own time; silent exporters stop holding windows open;
+ * a window nobody contributed a clock to seals on wall-clock time.
+ *
+ * The writer hands over a job once the window's waiting rows are committed; the runs
  * numbered below job->max_run are the window's data (records arriving later are late and get
  * runs of their own). Three steps:
  *
@@ -21,7 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stor_int.h"
+#include "flow_bytes.h"
+#include "writer_int.h"
+
+/* The sealer keeps its aggregation scratch between seals up to this many rows; a bigger one
+ * (an unusually big window) is given back once no job is queued. */
+#define SEAL_SCRATCH_KEEP (1u << 18)
 
 /* Encoded sealed blocks and their summaries, made outside any transaction. */
 struct sealed {
@@ -76,7 +93,7 @@ encode_blocks(const struct flow_rec *recs, const uint32_t *order, size_t n, size
  * Integers compare faster than memcmp over 384-byte records, and only keys move. */
 struct skey {
     uint64_t src_hi, src_lo, dst_hi, dst_lo;
-    uint64_t rest; /* srcport 16 | dstport 16 | protocol 8, then the index */
+    uint64_t rest; /* srcport 16 | dstport 16 | protocol 8 */
     uint64_t start;
     uint32_t idx;
 };
@@ -84,7 +101,7 @@ struct skey {
 static uint64_t
 be64(const uint8_t *p)
 {
-    return stor__get_be(p, 8);
+    return flow_get_be(p, 8);
 }
 
 static int
@@ -397,7 +414,7 @@ segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_
             rc = stor__err(rc);
         }
         pthread_rwlock_unlock(&p->grow);
-        if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {
+        if (rc != STOR_E_FULL || stor__commit_map_full(env, p) != 0) {
             return rc;
         }
     }
@@ -432,9 +449,238 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
         g = (struct segment){.first_run = g.end_run, .first_block = next_block};
     }
     if (rc == 0) {
-        pthread_mutex_lock(&env->lock); /* the writer reads it under the lock */
+        pthread_mutex_lock(&env->lock); /* maintenance reads it under the lock */
         p->compact_checked = false;     /* the runs' pages are free now: worth a look */
         pthread_mutex_unlock(&env->lock);
     }
     return rc;
+}
+
+/* ---- scheduling: the writer thread ---- */
+
+static bool
+due(const struct stor_env *env, const struct w_ingest *in, const struct w_win *win,
+    uint64_t now_ms)
+{
+    uint64_t close_ms = ((uint64_t) win->rec.start_s + win->rec.window_s + env->cfg.grace_s) * 1000u;
+    uint64_t silent_ms = (uint64_t) env->cfg.silent_s * 1000u;
+
+    if (win->ncontrib == 0) {
+        return now_ms >= close_ms; /* no exporter to ask: wall clock */
+    }
+    for (uint16_t i = 0; i < win->ncontrib; i++) {
+        const struct w_clock *c = &in->clocks[win->contrib[i]];
+        if (c->heard_ms + silent_ms <= now_ms) {
+            continue; /* fell silent: it no longer holds the window open */
+        }
+        /* An exporter that sends no header times is taken at wall-clock time. */
+        uint64_t clock = c->clock_ms != 0 ? c->clock_ms : now_ms;
+        if (clock < close_ms) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct stor_seal_job *
+job_make(const struct stor_writer *w, const struct w_win *win)
+{
+    struct stor_seal_job *job = calloc(1, sizeof(*job));
+    const struct stor_flowlog *def = stor__ingest_def(w, win->rec.flowlog);
+
+    if (job == NULL) {
+        return NULL;
+    }
+    job->inst = malloc((win->ninst ? win->ninst : 1) * sizeof(*job->inst));
+    if (job->inst == NULL) {
+        free(job);
+        return NULL;
+    }
+    if (win->ninst > 0) {
+        memcpy(job->inst, win->inst, win->ninst * sizeof(*job->inst));
+    }
+    job->ninst = win->ninst;
+    job->flowlog = win->rec.flowlog;
+    job->start_s = win->rec.start_s;
+    job->window_s = win->rec.window_s;
+    job->aggregate = def == NULL || def->aggregate; /* a deleted flow log: default behaviour */
+    job->max_run = win->rec.next_run;
+    return job;
+}
+
+/* Queue a job for the sealer, unless maintenance holds its partition (then: next pass). */
+static bool
+job_queue(struct stor_env *env, struct stor_writer *w, struct stor_seal_job *job)
+{
+    pthread_mutex_lock(&w->mu);
+    uint32_t part = stor__part_start(env, job->start_s);
+    bool held = w->sh.maint_claimed && w->sh.maint_part == part;
+    if (!held) {
+        stor__busy_publish(env, w); /* the window's partition is busy before the sealer sees it */
+        struct stor_seal_job **tail = &w->sh.jobs;
+        while (*tail != NULL) {
+            tail = &(*tail)->next;
+        }
+        *tail = job;
+        w->sh.jobs_out++;
+        pthread_cond_signal(&w->seal_wake);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return !held;
+}
+
+/* Hand every due window (its rows committed) to the sealer; forget sealed windows whose late
+ * rows are committed (late records load them again). */
+void
+stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force)
+{
+    struct w_ingest *in = &w->in;
+    for (size_t i = 0; i < in->nwins;) {
+        struct w_win *win = in->wins[i];
+        if (win->sealing || win->waiting.n > 0 || win->committing.n > 0 ||
+            !(force || win->rec.sealed || due(env, in, win, now_ms))) {
+            i++;
+            continue;
+        }
+        if (win->rec.sealed) {
+            stor__ingest_drop_win(w, i);
+            continue;
+        }
+        struct stor_seal_job *job = job_make(w, win);
+        if (job != NULL && !job_queue(env, w, job)) {
+            free(job->inst);
+            free(job);
+            job = NULL;
+        }
+        if (job != NULL) {
+            win->sealing = true;
+            win->rec.sealed = true; /* what arrives now is late: runs at or after max_run */
+        }
+        i++; /* without a job: tried again next pass */
+    }
+}
+
+/* Take the sealer's finished jobs: count them, forget sealed windows, reopen failed ones. */
+static void
+job_collected(struct stor_writer *w, const struct stor_seal_job *job)
+{
+    for (size_t i = 0; i < w->in.nwins; i++) {
+        struct w_win *win = w->in.wins[i];
+        if (win->rec.flowlog != job->flowlog || win->rec.start_s != job->start_s) {
+            continue;
+        }
+        win->sealing = false;
+        if (job->rc != 0) {
+            win->rec.sealed = false; /* its runs are intact: sealed again later */
+        } else if (win->waiting.n == 0 && win->committing.n == 0) {
+            stor__ingest_drop_win(w, i);
+        }
+        break;
+    }
+    if (job->rc == 0) {
+        w->in.counts.seals++;
+        w->in.counts.nodata += job->nodata;
+        w->in.counts.skipdata += job->skipdata;
+    }
+}
+
+int
+stor__seal_collect(struct stor_writer *w)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&w->mu);
+    struct stor_seal_job *done = w->sh.finished;
+    w->sh.finished = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (done != NULL) {
+        struct stor_seal_job *job = done;
+        done = job->next;
+        job_collected(w, job);
+        rc = rc != 0 ? rc : job->rc;
+        pthread_mutex_lock(&w->mu);
+        w->sh.jobs_out--;
+        pthread_mutex_unlock(&w->mu);
+        free(job->inst);
+        free(job);
+    }
+    return rc;
+}
+
+/* Wait until the sealer has finished every job handed to it (stor_seal_due, shutdown). */
+int
+stor__seal_drain(struct stor_writer *w)
+{
+    int rc = 0;
+    for (;;) {
+        int r = stor__seal_collect(w);
+        rc = rc != 0 ? rc : r;
+        pthread_mutex_lock(&w->mu);
+        bool none_out = w->sh.jobs_out == 0;
+        if (!none_out && w->sh.finished == NULL) {
+            pthread_cond_wait(&w->done, &w->mu);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (none_out) {
+            return rc;
+        }
+    }
+}
+
+/* Free the jobs left queued or finished at shutdown (their windows are sealed after the
+ * next open). */
+void
+stor__seal_jobs_free(struct stor_writer *w)
+{
+    struct stor_seal_job *lists[2] = {w->sh.finished, w->sh.jobs};
+    for (size_t l = 0; l < 2; l++) {
+        while (lists[l] != NULL) {
+            struct stor_seal_job *j = lists[l];
+            lists[l] = j->next;
+            free(j->inst);
+            free(j);
+        }
+    }
+    w->sh.finished = w->sh.jobs = NULL;
+}
+
+/* ---- the sealer thread ---- */
+
+void *
+stor__sealer_main(void *arg)
+{
+    struct stor_env *env = arg;
+    struct stor_writer *w = env->w;
+    struct stor_agg scratch; /* kept from seal to seal so its memory is touched once */
+
+    stor__agg_init(&scratch, true);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->sh.jobs == NULL && !w->sh.sealer_stop) {
+            pthread_cond_wait(&w->seal_wake, &w->mu);
+        }
+        struct stor_seal_job *job = w->sh.jobs;
+        if (job == NULL) {
+            break; /* stopping, nothing queued */
+        }
+        w->sh.jobs = job->next;
+        bool stopping = w->sh.sealer_stop;
+        pthread_mutex_unlock(&w->mu);
+        job->rc = stopping ? STOR_E_CLOSED : stor__seal_job(env, job, &scratch);
+        pthread_mutex_lock(&w->mu);
+        bool more = w->sh.jobs != NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (scratch.cap > SEAL_SCRATCH_KEEP && !more) {
+            stor__agg_free(&scratch); /* an unusually big window: give the memory back */
+            stor__agg_init(&scratch, true);
+        }
+        pthread_mutex_lock(&w->mu);
+        job->next = w->sh.finished;
+        w->sh.finished = job;
+        pthread_cond_signal(&w->wake);
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    stor__agg_free(&scratch);
+    return NULL;
 }

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer's private state, cut by the thread that may touch it (docs/threads.md).
+ *
+ *   struct w_shared   under stor_writer.mu: the batch pool and FIFO, sync and seal requests,
+ *                     the hand-over flags between the threads, the sealer's job lists and the
+ *                     partition claims of the maintenance thread (queue.c, and the few lines
+ *                     of each thread that take mu).
+ *   struct w_ingest   the writer thread only: flow-log definitions, windows, exporter clocks,
+ *                     instances, routing (ingest.c, the scheduling half of seal.c).
+ *   struct w_commit   the commit hand-over: the writer's until it sets commit_go, then the
+ *                     committer's until it sets commit_done, then the writer's again
+ *                     (commit.c).
+ *   struct w_maint    the maintenance thread only: retention and compaction (maint.c).
+ *   struct w_pub      counters in atomics: written by their owning thread, read by
+ *                     stor_stats_get on any thread without a lock.
+ *
+ * Private to storage/src and its unit tests. Files: write.c (the writer thread's loop, start
+ * and stop), queue.c, ingest.c, commit.c, seal.c, maint.c.
+ */
+#ifndef FLOWLOG_WRITER_INT_H
+#define FLOWLOG_WRITER_INT_H
+
+#include <stdatomic.h>
+
+#include "stor_int.h"
+
+#define W_PENDING_MAX     (4u << 20) /* records held in memory across failed commits */
+#define W_MAINT_PERIOD_MS 1000u      /* the maintenance thread's pass, when not asked */
+#define W_BUSY_MAX        4096u      /* partitions the writer publishes as busy (see below) */
+
+/* An exporter's clock: the export times of its message headers. */
+struct w_clock {
+    uint8_t addr[16];
+    uint16_t port;
+    uint64_t clock_ms; /* latest export time seen */
+    uint64_t heard_ms; /* receive time (wall clock) of its last record or header */
+};
+
+/* An instance id a flow log has seen (writer memory; not kept across restarts). */
+struct w_known {
+    uint16_t flowlog;
+    char id[FLOW_ID_MAX];
+};
+
+/* A capture window in the writer's memory: its record (rec, as stored; win.c) and what the
+ * writer tracks until it is sealed. */
+struct w_win {
+    struct stor_win rec;
+    struct stor_rows waiting; /* received since the last hand-over to the committer */
+    uint64_t waiting_late;    /* late records among them */
+    /* Handed to the committer: the committer's (with rec.next_run) between commit_go and
+     * commit_done, the writer's otherwise. Rows that failed to commit stay here. */
+    struct stor_rows committing;
+    uint64_t committing_late;
+    uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
+    bool sealing;             /* handed to the sealer, not finished */
+    uint16_t ncontrib;
+    uint16_t contrib[32]; /* indexes into the writer's exporter clocks */
+    size_t ninst;
+    size_t last_inst;
+    struct stor_inst *inst;
+};
+
+/* Counters and gauges, published in atomics (relaxed: each is a number on its own). */
+struct w_pub {
+    _Atomic uint64_t records_in, records_stored, batches_dropped, records_unrouted;
+    _Atomic uint64_t records_dropped, late, time_skew, commits, seals, nodata, skipdata;
+    _Atomic uint64_t full_errors, partitions_dropped, compactions, bytes, last_commit_ms;
+    _Atomic int last_error;
+};
+
+struct w_shared {
+    struct stor_batch *pool;
+    struct stor_batch **free_list;
+    size_t nfree;
+    struct stor_batch **queue; /* ring of submitted batches */
+    size_t qhead, qlen, qcap;
+    bool stop;
+    uint64_t submitted;      /* batches submitted */
+    uint64_t taken;          /* batches the writer took from the queue */
+    uint64_t synced;         /* `taken` as of the last successful commit */
+    uint64_t commits_begun;  /* commits handed to the committer */
+    uint64_t commits_landed; /* commits whose result the writer took (in the order begun) */
+    unsigned sync_waiters;
+    int last_rc; /* the last commit's result: commits only (seal failures are retried) */
+    /* stor_seal_due's request to the writer. */
+    bool seal_req;
+    bool seal_force;
+    uint64_t seal_now_ms;
+    uint64_t seal_done; /* requests served */
+    int seal_rc;        /* the last request's result: its commit's, or its seals' */
+    /* The committer. */
+    bool commit_go;   /* a commit handed over */
+    bool commit_done; /* the committer finished it */
+    bool committer_stop;
+    /* The sealer. */
+    struct stor_seal_job *jobs;     /* queued for the sealer */
+    struct stor_seal_job *finished; /* done by the sealer, for the writer to collect */
+    size_t jobs_out;                /* handed over and not yet collected */
+    bool sealer_stop;
+    /* The maintenance thread. busy: partitions the writer has windows in, sorted (published
+     * whenever it hands rows or windows to another thread); maintenance claims only a
+     * partition outside it, and the writer hands nothing in the claimed one to anyone. */
+    uint32_t busy[W_BUSY_MAX];
+    size_t nbusy;
+    bool busy_overflow; /* more than W_BUSY_MAX: every partition counts as busy */
+    bool maint_claimed;
+    uint32_t maint_part;
+    uint64_t maint_req;     /* passes asked for (stor_seal_due) */
+    uint64_t maint_served;  /* passes finished */
+    uint64_t maint_now_ms;  /* the asked pass's wall clock */
+    bool maint_stop;
+};
+
+struct w_ingest {
+    struct stor_flowlog *defs;
+    size_t ndefs;
+    uint32_t defs_gen;
+    uint16_t *route; /* stor__route's output, sized for every definition */
+    size_t route_cap;
+    struct w_win **wins;
+    size_t nwins, wins_cap;
+    struct w_win *last_win;
+    struct w_clock *clocks;
+    size_t nclocks, clocks_cap;
+    struct w_known *known; /* instance ids each flow log has seen (for NODATA) */
+    size_t nknown, known_cap;
+    size_t pending;           /* records in all windows' waiting and committing rows */
+    uint64_t commit_at_ms;    /* monotonic: when the next commit is due */
+    bool committing;          /* a commit handed over and not collected */
+    struct stor_stats counts; /* the writer's counters, published to w_pub */
+};
+
+struct w_commit {
+    struct w_win **wins; /* the windows with rows handed over */
+    size_t n, cap;
+    uint64_t taken; /* w_shared.taken when the rows were handed over */
+    bool held;      /* rows in a partition claimed by maintenance were left waiting */
+    /* Results, written by the committer before commit_done. */
+    int rc;
+    uint64_t stored;
+    uint64_t commits;
+};
+
+struct w_maint {
+    uint64_t next_ms; /* monotonic: the next unasked pass */
+};
+
+struct stor_writer {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;        /* to the writer: work, a request or a finished commit */
+    pthread_cond_t done;        /* from the writer, sealer, maint: a request finished */
+    pthread_cond_t seal_wake;   /* to the sealer: a job, or stop */
+    pthread_cond_t commit_wake; /* to the committer: a commit to write, or stop */
+    pthread_cond_t maint_wake;  /* to the maintenance thread: a request, or stop */
+    pthread_t writer, committer, sealer, maint;
+    struct w_shared sh;
+    struct w_ingest in;
+    struct w_commit cm;
+    struct w_maint mt;
+    struct w_pub pub;
+};
+
+/* write.c */
+int stor__cond_init_mono(pthread_cond_t *c);
+void stor__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t mono_ms);
+
+/* queue.c: the FIFO and requests (caller holds nothing; takes mu). */
+struct stor_batch *stor__queue_take(struct stor_writer *w);
+void stor__queue_done(struct stor_writer *w, struct stor_batch *b);
+int stor__queue_init(struct stor_writer *w, const struct stor_cfg *cfg);
+void stor__queue_free(struct stor_writer *w);
+
+/* ingest.c: the writer thread. */
+void stor__ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b);
+void stor__ingest_load_open(struct stor_env *env, struct stor_writer *w);
+const struct stor_flowlog *stor__ingest_def(const struct stor_writer *w, uint16_t id);
+void stor__ingest_drop_win(struct stor_writer *w, size_t i);
+void stor__ingest_free(struct stor_writer *w);
+void stor__ingest_publish(struct stor_writer *w);
+void stor__busy_publish(struct stor_env *env, struct stor_writer *w); /* caller holds mu */
+
+/* commit.c: the committer thread and the writer's side of the hand-over. */
+void *stor__committer_main(void *arg);
+bool stor__commit_handover(struct stor_env *env, struct stor_writer *w);
+int stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool tick);
+int stor__commit_sync(struct stor_env *env, struct stor_writer *w);
+int stor__commit_map_full(struct stor_env *env, struct stor_part *p);
+
+/* seal.c: scheduling (writer thread) and the sealer thread. */
+void *stor__sealer_main(void *arg);
+void stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force);
+int stor__seal_collect(struct stor_writer *w);
+int stor__seal_drain(struct stor_writer *w);
+void stor__seal_jobs_free(struct stor_writer *w);
+
+/* maint.c: the maintenance thread. */
+void *stor__maint_main(void *arg);
+int stor__maint_pass_wait(struct stor_writer *w, uint64_t now_ms);
+
+#endif
