@@ -440,7 +440,8 @@ ingest_msgs(struct stor_env *env, struct w_ingest *in, const struct stor_batch *
     }
 }
 
-/* Size the routing array for every definition (M5: a record may go to all of them). */
+/* Size the routing array for every definition: a record may go to all of them. Allocated at
+ * start for max_flowlogs; grown only if a store holds more definitions than that. */
 static void
 route_size(struct w_ingest *in, size_t want)
 {
@@ -461,7 +462,7 @@ stor__ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b)
     struct clock_cache cc = {UINT16_MAX, NULL};
 
     defs_refresh(env, &w->in);
-    route_size(&w->in, 8);
+    route_size(&w->in, w->in.ndefs);
     ingest_msgs(env, &w->in, b);
     for (size_t i = 0; i < b->n; i++) {
         ingest_one(env, &w->in, &b->recs[i], &cc, b->recv_ms);
@@ -513,7 +514,8 @@ void
 stor__ingest_load_open(struct stor_env *env, struct stor_writer *w)
 {
     defs_refresh(env, &w->in);
-    route_size(&w->in, 8);
+    size_t most = env->cfg.max_flowlogs;
+    route_size(&w->in, most > w->in.ndefs ? most : w->in.ndefs);
     pthread_mutex_lock(&env->lock);
     size_t n = env->nparts;
     uint32_t *starts = malloc((n ? n : 1) * sizeof(*starts));
