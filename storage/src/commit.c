@@ -167,6 +167,16 @@ commit_all(struct stor_env *env, struct w_commit *cm)
     return rc;
 }
 
+/* The commit latency gauges: only the committer writes them. */
+static void
+latency_publish(struct w_pub *pub, uint64_t ms)
+{
+    atomic_store_explicit(&pub->commit_last_ms, ms, memory_order_relaxed);
+    if (ms > atomic_load_explicit(&pub->commit_max_ms, memory_order_relaxed)) {
+        atomic_store_explicit(&pub->commit_max_ms, ms, memory_order_relaxed);
+    }
+}
+
 void *
 stor__committer_main(void *arg)
 {
@@ -185,7 +195,9 @@ stor__committer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         w->cm.stored = 0;
         w->cm.commits = 0;
+        uint64_t t0 = flow_mono_ms();
         int rc = commit_all(env, &w->cm);
+        latency_publish(&w->pub, flow_mono_ms() - t0);
         pthread_mutex_lock(&w->mu);
         w->cm.rc = rc;
         w->sh.commit_done = true;

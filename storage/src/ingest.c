@@ -532,7 +532,8 @@ stor__ingest_load_open(struct stor_env *env, struct stor_writer *w)
     free(starts);
 }
 
-/* Copy the writer's counters to the atomics stor_stats_get reads. */
+/* Copy the writer's counters and gauges to the atomics stor_stats_get reads (jobs_out is
+ * changed only by the writer thread, so it reads it here without mu). */
 void
 stor__ingest_publish(struct stor_writer *w)
 {
@@ -552,7 +553,14 @@ stor__ingest_publish(struct stor_writer *w)
     PUT(full_errors);
     PUT(last_error);
     PUT(last_commit_ms);
+    PUT(expired);
+    PUT(fanout_retimed);
+    PUT(clocks_evicted);
 #undef PUT
+    atomic_store_explicit(&p->pending_records, w->in.pending, memory_order_relaxed);
+    atomic_store_explicit(&p->seal_backlog, w->sh.jobs_out, memory_order_relaxed);
+    atomic_store_explicit(&p->open_windows, w->in.nwins, memory_order_relaxed);
+    atomic_store_explicit(&p->commit_failing, c->last_error != 0, memory_order_relaxed);
 }
 
 static int

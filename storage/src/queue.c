@@ -54,6 +54,7 @@ stor_batch_submit(struct stor_env *env, struct stor_batch *b)
     w->sh.queue[(w->sh.qhead + w->sh.qlen) % w->sh.qcap] = b;
     w->sh.qlen++;
     w->sh.submitted++;
+    atomic_store_explicit(&w->pub.queue_batches, w->sh.qlen, memory_order_relaxed);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -68,6 +69,7 @@ stor__queue_take(struct stor_writer *w)
         b = w->sh.queue[w->sh.qhead];
         w->sh.qhead = (w->sh.qhead + 1) % w->sh.qcap;
         w->sh.qlen--;
+        atomic_store_explicit(&w->pub.queue_batches, w->sh.qlen, memory_order_relaxed);
     }
     pthread_mutex_unlock(&w->mu);
     return b;
@@ -196,6 +198,16 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .compactions = LOAD(compactions),
         .bytes = LOAD(bytes),
         .last_commit_ms = LOAD(last_commit_ms),
+        .pending_records = LOAD(pending_records),
+        .queue_batches = LOAD(queue_batches),
+        .seal_backlog = LOAD(seal_backlog),
+        .open_windows = LOAD(open_windows),
+        .commit_last_ms = LOAD(commit_last_ms),
+        .commit_max_ms = LOAD(commit_max_ms),
+        .commit_failing = LOAD(commit_failing),
+        .expired = LOAD(expired),
+        .fanout_retimed = LOAD(fanout_retimed),
+        .clocks_evicted = LOAD(clocks_evicted),
     };
 #undef LOAD
 }

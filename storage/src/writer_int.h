@@ -67,6 +67,9 @@ struct w_pub {
     _Atomic uint64_t records_in, records_stored, batches_dropped, records_unrouted;
     _Atomic uint64_t records_dropped, late, time_skew, commits, seals, nodata, skipdata;
     _Atomic uint64_t full_errors, partitions_dropped, compactions, bytes, last_commit_ms;
+    _Atomic uint64_t pending_records, queue_batches, seal_backlog, open_windows;
+    _Atomic uint64_t commit_last_ms, commit_max_ms, commit_failing;
+    _Atomic uint64_t expired, fanout_retimed, clocks_evicted;
     _Atomic int last_error;
 };
 

@@ -58,6 +58,14 @@ teardown(void **state)
     return 0;
 }
 
+static uint64_t
+wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
 /* A record from exporter 192.0.2.<exp>:4739 ending at end_ms. */
 static struct flow_rec
 mk(uint8_t exp, uint16_t sport, uint64_t end_ms)
@@ -195,12 +203,55 @@ test_stats_without_store_lock(void **state)
     assert_true(returned);
 }
 
+static int
+find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
+{
+    (void) value;
+    (void) kind;
+    (void) help;
+    return strcmp(name, (const char *) arg) == 0;
+}
+
+/* The operator's numbers: open windows, pending records, queue depth, seal backlog and commit
+ * latency are fields of stor_stats and lines of stor_stats_each. */
+static void
+test_writer_gauges(void **state)
+{
+    struct fx *f = *state;
+    struct flow_rec r[2] = {mk(1, 1000, (uint64_t) (T0 + 100) * 1000u),
+                            mk(1, 1001, (uint64_t) (T0 + 700) * 1000u)};
+    submit_at(f, r, 2, 0, 0, 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.open_windows, 2);
+    assert_int_equal(st.pending_records, 0);
+    assert_int_equal(st.queue_batches, 0);
+    assert_int_equal(st.commit_failing, 0);
+    assert_true(st.commits >= 1);
+    assert_true(st.commit_max_ms >= st.commit_last_ms);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.open_windows, 0);
+    assert_int_equal(st.seal_backlog, 0);
+    assert_int_equal(st.seals, 2);
+    const char *names[] = {"store-pending-records", "store-queue-batches", "store-seal-backlog",
+                           "store-open-windows",    "store-commit-last-ms", "store-commit-max-ms",
+                           "store-commit-failing",  "store-expired",        "store-fanout-retimed",
+                           "store-clocks-evicted"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (stor_stats_each(&st, find_name, (void *) names[i]) != 1) {
+            fail_msg("%s is not listed", names[i]);
+        }
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_route_to_ten_flowlogs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_without_store_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_gauges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
