@@ -216,6 +216,16 @@ part_claimed(const struct stor_env *env, const struct stor_writer *w, const stru
     return w->sh.maint_claimed && w->sh.maint_part == stor__part_start(env, win->rec.start_s);
 }
 
+/* Forget a window's waiting rows: retention dropped its partition meanwhile. */
+static void
+rows_expire(struct stor_writer *w, struct w_win *win)
+{
+    w->in.pending -= win->waiting.n;
+    w->in.counts.expired += win->waiting.n;
+    win->waiting_late = 0;
+    stor__rows_clear(&win->waiting);
+}
+
 /* List every window with waiting rows, moving them to its committing rows (caller holds
  * mu). False when there is nothing to commit. */
 static bool
@@ -230,6 +240,11 @@ list_waiting(struct stor_env *env, struct stor_writer *w)
         }
         if (part_claimed(env, w, win)) {
             cm->held = true; /* committed once maintenance lets the partition go */
+            continue;
+        }
+        if (stor__part_start(env, win->rec.start_s) <
+            atomic_load_explicit(&w->sh.floor_s, memory_order_relaxed)) {
+            rows_expire(w, win); /* dropped since they arrived: never recreate it */
             continue;
         }
         if (cm->n == cm->cap) {

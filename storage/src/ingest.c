@@ -328,13 +328,35 @@ clock_touch(struct w_ingest *in, struct clock_cache *cc, const struct flow_rec *
     }
 }
 
+/*
+ * A window in a partition that retention has dropped, or would drop at once (its end is
+ * retention_s before the receive time): its records are refused, so they never recreate a
+ * dropped partition (or one the next pass deletes with them).
+ */
+bool
+stor__ingest_expired(const struct stor_env *env, const struct stor_writer *w,
+                     uint32_t win_start_s, uint64_t recv_ms)
+{
+    uint32_t part = stor__part_start(env, win_start_s);
+    if (part < atomic_load_explicit(&w->sh.floor_s, memory_order_relaxed)) {
+        return true;
+    }
+    uint64_t end_ms = ((uint64_t) part + env->cfg.partition_s) * 1000u;
+    return env->cfg.retention_s != 0 && end_ms + (uint64_t) env->cfg.retention_s * 1000u <= recv_ms;
+}
+
 /* Append one record (or its copy for one of several flow logs) to its window. */
 static void
 add_to_window(struct stor_env *env, struct w_ingest *in, struct flow_rec *r,
-              const struct stor_flowlog *def, uint16_t id, uint16_t clock)
+              const struct stor_flowlog *def, uint16_t id, uint16_t clock, uint64_t recv_ms)
 {
     uint32_t end_s = (uint32_t) (r->end_ms / 1000u);
-    struct w_win *win = win_get(env, in, id, end_s - end_s % def->window_s, def);
+    uint32_t start = end_s - end_s % def->window_s;
+    if (stor__ingest_expired(env, env->w, start, recv_ms)) {
+        in->counts.expired++;
+        return;
+    }
+    struct w_win *win = win_get(env, in, id, start, def);
     if (win == NULL || in->pending >= W_PENDING_MAX) {
         in->counts.records_dropped++;
         return;
@@ -387,7 +409,7 @@ ingest_one(struct stor_env *env, struct w_ingest *in, struct flow_rec *r, struct
             copy = *r;
             one = &copy;
         }
-        add_to_window(env, in, one, def, in->route[i], cc->clock);
+        add_to_window(env, in, one, def, in->route[i], cc->clock, recv_ms);
     }
     in->counts.records_in++;
 }
@@ -395,7 +417,7 @@ ingest_one(struct stor_env *env, struct w_ingest *in, struct flow_rec *r, struct
 /* Sequence loss reported by a message: on the instance of each window it routes to. */
 static void
 msg_missed(struct stor_env *env, struct w_ingest *in, const struct stor_msg *m, uint64_t t_ms,
-           uint16_t clock)
+           uint64_t recv_ms, uint16_t clock)
 {
     struct flow_rec probe;
     memset(&probe, 0, offsetof(struct flow_rec, instance_id));
@@ -408,7 +430,9 @@ msg_missed(struct stor_env *env, struct w_ingest *in, const struct stor_msg *m, 
     for (size_t j = 0; j < n; j++) {
         const struct stor_flowlog *def = stor__ingest_def(env->w, in->route[j]);
         uint32_t t = (uint32_t) (t_ms / 1000u);
-        struct w_win *win = def ? win_get(env, in, in->route[j], t - t % def->window_s, def) : NULL;
+        uint32_t start = def != NULL ? t - t % def->window_s : 0;
+        bool gone = def == NULL || stor__ingest_expired(env, env->w, start, recv_ms);
+        struct w_win *win = gone ? NULL : win_get(env, in, in->route[j], start, def);
         struct stor_inst *s = win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
         if (s != NULL) {
             s->missed += m->missed;
@@ -435,7 +459,7 @@ ingest_msgs(struct stor_env *env, struct w_ingest *in, const struct stor_batch *
             in->clocks[c].heard_ms = b->recv_ms;
         }
         if (m->missed != 0) {
-            msg_missed(env, in, m, export_ms != 0 ? export_ms : b->recv_ms, c);
+            msg_missed(env, in, m, export_ms != 0 ? export_ms : b->recv_ms, b->recv_ms, c);
         }
     }
 }

@@ -122,10 +122,28 @@ too_old_or_big(const struct stor_env *env, const struct stor_part *p, uint64_t t
 }
 
 /*
- * Drop whole partitions: those that ended more than retention_s ago, then the oldest while
- * the store is above max_bytes (never the newest, nor one the writer has windows in). A
- * dropped partition's file is deleted as soon as no snapshot reads it. Publishes the size
- * of the store's files (store-bytes).
+ * Raise retention's floor past a partition the writer has no window in (so nothing of it is
+ * in memory): from then on records for it are refused. False when the writer is busy there.
+ */
+static bool
+floor_raise(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
+{
+    pthread_mutex_lock(&w->mu);
+    bool ok = !busy_has(&w->sh, part_start);
+    uint32_t end = part_start + env->cfg.partition_s;
+    if (ok && atomic_load_explicit(&w->sh.floor_s, memory_order_relaxed) < end) {
+        atomic_store_explicit(&w->sh.floor_s, end, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+/*
+ * Drop whole partitions, oldest first: those that ended more than retention_s ago, then
+ * while the store is above max_bytes; never the newest, and the pass stops at the first one
+ * the writer has windows in, so that the dropped ones are always below one floor. A dropped
+ * partition's file is deleted as soon as no snapshot reads it. Publishes the size of the
+ * store's files (store-bytes).
  */
 static void
 retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
@@ -143,10 +161,12 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
     bool keep_all = env->cfg.retention_s == 0 && env->cfg.max_bytes == 0;
     for (size_t i = 0; !keep_all && sizes != NULL && i + 1 < n && ndrop < MAINT_DROP_MAX; i++) {
         struct stor_part *p = env->parts[i];
-        if (p->doomed || !too_old_or_big(env, p, total, now_ms) || !claim(w, p->start_s)) {
+        if (p->doomed) {
             continue;
         }
-        release(w); /* not busy: the writer creates no partition (commit.c) for it now */
+        if (!too_old_or_big(env, p, total, now_ms) || !floor_raise(env, w, p->start_s)) {
+            break;
+        }
         p->doomed = true;
         p->refs++; /* ours, dropped below: unref closes and unlinks when the last goes */
         drop[ndrop++] = p;

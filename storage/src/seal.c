@@ -529,6 +529,14 @@ job_queue(struct stor_env *env, struct stor_writer *w, struct stor_seal_job *job
     return !held;
 }
 
+/* Retention dropped the window's partition: nothing to seal (and no partition to create). */
+static bool
+below_floor(const struct stor_env *env, const struct stor_writer *w, const struct w_win *win)
+{
+    return stor__part_start(env, win->rec.start_s) <
+           atomic_load_explicit(&w->sh.floor_s, memory_order_relaxed);
+}
+
 /* Hand every due window (its rows committed) to the sealer; forget sealed windows whose late
  * rows are committed (late records load them again). */
 void
@@ -537,13 +545,14 @@ stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms
     struct w_ingest *in = &w->in;
     for (size_t i = 0; i < in->nwins;) {
         struct w_win *win = in->wins[i];
+        bool gone = below_floor(env, w, win);
         if (win->sealing || win->waiting.n > 0 || win->committing.n > 0 ||
-            !(force || win->rec.sealed || due(env, in, win, now_ms))) {
+            !(force || gone || win->rec.sealed || due(env, in, win, now_ms))) {
             i++;
             continue;
         }
-        if (win->rec.sealed) {
-            stor__ingest_drop_win(w, i);
+        if (win->rec.sealed || gone) {
+            stor__ingest_drop_win(w, i); /* sealed: late records load it again */
             continue;
         }
         struct stor_seal_job *job = job_make(w, win);

@@ -110,6 +110,10 @@ struct w_shared {
     bool busy_overflow; /* more than W_BUSY_MAX: every partition counts as busy */
     bool maint_claimed;
     uint32_t maint_part;
+    /* Retention's floor: partitions starting below it were dropped, and records for them are
+     * refused (store-expired) so that they never recreate one. Raised by maintenance under
+     * mu; read by the writer without it. */
+    _Atomic uint32_t floor_s;
     uint64_t maint_req;     /* passes asked for (stor_seal_due) */
     uint64_t maint_served;  /* passes finished */
     uint64_t maint_now_ms;  /* the asked pass's wall clock */
@@ -180,6 +184,8 @@ void stor__ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch
 void stor__ingest_load_open(struct stor_env *env, struct stor_writer *w);
 const struct stor_flowlog *stor__ingest_def(const struct stor_writer *w, uint16_t id);
 void stor__ingest_drop_win(struct stor_writer *w, size_t i);
+bool stor__ingest_expired(const struct stor_env *env, const struct stor_writer *w,
+                          uint32_t win_start_s, uint64_t recv_ms);
 void stor__ingest_free(struct stor_writer *w);
 void stor__ingest_publish(struct stor_writer *w);
 void stor__busy_publish(struct stor_env *env, struct stor_writer *w); /* caller holds mu */

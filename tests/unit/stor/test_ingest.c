@@ -31,6 +31,14 @@ struct fx {
     char msg[256];
 };
 
+static void
+reopen(struct fx *f)
+{
+    stor_close(f->env);
+    f->env = NULL;
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+}
+
 static int
 setup(void **state)
 {
@@ -203,6 +211,64 @@ test_stats_without_store_lock(void **state)
     assert_true(returned);
 }
 
+static bool
+part_exists(struct fx *f, uint32_t start)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", f->dir, start);
+    return access(path, F_OK) == 0;
+}
+
+/* M4: a record older than the retention horizon is refused and counted; it does not create
+ * the partition that the next pass would delete. */
+static void
+test_expired_by_age(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.retention_s = 3600;
+    reopen(f);
+    uint64_t now_s = wall_now() / 1000u;
+    uint32_t hour = (uint32_t) (now_s - now_s % 3600);
+    uint32_t old = hour - 3 * 3600; /* ended two hours ago: past retention */
+    struct flow_rec r[2] = {mk(1, 1000, (uint64_t) (old + 100) * 1000u),
+                            mk(1, 1001, (now_s - 5) * 1000u)};
+    submit_at(f, r, 2, 0, 0, 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.records_stored, 1);
+    assert_false(part_exists(f, old));
+    assert_int_equal(count_rows(f, NULL), 1);
+}
+
+/* M4: late data into a range that size retention dropped does not bring the partition back
+ * (its files were unlinked by name, which deleted the new ones). */
+static void
+test_expired_below_dropped(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.max_bytes = 1; /* every partition but the newest is over the cap */
+    reopen(f);
+    uint64_t now_s = wall_now() / 1000u;
+    uint32_t hour = (uint32_t) (now_s - now_s % 3600);
+    struct flow_rec r[3];
+    for (int i = 0; i < 3; i++) {
+        r[i] = mk(1, (uint16_t) i, ((uint64_t) hour - 3600u * (uint64_t) (2 - i) + 5) * 1000u);
+    }
+    submit_at(f, r, 3, 0, 0, 0);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    assert_int_equal(f->env->nparts, 1);
+    struct flow_rec late = mk(1, 9, ((uint64_t) hour - 7200u + 60) * 1000u);
+    submit_at(f, &late, 1, 0, 0, 0);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    assert_false(part_exists(f, hour - 7200u));
+    assert_int_equal(f->env->nparts, 1);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.partitions_dropped, 2);
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -252,6 +318,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_route_to_ten_flowlogs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_without_store_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_gauges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_below_dropped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
