@@ -211,6 +211,8 @@ struct stor_stats {
     uint64_t expired;        /* records older than retention: refused (stor_cfg.retention_s) */
     uint64_t fanout_retimed; /* records retimed: their exporter had too many open windows */
     uint64_t clocks_evicted; /* exporter clocks forgotten after W_CLOCK_IDLE_S unheard */
+    uint64_t clock_clamped;  /* export times ahead of receive time or of the exporter's clock
+                                by more than the writer lets one message move it */
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
 

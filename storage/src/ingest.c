@@ -443,6 +443,31 @@ msg_missed(struct stor_env *env, struct w_ingest *in, const struct stor_msg *m, 
     }
 }
 
+/*
+ * Move an exporter's clock to a header's export time, within bounds (W_CLOCK_SKEW_MS): never
+ * past the receive time plus a small skew, and never by more than one window and its grace
+ * in one message. A clamped header is counted (store-clock-clamped); the clock still moves
+ * as far as the bounds let it, so a real jump (replay, an exporter back from an outage) is
+ * caught up in a few messages.
+ */
+static void
+clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_clock *c,
+              uint64_t export_ms, uint64_t recv_ms)
+{
+    uint64_t t = export_ms;
+    uint64_t step_ms = (600u + (uint64_t) cfg->grace_s) * 1000u;
+    if (t > recv_ms + W_CLOCK_SKEW_MS) {
+        t = recv_ms + W_CLOCK_SKEW_MS;
+    }
+    if (c->clock_ms != 0 && t > c->clock_ms + step_ms) {
+        t = c->clock_ms + step_ms;
+    }
+    in->counts.clock_clamped += t != export_ms;
+    if (t > c->clock_ms) {
+        c->clock_ms = t;
+    }
+}
+
 /* Message notes: advance exporter clocks; put sequence loss on its window (SKIPDATA). */
 static void
 ingest_msgs(struct stor_env *env, struct w_ingest *in, const struct stor_batch *b)
@@ -453,9 +478,7 @@ ingest_msgs(struct stor_env *env, struct w_ingest *in, const struct stor_batch *
         /* An implausible export time neither moves the exporter's clock nor opens a window. */
         uint64_t export_ms = implausible(&env->cfg, m->export_ms, b->recv_ms) ? 0 : m->export_ms;
         if (c != UINT16_MAX) {
-            if (export_ms > in->clocks[c].clock_ms) {
-                in->clocks[c].clock_ms = export_ms;
-            }
+            clock_advance(&env->cfg, in, &in->clocks[c], export_ms, b->recv_ms);
             in->clocks[c].heard_ms = b->recv_ms;
         }
         if (m->missed != 0) {
@@ -580,6 +603,7 @@ stor__ingest_publish(struct stor_writer *w)
     PUT(expired);
     PUT(fanout_retimed);
     PUT(clocks_evicted);
+    PUT(clock_clamped);
 #undef PUT
     atomic_store_explicit(&p->pending_records, w->in.pending, memory_order_relaxed);
     atomic_store_explicit(&p->seal_backlog, w->sh.jobs_out, memory_order_relaxed);

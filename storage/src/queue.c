@@ -208,6 +208,7 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .expired = LOAD(expired),
         .fanout_retimed = LOAD(fanout_retimed),
         .clocks_evicted = LOAD(clocks_evicted),
+        .clock_clamped = LOAD(clock_clamped),
     };
 #undef LOAD
 }

@@ -28,6 +28,10 @@
 #define W_PENDING_MAX     (4u << 20) /* records held in memory across failed commits */
 #define W_MAINT_PERIOD_MS 1000u      /* the maintenance thread's pass, when not asked */
 #define W_BUSY_MAX        4096u      /* partitions the writer publishes as busy (see below) */
+/* An exporter clock (the export time of its headers) is taken at most this far ahead of the
+ * receive time, and one message moves it at most one window (the longest, 600 s) plus grace:
+ * a spoofed or broken export time cannot seal windows early for good. */
+#define W_CLOCK_SKEW_MS   60000u
 
 /* An exporter's clock: the export times of its message headers. */
 struct w_clock {
@@ -69,7 +73,7 @@ struct w_pub {
     _Atomic uint64_t full_errors, partitions_dropped, compactions, bytes, last_commit_ms;
     _Atomic uint64_t pending_records, queue_batches, seal_backlog, open_windows;
     _Atomic uint64_t commit_last_ms, commit_max_ms, commit_failing;
-    _Atomic uint64_t expired, fanout_retimed, clocks_evicted;
+    _Atomic uint64_t expired, fanout_retimed, clocks_evicted, clock_clamped;
     _Atomic int last_error;
 };
 

@@ -269,6 +269,83 @@ test_expired_below_dropped(void **state)
     assert_int_equal(st.partitions_dropped, 2);
 }
 
+struct winfo {
+    size_t n;
+    struct stor_window_info w[16];
+};
+
+static int
+collect_window(void *arg, const struct stor_window_info *w)
+{
+    struct winfo *wi = arg;
+    if (wi->n < 16) {
+        wi->w[wi->n++] = *w;
+    }
+    return 0;
+}
+
+/* Whether the window starting at start_s is sealed (it must exist). */
+static bool
+sealed(struct fx *f, uint32_t start_s)
+{
+    struct winfo wi = {0};
+    struct stor_snap *snap;
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(stor_windows_each(snap, 0, UINT64_MAX, collect_window, &wi), 0);
+    stor_snap_end(snap);
+    for (size_t i = 0; i < wi.n; i++) {
+        if (wi.w[i].start_s == start_s) {
+            return wi.w[i].sealed;
+        }
+    }
+    fail_msg("no window at %u", start_s);
+    return false;
+}
+
+/* M11, live: a header 23 h ahead of the receive time (plausible with time_future 1 day) does
+ * not move the exporter's clock past its windows; normal headers follow and nothing is late. */
+static void
+test_clock_spoof_live(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.time_future_s = 86400;
+    f->cfg.time_past_s = 30 * 86400;
+    reopen(f);
+    uint64_t now = wall_now();
+    uint32_t win = (uint32_t) (now / 1000u - now / 1000u % 600u);
+    struct flow_rec r = mk(1, 1000, now);
+    submit_at(f, &r, 1, 1, now + 23 * 3600000ull, now);
+    assert_int_equal(stor_seal_due(f->env, now, false), 0);
+    assert_false(sealed(f, win));
+    r.srcport = 1001;
+    submit_at(f, &r, 1, 1, now + 10, now + 10);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.late, 0);
+    assert_int_equal(st.clock_clamped, 1);
+}
+
+/* M11, replay: one header far ahead of the others (both in the past) moves the clock one
+ * window and its grace at most; the next window stays open for the headers that follow. */
+static void
+test_clock_spoof_replay(void **state)
+{
+    struct fx *f = *state;
+    uint64_t now = wall_now();
+    struct flow_rec r[2] = {mk(1, 1000, (uint64_t) (T0 + 90) * 1000u),
+                            mk(1, 1001, (uint64_t) (T0 + 650) * 1000u)};
+    submit_at(f, r, 2, 1, (uint64_t) (T0 + 100) * 1000u, now);
+    submit_at(f, NULL, 0, 1, (uint64_t) (T0 + 20 * 3600) * 1000u, now);
+    submit_at(f, NULL, 0, 1, (uint64_t) (T0 + 110) * 1000u, now);
+    assert_int_equal(stor_seal_due(f->env, now, false), 0);
+    assert_false(sealed(f, T0 + 600));
+    r[1].srcport = 1002;
+    submit_at(f, &r[1], 1, 1, (uint64_t) (T0 + 700) * 1000u, now);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.late, 0);
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -320,6 +397,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_writer_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_below_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_spoof_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_spoof_replay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
