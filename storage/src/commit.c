@@ -324,6 +324,7 @@ stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_m
     if (rc == 0 && tick) {
         stor__seal_schedule(env, w, now_ms, false);
         stor__seal_collect(w);
+        stor__clocks_sweep(&w->in, now_ms);
     }
     stor__ingest_publish(w);
     pthread_mutex_lock(&w->mu);

@@ -16,223 +16,6 @@
 
 #include "writer_int.h"
 
-/* ---- exporter clocks ---- */
-
-static uint16_t
-clock_index(struct w_ingest *in, const uint8_t addr[16], uint16_t port)
-{
-    for (size_t i = 0; i < in->nclocks; i++) {
-        if (in->clocks[i].port == port && memcmp(in->clocks[i].addr, addr, 16) == 0) {
-            return (uint16_t) i;
-        }
-    }
-    if (in->nclocks == in->clocks_cap) {
-        size_t cap = in->clocks_cap ? in->clocks_cap * 2 : 16;
-        if (cap > UINT16_MAX) {
-            return UINT16_MAX; /* untracked: it does not hold windows open */
-        }
-        struct w_clock *c = realloc(in->clocks, cap * sizeof(*c));
-        if (c == NULL) {
-            return UINT16_MAX;
-        }
-        in->clocks = c;
-        in->clocks_cap = cap;
-    }
-    struct w_clock *c = &in->clocks[in->nclocks];
-    memset(c, 0, sizeof(*c));
-    memcpy(c->addr, addr, 16);
-    c->port = port;
-    return (uint16_t) in->nclocks++;
-}
-
-/* ---- windows and instances ---- */
-
-static void
-win_free(struct w_win *win)
-{
-    stor__rows_free(&win->waiting);
-    stor__rows_free(&win->committing);
-    free(win->inst);
-    free(win);
-}
-
-/* Load a window's record from its partition, if both exist: a partition is created only by
- * a commit (commit.c), never by reading. */
-static int
-win_load(struct stor_env *env, struct w_win *win)
-{
-    struct stor_part *p;
-    MDB_txn *txn;
-    uint8_t k[STOR_KEY_WIN];
-    MDB_val key = {STOR_KEY_WIN, k}, val;
-    int rc = stor__part_get(env, stor__part_start(env, win->rec.start_s), false, &p);
-
-    if (rc == STOR_E_NOTFOUND) {
-        return 0;
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    stor__key_win(k, win->rec.flowlog, win->rec.start_s);
-    pthread_rwlock_rdlock(&p->grow);
-    if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
-        rc = mdb_get(txn, p->windows, &key, &val);
-        if (rc == 0) {
-            rc = stor__win_read(val.mv_data, val.mv_size, &win->rec);
-        } else if (rc == MDB_NOTFOUND) {
-            rc = 0;
-        } else {
-            rc = stor__err(rc);
-        }
-        mdb_txn_abort(txn);
-    } else {
-        rc = stor__err(rc);
-    }
-    pthread_rwlock_unlock(&p->grow);
-    return rc;
-}
-
-static bool
-inst_is(const struct stor_inst *s, const char *id, const uint8_t exporter[16], uint32_t domain)
-{
-    /* Identified by instance-id; without one, by exporter and domain. */
-    return s->id[0] == id[0] && (id[0] == '\0' || strcmp(s->id, id) == 0) &&
-           (id[0] != '\0' || (s->domain == domain && memcmp(s->exporter, exporter, 16) == 0));
-}
-
-static struct stor_inst *
-inst_get(struct w_win *win, const char *id, const uint8_t exporter[16], uint32_t domain)
-{
-    if (win->last_inst < win->ninst && inst_is(&win->inst[win->last_inst], id, exporter, domain)) {
-        return &win->inst[win->last_inst];
-    }
-    for (size_t i = 0; i < win->ninst; i++) {
-        if (inst_is(&win->inst[i], id, exporter, domain)) {
-            win->last_inst = i;
-            return &win->inst[i];
-        }
-    }
-    if (win->ninst >= STOR_INST_MAX) {
-        return NULL;
-    }
-    struct stor_inst *a = realloc(win->inst, (win->ninst + 1) * sizeof(*a));
-    if (a == NULL) {
-        return NULL;
-    }
-    win->inst = a;
-    struct stor_inst *s = &a[win->ninst++];
-    memset(s, 0, sizeof(*s));
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    memcpy(s->exporter, exporter, 16);
-    s->domain = domain;
-    return s;
-}
-
-/* Remember an instance id a flow log has seen, so later windows can report NODATA for it. */
-static void
-known_add(struct w_ingest *in, uint16_t flowlog, const char *id)
-{
-    for (size_t i = 0; i < in->nknown; i++) {
-        if (in->known[i].flowlog == flowlog && strcmp(in->known[i].id, id) == 0) {
-            return;
-        }
-    }
-    if (in->nknown >= STOR_INST_MAX) {
-        return;
-    }
-    if (in->nknown == in->known_cap) {
-        size_t cap = in->known_cap ? in->known_cap * 2 : 16;
-        struct w_known *k = realloc(in->known, cap * sizeof(*k));
-        if (k == NULL) {
-            return;
-        }
-        in->known = k;
-        in->known_cap = cap;
-    }
-    in->known[in->nknown].flowlog = flowlog;
-    snprintf(in->known[in->nknown].id, FLOW_ID_MAX, "%s", id);
-    in->nknown++;
-}
-
-/* A new window starts with every instance its flow log knows, none seen yet. */
-static void
-win_add_known(struct w_ingest *in, struct w_win *win, const struct stor_flowlog *def)
-{
-    static const uint8_t none[16];
-    for (int i = 0; i < def->ninstances; i++) {
-        inst_get(win, def->instances[i], none, 0);
-    }
-    for (size_t i = 0; i < in->nknown; i++) {
-        if (in->known[i].flowlog == win->rec.flowlog) {
-            inst_get(win, in->known[i].id, none, 0);
-        }
-    }
-}
-
-static struct w_win *
-win_get(struct stor_env *env, struct w_ingest *in, uint16_t flowlog, uint32_t start,
-        const struct stor_flowlog *def)
-{
-    struct w_win *win = in->last_win;
-    if (win != NULL && win->rec.flowlog == flowlog && win->rec.start_s == start) {
-        return win;
-    }
-    for (size_t i = 0; i < in->nwins; i++) {
-        if (in->wins[i]->rec.flowlog == flowlog && in->wins[i]->rec.start_s == start) {
-            return in->last_win = in->wins[i];
-        }
-    }
-    if (in->nwins == in->wins_cap) {
-        size_t cap = in->wins_cap ? in->wins_cap * 2 : 16;
-        struct w_win **a = realloc(in->wins, cap * sizeof(*a));
-        if (a == NULL) {
-            return NULL;
-        }
-        in->wins = a;
-        in->wins_cap = cap;
-    }
-    win = calloc(1, sizeof(*win));
-    if (win == NULL) {
-        return NULL;
-    }
-    win->rec.flowlog = flowlog;
-    win->rec.start_s = start;
-    win->rec.window_s = def->window_s;
-    win->waiting.per = env->cfg.block_records;
-    win->committing.per = env->cfg.block_records;
-    win_add_known(in, win, def);
-    if (win_load(env, win) != 0) {
-        win_free(win);
-        return NULL;
-    }
-    in->wins[in->nwins++] = win;
-    return in->last_win = win;
-}
-
-void
-stor__ingest_drop_win(struct stor_writer *w, size_t i)
-{
-    struct w_ingest *in = &w->in;
-    if (in->last_win == in->wins[i]) {
-        in->last_win = NULL;
-    }
-    win_free(in->wins[i]);
-    in->wins[i] = in->wins[--in->nwins];
-}
-
-static void
-contrib_add(struct w_win *win, uint16_t clock)
-{
-    for (uint16_t i = 0; i < win->ncontrib; i++) {
-        if (win->contrib[i] == clock) {
-            return;
-        }
-    }
-    if (win->ncontrib < sizeof(win->contrib) / sizeof(win->contrib[0]) && clock != UINT16_MAX) {
-        win->contrib[win->ncontrib++] = clock;
-    }
-}
-
 /* ---- flow-log definitions ---- */
 
 const struct stor_flowlog *
@@ -321,7 +104,7 @@ clock_touch(struct w_ingest *in, struct clock_cache *cc, const struct flow_rec *
         cc->of->exporter_port == r->exporter_port) {
         return;
     }
-    cc->clock = clock_index(in, r->exporter, r->exporter_port);
+    cc->clock = stor__clock_get(in, r->exporter, r->exporter_port);
     cc->of = r;
     if (cc->clock != UINT16_MAX) {
         in->clocks[cc->clock].heard_ms = recv_ms; /* heard from, header or not */
@@ -356,7 +139,7 @@ add_to_window(struct stor_env *env, struct w_ingest *in, struct flow_rec *r,
         in->counts.expired++;
         return;
     }
-    struct w_win *win = win_get(env, in, id, start, def);
+    struct w_win *win = stor__win_get(env, in, id, start, def);
     if (win == NULL || in->pending >= W_PENDING_MAX) {
         in->counts.records_dropped++;
         return;
@@ -373,14 +156,14 @@ add_to_window(struct stor_env *env, struct w_ingest *in, struct flow_rec *r,
         win->waiting_late++;
         in->counts.late++;
     }
-    contrib_add(win, clock);
+    stor__win_contrib_add(in, win, clock);
     size_t had = win->ninst;
-    struct stor_inst *s = inst_get(win, r->instance_id, r->exporter, r->domain);
+    struct stor_inst *s = stor__win_inst(in, win, r->instance_id, r->exporter, r->domain);
     if (s != NULL) {
         s->seen = true;
     }
     if (win->ninst > had && r->instance_id[0] != '\0') {
-        known_add(in, win->rec.flowlog, r->instance_id);
+        stor__known_add(in, win->rec.flowlog, r->instance_id);
     }
 }
 
@@ -432,39 +215,14 @@ msg_missed(struct stor_env *env, struct w_ingest *in, const struct stor_msg *m, 
         uint32_t t = (uint32_t) (t_ms / 1000u);
         uint32_t start = def != NULL ? t - t % def->window_s : 0;
         bool gone = def == NULL || stor__ingest_expired(env, env->w, start, recv_ms);
-        struct w_win *win = gone ? NULL : win_get(env, in, in->route[j], start, def);
-        struct stor_inst *s = win ? inst_get(win, m->instance_id, m->exporter, m->domain) : NULL;
+        struct w_win *win = gone ? NULL : stor__win_get(env, in, in->route[j], start, def);
+        struct stor_inst *s = win ? stor__win_inst(in, win, m->instance_id, m->exporter, m->domain) : NULL;
         if (s != NULL) {
             s->missed += m->missed;
         }
         if (win != NULL) {
-            contrib_add(win, clock);
+            stor__win_contrib_add(in, win, clock);
         }
-    }
-}
-
-/*
- * Move an exporter's clock to a header's export time, within bounds (W_CLOCK_SKEW_MS): never
- * past the receive time plus a small skew, and never by more than one window and its grace
- * in one message. A clamped header is counted (store-clock-clamped); the clock still moves
- * as far as the bounds let it, so a real jump (replay, an exporter back from an outage) is
- * caught up in a few messages.
- */
-static void
-clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_clock *c,
-              uint64_t export_ms, uint64_t recv_ms)
-{
-    uint64_t t = export_ms;
-    uint64_t step_ms = (600u + (uint64_t) cfg->grace_s) * 1000u;
-    if (t > recv_ms + W_CLOCK_SKEW_MS) {
-        t = recv_ms + W_CLOCK_SKEW_MS;
-    }
-    if (c->clock_ms != 0 && t > c->clock_ms + step_ms) {
-        t = c->clock_ms + step_ms;
-    }
-    in->counts.clock_clamped += t != export_ms;
-    if (t > c->clock_ms) {
-        c->clock_ms = t;
     }
 }
 
@@ -474,11 +232,11 @@ ingest_msgs(struct stor_env *env, struct w_ingest *in, const struct stor_batch *
 {
     for (size_t i = 0; i < b->nmsgs; i++) {
         const struct stor_msg *m = &b->msgs[i];
-        uint16_t c = clock_index(in, m->exporter, m->exporter_port);
+        uint16_t c = stor__clock_get(in, m->exporter, m->exporter_port);
         /* An implausible export time neither moves the exporter's clock nor opens a window. */
         uint64_t export_ms = implausible(&env->cfg, m->export_ms, b->recv_ms) ? 0 : m->export_ms;
         if (c != UINT16_MAX) {
-            clock_advance(&env->cfg, in, &in->clocks[c], export_ms, b->recv_ms);
+            stor__clock_advance(&env->cfg, in, &in->clocks[c], export_ms, b->recv_ms);
             in->clocks[c].heard_ms = b->recv_ms;
         }
         if (m->missed != 0) {
@@ -548,7 +306,7 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
                 any.window_s = tmp.window_s;
                 def = &any;
             }
-            win_get(env, &w->in, fl, start, def);
+            stor__win_get(env, &w->in, fl, start, def);
         }
         mdb_cursor_close(cur);
     }
@@ -604,6 +362,7 @@ stor__ingest_publish(struct stor_writer *w)
     PUT(fanout_retimed);
     PUT(clocks_evicted);
     PUT(clock_clamped);
+    PUT(clocks_full);
 #undef PUT
     atomic_store_explicit(&p->pending_records, w->in.pending, memory_order_relaxed);
     atomic_store_explicit(&p->seal_backlog, w->sh.jobs_out, memory_order_relaxed);
@@ -642,13 +401,8 @@ stor__busy_publish(struct stor_env *env, struct stor_writer *w)
 void
 stor__ingest_free(struct stor_writer *w)
 {
-    struct w_ingest *in = &w->in;
-    for (size_t i = 0; i < in->nwins; i++) {
-        win_free(in->wins[i]);
-    }
-    free(in->wins);
-    free(in->known);
-    free(in->clocks);
-    free(in->defs);
-    free(in->route);
+    stor__wins_free(&w->in);
+    stor__clocks_free(&w->in);
+    free(w->in.defs);
+    free(w->in.route);
 }

@@ -209,6 +209,7 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .fanout_retimed = LOAD(fanout_retimed),
         .clocks_evicted = LOAD(clocks_evicted),
         .clock_clamped = LOAD(clock_clamped),
+        .clocks_full = LOAD(clocks_full),
     };
 #undef LOAD
 }

@@ -468,7 +468,7 @@ due(const struct stor_env *env, const struct w_ingest *in, const struct w_win *w
     if (win->ncontrib == 0) {
         return now_ms >= close_ms; /* no exporter to ask: wall clock */
     }
-    for (uint16_t i = 0; i < win->ncontrib; i++) {
+    for (size_t i = 0; i < win->ncontrib; i++) {
         const struct w_clock *c = &in->clocks[win->contrib[i]];
         if (c->heard_ms + silent_ms <= now_ms) {
             continue; /* fell silent: it no longer holds the window open */
@@ -552,7 +552,7 @@ stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms
             continue;
         }
         if (win->rec.sealed || gone) {
-            stor__ingest_drop_win(w, i); /* sealed: late records load it again */
+            stor__win_drop(&w->in, i); /* sealed: late records load it again */
             continue;
         }
         struct stor_seal_job *job = job_make(w, win);
@@ -582,7 +582,7 @@ job_collected(struct stor_writer *w, const struct stor_seal_job *job)
         if (job->rc != 0) {
             win->rec.sealed = false; /* its runs are intact: sealed again later */
         } else if (win->waiting.n == 0 && win->committing.n == 0) {
-            stor__ingest_drop_win(w, i);
+            stor__win_drop(&w->in, i);
         }
         break;
     }

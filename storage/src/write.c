@@ -106,6 +106,7 @@ serve_request(struct stor_env *env, struct stor_writer *w, bool seal_req, bool f
     if (rc == 0 && seal_req) {
         stor__seal_schedule(env, w, seal_now, force);
         rc = stor__seal_drain(w); /* stor_seal_due waits for its seals */
+        stor__clocks_sweep(&w->in, seal_now);
         stor__ingest_publish(w);
     }
     pthread_mutex_lock(&w->mu);
@@ -139,6 +140,7 @@ commit_tick(struct stor_env *env, struct stor_writer *w, const struct turn *t, u
     if (!stor__commit_handover(env, w) && due_now) {
         stor__seal_schedule(env, w, now_ms, false); /* nothing to commit: seals come due */
         stor__seal_collect(w);
+        stor__clocks_sweep(&w->in, now_ms);
         stor__ingest_publish(w);
         pthread_mutex_lock(&w->mu);
         stor__busy_publish(env, w);
@@ -266,6 +268,7 @@ stor__writer_start(struct stor_env *env)
     if ((rc = writer_sync_init(w)) != 0 || (rc = stor__queue_init(w, &env->cfg)) != 0) {
         goto free_w;
     }
+    w->in.seed = stor__windex_seed();
     env->w = w;
     if ((rc = threads_start(env, w)) != 0) {
         goto no_env;

@@ -32,14 +32,31 @@
  * receive time, and one message moves it at most one window (the longest, 600 s) plus grace:
  * a spoofed or broken export time cannot seal windows early for good. */
 #define W_CLOCK_SKEW_MS   60000u
+#define W_CLOCK_MAX       65534u   /* exporter clocks at once (contributor ids are 16-bit) */
+#define W_CLOCK_IDLE_MS   3600000u /* a clock unheard this long, holding no window, is forgotten */
 
 /* An exporter's clock: the export times of its message headers. */
 struct w_clock {
     uint8_t addr[16];
     uint16_t port;
-    uint64_t clock_ms; /* latest export time seen */
+    bool used;         /* false: on the free list */
+    uint32_t refs;     /* windows that list it as a contributor */
+    uint32_t h;        /* its hash in w_ingest.clock_idx */
+    uint64_t clock_ms; /* latest export time taken */
     uint64_t heard_ms; /* receive time (wall clock) of its last record or header */
 };
+
+/* A hash index over an owner's array (windex.c): slots of (hash, value + 1), 0 = empty. */
+struct w_slot {
+    uint32_t val1;
+    uint32_t h;
+};
+struct w_index {
+    struct w_slot *slots;
+    size_t mask; /* slots - 1 (a power of two), 0 before the first put */
+    size_t n;
+};
+typedef bool stor__windex_eq(const void *ctx, uint32_t val);
 
 /* An instance id a flow log has seen (writer memory; not kept across restarts). */
 struct w_known {
@@ -59,11 +76,16 @@ struct w_win {
     uint64_t committing_late;
     uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
     bool sealing;             /* handed to the sealer, not finished */
-    uint16_t ncontrib;
-    uint16_t contrib[32]; /* indexes into the writer's exporter clocks */
-    size_t ninst;
-    size_t last_inst;
+    size_t idx;               /* its place in w_ingest.wins */
+    uint32_t h;               /* its hash in w_ingest.win_idx */
+    /* Contributors: the exporter clocks that sent it records or notes (a set). */
+    uint16_t *contrib;
+    size_t ncontrib, contrib_cap;
+    struct w_index contrib_idx;
+    /* Instances (NODATA, SKIPDATA), at most STOR_INST_MAX. */
     struct stor_inst *inst;
+    size_t ninst, inst_cap, last_inst;
+    struct w_index inst_idx;
 };
 
 /* Counters and gauges, published in atomics (relaxed: each is a number on its own). */
@@ -73,7 +95,7 @@ struct w_pub {
     _Atomic uint64_t full_errors, partitions_dropped, compactions, bytes, last_commit_ms;
     _Atomic uint64_t pending_records, queue_batches, seal_backlog, open_windows;
     _Atomic uint64_t commit_last_ms, commit_max_ms, commit_failing;
-    _Atomic uint64_t expired, fanout_retimed, clocks_evicted, clock_clamped;
+    _Atomic uint64_t expired, fanout_retimed, clocks_evicted, clock_clamped, clocks_full;
     _Atomic int last_error;
 };
 
@@ -130,14 +152,22 @@ struct w_ingest {
     uint32_t defs_gen;
     uint16_t *route; /* stor__route's output, sized for every definition */
     size_t route_cap;
+    uint64_t seed; /* of every hash index */
     struct w_win **wins;
     size_t nwins, wins_cap;
+    struct w_index win_idx;
     struct w_win *last_win;
-    struct w_clock *clocks;
+    struct w_clock *clocks; /* [0, nclocks): used, or free and listed in clock_free */
     size_t nclocks, clocks_cap;
+    uint16_t *clock_free;
+    size_t nclock_free;
+    struct w_index clock_idx;
     struct w_known *known; /* instance ids each flow log has seen (for NODATA) */
     size_t nknown, known_cap;
+    struct w_index known_idx;
     size_t pending;           /* records in all windows' waiting and committing rows */
+    uint64_t lookups;         /* clock, window and instance lookups (tests: cost per lookup) */
+    uint64_t probes;          /* entries compared by those lookups */
     uint64_t commit_at_ms;    /* monotonic: when the next commit is due */
     bool committing;          /* a commit handed over and not collected */
     struct stor_stats counts; /* the writer's counters, published to w_pub */
@@ -187,7 +217,6 @@ void stor__queue_free(struct stor_writer *w);
 void stor__ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b);
 void stor__ingest_load_open(struct stor_env *env, struct stor_writer *w);
 const struct stor_flowlog *stor__ingest_def(const struct stor_writer *w, uint16_t id);
-void stor__ingest_drop_win(struct stor_writer *w, size_t i);
 bool stor__ingest_expired(const struct stor_env *env, const struct stor_writer *w,
                           uint32_t win_start_s, uint64_t recv_ms);
 void stor__ingest_free(struct stor_writer *w);
@@ -207,6 +236,33 @@ void stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t n
 int stor__seal_collect(struct stor_writer *w);
 int stor__seal_drain(struct stor_writer *w);
 void stor__seal_jobs_free(struct stor_writer *w);
+
+/* windex.c */
+uint64_t stor__windex_seed(void);
+uint32_t stor__windex_hash(uint64_t seed, const void *key, size_t len);
+long stor__windex_find(const struct w_index *x, uint32_t h, stor__windex_eq *eq, const void *ctx,
+                       uint64_t *probes);
+int stor__windex_put(struct w_index *x, uint32_t h, uint32_t val);
+void stor__windex_move(struct w_index *x, uint32_t h, uint32_t from, uint32_t to);
+void stor__windex_del(struct w_index *x, uint32_t h, uint32_t val);
+void stor__windex_free(struct w_index *x);
+
+/* wins.c: windows, instances, contributors, known instance ids (writer thread). */
+struct w_win *stor__win_get(struct stor_env *env, struct w_ingest *in, uint16_t flowlog,
+                            uint32_t start, const struct stor_flowlog *def);
+void stor__win_drop(struct w_ingest *in, size_t i);
+void stor__win_contrib_add(struct w_ingest *in, struct w_win *win, uint16_t clock);
+struct stor_inst *stor__win_inst(struct w_ingest *in, struct w_win *win, const char *id,
+                                 const uint8_t exporter[16], uint32_t domain);
+void stor__known_add(struct w_ingest *in, uint16_t flowlog, const char *id);
+void stor__wins_free(struct w_ingest *in);
+
+/* clocks.c: exporter clocks (writer thread). */
+uint16_t stor__clock_get(struct w_ingest *in, const uint8_t addr[16], uint16_t port);
+void stor__clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_clock *c,
+                         uint64_t export_ms, uint64_t recv_ms);
+void stor__clocks_sweep(struct w_ingest *in, uint64_t now_ms);
+void stor__clocks_free(struct w_ingest *in);
 
 /* maint.c: the maintenance thread. */
 void *stor__maint_main(void *arg);

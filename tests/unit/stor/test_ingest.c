@@ -346,6 +346,72 @@ test_clock_spoof_replay(void **state)
     assert_int_equal(st.late, 0);
 }
 
+/* M9: with thousands of exporters (and as many windows), a lookup of an exporter's clock or
+ * a window compares a bounded number of entries (the tables were linear scans), and clocks
+ * unheard for longer than the idle bound are forgotten and counted. */
+static void
+test_many_exporters_flat(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 3000 };
+    static struct flow_rec r[1];
+    uint64_t now = wall_now();
+    struct stor_writer *w = f->env->w;
+    uint64_t lookups0 = 0, probes0 = 0;
+    for (int e = 0; e < N; e++) {
+        if (e == N - 100) {
+            assert_int_equal(stor_sync(f->env), 0);
+            lookups0 = w->in.lookups; /* the writer is idle: its counters hold still */
+            probes0 = w->in.probes;
+        }
+        if (e % 32 == 31) {
+            assert_int_equal(stor_sync(f->env), 0); /* the pool holds 64 batches */
+        }
+        r[0] = mk((uint8_t) (e % 250 + 1), 1000, (uint64_t) (T0 + 600u * (uint32_t) (e % 6)) * 1000u);
+        r[0].exporter[14] = (uint8_t) (e / 250); /* 192.0.<e/250>.<e%250+1> */
+        struct stor_batch *b = stor_batch_get(f->env);
+        assert_non_null(b);
+        b->recs[0] = r[0];
+        b->n = 1;
+        b->recv_ms = now;
+        stor_batch_submit(f->env, b);
+    }
+    assert_int_equal(stor_sync(f->env), 0);
+    double per = (double) (w->in.probes - probes0) / (double) (w->in.lookups - lookups0);
+    if (per > 4.0) {
+        fail_msg("%.1f entries compared per lookup with %d exporters", per, N);
+    }
+}
+
+/* M9: exporter clocks unheard for over an hour that hold no window are forgotten and
+ * counted, and their slots are reused (clocks never expired: each TCP reconnect added one). */
+static void
+test_idle_clocks_evicted(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 500 };
+    uint64_t now = wall_now(), then = now - 2 * 3600000ull;
+    for (int e = 0; e < N; e++) {
+        struct flow_rec r = mk((uint8_t) (e % 250 + 1), 1000, (uint64_t) (T0 + 100) * 1000u);
+        r.exporter_port = (uint16_t) (5000 + e); /* a reconnecting exporter: a new port each time */
+        submit_at(f, &r, 1, 0, 0, then);
+    }
+    struct stor_writer *w = f->env->w;
+    /* All silent: the window seals (on a writer tick, or here) and the clocks go. */
+    assert_int_equal(stor_seal_due(f->env, now, false), 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.clocks_evicted, N);
+    assert_int_equal(st.records_stored, N);
+    size_t high = w->in.nclocks;
+    for (int e = 0; e < N; e++) {
+        struct flow_rec r = mk((uint8_t) (e % 250 + 1), 1000, now);
+        submit_at(f, &r, 1, 0, 0, now);
+    }
+    assert_int_equal(stor_sync(f->env), 0);
+    assert_true(w->in.nclocks <= (high > 250 ? high : 250)); /* freed slots taken again */
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -399,6 +465,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_expired_below_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_spoof_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_spoof_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_exporters_flat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_clocks_evicted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
