@@ -120,6 +120,37 @@ stor__clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_cl
     }
 }
 
+/*
+ * May the exporter add records to window (flowlog, start_s)? Yes when it already has records
+ * there or has fewer than W_FANOUT_MAX open windows; windows the writer has forgotten since
+ * (sealed and committed) no longer count.
+ */
+bool
+stor__clock_fanout_ok(struct w_ingest *in, struct w_clock *c, uint16_t flowlog, uint32_t start_s)
+{
+    for (unsigned i = 0; i < c->nfan; i++) {
+        if (c->fan_start[i] == start_s && c->fan_fl[i] == flowlog) {
+            return true;
+        }
+    }
+    if (c->nfan == W_FANOUT_MAX) {
+        unsigned keep = 0;
+        for (unsigned i = 0; i < c->nfan; i++) {
+            if (stor__win_find(in, c->fan_fl[i], c->fan_start[i]) != NULL) {
+                c->fan_fl[keep] = c->fan_fl[i];
+                c->fan_start[keep++] = c->fan_start[i];
+            }
+        }
+        c->nfan = (uint8_t) keep;
+    }
+    if (c->nfan == W_FANOUT_MAX) {
+        return false;
+    }
+    c->fan_fl[c->nfan] = flowlog;
+    c->fan_start[c->nfan++] = start_s;
+    return true;
+}
+
 /* Forget clocks unheard for W_CLOCK_IDLE_MS that hold no window (once per writer tick). */
 void
 stor__clocks_sweep(struct w_ingest *in, uint64_t now_ms)

@@ -167,6 +167,27 @@ add_to_window(struct stor_env *env, struct w_ingest *in, struct flow_rec *r,
     }
 }
 
+/* Retime a record whose exporter already has W_FANOUT_MAX other open windows (the windows
+ * of the record's first flow log count). */
+static void
+fanout_bound(struct stor_env *env, struct w_ingest *in, struct flow_rec *r, uint16_t clock,
+             uint64_t recv_ms)
+{
+    const struct stor_flowlog *def = stor__ingest_def(env->w, in->route[0]);
+    if (clock == UINT16_MAX || def == NULL) {
+        return;
+    }
+    uint32_t end_s = (uint32_t) (r->end_ms / 1000u), recv_s = (uint32_t) (recv_ms / 1000u);
+    uint32_t start = end_s - end_s % def->window_s;
+    if (start == recv_s - recv_s % def->window_s) {
+        return; /* the receive time's window: always open to every exporter */
+    }
+    if (!stor__clock_fanout_ok(in, &in->clocks[clock], in->route[0], start)) {
+        retime(r, recv_ms);
+        in->counts.fanout_retimed++;
+    }
+}
+
 static void
 ingest_one(struct stor_env *env, struct w_ingest *in, struct flow_rec *r, struct clock_cache *cc,
            uint64_t recv_ms)
@@ -181,6 +202,7 @@ ingest_one(struct stor_env *env, struct w_ingest *in, struct flow_rec *r, struct
         return;
     }
     clock_touch(in, cc, r, recv_ms);
+    fanout_bound(env, in, r, cc->clock, recv_ms);
     for (size_t i = 0; i < n; i++) {
         const struct stor_flowlog *def = stor__ingest_def(env->w, in->route[i]);
         if (def == NULL) {

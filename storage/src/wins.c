@@ -120,6 +120,16 @@ win_new(struct stor_env *env, struct w_ingest *in, uint16_t flowlog, uint32_t st
     return win;
 }
 
+/* The window if the writer has it, without loading or making one. */
+struct w_win *
+stor__win_find(struct w_ingest *in, uint16_t flowlog, uint32_t start)
+{
+    struct win_key k = {in, flowlog, start};
+    long found = stor__windex_find(&in->win_idx, win_hash(in, flowlog, start), win_is, &k,
+                                   &in->probes);
+    return found >= 0 ? in->wins[found] : NULL;
+}
+
 struct w_win *
 stor__win_get(struct stor_env *env, struct w_ingest *in, uint16_t flowlog, uint32_t start,
               const struct stor_flowlog *def)

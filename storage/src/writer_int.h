@@ -33,7 +33,13 @@
  * a spoofed or broken export time cannot seal windows early for good. */
 #define W_CLOCK_SKEW_MS   60000u
 #define W_CLOCK_MAX       65534u   /* exporter clocks at once (contributor ids are 16-bit) */
-#define W_CLOCK_IDLE_MS   3600000u /* a clock unheard this long, holding no window, is forgotten */
+#define W_CLOCK_IDLE_MS   3600000u
+/* Distinct open windows one exporter may have records in (of its first flow log), besides the
+ * receive time's; a record for another is retimed to its receive time (FLOW_F_TIME_SKEW,
+ * store-fanout-retimed), so one datagram cannot fan out into dozens of windows and
+ * partitions. 8: an exporter streaming into 60 s windows with 120 s grace has up to four
+ * open, and a replay a few more. */
+#define W_FANOUT_MAX      8u /* a clock unheard this long, holding no window, is forgotten */
 
 /* An exporter's clock: the export times of its message headers. */
 struct w_clock {
@@ -44,6 +50,9 @@ struct w_clock {
     uint32_t h;        /* its hash in w_ingest.clock_idx */
     uint64_t clock_ms; /* latest export time taken */
     uint64_t heard_ms; /* receive time (wall clock) of its last record or header */
+    uint8_t nfan;      /* open windows it has records in (W_FANOUT_MAX) */
+    uint16_t fan_fl[W_FANOUT_MAX];
+    uint32_t fan_start[W_FANOUT_MAX];
 };
 
 /* A hash index over an owner's array (windex.c): slots of (hash, value + 1), 0 = empty. */
@@ -250,6 +259,7 @@ void stor__windex_free(struct w_index *x);
 /* wins.c: windows, instances, contributors, known instance ids (writer thread). */
 struct w_win *stor__win_get(struct stor_env *env, struct w_ingest *in, uint16_t flowlog,
                             uint32_t start, const struct stor_flowlog *def);
+struct w_win *stor__win_find(struct w_ingest *in, uint16_t flowlog, uint32_t start);
 void stor__win_drop(struct w_ingest *in, size_t i);
 void stor__win_contrib_add(struct w_ingest *in, struct w_win *win, uint16_t clock);
 struct stor_inst *stor__win_inst(struct w_ingest *in, struct w_win *win, const char *id,
@@ -261,6 +271,8 @@ void stor__wins_free(struct w_ingest *in);
 uint16_t stor__clock_get(struct w_ingest *in, const uint8_t addr[16], uint16_t port);
 void stor__clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_clock *c,
                          uint64_t export_ms, uint64_t recv_ms);
+bool stor__clock_fanout_ok(struct w_ingest *in, struct w_clock *c, uint16_t flowlog,
+                           uint32_t start_s);
 void stor__clocks_sweep(struct w_ingest *in, uint64_t now_ms);
 void stor__clocks_free(struct w_ingest *in);
 

@@ -412,6 +412,29 @@ test_idle_clocks_evicted(void **state)
     assert_true(w->in.nclocks <= (high > 250 ? high : 250)); /* freed slots taken again */
 }
 
+/* M10: one datagram whose 30 records lie in 30 different windows (5 partitions) opens at
+ * most W_FANOUT_MAX (8) of them; the rest are retimed to the receive time, flagged, counted. */
+static void
+test_fanout_bounded(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 30 };
+    struct flow_rec r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = mk(1, (uint16_t) (1000 + i), (uint64_t) (T0 + 600u * (uint32_t) i + 10) * 1000u);
+    }
+    submit_at(f, r, N, 0, 0, 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.records_stored, N);
+    assert_int_equal(st.fanout_retimed, N - W_FANOUT_MAX);
+    assert_int_equal(st.open_windows, W_FANOUT_MAX + 1); /* and the receive time's */
+    size_t skewed;
+    assert_int_equal(count_rows(f, &skewed), N);
+    assert_int_equal(skewed, N - W_FANOUT_MAX);
+    assert_true(f->env->nparts <= 3); /* T0's, the next hour's, the receive time's */
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -467,6 +490,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_clock_spoof_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_exporters_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_clocks_evicted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
