@@ -211,6 +211,8 @@ struct stor_stats {
     uint64_t expired;        /* records older than retention: refused (stor_cfg.retention_s) */
     uint64_t fanout_retimed; /* records retimed: their exporter had too many open windows */
     uint64_t clocks_evicted; /* exporter clocks forgotten: unheard an hour, holding no window */
+    uint64_t late_pending;   /* late rows in runs of sealed windows, waiting for a reseal */
+    uint64_t reseals;        /* sealed windows whose late runs were merged into blocks */
     uint64_t clocks_full;    /* exporters untracked: 65534 clocks at once (they hold no window
                                 open; their windows seal on the others' clocks) */
     uint64_t clock_clamped;  /* export times ahead of receive time or of the exporter's clock

@@ -130,6 +130,8 @@ part_committed(struct stor_env *env, struct w_commit *cm, uint32_t part_start)
         }
         win->rec.next_run = win->commit_next_run;
         cm->stored += win->committing.n;
+        cm->late_stored += win->committing_late;
+        win->late_rows += win->committing_late; /* a reseal's, once sealed (seal.c) */
         win->committing_late = 0;
         stor__rows_clear(&win->committing);
     }
@@ -194,6 +196,7 @@ stor__committer_main(void *arg)
         w->sh.commit_go = false;
         pthread_mutex_unlock(&w->mu);
         w->cm.stored = 0;
+        w->cm.late_stored = 0;
         w->cm.commits = 0;
         uint64_t t0 = flow_mono_ms();
         int rc = commit_all(env, &w->cm);
@@ -307,6 +310,7 @@ stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_m
     size_t keep = 0;
 
     w->in.pending -= cm->stored;
+    w->in.late_pending += cm->late_stored;
     w->in.counts.records_stored += cm->stored;
     w->in.counts.commits += cm->commits;
     if (cm->commits > 0) {

@@ -155,6 +155,8 @@ add_to_window(struct stor_env *env, struct w_ingest *in, struct flow_rec *r,
     if (win->rec.sealed) {
         win->waiting_late++;
         in->counts.late++;
+        win->late_first_ms = win->late_first_ms != 0 ? win->late_first_ms : recv_ms;
+        win->late_last_ms = recv_ms;
     }
     stor__win_contrib_add(in, win, clock);
     size_t had = win->ninst;
@@ -298,7 +300,67 @@ stor__ingest(struct stor_env *env, struct stor_writer *w, struct stor_batch *b)
 
 /* ---- start, publish, stop ---- */
 
-/* The open windows of one partition (an earlier run's), into the writer's table. */
+/* Rows in the runs of window (fl, start): for a sealed window, its late rows. */
+static uint64_t
+run_rows(MDB_txn *txn, struct stor_part *p, uint16_t fl, uint32_t start)
+{
+    MDB_cursor *cur;
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key}, v;
+    uint64_t rows = 0;
+
+    if (mdb_cursor_open(txn, p->runs, &cur) != 0) {
+        return 0;
+    }
+    stor__key_item(key, fl, start, 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint16_t f;
+        uint32_t s, run;
+        stor__key_parse(k.mv_data, k.mv_size, &f, &s, &run);
+        long n = f == fl && s == start ? stor__block_count(v.mv_data, v.mv_size) : -1;
+        if (n < 0) {
+            break;
+        }
+        rows += (uint64_t) n;
+    }
+    mdb_cursor_close(cur);
+    return rows;
+}
+
+/* A window of an earlier run into the writer's table: an open one to be sealed, a sealed one
+ * with late runs to be resealed at once. */
+static void
+load_window(struct stor_env *env, struct stor_writer *w, MDB_txn *txn, struct stor_part *p,
+            const MDB_val *k, const MDB_val *v)
+{
+    struct stor_win tmp = {0};
+    uint16_t fl;
+    uint32_t start;
+    stor__key_parse(k->mv_data, k->mv_size, &fl, &start, NULL);
+    if (stor__win_read(v->mv_data, v->mv_size, &tmp) != 0) {
+        return;
+    }
+    uint64_t late = tmp.sealed ? run_rows(txn, p, fl, start) : 0;
+    if (tmp.sealed && late == 0) {
+        return;
+    }
+    const struct stor_flowlog *def = stor__ingest_def(w, fl);
+    struct stor_flowlog any;
+    if (def == NULL) {
+        stor_flowlog_default(&any, "deleted");
+        any.window_s = tmp.window_s;
+        def = &any;
+    }
+    struct w_win *win = stor__win_get(env, &w->in, fl, start, def);
+    if (win != NULL && late > 0) {
+        win->late_rows = late;
+        win->late_first_ms = win->late_last_ms = 1; /* waited long enough */
+        w->in.late_pending += late;
+    }
+}
+
+/* The windows of one partition left by an earlier run, into the writer's table. */
 static void
 load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
 {
@@ -314,21 +376,7 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
     if (mdb_cursor_open(txn, p->windows, &cur) == 0) {
         for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            struct stor_win tmp = {0};
-            uint16_t fl;
-            uint32_t start;
-            stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
-            if (stor__win_read(v.mv_data, v.mv_size, &tmp) != 0 || tmp.sealed) {
-                continue;
-            }
-            const struct stor_flowlog *def = stor__ingest_def(w, fl);
-            struct stor_flowlog any;
-            if (def == NULL) {
-                stor_flowlog_default(&any, "deleted");
-                any.window_s = tmp.window_s;
-                def = &any;
-            }
-            stor__win_get(env, &w->in, fl, start, def);
+            load_window(env, w, txn, p, &k, &v);
         }
         mdb_cursor_close(cur);
     }
@@ -385,10 +433,12 @@ stor__ingest_publish(struct stor_writer *w)
     PUT(clocks_evicted);
     PUT(clock_clamped);
     PUT(clocks_full);
+    PUT(reseals);
 #undef PUT
     atomic_store_explicit(&p->pending_records, w->in.pending, memory_order_relaxed);
     atomic_store_explicit(&p->seal_backlog, w->sh.jobs_out, memory_order_relaxed);
     atomic_store_explicit(&p->open_windows, w->in.nwins, memory_order_relaxed);
+    atomic_store_explicit(&p->late_pending, w->in.late_pending, memory_order_relaxed);
     atomic_store_explicit(&p->commit_failing, c->last_error != 0, memory_order_relaxed);
 }
 

@@ -210,6 +210,8 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .clocks_evicted = LOAD(clocks_evicted),
         .clock_clamped = LOAD(clock_clamped),
         .clocks_full = LOAD(clocks_full),
+        .late_pending = LOAD(late_pending),
+        .reseals = LOAD(reseals),
     };
 #undef LOAD
 }

@@ -327,7 +327,7 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     } else if (rc != MDB_NOTFOUND) {
         return stor__err(rc);
     }
-    w.sealed = g->last;
+    w.sealed = g->last || job->reseal; /* a reseal's window stays sealed throughout */
     w.blocks = g->first_block + (uint32_t) z->n;
     w.rows = w.rows - (g->rows_read < w.rows ? g->rows_read : w.rows) + g->rows_out;
     w.bytes = w.bytes - (g->bytes_read < w.bytes ? g->bytes_read : w.bytes) + z->bytes;
@@ -487,24 +487,28 @@ job_make(const struct stor_writer *w, const struct w_win *win)
 {
     struct stor_seal_job *job = calloc(1, sizeof(*job));
     const struct stor_flowlog *def = stor__ingest_def(w, win->rec.flowlog);
+    /* A reseal merges late runs only: the window's status rows were written by its seal. */
+    size_t ninst = win->rec.sealed ? 0 : win->ninst;
 
     if (job == NULL) {
         return NULL;
     }
-    job->inst = malloc((win->ninst ? win->ninst : 1) * sizeof(*job->inst));
+    job->inst = malloc((ninst ? ninst : 1) * sizeof(*job->inst));
     if (job->inst == NULL) {
         free(job);
         return NULL;
     }
-    if (win->ninst > 0) {
-        memcpy(job->inst, win->inst, win->ninst * sizeof(*job->inst));
+    if (ninst > 0) {
+        memcpy(job->inst, win->inst, ninst * sizeof(*job->inst));
     }
-    job->ninst = win->ninst;
+    job->ninst = ninst;
     job->flowlog = win->rec.flowlog;
     job->start_s = win->rec.start_s;
     job->window_s = win->rec.window_s;
     job->aggregate = def == NULL || def->aggregate; /* a deleted flow log: default behaviour */
     job->max_run = win->rec.next_run;
+    job->reseal = win->rec.sealed;
+    job->late_rows = win->rec.sealed ? win->late_rows : 0;
     return job;
 }
 
@@ -539,6 +543,31 @@ below_floor(const struct stor_env *env, const struct stor_writer *w, const struc
 
 /* Hand every due window (its rows committed) to the sealer; forget sealed windows whose late
  * rows are committed (late records load them again). */
+/* A sealed window's late runs are due for a reseal (W_RESEAL_*). */
+static bool
+reseal_due(const struct w_win *win, uint64_t now_ms, bool force)
+{
+    if (win->late_rows == 0) {
+        return false;
+    }
+    return force || win->late_rows >= W_RESEAL_ROWS ||
+           win->late_last_ms + W_RESEAL_IDLE_MS <= now_ms ||
+           win->late_first_ms + W_RESEAL_AGE_MS <= now_ms;
+}
+
+/* Forget window i: its partition was dropped, or it is sealed with nothing late left. */
+static void
+win_forget(struct w_ingest *in, size_t i)
+{
+    in->late_pending -= in->wins[i]->late_rows;
+    stor__win_drop(in, i);
+}
+
+/*
+ * Hand every due window (its rows committed) to the sealer, and every sealed window whose
+ * late runs are due for a reseal; forget sealed windows with nothing late left (late records
+ * load them again).
+ */
 void
 stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force)
 {
@@ -546,16 +575,17 @@ stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms
     for (size_t i = 0; i < in->nwins;) {
         struct w_win *win = in->wins[i];
         bool gone = below_floor(env, w, win);
-        if (win->sealing || win->waiting.n > 0 || win->committing.n > 0 ||
-            !(force || gone || win->rec.sealed || due(env, in, win, now_ms))) {
+        if (win->sealing || win->waiting.n > 0 || win->committing.n > 0) {
             i++;
             continue;
         }
-        if (win->rec.sealed || gone) {
-            stor__win_drop(&w->in, i); /* sealed: late records load it again */
+        if (gone || (win->rec.sealed && win->late_rows == 0)) {
+            win_forget(in, i);
             continue;
         }
-        struct stor_seal_job *job = job_make(w, win);
+        bool go = win->rec.sealed ? reseal_due(win, now_ms, force)
+                                  : force || due(env, in, win, now_ms);
+        struct stor_seal_job *job = go ? job_make(w, win) : NULL;
         if (job != NULL && !job_queue(env, w, job)) {
             free(job->inst);
             free(job);
@@ -573,23 +603,30 @@ stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms
 static void
 job_collected(struct stor_writer *w, const struct stor_seal_job *job)
 {
-    for (size_t i = 0; i < w->in.nwins; i++) {
-        struct w_win *win = w->in.wins[i];
-        if (win->rec.flowlog != job->flowlog || win->rec.start_s != job->start_s) {
-            continue;
-        }
+    struct w_ingest *in = &w->in;
+    struct w_win *win = stor__win_find(in, job->flowlog, job->start_s);
+    if (win != NULL) {
         win->sealing = false;
-        if (job->rc != 0) {
-            win->rec.sealed = false; /* its runs are intact: sealed again later */
-        } else if (win->waiting.n == 0 && win->committing.n == 0) {
-            stor__win_drop(&w->in, i);
+        if (job->rc != 0 && !job->reseal) {
+            win->rec.sealed = false; /* its runs are intact: sealed again later, late ones too */
+            in->late_pending -= win->late_rows;
+            win->late_rows = 0;
+            win->late_first_ms = 0;
+        } else if (job->rc == 0 && job->reseal) {
+            win->late_rows -= job->late_rows; /* late rows may have come meanwhile */
+            in->late_pending -= job->late_rows;
+            win->late_first_ms = win->late_rows > 0 ? win->late_last_ms : 0;
         }
-        break;
+        if (job->rc == 0 && win->waiting.n == 0 && win->committing.n == 0 &&
+            win->late_rows == 0) {
+            win_forget(in, win->idx);
+        }
     }
     if (job->rc == 0) {
-        w->in.counts.seals++;
-        w->in.counts.nodata += job->nodata;
-        w->in.counts.skipdata += job->skipdata;
+        in->counts.seals += !job->reseal;
+        in->counts.reseals += job->reseal;
+        in->counts.nodata += job->nodata;
+        in->counts.skipdata += job->skipdata;
     }
 }
 

@@ -43,6 +43,8 @@ static const struct stat_def {
     C("store-fanout-retimed", fanout_retimed,
       "records retimed because their exporter had too many open windows"),
     C("store-clocks-evicted", clocks_evicted, "exporter clocks forgotten after falling idle"),
+    G("store-late-pending", late_pending, "late rows in runs of sealed windows, not yet resealed"),
+    C("store-reseals", reseals, "sealed windows whose late runs were merged into blocks"),
     C("store-clocks-full", clocks_full, "exporters left without a clock: the table was full"),
     C("store-clock-clamped", clock_clamped,
       "export times that would have moved an exporter's clock too far at once"),

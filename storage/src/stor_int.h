@@ -116,6 +116,8 @@ struct stor_seal_job {
     uint32_t window_s;
     bool aggregate;
     uint32_t max_run;       /* runs below this are the window's data */
+    bool reseal;            /* a sealed window's late runs, merged into blocks of their own */
+    uint64_t late_rows;     /* late rows the reseal covers (counted by the writer) */
     struct stor_inst *inst; /* the window's instances, owned by the job */
     size_t ninst;
     int rc; /* results */

@@ -39,7 +39,13 @@
  * store-fanout-retimed), so one datagram cannot fan out into dozens of windows and
  * partitions. 8: an exporter streaming into 60 s windows with 120 s grace has up to four
  * open, and a replay a few more. */
-#define W_FANOUT_MAX      8u /* a clock unheard this long, holding no window, is forgotten */
+#define W_FANOUT_MAX      8u
+/* Late runs of a sealed window are merged into blocks (resealed) once no late record came for
+ * W_RESEAL_IDLE_MS, or the first of them waited W_RESEAL_AGE_MS, or W_RESEAL_ROWS wait; the
+ * window stays in the writer's memory until then (store-late-pending counts the rows). */
+#define W_RESEAL_IDLE_MS  60000u
+#define W_RESEAL_AGE_MS   600000u
+#define W_RESEAL_ROWS     65536u /* a clock unheard this long, holding no window, is forgotten */
 
 /* An exporter's clock: the export times of its message headers. */
 struct w_clock {
@@ -85,6 +91,9 @@ struct w_win {
     uint64_t committing_late;
     uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
     bool sealing;             /* handed to the sealer, not finished */
+    uint64_t late_rows;       /* late rows committed in runs, not yet resealed */
+    uint64_t late_first_ms;   /* receive time of the first of them (0: none) */
+    uint64_t late_last_ms;    /* and of the last */
     size_t idx;               /* its place in w_ingest.wins */
     uint32_t h;               /* its hash in w_ingest.win_idx */
     /* Contributors: the exporter clocks that sent it records or notes (a set). */
@@ -105,6 +114,7 @@ struct w_pub {
     _Atomic uint64_t pending_records, queue_batches, seal_backlog, open_windows;
     _Atomic uint64_t commit_last_ms, commit_max_ms, commit_failing;
     _Atomic uint64_t expired, fanout_retimed, clocks_evicted, clock_clamped, clocks_full;
+    _Atomic uint64_t late_pending, reseals;
     _Atomic int last_error;
 };
 
@@ -175,6 +185,7 @@ struct w_ingest {
     size_t nknown, known_cap;
     struct w_index known_idx;
     size_t pending;           /* records in all windows' waiting and committing rows */
+    uint64_t late_pending;    /* late rows in runs of sealed windows, waiting for a reseal */
     uint64_t lookups;         /* clock, window and instance lookups (tests: cost per lookup) */
     uint64_t probes;          /* entries compared by those lookups */
     uint64_t commit_at_ms;    /* monotonic: when the next commit is due */
@@ -190,6 +201,7 @@ struct w_commit {
     /* Results, written by the committer before commit_done. */
     int rc;
     uint64_t stored;
+    uint64_t late_stored; /* of them, late rows (rows of sealed windows) */
     uint64_t commits;
 };
 

@@ -435,6 +435,100 @@ test_fanout_bounded(void **state)
     assert_true(f->env->nparts <= 3); /* T0's, the next hour's, the receive time's */
 }
 
+/* Run items of window (flowlog 0, start_s), straight from its partition. */
+static size_t
+runs_of(struct fx *f, uint32_t start_s)
+{
+    struct stor_part *p;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key}, v;
+    size_t n = 0;
+    assert_int_equal(stor__part_get(f->env, stor__part_start(f->env, start_s), false, &p), 0);
+    assert_int_equal(mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_cursor_open(txn, p->runs, &cur), 0);
+    stor__key_item(key, 0, start_s, 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint16_t fl;
+        uint32_t st, run;
+        stor__key_parse(k.mv_data, k.mv_size, &fl, &st, &run);
+        if (fl != 0 || st != start_s) {
+            break;
+        }
+        n++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return n;
+}
+
+static uint64_t
+packets(struct fx *f)
+{
+    struct stor_snap *snap;
+    struct stor_iter *it;
+    const struct flow_rec *recs;
+    size_t n;
+    uint64_t pk = 0;
+    int rc;
+    assert_int_equal(stor_snap_begin(f->env, &snap), 0);
+    assert_int_equal(stor_iter_open(snap, &ALL, &it), 0);
+    while ((rc = stor_iter_next(it, &recs, &n)) == 1) {
+        for (size_t i = 0; i < n; i++) {
+            pk += recs[i].packets;
+        }
+    }
+    stor_iter_close(it);
+    stor_snap_end(snap);
+    return pk;
+}
+
+/* M12: late records into a sealed window are committed as runs, counted as pending, and
+ * merged into blocks on the reseal schedule (they stayed runs forever); late runs left at
+ * shutdown are resealed after the next open. */
+static void
+test_late_runs_resealed(void **state)
+{
+    struct fx *f = *state;
+    struct flow_rec r[2] = {mk(1, 1000, (uint64_t) (T0 + 100) * 1000u),
+                            mk(1, 1001, (uint64_t) (T0 + 200) * 1000u)};
+    submit_at(f, r, 2, 0, 0, 0);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    assert_true(sealed(f, T0));
+    for (int b = 0; b < 3; b++) { /* three commits: three late runs */
+        r[0].srcport = r[1].srcport = (uint16_t) (2000 + b);
+        submit_at(f, r, 2, 0, 0, 0);
+    }
+    assert_int_equal(runs_of(f, T0), 3);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.late, 6);
+    assert_int_equal(st.late_pending, 6);
+    uint64_t pk = packets(f);
+    assert_int_equal(pk, 8);
+    /* Not yet: the late records are fresh. */
+    assert_int_equal(stor_seal_due(f->env, wall_now(), false), 0);
+    assert_int_equal(runs_of(f, T0), 3);
+    /* Idle for W_RESEAL_IDLE_MS: merged into blocks, same records. */
+    assert_int_equal(stor_seal_due(f->env, wall_now() + W_RESEAL_IDLE_MS, false), 0);
+    assert_int_equal(runs_of(f, T0), 0);
+    assert_true(sealed(f, T0));
+    assert_int_equal(packets(f), pk);
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.late_pending, 0);
+    assert_int_equal(st.reseals, 1);
+    assert_int_equal(st.open_windows, 0);
+    /* Late runs at shutdown: resealed after the next open. */
+    submit_at(f, r, 2, 0, 0, 0);
+    assert_int_equal(runs_of(f, T0), 1);
+    reopen(f);
+    assert_int_equal(stor_seal_due(f->env, wall_now(), false), 0);
+    assert_int_equal(runs_of(f, T0), 0);
+    assert_int_equal(packets(f), pk + 2);
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -491,6 +585,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_many_exporters_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_clocks_evicted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_runs_resealed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
