@@ -4,7 +4,8 @@
  * flow log has seen: writer thread only (struct w_ingest). Every table has a seeded hash
  * index (windex.c) beside its array, so a lookup costs the same with a handful of entries or
  * thousands; a one-entry cache in front (the last window, the last instance, the last
- * contributor) serves the usual run of records from one exporter into one window.
+ * contributor) serves the usual run of records from one exporter into one window, and a
+ * window with at most W_LINEAR_MAX instances or contributors is scanned without hashing.
  *
  * Bounds: STOR_INST_MAX instances per window and instance ids per writer (beyond them an
  * instance gets no NODATA/SKIPDATA row). Contributors are bounded by W_CLOCK_MAX.
@@ -221,9 +222,15 @@ stor__win_contrib_add(struct w_ingest *in, struct w_win *win, uint16_t clock)
         (win->ncontrib > 0 && win->contrib[win->ncontrib - 1] == clock)) {
         return;
     }
+    for (size_t i = 0; i < win->ncontrib && win->ncontrib <= W_LINEAR_MAX; i++) {
+        if (win->contrib[i] == clock) {
+            return;
+        }
+    }
     struct contrib_key k = {win, clock};
     uint32_t h = stor__windex_hash(in->seed, &clock, sizeof(clock));
-    if (stor__windex_find(&win->contrib_idx, h, contrib_is, &k, &in->probes) >= 0) {
+    if (win->ncontrib > W_LINEAR_MAX &&
+        stor__windex_find(&win->contrib_idx, h, contrib_is, &k, &in->probes) >= 0) {
         return;
     }
     if (win->ncontrib == win->contrib_cap) {
@@ -289,10 +296,18 @@ stor__win_inst(struct w_ingest *in, struct w_win *win, const char *id, const uin
         inst_matches(&win->inst[win->last_inst], id, exporter, domain)) {
         return &win->inst[win->last_inst];
     }
+    long found = -1;
+    for (size_t i = 0; i < win->ninst && win->ninst <= W_LINEAR_MAX && found < 0; i++) {
+        found = inst_matches(&win->inst[i], id, exporter, domain) ? (long) i : -1;
+    }
+    if (found >= 0) {
+        win->last_inst = (size_t) found;
+        return &win->inst[found];
+    }
     struct inst_key k = {win, id, exporter, domain};
     uint32_t h = inst_hash(in->seed, id, exporter, domain);
-    long found = stor__windex_find(&win->inst_idx, h, inst_is, &k, &in->probes);
-    if (found >= 0) {
+    if (win->ninst > W_LINEAR_MAX &&
+        (found = stor__windex_find(&win->inst_idx, h, inst_is, &k, &in->probes)) >= 0) {
         win->last_inst = (size_t) found;
         return &win->inst[found];
     }

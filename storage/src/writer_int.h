@@ -26,6 +26,7 @@
 #include "stor_int.h"
 
 #define W_PENDING_MAX     (4u << 20) /* records held in memory across failed commits */
+#define W_LINEAR_MAX      8u         /* a table this small is scanned, not hashed (wins.c) */
 #define W_MAINT_PERIOD_MS 1000u      /* the maintenance thread's pass, when not asked */
 #define W_BUSY_MAX        4096u      /* partitions the writer publishes as busy (see below) */
 /* An exporter clock (the export time of its headers) is taken at most this far ahead of the
