@@ -155,6 +155,29 @@ sorted_order(const struct stor_agg *agg)
     return order;
 }
 
+/* Decode one run into agg, through the scratch buffer *tmp (grown as needed); *n its rows. */
+static int
+run_add(const MDB_val *v, struct stor_agg *agg, struct flow_rec **tmp, size_t *tmp_cap, size_t *n)
+{
+    long cnt = stor__block_count(v->mv_data, v->mv_size);
+    if (cnt < 0) {
+        return (int) cnt;
+    }
+    if ((size_t) cnt > *tmp_cap) {
+        struct flow_rec *t = realloc(*tmp, (size_t) cnt * sizeof(*t));
+        if (t == NULL) {
+            return -ENOMEM;
+        }
+        *tmp = t;
+        *tmp_cap = (size_t) cnt;
+    }
+    int rc = stor__block_decode(v->mv_data, v->mv_size, *tmp, *tmp_cap, n);
+    for (size_t i = 0; i < *n && rc == 0; i++) {
+        rc = stor__agg_add(agg, &(*tmp)[i]);
+    }
+    return rc;
+}
+
 /*
  * Step 1: decode the window's runs from run `first` (below max_run) into agg, stopping after
  * the run that reaches `budget` rows; *end is the first run not read. Counts rows and bytes.
@@ -187,35 +210,15 @@ read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, ui
             *end = run; /* the rest is the next segment's */
             break;
         }
-        long cnt = stor__block_count(v.mv_data, v.mv_size);
-        if (cnt < 0) {
-            rc = (int) cnt;
-            goto out;
-        }
-        if ((size_t) cnt > tmp_cap) {
-            struct flow_rec *t = realloc(tmp, (size_t) cnt * sizeof(*t));
-            if (t == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            tmp = t;
-            tmp_cap = (size_t) cnt;
-        }
-        size_t n;
-        if ((rc = stor__block_decode(v.mv_data, v.mv_size, tmp, tmp_cap, &n)) != 0) {
-            goto out;
-        }
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            rc = stor__agg_add(agg, &tmp[i]);
-        }
-        if (rc != 0) {
-            goto out;
+        size_t n = 0;
+        if ((rc = run_add(&v, agg, &tmp, &tmp_cap, &n)) != 0) {
+            goto close_cur;
         }
         *rows += n;
         *bytes += v.mv_size;
     }
     rc = rc == MDB_NOTFOUND ? 0 : stor__err(rc);
-out:
+close_cur:
     mdb_cursor_close(cur);
     free(tmp);
     return rc;
@@ -275,30 +278,20 @@ struct segment {
     bool last; /* the window is sealed with it */
 };
 
-/* Step 3, inside the write transaction. */
+/* Step 3: delete the runs the segment read. */
 static int
-write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
-             const struct sealed *z, const struct segment *g)
+runs_delete(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+            const struct segment *g)
 {
     uint8_t key[STOR_KEY_ITEM];
     MDB_val k = {STOR_KEY_ITEM, key}, v;
     MDB_cursor *cur;
     int rc;
 
-    for (size_t i = 0; i < z->n; i++) {
-        stor__key_item(key, job->flowlog, job->start_s, g->first_block + (uint32_t) i);
-        MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
-        if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
-            (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
-            return stor__err(rc);
-        }
-    }
     if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
     stor__key_item(key, job->flowlog, job->start_s, g->first_run);
-    k.mv_size = STOR_KEY_ITEM;
-    k.mv_data = key;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint16_t fl;
@@ -312,13 +305,20 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
         }
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return stor__err(rc);
-    }
-    /* The window record: the writer may have added late runs since step 1. */
+    return rc != 0 && rc != MDB_NOTFOUND ? stor__err(rc) : 0;
+}
+
+/* Step 3: the window record, read-modify-write (the writer may have added late runs since
+ * step 1). */
+static int
+win_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+           const struct sealed *z, const struct segment *g)
+{
     struct stor_win w = {.window_s = job->window_s};
     uint8_t wk[STOR_KEY_WIN], wv[STOR_WIN_BYTES];
     MDB_val wkey = {STOR_KEY_WIN, wk}, wval;
+    int rc;
+
     stor__key_win(wk, job->flowlog, job->start_s);
     if ((rc = mdb_get(txn, p->windows, &wkey, &wval)) == 0) {
         if ((rc = stor__win_read(wval.mv_data, wval.mv_size, &w)) != 0) {
@@ -335,6 +335,29 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     wval.mv_size = STOR_WIN_BYTES;
     wval.mv_data = wv;
     return stor__err(mdb_put(txn, p->windows, &wkey, &wval, 0));
+}
+
+/* Step 3, inside the write transaction: blocks and summaries, runs, window record. */
+static int
+write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+             const struct sealed *z, const struct segment *g)
+{
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key};
+    int rc;
+
+    for (size_t i = 0; i < z->n; i++) {
+        stor__key_item(key, job->flowlog, job->start_s, g->first_block + (uint32_t) i);
+        MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
+        if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
+            (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
+            return stor__err(rc);
+        }
+    }
+    if ((rc = runs_delete(txn, p, job, g)) != 0) {
+        return rc;
+    }
+    return win_sealed(txn, p, job, z, g);
 }
 
 /* The blocks a window already has (from segments of an earlier, interrupted seal). */
