@@ -138,28 +138,60 @@ floor_raise(struct stor_env *env, struct stor_writer *w, uint32_t part_start)
     return ok;
 }
 
+/* The partitions' starts and file sizes: the list copied under the store's lock, the files
+ * looked at without it. *starts and *sizes (in env->parts' order) are the caller's to free. */
+static size_t
+part_sizes(struct stor_env *env, uint32_t **starts, uint64_t **sizes, uint64_t *total)
+{
+    pthread_mutex_lock(&env->lock);
+    size_t n = env->nparts;
+    *starts = malloc((n ? n : 1) * sizeof(**starts));
+    *sizes = calloc(n ? n : 1, sizeof(**sizes));
+    for (size_t i = 0; *starts != NULL && i < n; i++) {
+        (*starts)[i] = env->parts[i]->doomed ? UINT32_MAX : env->parts[i]->start_s;
+    }
+    pthread_mutex_unlock(&env->lock);
+    *total = 0;
+    if (*starts == NULL || *sizes == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*sizes)[i] = (*starts)[i] == UINT32_MAX ? 0 : file_bytes(env, (*starts)[i]);
+        *total += (*sizes)[i];
+    }
+    return n;
+}
+
+/* The size found for partition start s (0 when it is new since part_sizes). */
+static uint64_t
+size_of(const uint32_t *starts, const uint64_t *sizes, size_t n, uint32_t s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (starts[i] == s) {
+            return sizes[i];
+        }
+    }
+    return 0;
+}
+
 /*
  * Drop whole partitions, oldest first: those that ended more than retention_s ago, then
  * while the store is above max_bytes; never the newest, and the pass stops at the first one
  * the writer has windows in, so that the dropped ones are always below one floor. A dropped
  * partition's file is deleted as soon as no snapshot reads it. Publishes the size of the
- * store's files (store-bytes).
+ * store's files (store-bytes); the files are looked at without the store's lock.
  */
 static void
 retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
 {
-    pthread_mutex_lock(&env->lock);
-    size_t n = env->nparts;
-    uint64_t total = 0;
-    uint64_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
-    for (size_t i = 0; sizes != NULL && i < n; i++) {
-        sizes[i] = env->parts[i]->doomed ? 0 : file_bytes(env, env->parts[i]->start_s);
-        total += sizes[i];
-    }
+    uint32_t *starts;
+    uint64_t *sizes, total;
+    size_t ns = part_sizes(env, &starts, &sizes, &total);
     struct stor_part *drop[MAINT_DROP_MAX];
     size_t ndrop = 0;
     bool keep_all = env->cfg.retention_s == 0 && env->cfg.max_bytes == 0;
-    for (size_t i = 0; !keep_all && sizes != NULL && i + 1 < n && ndrop < MAINT_DROP_MAX; i++) {
+    pthread_mutex_lock(&env->lock);
+    for (size_t i = 0; !keep_all && i + 1 < env->nparts && ndrop < MAINT_DROP_MAX; i++) {
         struct stor_part *p = env->parts[i];
         if (p->doomed) {
             continue;
@@ -170,9 +202,10 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
         p->doomed = true;
         p->refs++; /* ours, dropped below: unref closes and unlinks when the last goes */
         drop[ndrop++] = p;
-        total -= sizes[i];
+        total -= size_of(starts, sizes, ns, p->start_s);
     }
     pthread_mutex_unlock(&env->lock);
+    free(starts);
     free(sizes);
     atomic_store_explicit(&w->pub.bytes, total, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->pub.partitions_dropped, ndrop, memory_order_relaxed);
