@@ -33,6 +33,23 @@ stor__commit_map_full(struct stor_env *env, struct stor_part *p)
     return stor__part_grow(p, env->cfg.map_max_bytes) == 0 ? 0 : STOR_E_FULL;
 }
 
+/*
+ * Around every transaction the writer's threads open on a partition: the partition's grow
+ * lock, shared (LMDB: no transaction may be open while the map is resized). The one place
+ * that knows about it, so that it goes with map growth.
+ */
+void
+stor__txn_enter(struct stor_part *p)
+{
+    pthread_rwlock_rdlock(&p->grow);
+}
+
+void
+stor__txn_leave(struct stor_part *p)
+{
+    pthread_rwlock_unlock(&p->grow);
+}
+
 /* ---- the committer thread ---- */
 
 /*
@@ -153,9 +170,9 @@ commit_all(struct stor_env *env, struct w_commit *cm)
         if ((rc = stor__part_get(env, stor__part_start(env, win->rec.start_s), true, &p)) != 0) {
             break;
         }
-        pthread_rwlock_rdlock(&p->grow);
+        stor__txn_enter(p);
         rc = commit_part(env, cm, p);
-        pthread_rwlock_unlock(&p->grow);
+        stor__txn_leave(p);
         if (rc == STOR_E_FULL && stor__commit_map_full(env, p) == 0) {
             rc = 0; /* the map was full, not the disk: retry this one */
             i--;

@@ -368,9 +368,9 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
     MDB_cursor *cur;
     MDB_val k, v;
 
-    pthread_rwlock_rdlock(&p->grow); /* no map growth while the txn is open */
+    stor__txn_enter(p); /* no map growth while the txn is open */
     if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
-        pthread_rwlock_unlock(&p->grow);
+        stor__txn_leave(p);
         return;
     }
     if (mdb_cursor_open(txn, p->windows, &cur) == 0) {
@@ -381,7 +381,7 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&p->grow);
+    stor__txn_leave(p);
 }
 
 /* Windows left open by an earlier run of the store, so that they get sealed. */

@@ -391,7 +391,7 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
 
     stor__agg_clear(agg);
     agg->aggregate = job->aggregate;
-    pthread_rwlock_rdlock(&p->grow);
+    stor__txn_enter(p);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
         rc = g->first_run == 0 ? blocks_had(txn, p, job, &g->first_block) : 0;
         if (rc == 0) {
@@ -402,7 +402,7 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
     } else {
         rc = stor__err(rc);
     }
-    pthread_rwlock_unlock(&p->grow);
+    stor__txn_leave(p);
     g->last = g->end_run >= job->max_run;
     if (rc == 0 && g->last) {
         rc = status_rows(agg, job);
@@ -426,7 +426,7 @@ segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_
     for (;;) {
         MDB_txn *txn;
         int rc;
-        pthread_rwlock_rdlock(&p->grow);
+        stor__txn_enter(p);
         if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
             if ((rc = write_sealed(txn, p, job, z, g)) == 0) {
                 rc = stor__err(mdb_txn_commit(txn));
@@ -436,7 +436,7 @@ segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_
         } else {
             rc = stor__err(rc);
         }
-        pthread_rwlock_unlock(&p->grow);
+        stor__txn_leave(p);
         if (rc != STOR_E_FULL || stor__commit_map_full(env, p) != 0) {
             return rc;
         }

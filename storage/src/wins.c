@@ -73,7 +73,7 @@ win_load(struct stor_env *env, struct w_win *win)
         return rc;
     }
     stor__key_win(k, win->rec.flowlog, win->rec.start_s);
-    pthread_rwlock_rdlock(&p->grow);
+    stor__txn_enter(p);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
         rc = mdb_get(txn, p->windows, &key, &val);
         if (rc == 0) {
@@ -87,7 +87,7 @@ win_load(struct stor_env *env, struct w_win *win)
     } else {
         rc = stor__err(rc);
     }
-    pthread_rwlock_unlock(&p->grow);
+    stor__txn_leave(p);
     return rc;
 }
 

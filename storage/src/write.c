@@ -103,9 +103,13 @@ serve_request(struct stor_env *env, struct stor_writer *w, bool seal_req, bool f
               uint64_t seal_now)
 {
     int rc = stor__commit_sync(env, w);
-    if (rc == 0 && seal_req) {
+    /* Forced, twice: a window a tick had already handed to the sealer may come back with
+     * late rows that arrived during its seal, to be resealed. */
+    for (int round = 0; rc == 0 && seal_req && round < (force ? 2 : 1); round++) {
         stor__seal_schedule(env, w, seal_now, force);
         rc = stor__seal_drain(w); /* stor_seal_due waits for its seals */
+    }
+    if (seal_req) {
         stor__clocks_sweep(&w->in, seal_now);
         stor__ingest_publish(w);
     }
@@ -288,11 +292,13 @@ stor__writer_stop(struct stor_env *env)
     if (w == NULL) {
         return 0;
     }
+    /* Maintenance first: it finishes the partition it is on and lets go of it, so the
+     * writer's last commit holds nothing back. */
+    thread_stop(w, w->maint, &w->sh.maint_stop, &w->maint_wake);
     thread_stop(w, w->writer, &w->sh.stop, &w->wake); /* it waited for its last commit */
     thread_stop(w, w->committer, &w->sh.committer_stop, &w->commit_wake);
     /* The sealer finishes the job it is on; queued ones are dropped (sealed after reopen). */
     thread_stop(w, w->sealer, &w->sh.sealer_stop, &w->seal_wake);
-    thread_stop(w, w->maint, &w->sh.maint_stop, &w->maint_wake);
     stor__seal_jobs_free(w);
     int rc = w->in.pending > 0 ? w->sh.last_rc : 0;
     env->w = NULL;

@@ -251,6 +251,8 @@ bool stor__commit_handover(struct stor_env *env, struct stor_writer *w);
 int stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool tick);
 int stor__commit_sync(struct stor_env *env, struct stor_writer *w);
 int stor__commit_map_full(struct stor_env *env, struct stor_part *p);
+void stor__txn_enter(struct stor_part *p);
+void stor__txn_leave(struct stor_part *p);
 
 /* seal.c: scheduling (writer thread) and the sealer thread. */
 void *stor__sealer_main(void *arg);
