@@ -530,6 +530,51 @@ test_late_runs_resealed(void **state)
     assert_int_equal(packets(f), pk + 2);
 }
 
+/* While maintenance holds a partition (a compaction copy), the writer keeps that partition's
+ * rows in memory and commits nothing there; they are committed once it lets go, and neither
+ * the writer nor the committer waited meanwhile (other partitions commit). */
+static void
+test_claimed_partition_rows_wait(void **state)
+{
+    struct fx *f = *state;
+    /* The receive time's partition and the next one: neither settled, so the maintenance
+     * thread itself claims neither while the test holds the claim. */
+    uint64_t now = wall_now();
+    uint32_t part = (uint32_t) (now / 1000u - now / 1000u % 3600u);
+    struct flow_rec r = mk(1, 1000, now);
+    submit_at(f, &r, 1, 0, 0, 0);
+    assert_int_equal(stor_seal_due(f->env, now, true), 0); /* the partition is not busy now */
+    struct stor_writer *w = f->env->w;
+    pthread_mutex_lock(&w->mu);
+    assert_false(w->sh.maint_claimed);
+    w->sh.maint_claimed = true; /* as maint.c's claim() does */
+    w->sh.maint_part = part;
+    pthread_mutex_unlock(&w->mu);
+    struct stor_batch *b = stor_batch_get(f->env);
+    assert_non_null(b);
+    b->recs[0] = mk(1, 1001, now);                   /* late, into the claimed partition */
+    b->recs[1] = mk(1, 1002, now + 3600u * 1000u); /* the next partition */
+    b->n = 2;
+    stor_batch_submit(f->env, b);
+    struct stor_stats st = {0};
+    for (int i = 0; i < 400 && st.records_stored < 2; i++) { /* up to 2 s */
+        nanosleep(&(struct timespec){0, 5000000}, NULL);
+        stor_stats_get(f->env, &st);
+    }
+    assert_int_equal(st.records_stored, 2); /* the first record, and the next partition's */
+    assert_int_equal(st.pending_records, 1);
+    assert_int_equal(runs_of(f, (uint32_t) (now / 1000u - now / 1000u % 600u)), 0);
+    pthread_mutex_lock(&w->mu);
+    w->sh.maint_claimed = false; /* as release() does */
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    assert_int_equal(stor_sync(f->env), 0);
+    assert_int_equal(runs_of(f, (uint32_t) (now / 1000u - now / 1000u % 600u)), 1);
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.records_stored, 3);
+    assert_int_equal(st.pending_records, 0);
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -588,6 +633,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_idle_clocks_evicted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_runs_resealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claimed_partition_rows_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
