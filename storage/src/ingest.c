@@ -449,6 +449,20 @@ cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sort busy[0..n) and drop repeats; the new count. */
+static size_t
+sort_unique(uint32_t *busy, size_t n)
+{
+    size_t k = 0;
+    qsort(busy, n, sizeof(busy[0]), cmp_u32);
+    for (size_t i = 0; i < n; i++) {
+        if (k == 0 || busy[k - 1] != busy[i]) {
+            busy[k++] = busy[i];
+        }
+    }
+    return k;
+}
+
 /* Publish the partitions the writer has windows in (caller holds mu; see w_shared.busy). */
 void
 stor__busy_publish(struct stor_env *env, struct stor_writer *w)
@@ -458,15 +472,17 @@ stor__busy_publish(struct stor_env *env, struct stor_writer *w)
     for (size_t i = 0; i < w->in.nwins && !over; i++) {
         uint32_t s = stor__part_start(env, w->in.wins[i]->rec.start_s);
         if (n > 0 && w->sh.busy[n - 1] == s) {
-            continue;
+            continue; /* the usual run of windows in one partition */
         }
-        over = n == W_BUSY_MAX;
+        if (n == W_BUSY_MAX) {
+            n = sort_unique(w->sh.busy, n);
+            over = n == W_BUSY_MAX;
+        }
         if (!over) {
             w->sh.busy[n++] = s;
         }
     }
-    qsort(w->sh.busy, n, sizeof(w->sh.busy[0]), cmp_u32);
-    w->sh.nbusy = n;
+    w->sh.nbusy = sort_unique(w->sh.busy, n);
     w->sh.busy_overflow = over;
 }
 
