@@ -16,7 +16,8 @@
  *                     stor_stats_get on any thread without a lock.
  *
  * Private to storage/src and its unit tests. Files: write.c (the writer thread's loop, start
- * and stop), queue.c, ingest.c, commit.c, seal.c, maint.c.
+ * and stop), queue.c, ingest.c, wins.c, clocks.c, windex.c, commit.c, seal.c, maint.c
+ * (docs/writer.md has what each holds, the decisions and the bounds).
  */
 #ifndef FLOWLOG_WRITER_INT_H
 #define FLOWLOG_WRITER_INT_H
@@ -34,7 +35,7 @@
  * a spoofed or broken export time cannot seal windows early for good. */
 #define W_CLOCK_SKEW_MS   60000u
 #define W_CLOCK_MAX       65534u   /* exporter clocks at once (contributor ids are 16-bit) */
-#define W_CLOCK_IDLE_MS   3600000u
+#define W_CLOCK_IDLE_MS   3600000u /* a clock unheard this long, holding no window, is forgotten */
 /* Distinct open windows one exporter may have records in (of its first flow log), besides the
  * receive time's; a record for another is retimed to its receive time (FLOW_F_TIME_SKEW,
  * store-fanout-retimed), so one datagram cannot fan out into dozens of windows and
@@ -46,7 +47,7 @@
  * window stays in the writer's memory until then (store-late-pending counts the rows). */
 #define W_RESEAL_IDLE_MS  60000u
 #define W_RESEAL_AGE_MS   600000u
-#define W_RESEAL_ROWS     65536u /* a clock unheard this long, holding no window, is forgotten */
+#define W_RESEAL_ROWS     65536u
 
 /* An exporter's clock: the export times of its message headers. */
 struct w_clock {
