@@ -215,6 +215,7 @@ struct stor_stats {
     uint64_t reseals;        /* sealed windows whose late runs were merged into blocks */
     uint64_t clocks_full;    /* exporters untracked: 65534 clocks at once (they hold no window
                                 open; their windows seal on the others' clocks) */
+    uint64_t clock_resets;   /* exporter clocks set back: headers an hour behind, 3 in a row */
     uint64_t clock_clamped;  /* export times ahead of receive time or of the exporter's clock
                                 by more than the writer lets one message move it */
 };

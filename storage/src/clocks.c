@@ -100,7 +100,8 @@ stor__clock_get(struct w_ingest *in, const uint8_t addr[16], uint16_t port)
  * past the receive time plus a small skew, and never by more than one window and its grace
  * in one message. A clamped header is counted (store-clock-clamped); the clock still moves
  * as far as the bounds let it, so a real jump (replay, an exporter back from an outage) is
- * caught up in a few messages.
+ * caught up in a few messages. Headers far behind the clock, W_CLOCK_BACK_N in a row, reset
+ * it (store-clock-resets): the exporter's clock was set back.
  */
 void
 stor__clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_clock *c,
@@ -108,6 +109,14 @@ stor__clock_advance(const struct stor_cfg *cfg, struct w_ingest *in, struct w_cl
 {
     uint64_t t = export_ms;
     uint64_t step_ms = (600u + (uint64_t) cfg->grace_s) * 1000u;
+    if (export_ms != 0 && export_ms + W_CLOCK_BACK_MS < c->clock_ms) {
+        if (++c->behind < W_CLOCK_BACK_N) {
+            return; /* one late header (reordering, a spoof) does not move it back */
+        }
+        c->clock_ms = 0; /* reset: taken from these headers on */
+        in->counts.clock_resets++;
+    }
+    c->behind = 0;
     if (t > recv_ms + W_CLOCK_SKEW_MS) {
         t = recv_ms + W_CLOCK_SKEW_MS;
     }

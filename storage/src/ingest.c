@@ -434,6 +434,7 @@ stor__ingest_publish(struct stor_writer *w)
     PUT(clock_clamped);
     PUT(clocks_full);
     PUT(reseals);
+    PUT(clock_resets);
 #undef PUT
     atomic_store_explicit(&p->pending_records, w->in.pending, memory_order_relaxed);
     atomic_store_explicit(&p->seal_backlog, w->sh.jobs_out, memory_order_relaxed);

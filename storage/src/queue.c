@@ -212,6 +212,7 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .clocks_full = LOAD(clocks_full),
         .late_pending = LOAD(late_pending),
         .reseals = LOAD(reseals),
+        .clock_resets = LOAD(clock_resets),
     };
 #undef LOAD
 }

@@ -46,6 +46,7 @@ static const struct stat_def {
     G("store-late-pending", late_pending, "late rows in runs of sealed windows, not yet resealed"),
     C("store-reseals", reseals, "sealed windows whose late runs were merged into blocks"),
     C("store-clocks-full", clocks_full, "exporters left without a clock: the table was full"),
+    C("store-clock-resets", clock_resets, "exporter clocks set back by their headers"),
     C("store-clock-clamped", clock_clamped,
       "export times that would have moved an exporter's clock too far at once"),
 };

@@ -34,6 +34,10 @@
  * receive time, and one message moves it at most one window (the longest, 600 s) plus grace:
  * a spoofed or broken export time cannot seal windows early for good. */
 #define W_CLOCK_SKEW_MS   60000u
+/* An exporter whose headers come this far behind its clock W_CLOCK_BACK_N times in a row
+ * has been reset (a reboot, a clock set back): its clock follows them. One header cannot. */
+#define W_CLOCK_BACK_MS   3600000u
+#define W_CLOCK_BACK_N    3u
 #define W_CLOCK_MAX       65534u   /* exporter clocks at once (contributor ids are 16-bit) */
 #define W_CLOCK_IDLE_MS   3600000u /* a clock unheard this long, holding no window, is forgotten */
 /* Distinct open windows one exporter may have records in (of its first flow log), besides the
@@ -58,6 +62,7 @@ struct w_clock {
     uint32_t h;        /* its hash in w_ingest.clock_idx */
     uint64_t clock_ms; /* latest export time taken */
     uint64_t heard_ms; /* receive time (wall clock) of its last record or header */
+    uint8_t behind;    /* headers in a row far behind the clock (W_CLOCK_BACK_MS) */
     uint8_t nfan;      /* open windows it has records in (W_FANOUT_MAX) */
     uint16_t fan_fl[W_FANOUT_MAX];
     uint32_t fan_start[W_FANOUT_MAX];
@@ -116,7 +121,7 @@ struct w_pub {
     _Atomic uint64_t pending_records, queue_batches, seal_backlog, open_windows;
     _Atomic uint64_t commit_last_ms, commit_max_ms, commit_failing;
     _Atomic uint64_t expired, fanout_retimed, clocks_evicted, clock_clamped, clocks_full;
-    _Atomic uint64_t late_pending, reseals;
+    _Atomic uint64_t late_pending, reseals, clock_resets;
     _Atomic int last_error;
 };
 

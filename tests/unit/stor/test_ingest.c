@@ -575,6 +575,30 @@ test_claimed_partition_rows_wait(void **state)
     assert_int_equal(st.pending_records, 0);
 }
 
+/* M11: an exporter whose clock is set back (a reboot) gets its clock back after a few
+ * headers, so its new windows are not sealed at once (all its data was late for good); one
+ * header far behind does not move it. */
+static void
+test_clock_set_back(void **state)
+{
+    struct fx *f = *state;
+    uint64_t now = wall_now();
+    uint32_t back = T0 - 86400; /* a day before: the exporter's clock after the reset */
+    submit_at(f, NULL, 0, 1, (uint64_t) (T0 + 5000) * 1000u, now);
+    submit_at(f, NULL, 0, 1, (uint64_t) (back + 50) * 1000u, now); /* one: ignored */
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.clock_resets, 0);
+    submit_at(f, NULL, 0, 1, (uint64_t) (back + 60) * 1000u, now);
+    struct flow_rec r = mk(1, 1000, (uint64_t) (back + 100) * 1000u);
+    submit_at(f, &r, 1, 1, (uint64_t) (back + 70) * 1000u, now);
+    assert_int_equal(stor_seal_due(f->env, now, false), 0);
+    assert_false(sealed(f, back));
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.clock_resets, 1);
+    assert_int_equal(st.late, 0);
+}
+
 static int
 find_name(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind, const char *help)
 {
@@ -634,6 +658,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_runs_resealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_partition_rows_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_set_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
