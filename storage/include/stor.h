@@ -76,7 +76,8 @@ void stor_cfg_default(struct stor_cfg *cfg);
 
 /* Open (creating if needed) and start the writer. *out owned by caller: stor_close(). */
 int stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t msglen);
-/* Stop taking batches, write and commit everything queued, seal nothing, stop. NULL ok. */
+/* Stop taking batches, write and commit everything queued, seal nothing, stop. NULL ok.
+ * (The writer's side, stor__writer_stop, reports rows still failing to commit.) */
 void stor_close(struct stor_env *env);
 
 /* ---- flow logs ---- */
@@ -196,8 +197,27 @@ struct stor_stats {
     int last_error;       /* the last commit's result: 0, or why it failed (stor_strerror) */
     uint64_t partitions_dropped;
     uint64_t compactions;    /* settled partitions rewritten without their free pages */
-    uint64_t bytes; /* size of the store's files */
+    uint64_t bytes; /* size of the store's files (as of the last maintenance pass) */
     uint64_t last_commit_ms;
+    /* Gauges of the writer, as of its last commit or tick (at most commit_ms old). */
+    uint64_t pending_records; /* taken and not yet committed (held in memory) */
+    uint64_t queue_batches;   /* batches submitted and not yet taken by the writer */
+    uint64_t seal_backlog;    /* windows handed to the sealer and not yet sealed */
+    uint64_t open_windows;    /* capture windows in the writer's memory */
+    uint64_t commit_last_ms;  /* duration of the last commit (all its partitions) */
+    uint64_t commit_max_ms;   /* the longest commit since start */
+    uint64_t commit_failing;  /* 1 while commits fail (last_error), else 0 */
+    /* Counters of refusals and bounds reached. */
+    uint64_t expired;        /* records older than retention: refused (stor_cfg.retention_s) */
+    uint64_t fanout_retimed; /* records retimed: their exporter had too many open windows */
+    uint64_t clocks_evicted; /* exporter clocks forgotten: unheard an hour, holding no window */
+    uint64_t late_pending;   /* late rows in runs of sealed windows, waiting for a reseal */
+    uint64_t reseals;        /* sealed windows whose late runs were merged into blocks */
+    uint64_t clocks_full;    /* exporters untracked: 65534 clocks at once (they hold no window
+                                open; their windows seal on the others' clocks) */
+    uint64_t clock_resets;   /* exporter clocks set back: headers an hour behind, 3 in a row */
+    uint64_t clock_clamped;  /* export times ahead of receive time or of the exporter's clock
+                                by more than the writer lets one message move it */
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
 

@@ -1,7 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sealing a capture window (DESIGN.md §4), on the sealer thread, so that ingest never waits
- * for it. The writer hands over a job once the window's pending rows are committed; the runs
+ * Sealing capture windows (DESIGN.md §4): when (the writer thread schedules: the first half
+ * of this file) and how (the sealer thread, so that ingest never waits for it: the second
+ * half).
+ *
+ * A window is due when every exporter that sent records to it, and is not silent (heard from
+ * within silent_s of wall clock), has an export clock past start + W + grace:
+ *
+ *   due = for all live contributors c: clock(c) >= start + W + grace
+ *
+ * Exporter clocks are the export times of message headers (stor_batch.msgs), so a replayed
+ * or clock-skewed exporter seals on its own time; silent exporters stop holding windows open;
+ * a window nobody contributed a clock to seals on wall-clock time.
+ *
+ * The writer hands over a job once the window's waiting rows are committed; the runs
  * numbered below job->max_run are the window's data (records arriving later are late and get
  * runs of their own). Three steps:
  *
@@ -21,7 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stor_int.h"
+#include "flow_bytes.h"
+#include "writer_int.h"
+
+/* The sealer keeps its aggregation scratch between seals up to this many rows; a bigger one
+ * (an unusually big window) is given back once no job is queued. */
+#define SEAL_SCRATCH_KEEP (1u << 18)
 
 /* Encoded sealed blocks and their summaries, made outside any transaction. */
 struct sealed {
@@ -76,7 +93,7 @@ encode_blocks(const struct flow_rec *recs, const uint32_t *order, size_t n, size
  * Integers compare faster than memcmp over 384-byte records, and only keys move. */
 struct skey {
     uint64_t src_hi, src_lo, dst_hi, dst_lo;
-    uint64_t rest; /* srcport 16 | dstport 16 | protocol 8, then the index */
+    uint64_t rest; /* srcport 16 | dstport 16 | protocol 8 */
     uint64_t start;
     uint32_t idx;
 };
@@ -84,7 +101,7 @@ struct skey {
 static uint64_t
 be64(const uint8_t *p)
 {
-    return stor__get_be(p, 8);
+    return flow_get_be(p, 8);
 }
 
 static int
@@ -138,6 +155,29 @@ sorted_order(const struct stor_agg *agg)
     return order;
 }
 
+/* Decode one run into agg, through the scratch buffer *tmp (grown as needed); *n its rows. */
+static int
+run_add(const MDB_val *v, struct stor_agg *agg, struct flow_rec **tmp, size_t *tmp_cap, size_t *n)
+{
+    long cnt = stor__block_count(v->mv_data, v->mv_size);
+    if (cnt < 0) {
+        return (int) cnt;
+    }
+    if ((size_t) cnt > *tmp_cap) {
+        struct flow_rec *t = realloc(*tmp, (size_t) cnt * sizeof(*t));
+        if (t == NULL) {
+            return -ENOMEM;
+        }
+        *tmp = t;
+        *tmp_cap = (size_t) cnt;
+    }
+    int rc = stor__block_decode(v->mv_data, v->mv_size, *tmp, *tmp_cap, n);
+    for (size_t i = 0; i < *n && rc == 0; i++) {
+        rc = stor__agg_add(agg, &(*tmp)[i]);
+    }
+    return rc;
+}
+
 /*
  * Step 1: decode the window's runs from run `first` (below max_run) into agg, stopping after
  * the run that reaches `budget` rows; *end is the first run not read. Counts rows and bytes.
@@ -170,35 +210,15 @@ read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, ui
             *end = run; /* the rest is the next segment's */
             break;
         }
-        long cnt = stor__block_count(v.mv_data, v.mv_size);
-        if (cnt < 0) {
-            rc = (int) cnt;
-            goto out;
-        }
-        if ((size_t) cnt > tmp_cap) {
-            struct flow_rec *t = realloc(tmp, (size_t) cnt * sizeof(*t));
-            if (t == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            tmp = t;
-            tmp_cap = (size_t) cnt;
-        }
-        size_t n;
-        if ((rc = stor__block_decode(v.mv_data, v.mv_size, tmp, tmp_cap, &n)) != 0) {
-            goto out;
-        }
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            rc = stor__agg_add(agg, &tmp[i]);
-        }
-        if (rc != 0) {
-            goto out;
+        size_t n = 0;
+        if ((rc = run_add(&v, agg, &tmp, &tmp_cap, &n)) != 0) {
+            goto close_cur;
         }
         *rows += n;
         *bytes += v.mv_size;
     }
     rc = rc == MDB_NOTFOUND ? 0 : stor__err(rc);
-out:
+close_cur:
     mdb_cursor_close(cur);
     free(tmp);
     return rc;
@@ -258,30 +278,20 @@ struct segment {
     bool last; /* the window is sealed with it */
 };
 
-/* Step 3, inside the write transaction. */
+/* Step 3: delete the runs the segment read. */
 static int
-write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
-             const struct sealed *z, const struct segment *g)
+runs_delete(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+            const struct segment *g)
 {
     uint8_t key[STOR_KEY_ITEM];
     MDB_val k = {STOR_KEY_ITEM, key}, v;
     MDB_cursor *cur;
     int rc;
 
-    for (size_t i = 0; i < z->n; i++) {
-        stor__key_item(key, job->flowlog, job->start_s, g->first_block + (uint32_t) i);
-        MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
-        if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
-            (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
-            return stor__err(rc);
-        }
-    }
     if ((rc = mdb_cursor_open(txn, p->runs, &cur)) != 0) {
         return stor__err(rc);
     }
     stor__key_item(key, job->flowlog, job->start_s, g->first_run);
-    k.mv_size = STOR_KEY_ITEM;
-    k.mv_data = key;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint16_t fl;
@@ -295,13 +305,20 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
         }
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return stor__err(rc);
-    }
-    /* The window record: the writer may have added late runs since step 1. */
+    return rc != 0 && rc != MDB_NOTFOUND ? stor__err(rc) : 0;
+}
+
+/* Step 3: the window record, read-modify-write (the writer may have added late runs since
+ * step 1). */
+static int
+win_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+           const struct sealed *z, const struct segment *g)
+{
     struct stor_win w = {.window_s = job->window_s};
     uint8_t wk[STOR_KEY_WIN], wv[STOR_WIN_BYTES];
     MDB_val wkey = {STOR_KEY_WIN, wk}, wval;
+    int rc;
+
     stor__key_win(wk, job->flowlog, job->start_s);
     if ((rc = mdb_get(txn, p->windows, &wkey, &wval)) == 0) {
         if ((rc = stor__win_read(wval.mv_data, wval.mv_size, &w)) != 0) {
@@ -310,7 +327,7 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     } else if (rc != MDB_NOTFOUND) {
         return stor__err(rc);
     }
-    w.sealed = g->last;
+    w.sealed = g->last || job->reseal; /* a reseal's window stays sealed throughout */
     w.blocks = g->first_block + (uint32_t) z->n;
     w.rows = w.rows - (g->rows_read < w.rows ? g->rows_read : w.rows) + g->rows_out;
     w.bytes = w.bytes - (g->bytes_read < w.bytes ? g->bytes_read : w.bytes) + z->bytes;
@@ -318,6 +335,29 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     wval.mv_size = STOR_WIN_BYTES;
     wval.mv_data = wv;
     return stor__err(mdb_put(txn, p->windows, &wkey, &wval, 0));
+}
+
+/* Step 3, inside the write transaction: blocks and summaries, runs, window record. */
+static int
+write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+             const struct sealed *z, const struct segment *g)
+{
+    uint8_t key[STOR_KEY_ITEM];
+    MDB_val k = {STOR_KEY_ITEM, key};
+    int rc;
+
+    for (size_t i = 0; i < z->n; i++) {
+        stor__key_item(key, job->flowlog, job->start_s, g->first_block + (uint32_t) i);
+        MDB_val bv = {z->blk[i].len, z->blk[i].p}, sv = {STOR_SUM_BYTES, z->sum[i]};
+        if ((rc = mdb_put(txn, p->blocks, &k, &bv, 0)) != 0 ||
+            (rc = mdb_put(txn, p->sums, &k, &sv, 0)) != 0) {
+            return stor__err(rc);
+        }
+    }
+    if ((rc = runs_delete(txn, p, job, g)) != 0) {
+        return rc;
+    }
+    return win_sealed(txn, p, job, z, g);
 }
 
 /* The blocks a window already has (from segments of an earlier, interrupted seal). */
@@ -351,7 +391,7 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
 
     stor__agg_clear(agg);
     agg->aggregate = job->aggregate;
-    pthread_rwlock_rdlock(&p->grow);
+    stor__txn_enter(p);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
         rc = g->first_run == 0 ? blocks_had(txn, p, job, &g->first_block) : 0;
         if (rc == 0) {
@@ -362,7 +402,7 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
     } else {
         rc = stor__err(rc);
     }
-    pthread_rwlock_unlock(&p->grow);
+    stor__txn_leave(p);
     g->last = g->end_run >= job->max_run;
     if (rc == 0 && g->last) {
         rc = status_rows(agg, job);
@@ -386,7 +426,7 @@ segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_
     for (;;) {
         MDB_txn *txn;
         int rc;
-        pthread_rwlock_rdlock(&p->grow);
+        stor__txn_enter(p);
         if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
             if ((rc = write_sealed(txn, p, job, z, g)) == 0) {
                 rc = stor__err(mdb_txn_commit(txn));
@@ -396,8 +436,8 @@ segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_
         } else {
             rc = stor__err(rc);
         }
-        pthread_rwlock_unlock(&p->grow);
-        if (rc != STOR_E_FULL || stor__part_grow(p, env->cfg.map_max_bytes) != 0) {
+        stor__txn_leave(p);
+        if (rc != STOR_E_FULL || stor__commit_map_full(env, p) != 0) {
             return rc;
         }
     }
@@ -432,9 +472,284 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
         g = (struct segment){.first_run = g.end_run, .first_block = next_block};
     }
     if (rc == 0) {
-        pthread_mutex_lock(&env->lock); /* the writer reads it under the lock */
+        pthread_mutex_lock(&env->lock); /* maintenance reads it under the lock */
         p->compact_checked = false;     /* the runs' pages are free now: worth a look */
         pthread_mutex_unlock(&env->lock);
     }
     return rc;
+}
+
+/* ---- scheduling: the writer thread ---- */
+
+static bool
+due(const struct stor_env *env, const struct w_ingest *in, const struct w_win *win,
+    uint64_t now_ms)
+{
+    uint64_t close_ms = ((uint64_t) win->rec.start_s + win->rec.window_s + env->cfg.grace_s) * 1000u;
+    uint64_t silent_ms = (uint64_t) env->cfg.silent_s * 1000u;
+
+    if (win->ncontrib == 0) {
+        return now_ms >= close_ms; /* no exporter to ask: wall clock */
+    }
+    for (size_t i = 0; i < win->ncontrib; i++) {
+        const struct w_clock *c = &in->clocks[win->contrib[i]];
+        if (c->heard_ms + silent_ms <= now_ms) {
+            continue; /* fell silent: it no longer holds the window open */
+        }
+        /* An exporter that sends no header times is taken at wall-clock time. */
+        uint64_t clock = c->clock_ms != 0 ? c->clock_ms : now_ms;
+        if (clock < close_ms) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct stor_seal_job *
+job_make(const struct stor_writer *w, const struct w_win *win)
+{
+    struct stor_seal_job *job = calloc(1, sizeof(*job));
+    const struct stor_flowlog *def = stor__ingest_def(w, win->rec.flowlog);
+    /* A reseal merges late runs only: the window's status rows were written by its seal. */
+    size_t ninst = win->rec.sealed ? 0 : win->ninst;
+
+    if (job == NULL) {
+        return NULL;
+    }
+    job->inst = malloc((ninst ? ninst : 1) * sizeof(*job->inst));
+    if (job->inst == NULL) {
+        free(job);
+        return NULL;
+    }
+    if (ninst > 0) {
+        memcpy(job->inst, win->inst, ninst * sizeof(*job->inst));
+    }
+    job->ninst = ninst;
+    job->flowlog = win->rec.flowlog;
+    job->start_s = win->rec.start_s;
+    job->window_s = win->rec.window_s;
+    job->aggregate = def == NULL || def->aggregate; /* a deleted flow log: default behaviour */
+    job->max_run = win->rec.next_run;
+    job->reseal = win->rec.sealed;
+    job->late_rows = win->rec.sealed ? win->late_rows : 0;
+    return job;
+}
+
+/* Queue a job for the sealer, unless maintenance holds its partition (then: next pass). */
+static bool
+job_queue(struct stor_env *env, struct stor_writer *w, struct stor_seal_job *job)
+{
+    pthread_mutex_lock(&w->mu);
+    uint32_t part = stor__part_start(env, job->start_s);
+    bool held = w->sh.maint_claimed && w->sh.maint_part == part;
+    if (!held) {
+        stor__busy_publish(env, w); /* the window's partition is busy before the sealer sees it */
+        struct stor_seal_job **tail = &w->sh.jobs;
+        while (*tail != NULL) {
+            tail = &(*tail)->next;
+        }
+        *tail = job;
+        w->sh.jobs_out++;
+        pthread_cond_signal(&w->seal_wake);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return !held;
+}
+
+/* Retention dropped the window's partition: nothing to seal (and no partition to create). */
+static bool
+below_floor(const struct stor_env *env, const struct stor_writer *w, const struct w_win *win)
+{
+    return stor__part_start(env, win->rec.start_s) <
+           atomic_load_explicit(&w->sh.floor_s, memory_order_relaxed);
+}
+
+/* Hand every due window (its rows committed) to the sealer; forget sealed windows whose late
+ * rows are committed (late records load them again). */
+/* A sealed window's late runs are due for a reseal (W_RESEAL_*). */
+static bool
+reseal_due(const struct w_win *win, uint64_t now_ms, bool force)
+{
+    if (win->late_rows == 0) {
+        return false;
+    }
+    return force || win->late_rows >= W_RESEAL_ROWS ||
+           win->late_last_ms + W_RESEAL_IDLE_MS <= now_ms ||
+           win->late_first_ms + W_RESEAL_AGE_MS <= now_ms;
+}
+
+/* Forget window i: its partition was dropped, or it is sealed with nothing late left. */
+static void
+win_forget(struct w_ingest *in, size_t i)
+{
+    in->late_pending -= in->wins[i]->late_rows;
+    stor__win_drop(in, i);
+}
+
+/*
+ * Hand every due window (its rows committed) to the sealer, and every sealed window whose
+ * late runs are due for a reseal; forget sealed windows with nothing late left (late records
+ * load them again).
+ */
+void
+stor__seal_schedule(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool force)
+{
+    struct w_ingest *in = &w->in;
+    for (size_t i = 0; i < in->nwins;) {
+        struct w_win *win = in->wins[i];
+        bool gone = below_floor(env, w, win);
+        if (win->sealing || win->waiting.n > 0 || win->committing.n > 0) {
+            i++;
+            continue;
+        }
+        if (gone || (win->rec.sealed && win->late_rows == 0)) {
+            win_forget(in, i);
+            continue;
+        }
+        bool go = win->rec.sealed ? reseal_due(win, now_ms, force)
+                                  : force || due(env, in, win, now_ms);
+        struct stor_seal_job *job = go ? job_make(w, win) : NULL;
+        if (job != NULL && !job_queue(env, w, job)) {
+            free(job->inst);
+            free(job);
+            job = NULL;
+        }
+        if (job != NULL) {
+            win->sealing = true;
+            win->rec.sealed = true; /* what arrives now is late: runs at or after max_run */
+        }
+        i++; /* without a job: tried again next pass */
+    }
+}
+
+/* Take the sealer's finished jobs: count them, forget sealed windows, reopen failed ones. */
+static void
+job_collected(struct stor_writer *w, const struct stor_seal_job *job)
+{
+    struct w_ingest *in = &w->in;
+    struct w_win *win = stor__win_find(in, job->flowlog, job->start_s);
+    if (win != NULL) {
+        win->sealing = false;
+        if (job->rc != 0 && !job->reseal) {
+            win->rec.sealed = false; /* its runs are intact: sealed again later, late ones too */
+            in->late_pending -= win->late_rows;
+            win->late_rows = 0;
+            win->late_first_ms = 0;
+        } else if (job->rc == 0 && job->reseal) {
+            win->late_rows -= job->late_rows; /* late rows may have come meanwhile */
+            in->late_pending -= job->late_rows;
+            win->late_first_ms = win->late_rows > 0 ? win->late_last_ms : 0;
+        }
+        if (job->rc == 0 && win->waiting.n == 0 && win->committing.n == 0 &&
+            win->late_rows == 0) {
+            win_forget(in, win->idx);
+        }
+    }
+    if (job->rc == 0) {
+        in->counts.seals += !job->reseal;
+        in->counts.reseals += job->reseal;
+        in->counts.nodata += job->nodata;
+        in->counts.skipdata += job->skipdata;
+    }
+}
+
+int
+stor__seal_collect(struct stor_writer *w)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&w->mu);
+    struct stor_seal_job *done = w->sh.finished;
+    w->sh.finished = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (done != NULL) {
+        struct stor_seal_job *job = done;
+        done = job->next;
+        job_collected(w, job);
+        rc = rc != 0 ? rc : job->rc;
+        pthread_mutex_lock(&w->mu);
+        w->sh.jobs_out--;
+        pthread_mutex_unlock(&w->mu);
+        free(job->inst);
+        free(job);
+    }
+    return rc;
+}
+
+/* Wait until the sealer has finished every job handed to it (stor_seal_due, shutdown). */
+int
+stor__seal_drain(struct stor_writer *w)
+{
+    int rc = 0;
+    for (;;) {
+        int r = stor__seal_collect(w);
+        rc = rc != 0 ? rc : r;
+        pthread_mutex_lock(&w->mu);
+        bool none_out = w->sh.jobs_out == 0;
+        if (!none_out && w->sh.finished == NULL) {
+            pthread_cond_wait(&w->done, &w->mu);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (none_out) {
+            return rc;
+        }
+    }
+}
+
+/* Free the jobs left queued or finished at shutdown (their windows are sealed after the
+ * next open). */
+void
+stor__seal_jobs_free(struct stor_writer *w)
+{
+    struct stor_seal_job *lists[2] = {w->sh.finished, w->sh.jobs};
+    for (size_t l = 0; l < 2; l++) {
+        while (lists[l] != NULL) {
+            struct stor_seal_job *j = lists[l];
+            lists[l] = j->next;
+            free(j->inst);
+            free(j);
+        }
+    }
+    w->sh.finished = w->sh.jobs = NULL;
+}
+
+/* ---- the sealer thread ---- */
+
+void *
+stor__sealer_main(void *arg)
+{
+    struct stor_env *env = arg;
+    struct stor_writer *w = env->w;
+    struct stor_agg scratch; /* kept from seal to seal so its memory is touched once */
+
+    stor__agg_init(&scratch, true);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->sh.jobs == NULL && !w->sh.sealer_stop) {
+            pthread_cond_wait(&w->seal_wake, &w->mu);
+        }
+        struct stor_seal_job *job = w->sh.jobs;
+        if (job == NULL) {
+            break; /* stopping, nothing queued */
+        }
+        w->sh.jobs = job->next;
+        bool stopping = w->sh.sealer_stop;
+        pthread_mutex_unlock(&w->mu);
+        job->rc = stopping ? STOR_E_CLOSED : stor__seal_job(env, job, &scratch);
+        pthread_mutex_lock(&w->mu);
+        bool more = w->sh.jobs != NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (scratch.cap > SEAL_SCRATCH_KEEP && !more) {
+            stor__agg_free(&scratch); /* an unusually big window: give the memory back */
+            stor__agg_init(&scratch, true);
+        }
+        pthread_mutex_lock(&w->mu);
+        job->next = w->sh.finished;
+        w->sh.finished = job;
+        pthread_cond_signal(&w->wake);
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    stor__agg_free(&scratch);
+    return NULL;
 }

@@ -32,6 +32,23 @@ static const struct stat_def {
     C("store-partitions-dropped", partitions_dropped, "partitions dropped by retention"),
     C("store-compactions", compactions, "settled partitions rewritten without free pages"),
     G("store-last-commit-ms", last_commit_ms, "wall time of the last commit, ms since epoch"),
+    G("store-pending-records", pending_records, "records taken and not yet committed"),
+    G("store-queue-batches", queue_batches, "batches submitted and not yet taken by the writer"),
+    G("store-seal-backlog", seal_backlog, "windows handed to the sealer and not yet sealed"),
+    G("store-open-windows", open_windows, "capture windows in the writer's memory"),
+    G("store-commit-last-ms", commit_last_ms, "duration of the last commit, ms"),
+    G("store-commit-max-ms", commit_max_ms, "the longest commit since start, ms"),
+    G("store-commit-failing", commit_failing, "1 while commits fail (see last error), else 0"),
+    C("store-expired", expired, "records older than retention, refused"),
+    C("store-fanout-retimed", fanout_retimed,
+      "records retimed because their exporter had too many open windows"),
+    C("store-clocks-evicted", clocks_evicted, "exporter clocks forgotten after falling idle"),
+    G("store-late-pending", late_pending, "late rows in runs of sealed windows, not yet resealed"),
+    C("store-reseals", reseals, "sealed windows whose late runs were merged into blocks"),
+    C("store-clocks-full", clocks_full, "exporters left without a clock: the table was full"),
+    C("store-clock-resets", clock_resets, "exporter clocks set back by their headers"),
+    C("store-clock-clamped", clock_clamped,
+      "export times that would have moved an exporter's clock too far at once"),
 };
 
 int

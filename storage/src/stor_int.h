@@ -45,15 +45,7 @@ struct stor_part {
  *   38     8     records received                                         (46 bytes) */
 #define STOR_WIN_BYTES 46
 
-#define STOR_CONTRIB_MAX 32 /* exporters remembered per window for sealing */
-#define STOR_INST_MAX    4096
-
-struct stor_exporter_clock {
-    uint8_t addr[16];
-    uint16_t port;
-    uint64_t clock_ms; /* latest export time seen */
-    uint64_t wall_ms;  /* wall clock when last heard */
-};
+#define STOR_INST_MAX 4096 /* instances a window remembers (NODATA, SKIPDATA) */
 
 struct stor_inst {
     char id[FLOW_ID_MAX];
@@ -63,14 +55,8 @@ struct stor_inst {
     uint64_t missed; /* sequence loss attributed to this window */
 };
 
-/* An instance id a flow log has seen (writer memory; not kept across restarts). */
-struct stor_known {
-    uint16_t flowlog;
-    char id[FLOW_ID_MAX];
-};
-
-/* A capture window: its record's fields (win.c reads and writes them), then what the writer
- * tracks while the window is in memory (the record itself is updated read-modify-write). */
+/* A capture window's record (win.c reads and writes it; the writer's in-memory state around
+ * it is struct w_win in writer_int.h). */
 struct stor_win {
     uint16_t flowlog;
     uint32_t start_s;
@@ -82,20 +68,6 @@ struct stor_win {
     uint64_t late;
     uint64_t bytes;
     uint64_t received;
-    /* Writer state. */
-    struct stor_rows pend;    /* received since the last hand-off to the committer, as rows */
-    uint64_t pend_late;       /* late records among the pending rows */
-    /* In flight: rows handed to the committer thread. While a commit is in flight only the
-     * committer touches these and next_run; the writer reads them again once it has landed. */
-    struct stor_rows flight;
-    uint64_t flight_late;
-    uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
-    bool sealing;             /* handed to the sealer, not finished */
-    uint16_t ncontrib;
-    uint16_t contrib[STOR_CONTRIB_MAX]; /* indexes into the writer's exporter clocks */
-    size_t ninst;
-    size_t last_inst;
-    struct stor_inst *inst;
 };
 
 struct stor_writer;
@@ -132,9 +104,11 @@ void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
 void stor__win_write(const struct stor_win *w, uint8_t out[STOR_WIN_BYTES]);
 int stor__win_read(const uint8_t *p, size_t len, struct stor_win *w);
 
-/* write.c / seal.c */
+/* write.c / seal.c (writer_int.h has the rest) */
 int stor__writer_start(struct stor_env *env);
-void stor__writer_stop(struct stor_env *env);
+/* Stop the writer's threads after committing what was taken; 0, or the error of the last
+ * commit when rows were still failing (they are freed, and counted as dropped). */
+int stor__writer_stop(struct stor_env *env);
 /* A window handed from the writer to the sealer thread (seal.c). */
 struct stor_seal_job {
     uint16_t flowlog;
@@ -142,6 +116,8 @@ struct stor_seal_job {
     uint32_t window_s;
     bool aggregate;
     uint32_t max_run;       /* runs below this are the window's data */
+    bool reseal;            /* a sealed window's late runs, merged into blocks of their own */
+    uint64_t late_rows;     /* late rows the reseal covers (counted by the writer) */
     struct stor_inst *inst; /* the window's instances, owned by the job */
     size_t ninst;
     int rc; /* results */

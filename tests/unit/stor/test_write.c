@@ -651,13 +651,16 @@ test_full_disk_recovers(void **state)
             (st.last_error != STOR_E_FULL && st.last_error != STOR_E_IO)) {
             _exit(12); /* never filled up: the limit did not bite */
         }
+        if (st.commit_failing != 1 || st.pending_records == 0) {
+            _exit(16); /* the operator's gauges say it */
+        }
         setrlimit(RLIMIT_FSIZE, &rl); /* space returns */
         if (stor_sync(f->env) != 0) {
             _exit(13);
         }
         stor_stats_get(f->env, &st);
         if (st.records_in != sent || st.records_dropped != 0 || st.records_stored != sent ||
-            st.last_error != 0) {
+            st.last_error != 0 || st.commit_failing != 0 || st.pending_records != 0) {
             _exit(14);
         }
         struct totals a = scan(f, &ALL, NULL);
