@@ -459,6 +459,10 @@ test_stream_listing(void **state)
         memset(r, 0, sizeof(*r));
         uint8_t a[4] = {10, 1, (uint8_t) (i >> 8), (uint8_t) i};
         flow_addr_set_v4(r->srcaddr, a);
+        /* One exporter per window: the writer retimes an exporter's records beyond
+         * W_FANOUT_MAX open windows (code review M10). */
+        uint8_t e[4] = {192, 0, (uint8_t) (i >> 8), (uint8_t) i};
+        flow_addr_set_v4(r->exporter, e);
         r->end_ms = (uint64_t) (T0 + 60 * i) * 1000u;
         r->start_ms = r->end_ms;
         r->packets = 1;
