@@ -454,7 +454,6 @@ purge_part(struct stor_part *p, uint16_t id)
     MDB_txn *txn;
     int rc;
 
-    pthread_rwlock_rdlock(&p->grow);
     if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
         MDB_dbi dbis[4] = {p->windows, p->runs, p->blocks, p->sums};
         for (int d = 0; rc == 0 && d < 4; d++) {
@@ -466,7 +465,6 @@ purge_part(struct stor_part *p, uint16_t id)
             mdb_txn_abort(txn);
         }
     }
-    pthread_rwlock_unlock(&p->grow);
     return stor__err(rc);
 }
 
@@ -488,7 +486,7 @@ purge(struct stor_env *env, uint16_t id)
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0) {
+        if (rc == 0 && (rc = stor__part_use(env, parts[i])) == 0) {
             rc = purge_part(parts[i], id);
         }
         stor__part_unref(env, parts[i]);

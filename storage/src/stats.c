@@ -32,6 +32,14 @@ static const struct stat_def {
     C("store-partitions-dropped", partitions_dropped, "partitions dropped by retention"),
     C("store-compactions", compactions, "settled partitions rewritten without free pages"),
     G("store-last-commit-ms", last_commit_ms, "wall time of the last commit, ms since epoch"),
+    C("store-partitions-quarantined", partitions_quarantined,
+      "damaged partition files moved aside as *.bad"),
+    C("store-blocks-corrupt", blocks_corrupt, "stored blocks a scan skipped: failed their checks"),
+    G("store-open-envs", open_envs, "partition environments open now"),
+    G("store-partitions", partitions, "partitions in the store"),
+    C("store-partitions-closed", partitions_closed,
+      "cold partitions closed to stay within max_open_parts"),
+    C("store-meta-full", meta_full, "metadata blobs refused for size (STOR_E_FULL)"),
 };
 
 int

@@ -1397,6 +1397,7 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
     pthread_mutex_lock(&env->w->mu);
     out->batches_dropped = env->w->batches_dropped;
     pthread_mutex_unlock(&env->w->mu);
+    stor__env_stats_fill(env, out);
 }
 
 static void

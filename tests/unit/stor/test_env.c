@@ -148,11 +148,8 @@ test_partitions(void **state)
     assert_int_equal(env->parts[0]->start_s, a); /* kept in time order */
     assert_ptr_equal(env->parts[1], p);
 
-    /* Growth doubles the map up to the limit, then says full. */
-    assert_int_equal(p->map_bytes, 1u << 20);
-    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
-    assert_int_equal(p->map_bytes, 2u << 20);
-    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
+    /* Maps are sized once, at map_max_bytes, and never grow. */
+    assert_int_equal(p->map_bytes, 4u << 20);
     assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), STOR_E_FULL);
     stor_close(env);
 
