@@ -180,8 +180,8 @@ store_lock(struct stor_env *env, char *msg, size_t msglen)
             stor__msg(msg, msglen, "cannot lock %s: %s", path, strerror(err));
             return -err;
         }
-        stor__msg(msg, msglen, "store %s is in use by another process (pid %s; lock %s)",
-                  env->dir, pid[0] != '\0' ? pid : "unknown", path);
+        stor__msg(msg, msglen, "store %s is in use by another process (pid %s; lock %s)", env->dir,
+                  pid[0] != '\0' ? pid : "unknown", path);
         return STOR_E_LOCKED;
     }
     int len = snprintf(pid, sizeof(pid), "%ld\n", (long) getpid());
@@ -222,8 +222,8 @@ cat_size_check(MDB_env *e)
     struct stat fst;
     int fd;
 
-    if (mdb_env_info(e, &info) != 0 || mdb_env_stat(e, &st) != 0 ||
-        mdb_env_get_fd(e, &fd) != 0 || fstat(fd, &fst) != 0) {
+    if (mdb_env_info(e, &info) != 0 || mdb_env_stat(e, &st) != 0 || mdb_env_get_fd(e, &fd) != 0 ||
+        fstat(fd, &fst) != 0) {
         return STOR_E_CORRUPT;
     }
     uint64_t need = ((uint64_t) info.me_last_pgno + 1u) * st.ms_psize;
@@ -368,9 +368,8 @@ cfg_valid(const struct stor_cfg *c, char *msg, size_t msglen)
         return false;
     }
     if (c->map_bytes < (1u << 20) || c->map_max_bytes < c->map_bytes || c->commit_ms == 0 ||
-        c->max_open_parts == 0 ||
-        c->queue_batches == 0 || c->batch_records == 0 || c->block_records == 0 ||
-        c->seal_rows == 0 || c->block_records > 65535) {
+        c->max_open_parts == 0 || c->queue_batches == 0 || c->batch_records == 0 ||
+        c->block_records == 0 || c->seal_rows == 0 || c->block_records > 65535) {
         stor__msg(msg, msglen, "storage limits out of range");
         return false;
     }
@@ -409,13 +408,12 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
         goto free_env;
     }
     if ((rc = stor__flowlogs_load(env)) != 0) {
-        stor__msg(msg, msglen, "cannot read flow-log definitions in %s/catalog.mdb: %s",
-                  env->dir, stor_strerror(rc));
+        stor__msg(msg, msglen, "cannot read flow-log definitions in %s/catalog.mdb: %s", env->dir,
+                  stor_strerror(rc));
         goto free_env;
     }
     if ((rc = stor__parts_scan(env)) != 0) {
-        stor__msg(msg, msglen, "cannot open the partitions of %s: %s", env->dir,
-                  stor_strerror(rc));
+        stor__msg(msg, msglen, "cannot open the partitions of %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
     if ((rc = stor__writer_start(env)) != 0) {

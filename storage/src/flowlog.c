@@ -354,11 +354,12 @@ take_id(struct stor_env *env, MDB_txn *txn, uint16_t *id)
 }
 
 static int
-change_create(struct stor_env *env, MDB_txn *txn, struct change *c,
-              const struct stor_flowlog *defs, size_t n)
+change_create(struct stor_env *env, MDB_txn *txn, struct change *c, const struct stor_flowlog *defs,
+              size_t n)
 {
     const char *which = NULL;
-    const struct stor_flowlog *clash = c->fl.active ? instance_clash(defs, n, &c->fl, &which) : NULL;
+    const struct stor_flowlog *clash =
+        c->fl.active ? instance_clash(defs, n, &c->fl, &which) : NULL;
     int rc;
 
     if (find_in(defs, n, c->fl.name) != NULL) {

@@ -57,8 +57,8 @@ env_size_check(MDB_env *e)
     struct stat fst;
     int fd;
 
-    if (mdb_env_info(e, &info) != 0 || mdb_env_stat(e, &st) != 0 ||
-        mdb_env_get_fd(e, &fd) != 0 || fstat(fd, &fst) != 0) {
+    if (mdb_env_info(e, &info) != 0 || mdb_env_stat(e, &st) != 0 || mdb_env_get_fd(e, &fd) != 0 ||
+        fstat(fd, &fst) != 0) {
         return STOR_E_CORRUPT;
     }
     uint64_t need = ((uint64_t) info.me_last_pgno + 1u) * st.ms_psize;
@@ -600,7 +600,9 @@ scan_one(struct stor_env *env, uint32_t start_s)
     }
     int rc = part_env_open(env, p, path);
     if (rc == STOR_E_CORRUPT || rc == STOR_E_VERSION || rc == -EINVAL) {
-        quarantine(env, path, rc == STOR_E_CORRUPT ? "shorter than its pages, or fails LMDB's checks" : stor_strerror(rc));
+        quarantine(env, path,
+                   rc == STOR_E_CORRUPT ? "shorter than its pages, or fails LMDB's checks"
+                                        : stor_strerror(rc));
         part_free(env, p);
         return 0;
     }
@@ -627,9 +629,8 @@ static void
 leftover_remove(struct stor_env *env, const char *name)
 {
     size_t n = strlen(name);
-    if (strncmp(name, "p-", 2) != 0 ||
-        (strstr(name, ".mdb.dead.") == NULL &&
-         (n < 12 || strcmp(name + n - 12, ".mdb.compact") != 0))) {
+    if (strncmp(name, "p-", 2) != 0 || (strstr(name, ".mdb.dead.") == NULL &&
+                                        (n < 12 || strcmp(name + n - 12, ".mdb.compact") != 0))) {
         return;
     }
     char path[4400];

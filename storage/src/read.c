@@ -385,8 +385,8 @@ stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
 /* The windows of partition i that overlap [from_ms, to_ms), to fn. 0, fn's first non-zero
  * result, or a storage error (LMDB's codes translated). A damaged window record is skipped. */
 static int
-windows_part(struct stor_snap *snap, size_t i, uint64_t from_ms, uint64_t to_ms,
-             stor_window_fn *fn, void *arg)
+windows_part(struct stor_snap *snap, size_t i, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
+             void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
