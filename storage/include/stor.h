@@ -43,7 +43,8 @@ enum stor_err {
     STOR_E_LMDB = -1109,     /* another LMDB error (logged text via stor_strerror) */
     STOR_E_IO = -1110,       /* a write failed or came up short (often a full disk); retried */
     STOR_E_LOCKED = -1111,   /* another process (or open) holds the store; msg names its pid */
-    STOR_E_DISK = -1112,     /* the disk reported an I/O error (EIO): failing, not full */
+    STOR_E_DISK = -1112,     /* the disk reported an I/O error with space left: failing, not
+                                full; retrying will not help */
 };
 
 const char *stor_strerror(int err);

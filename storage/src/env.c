@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "flow_bytes.h"
@@ -84,11 +86,35 @@ stor__err(int rc)
         return STOR_E_CORRUPT;
     case MDB_VERSION_MISMATCH:
         return STOR_E_VERSION;
-    case EIO: /* the device failed: kept apart from a full disk, which is ENOSPC */
-        return STOR_E_DISK;
+    case EIO: /* a short write (a filling disk) or a failing device: stor__err_env tells */
+        return STOR_E_IO;
     default:
         return rc > 0 ? -rc : STOR_E_LMDB;
     }
+}
+
+/*
+ * Like stor__err, but an EIO is told apart: LMDB reports a short write (what a filling disk
+ * or the file-size limit causes) as EIO, and so does a failing device. With the file system
+ * nearly full or a file-size limit set it is STOR_E_IO (retried like a full disk), otherwise
+ * STOR_E_DISK: the disk is failing, and retrying will not help.
+ */
+int
+stor__err_env(const struct stor_env *env, int rc)
+{
+    struct statvfs vfs;
+    struct rlimit rl;
+    if (rc != EIO) {
+        return stor__err(rc);
+    }
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        return STOR_E_IO;
+    }
+    if (statvfs(env->dir, &vfs) != 0 ||
+        (uint64_t) vfs.f_bavail * vfs.f_frsize < STOR_FULL_SLACK_BYTES) {
+        return STOR_E_IO;
+    }
+    return STOR_E_DISK;
 }
 
 const char *
@@ -483,7 +509,7 @@ out:
     if (rc == MDB_MAP_FULL) {
         atomic_fetch_add(&env->ctr.meta_full, 1);
     }
-    return stor__err(rc);
+    return stor__err_env(env, rc);
 }
 
 int

@@ -449,8 +449,8 @@ change_run(struct stor_env *env, struct change *c)
         mdb_txn_abort(txn);
         goto unlock;
     }
-    if ((rc = stor__err(mdb_txn_commit(txn))) == 0 &&
-        (rc = stor__err(mdb_env_sync(env->cat, 1))) == 0) {
+    if ((rc = stor__err_env(env, mdb_txn_commit(txn))) == 0 &&
+        (rc = stor__err_env(env, mdb_env_sync(env->cat, 1))) == 0) {
         rc = stor__flowlogs_load(env);
     }
 unlock:

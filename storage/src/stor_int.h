@@ -153,6 +153,10 @@ struct stor_env {
 
 /* env.c */
 int stor__err(int rc); /* MDB_* and errno -> our band / -errno */
+/* A write's error: as stor__err, with EIO told apart (STOR_E_IO: short write, disk filling;
+ * STOR_E_DISK: the device failed). For the writer's commits too. */
+int stor__err_env(const struct stor_env *env, int rc);
+#define STOR_FULL_SLACK_BYTES (64u << 20) /* free space below which an EIO counts as full */
 uint32_t stor__part_start(const struct stor_env *env, uint32_t t_s);
 void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

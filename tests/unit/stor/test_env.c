@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +173,27 @@ test_errors(void **state)
     assert_int_equal(stor__err(EACCES), -EACCES);
     assert_string_equal(stor_strerror(STOR_E_FULL), "no space left for the store");
     assert_string_equal(stor_strerror(-ENOENT), "No such file or directory");
+    /* EIO is a short write (full) or a failing disk: told apart by the space left. */
+    assert_int_equal(stor__err(EIO), STOR_E_IO);
+    assert_string_equal(stor_strerror(STOR_E_DISK), "the disk reported an I/O error");
+}
+
+static void
+test_eio_told_apart(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    struct stor_env *env = open_at(dir);
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    /* /tmp has room (else this check says nothing) and no file-size limit: a failing disk. */
+    if (rl.rlim_cur == RLIM_INFINITY) {
+        assert_int_equal(stor__err_env(env, EIO), STOR_E_DISK);
+    }
+    assert_int_equal(stor__err_env(env, ENOSPC), STOR_E_FULL);
+    stor_close(env);
+    rmtree(dir);
+    free(dir);
 }
 
 int
@@ -181,6 +203,7 @@ main(void)
         cmocka_unit_test(test_create_and_reopen), cmocka_unit_test(test_unknown_version_refused),
         cmocka_unit_test(test_bad_config),        cmocka_unit_test(test_meta),
         cmocka_unit_test(test_partitions),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_eio_told_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
