@@ -442,6 +442,10 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
         stor__msg(msg, msglen, "cannot open the partitions of %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
+    if ((rc = stor__dir_sync(env->dir)) != 0) { /* the names of files created above */
+        stor__msg(msg, msglen, "cannot sync directory %s: %s", env->dir, stor_strerror(rc));
+        goto free_env;
+    }
     if ((rc = stor__writer_start(env)) != 0) {
         stor__msg(msg, msglen, "cannot start the writer: %s", stor_strerror(rc));
         goto free_env;

@@ -91,6 +91,7 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     MDB_dbi dbis[4];
     int rc;
 
+    bool existed = access(path, F_OK) == 0;
     if ((rc = mdb_env_create(&e)) != 0) {
         return stor__err(rc);
     }
@@ -102,6 +103,9 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     }
     if ((rc = env_size_check(e)) != 0 || (rc = dbis_open(e, dbis)) != 0) {
         goto close_env;
+    }
+    if (!existed && (rc = stor__dir_sync(env->dir)) != 0) {
+        goto close_env; /* a new file's name is durable only once its directory is synced */
     }
     p->mdb = e;
     p->map_bytes = env->cfg.map_max_bytes;

@@ -219,8 +219,10 @@ write_lots(void *arg)
         uint64_t t = mono_ms();
         wr->rc = submit(wr->env, r, 4096);
         uint64_t dt = mono_ms() - t;
+        pthread_mutex_lock(&wr->mu);
         wr->max_sync_ms = dt > wr->max_sync_ms ? dt : wr->max_sync_ms;
         wr->records += 4096;
+        pthread_mutex_unlock(&wr->mu);
     }
     pthread_mutex_lock(&wr->mu);
     wr->done = true;
@@ -260,13 +262,14 @@ test_snapshot_never_blocks_commits(void **state)
     while (!wr.done && pthread_cond_timedwait(&wr.cv, &wr.mu, &dl) == 0) {
     }
     bool done = wr.done;
+    uint64_t by_deadline = wr.records;
     pthread_mutex_unlock(&wr.mu);
     stor_iter_close(it);
     stor_snap_end(snap); /* lets a blocked writer go, so the test can end either way */
     pthread_join(th, NULL);
     if (!done) {
         fail_msg("commits stalled behind a held snapshot (%llu records stored in 120 s)",
-                 (unsigned long long) wr.records);
+                 (unsigned long long) by_deadline);
     }
     assert_int_equal(wr.rc, 0);
     print_message("held snapshot: longest stor_sync %llu ms\n",
