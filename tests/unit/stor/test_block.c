@@ -190,7 +190,7 @@ fields_equal(const struct flow_rec *got, const struct flow_rec *e, size_t i)
 {
 #define EQ(f)                                                                                      \
     if (memcmp(&got->f, &e->f, sizeof(e->f)) != 0) {                                               \
-        fail_msg("record %zu: field " #f " differs", i);                                              \
+        fail_msg("record %zu: field " #f " differs", i);                                           \
     }
     EQ(start_ms);
     EQ(end_ms);
@@ -801,7 +801,8 @@ test_rows_roundtrip(void **state)
         }
         assert_int_equal(rs.ncut, (N + PER - 1) / PER);
         for (size_t c = 0; c < rs.ncut; c++) {
-            size_t len = stor__rows_block_len(&rs, c), got = 0, want = c + 1 < rs.ncut ? PER : N % PER;
+            size_t len = stor__rows_block_len(&rs, c), got = 0,
+                   want = c + 1 < rs.ncut ? PER : N % PER;
             assert_int_equal(stor__buf_reserve(&blk, len), 0);
             stor__rows_block_write(&rs, c, blk.p);
             assert_int_equal(stor__block_count(blk.p, len), (long) want);
@@ -874,7 +875,7 @@ main(void)
         cmocka_unit_test(test_roundtrip_random), cmocka_unit_test(test_roundtrip_captures),
         cmocka_unit_test(test_summary_sound),    cmocka_unit_test(test_summary_selective),
         cmocka_unit_test(test_summary_serial),   cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_rows_roundtrip),    cmocka_unit_test(test_worst_case_body),
+        cmocka_unit_test(test_rows_roundtrip),   cmocka_unit_test(test_worst_case_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -634,6 +634,86 @@ test_cold_partitions_closed(void **state)
     assert_int_equal(st.partitions, 5);
 }
 
+/* ---- M2: compaction from another thread beside snapshots and the stats reader ---- */
+
+struct scanner {
+    struct stor_env *env;
+    uint64_t want;
+    uint64_t scans;
+    uint64_t wrong;
+    _Atomic bool stop;
+};
+
+static void *
+scan_loop(void *arg)
+{
+    struct scanner *sc = arg;
+    while (!atomic_load(&sc->stop)) {
+        struct count c = count_range(sc->env, 0, UINT64_MAX);
+        sc->wrong += c.rc != 0 || c.packets != sc->want;
+        sc->scans++;
+        struct stor_stats st;
+        stor_stats_get(sc->env, &st); /* never waits on the copy */
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void
+test_compaction_beside_snapshots(void **state)
+{
+    struct fx *f = *state;
+    uint64_t now_s = wall_now() / 1000u;
+    uint32_t hour = (uint32_t) (now_s - now_s % 3600); /* not settled: the writer leaves it */
+    f->cfg.block_records = 4096;
+    reopen(f);
+    static struct flow_rec r[4000];
+    uint64_t seed = 3, packets = 0;
+    for (int b = 0; b < 12; b++) {
+        for (size_t i = 0; i < 4000; i++) {
+            r[i] = mk(rnd(&seed) % 500, 53, (uint64_t) hour * 1000u + 1000u + i % 500, 1);
+            packets++;
+        }
+        struct stor_batch *bt = stor_batch_get(f->env);
+        assert_non_null(bt);
+        memcpy(bt->recs, r, sizeof(r));
+        bt->n = 4000;
+        memset(&bt->msgs[0], 0, sizeof(bt->msgs[0]));
+        uint8_t e[4] = {192, 0, 2, 1}; /* the records' exporter: its clock is in the window */
+        flow_addr_set_v4(bt->msgs[0].exporter, e);
+        bt->msgs[0].exporter_port = 4739;
+        bt->msgs[0].export_ms = (uint64_t) hour * 1000u + 1000u;
+        bt->nmsgs = 1;
+        stor_batch_submit(f->env, bt);
+        assert_int_equal(stor_sync(f->env), 0);
+    }
+    /* Sealed now, the partition is not settled: the writer does not compact it itself. */
+    assert_int_equal(stor_seal_due(f->env, wall_now(), true), 0);
+    struct stor_part *p;
+    assert_int_equal(stor__part_get(f->env, hour, false, &p), 0);
+    struct scanner sc = {.env = f->env, .want = packets};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, scan_loop, &sc), 0);
+    int compacted = 0;
+    for (int i = 0; i < 20000 && compacted == 0; i++) { /* up to 20 s */
+        int rc = stor__part_compact(f->env, p);         /* 0 while a snapshot holds it */
+        assert_true(rc >= 0);
+        compacted = rc == 1;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL); /* a few more scans of the compacted file */
+    atomic_store(&sc.stop, true);
+    pthread_join(th, NULL);
+    print_message("compaction beside %llu scans\n", (unsigned long long) sc.scans);
+    assert_int_equal(compacted, 1);
+    assert_int_equal(sc.wrong, 0);
+    assert_true(sc.scans > 0);
+    assert_int_equal(count_range(f->env, 0, UINT64_MAX).packets, packets);
+}
+
 int
 main(void)
 {
@@ -649,6 +729,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_immutable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cold_partitions_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_beside_snapshots, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
