@@ -239,23 +239,6 @@ close_env:
     return stor__err(rc);
 }
 
-/* The catalog file holds every page its meta page names (a shorter one would SIGBUS). */
-static int
-cat_size_check(MDB_env *e)
-{
-    MDB_envinfo info;
-    MDB_stat st;
-    struct stat fst;
-    int fd;
-
-    if (mdb_env_info(e, &info) != 0 || mdb_env_stat(e, &st) != 0 || mdb_env_get_fd(e, &fd) != 0 ||
-        fstat(fd, &fst) != 0) {
-        return STOR_E_CORRUPT;
-    }
-    uint64_t need = ((uint64_t) info.me_last_pgno + 1u) * st.ms_psize;
-    return (uint64_t) fst.st_size < need ? STOR_E_CORRUPT : 0;
-}
-
 /* Open the named databases of a fresh or existing environment in one write txn. */
 static int
 dbis_open(MDB_env *e, const char *const *names, MDB_dbi *dbis, size_t n)
@@ -363,7 +346,7 @@ catalog_open(struct stor_env *env, char *msg, size_t msglen)
         stor__msg(msg, msglen, "cannot open %s: %s", path, stor_strerror(rc));
         return rc;
     }
-    if ((rc = cat_size_check(env->cat)) != 0) {
+    if ((rc = stor__env_size_check(env->cat)) != 0) {
         stor__msg(msg, msglen, "cannot open %s: the file is shorter than its pages (truncated)",
                   path);
         return rc;

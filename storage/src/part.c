@@ -46,11 +46,16 @@ part_path(const struct stor_env *env, uint32_t start_s, const char *suffix, char
 }
 
 /*
- * The file holds every page its last meta page names: (last page + 1) × page size bytes.
- * A shorter file would SIGBUS the first reader that reaches the missing pages.
+ * The file must hold every page its meta page can reach, or the first reader of a missing
+ * page dies of SIGBUS. The meta page names the last page allocated, (last + 1) × page size
+ * bytes; but LMDB does not write pages that a transaction allocated and freed again (loose
+ * pages), so a sound file can end a few pages short of that after a crash (seen: one page,
+ * in unit.stor.crash). A shortfall of up to STOR_TAIL_SLACK_PAGES is filled with zero pages
+ * (free pages are never read; a reachable one then reads as a bad page, an error, not a
+ * signal); a bigger one is a truncated file.
  */
-static int
-env_size_check(MDB_env *e)
+int
+stor__env_size_check(MDB_env *e)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -62,7 +67,14 @@ env_size_check(MDB_env *e)
         return STOR_E_CORRUPT;
     }
     uint64_t need = ((uint64_t) info.me_last_pgno + 1u) * st.ms_psize;
-    return (uint64_t) fst.st_size < need ? STOR_E_CORRUPT : 0;
+    uint64_t have = (uint64_t) fst.st_size;
+    if (have >= need) {
+        return 0;
+    }
+    if (need - have > (uint64_t) STOR_TAIL_SLACK_PAGES * st.ms_psize) {
+        return STOR_E_CORRUPT;
+    }
+    return ftruncate(fd, (off_t) need) == 0 ? 0 : -errno;
 }
 
 static int
@@ -101,7 +113,7 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
         rc = stor__err(rc);
         goto close_env;
     }
-    if ((rc = env_size_check(e)) != 0 || (rc = dbis_open(e, dbis)) != 0) {
+    if ((rc = stor__env_size_check(e)) != 0 || (rc = dbis_open(e, dbis)) != 0) {
         goto close_env;
     }
     if (!existed && (rc = stor__dir_sync(env->dir)) != 0) {
@@ -283,9 +295,10 @@ static int
 part_lookup(struct stor_env *env, uint32_t start_s, bool create, struct stor_part **out)
 {
     struct stor_part *p = part_find(env, start_s);
+    bool fresh = p == NULL;
     int rc;
 
-    if (p == NULL) {
+    if (fresh) {
         if (!create) {
             return STOR_E_NOTFOUND;
         }
@@ -300,19 +313,20 @@ part_lookup(struct stor_env *env, uint32_t start_s, bool create, struct stor_par
     p->refs++; /* so that nothing closes it while we open it */
     rc = part_open_locked(env, p);
     p->refs--;
-    if (rc != 0 && p->refs == 0 && p->mdb == NULL && !p->doomed) {
-        char path[4096];
+    if (rc != 0 && fresh && p->refs == 0 && p->mdb == NULL && !p->busy) {
+        parts_remove(env, p); /* failed to create (a full disk, say): the caller retries */
+        part_free(env, p);
+    } else if (rc != 0) {
+        char path[4096]; /* a partition that was open before: the host should hear of it */
         part_path(env, start_s, "", path, sizeof(path));
-        stor__notice(env, "cannot open partition %s: %s", path, stor_strerror(rc));
-        if (create) {
-            parts_remove(env, p); /* failed to create: nothing of it exists */
-            part_free(env, p);
-        }
+        stor__notice(env, "cannot reopen partition %s: %s", path, stor_strerror(rc));
+    }
+    if (rc != 0) {
         return rc;
     }
     p->used_tick = ++env->use_tick;
     *out = p;
-    return rc;
+    return 0;
 }
 
 int

@@ -189,6 +189,11 @@ int stor__part_compact(struct stor_env *env, struct stor_part *p);
 /* Flush a partition's last commit (meta page included) to disk: for the writer to call when
  * the partition stops being the current one. 0, STOR_E_NOTFOUND or an error. */
 int stor__part_sync(struct stor_env *env, uint32_t start_s);
+/* A file may end this many pages short of its meta page's last page and still be sound. */
+#define STOR_TAIL_SLACK_PAGES 16
+/* 0 when e's file holds the pages its meta page can reach (a short tail is filled with zero
+ * pages), STOR_E_CORRUPT when it is truncated. */
+int stor__env_size_check(MDB_env *e);
 /* At open: find p-*.mdb files, check each, quarantine the damaged, remove leftovers. */
 int stor__parts_scan(struct stor_env *env);
 void stor__parts_close(struct stor_env *env);

@@ -126,6 +126,14 @@ test_meta(void **state)
     assert_memory_equal(v, "abcdef", 6);
     free(v);
     assert_int_equal(stor_meta_put(env, "", "x", 1), STOR_E_INVAL);
+    /* A blob over STOR_META_MAX is refused as full, clearly, before it is read. */
+    struct stor_stats st;
+    assert_int_equal(stor_meta_put(env, "templates", "x", (size_t) STOR_META_MAX + 1), STOR_E_FULL);
+    stor_stats_get(env, &st);
+    assert_int_equal(st.meta_full, 1);
+    assert_int_equal(stor_meta_get(env, "templates", &v, &len), 0); /* the old one stays */
+    assert_int_equal(len, 6);
+    free(v);
     stor_close(env);
     rmtree(dir);
     free(dir);
