@@ -80,8 +80,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL /* XXH3 on 16-byte keys: inlining is most of its speed */
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "block_int.h"

@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "block_int.h"
 
 /* ---- buffers ---- */

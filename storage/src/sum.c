@@ -1,101 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Block summaries: their fixed layout (stor__sum_write / stor__sum_read), the Bloom filter
- * over addresses, address prefixes, ports and identity strings that encoding fills, and
+ * Block summaries: their fixed layout (stor__sum_write / stor__sum_read) and
  * stor__sum_may_match, which rules a block out only when no record of it can match. The
  * layout and the Bloom keys are the tables at the top of block.c; filling a summary while
  * encoding is block.c's, the exact per-record semantics are match.c's.
  */
 #include <string.h>
 
-#define XXH_INLINE_ALL /* XXH3 on 16-byte keys: inlining is most of its speed */
-#include <xxhash.h>
-
 #include "block_int.h"
 
-#define BLOOM_BITS (STOR_BLOOM_BYTES * 8u)
-#define BLOOM_K    3
-
-_Static_assert((BLOOM_BITS & (BLOOM_BITS - 1)) == 0, "Bloom size must be a power of two");
 _Static_assert(STOR_SUM_BYTES == 4 + 16 * STOR_F_COUNT + 64 + STOR_BLOOM_BYTES, "sum layout");
-
-/* Bloom keys: the tag and prefix length go in the seed, so no key bytes need assembling. */
-uint64_t
-stor__hash_addr(unsigned tag, unsigned plen, const uint8_t masked[16])
-{
-    return XXH3_64bits_withSeed(masked, 16, (uint64_t) tag << 8 | plen);
-}
-
-uint64_t
-stor__hash_text(unsigned tag, const char *s, size_t len)
-{
-    uint8_t k[FLOW_ID_MAX] = {0}; /* fixed length: identity strings hold no NUL */
-    memcpy(k, s, len);
-    return XXH3_64bits_withSeed(k, sizeof(k), (uint64_t) tag << 8);
-}
-
-/* Ports are 16-bit: a multiplicative mix is hash enough, and much cheaper than XXH3. */
-uint64_t
-stor__hash_port(unsigned tag, uint64_t port)
-{
-    uint64_t x = (port | (uint64_t) tag << 16) * 0x9E3779B97F4A7C15ull;
-    return x ^ (x >> 29) ^ (x << 23);
-}
-
-void
-stor__bloom_add(uint8_t *bloom, uint64_t h)
-{
-    uint32_t h1 = (uint32_t) h, h2 = (uint32_t) (h >> 32) | 1u;
-    for (uint32_t i = 0; i < BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) & (BLOOM_BITS - 1);
-        bloom[b >> 3] |= (uint8_t) (1u << (b & 7));
-    }
-}
-
-bool
-stor__bloom_has(const uint8_t *bloom, uint64_t h)
-{
-    uint32_t h1 = (uint32_t) h, h2 = (uint32_t) (h >> 32) | 1u;
-    for (uint32_t i = 0; i < BLOOM_K; i++) {
-        uint32_t b = (h1 + i * h2) & (BLOOM_BITS - 1);
-        if ((bloom[b >> 3] & (1u << (b & 7))) == 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The prefix lengths inserted for an address: /104 /112 /120 (IPv4-mapped) or /32 /48 /64. */
-static const unsigned *
-addr_plens(const uint8_t a[16])
-{
-    static const unsigned v4[3] = {104, 112, 120}, v6[3] = {32, 48, 64};
-    return flow_addr_is_v4(a) ? v4 : v6;
-}
-
-void
-stor__bloom_add_addr(uint8_t *bloom, unsigned tag, const uint8_t a[16], struct a128 last[4],
-                     bool *have_last)
-{
-    struct a128 v = a128_load(a);
-    if (*have_last && v.hi == last[0].hi && v.lo == last[0].lo) {
-        return;
-    }
-    last[0] = v;
-    stor__bloom_add(bloom, stor__hash_addr(tag, 128, a));
-    const unsigned *pl = addr_plens(a);
-    for (unsigned i = 0; i < 3; i++) {
-        struct a128 m = a128_mask(v, pl[i]);
-        if (*have_last && m.hi == last[1 + i].hi && m.lo == last[1 + i].lo) {
-            continue;
-        }
-        last[1 + i] = m;
-        uint8_t mb[16];
-        a128_store(mb, m);
-        stor__bloom_add(bloom, stor__hash_addr(tag, pl[i], mb));
-    }
-    *have_last = true;
-}
 
 static bool
 addr_is_zero(const uint8_t a[16])
