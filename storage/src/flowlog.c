@@ -579,6 +579,7 @@ purge(struct stor_env *env, uint16_t id)
     for (size_t i = 0; i < n; i++) {
         if (rc == 0 && (rc = stor__part_use(env, parts[i])) == 0) {
             rc = purge_part(parts[i], id);
+            stor__part_unuse(env, parts[i]);
         }
         stor__part_unref(env, parts[i]);
     }

@@ -9,7 +9,9 @@
  * address space, not disk (LMDB without MDB_WRITEMAP grows the file as it writes pages), so a
  * reader never stands in a commit's way, and MDB_MAP_FULL is a real STOR_E_FULL. Address
  * space stays bounded because at most stor_cfg.max_open_parts environments stay open: the
- * least recently used one that nobody references is closed, and opened again on demand.
+ * least recently used one that nobody uses (no transaction of a snapshot, purge or
+ * stor__part_acquire holder on it) is closed, and opened again on demand. A reference
+ * (refs) only keeps the partition and its files; a use (users) keeps its environment open.
  *
  * Locking: env->lock guards the list and each partition's bookkeeping and is never held over
  * disk I/O. I/O on one partition outside the lock (create, reopen, close, compact, rename)
@@ -273,7 +275,7 @@ parts_evict(struct stor_env *env)
         struct stor_part *lru = NULL;
         for (size_t i = 0; i < env->nparts; i++) {
             struct stor_part *q = env->parts[i];
-            if (q->mdb != NULL && q->refs == 0 && !q->busy && !q->pinned && !q->doomed &&
+            if (q->mdb != NULL && q->users == 0 && !q->busy && !q->pinned && !q->doomed &&
                 (lru == NULL || q->used_tick < lru->used_tick)) {
                 lru = q;
             }
@@ -310,8 +312,10 @@ part_lookup(struct stor_env *env, uint32_t start_s, bool create, struct stor_par
             return rc;
         }
     }
-    p->refs++; /* so that nothing closes it while we open it */
+    p->refs++; /* so that nothing frees it while we open it */
+    p->users++;
     rc = part_open_locked(env, p);
+    p->users--;
     p->refs--;
     if (rc != 0 && fresh && p->refs == 0 && p->mdb == NULL && !p->busy) {
         parts_remove(env, p); /* failed to create (a full disk, say): the caller retries */
@@ -351,6 +355,7 @@ stor__part_acquire(struct stor_env *env, uint32_t start_s, bool create, struct s
     int rc = part_lookup(env, start_s, create, &p);
     if (rc == 0) {
         p->refs++;
+        p->users++;
         *out = p;
     }
     parts_evict(env);
@@ -361,6 +366,7 @@ stor__part_acquire(struct stor_env *env, uint32_t start_s, bool create, struct s
 void
 stor__part_release(struct stor_env *env, struct stor_part *p)
 {
+    stor__part_unuse(env, p);
     stor__part_unref(env, p);
 }
 
@@ -376,13 +382,25 @@ int
 stor__part_use(struct stor_env *env, struct stor_part *p)
 {
     pthread_mutex_lock(&env->lock);
+    p->users++; /* first, so that evicting others cannot close it */
     int rc = part_open_locked(env, p);
     if (rc == 0) {
         p->used_tick = ++env->use_tick;
         parts_evict(env);
+    } else {
+        p->users--;
     }
     pthread_mutex_unlock(&env->lock);
     return rc;
+}
+
+void
+stor__part_unuse(struct stor_env *env, struct stor_part *p)
+{
+    pthread_mutex_lock(&env->lock);
+    p->users--;
+    parts_evict(env);
+    pthread_mutex_unlock(&env->lock);
 }
 
 /* Rename a doomed partition's files to their dead names (outside env->lock, p busy). */

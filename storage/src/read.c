@@ -85,6 +85,7 @@ stor_snap_end(struct stor_snap *s)
     for (size_t i = 0; i < s->n; i++) {
         if (s->txns[i] != NULL) {
             mdb_txn_abort(s->txns[i]);
+            stor__part_unuse(s->env, s->parts[i]);
         }
         stor__part_unref(s->env, s->parts[i]);
     }
@@ -105,6 +106,7 @@ snap_txn(struct stor_snap *s, size_t i, MDB_txn **out)
         rc = mdb_txn_begin(s->parts[i]->mdb, NULL, MDB_RDONLY, &s->txns[i]);
         if (rc != 0) {
             s->txns[i] = NULL;
+            stor__part_unuse(s->env, s->parts[i]);
             return stor__err(rc);
         }
     }
@@ -431,9 +433,15 @@ int
 stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
                   void *arg)
 {
+    uint64_t span = snap->env->cfg.partition_s;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < snap->n; i++) {
-        rc = windows_part(snap, i, from_ms, to_ms, fn, arg);
+        /* Only partitions whose windows can overlap the range are opened (a window starts
+         * in its partition and lasts at most 600 s). */
+        uint64_t lo = (uint64_t) snap->parts[i]->start_s * 1000u;
+        if (lo < to_ms && lo + span * 1000u + 600000u > from_ms) {
+            rc = windows_part(snap, i, from_ms, to_ms, fn, arg);
+        }
     }
     return rc;
 }

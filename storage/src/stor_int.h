@@ -38,7 +38,8 @@ struct stor_part {
     /* Kept only so that the writer's code of this branch builds: nobody takes it exclusive
      * any more, so holding it shared never waits. TODO(lead): delete with its last user. */
     pthread_rwlock_t grow;
-    int refs;             /* snapshots, purges and stor__part_acquire holders */
+    int refs;             /* snapshots, purges and stor__part_acquire holders: keep it listed */
+    int users;            /* of those, the ones with a transaction on it: keep it open */
     bool doomed;          /* retention dropped it: its files go when refs reaches 0 */
     bool compact_checked; /* settled and compacted (or found compact): not looked at again */
     bool busy;            /* I/O on it outside stor_env.lock; wait on stor_env.cond */
@@ -180,8 +181,10 @@ int stor__part_acquire(struct stor_env *env, uint32_t start_s, bool create, stru
 void stor__part_release(struct stor_env *env, struct stor_part *p);
 void stor__part_ref(struct stor_env *env, struct stor_part *p);
 void stor__part_unref(struct stor_env *env, struct stor_part *p);
-/* Open a referenced partition's environment if it was closed cold (waits while it is busy). */
+/* Open a referenced partition's environment if it was closed cold (waits while it is busy)
+ * and keep it open until stor__part_unuse. */
 int stor__part_use(struct stor_env *env, struct stor_part *p);
+void stor__part_unuse(struct stor_env *env, struct stor_part *p);
 /* Maps no longer grow: always STOR_E_FULL. TODO(lead): delete once write.c and seal.c stop
  * calling it. */
 int stor__part_grow(struct stor_part *p, uint64_t max_bytes);
