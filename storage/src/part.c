@@ -422,8 +422,12 @@ part_bury(struct stor_env *env, struct stor_part *p)
 static void
 part_unlink_dead(const struct stor_env *env, const struct stor_part *p)
 {
-    char dead[4200], sfx[32];
+    char dead[4200], sfx[40];
     snprintf(sfx, sizeof(sfx), ".dead.%u", p->gen);
+    part_path(env, p->start_s, sfx, dead, sizeof(dead));
+    unlink(dead);
+    /* The lock file LMDB made if a reader reopened it under its dead name. */
+    snprintf(sfx, sizeof(sfx), ".dead.%u-lock", p->gen);
     part_path(env, p->start_s, sfx, dead, sizeof(dead));
     unlink(dead);
 }

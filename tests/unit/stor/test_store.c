@@ -7,6 +7,7 @@
  * cold partitions closed and reopened (address-space bound), compaction beside snapshots (M2).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -312,6 +313,18 @@ test_retention_vs_held_snapshot(void **state)
     assert_int_equal(submit(f->env, &late, 1), 0);
     stor_iter_close(it);
     stor_snap_end(snap); /* the old files go now, and only they */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/p-%010u.mdb", f->dir, old);
+    assert_int_equal(access(path, F_OK), 0); /* the new partition's file */
+    DIR *d = opendir(f->dir);
+    struct dirent *de;
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        if (strstr(de->d_name, ".dead.") != NULL) {
+            fail_msg("%s left behind", de->d_name);
+        }
+    }
+    closedir(d);
 
     reopen(f);
     struct count c = count_range(f->env, old_ms, old_ms + 3600000u);
