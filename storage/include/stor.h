@@ -42,6 +42,9 @@ enum stor_err {
     STOR_E_CLOSED = -1108,   /* the store is closing */
     STOR_E_LMDB = -1109,     /* another LMDB error (logged text via stor_strerror) */
     STOR_E_IO = -1110,       /* a write failed or came up short (often a full disk); retried */
+    STOR_E_LOCKED = -1111,   /* another process (or open) holds the store; msg names its pid */
+    STOR_E_DISK = -1112,     /* the disk reported an I/O error with space left: failing, not
+                                full; retrying will not help */
 };
 
 const char *stor_strerror(int err);
@@ -49,8 +52,19 @@ const char *stor_strerror(int err);
 struct stor_cfg {
     const char *dir;        /* created if missing */
     uint32_t partition_s;   /* span of one partition file; a multiple of 600. 3600 */
-    uint64_t map_bytes;     /* initial map of a partition; doubled when full. 256 MiB */
-    uint64_t map_max_bytes; /* map growth stops here (then STOR_E_FULL). 1 TiB */
+    uint64_t map_bytes;     /* unused since maps no longer grow; kept so configs parse. 256 MiB */
+    uint64_t map_max_bytes; /* every partition's map, fixed at open: address space, not disk
+                               (a partition above it is full: STOR_E_FULL). 64 GiB, at most
+                               4 TiB */
+    uint32_t max_open_parts; /* partition environments kept open; the least recently used one
+                                nobody holds is closed beyond it (store-partitions-closed). 64 */
+    bool accept_empty_catalog; /* open although catalog.mdb is missing or empty while partition
+                                  files exist (their flow-log definitions are then lost) */
+    /* Called with one line of text naming a damaged file or block the store set aside
+     * (quarantined partition, corrupt block): for the host's log. May be called from any of
+     * the store's threads and from stor_open; it must not call into the store. NULL: none. */
+    void (*notice)(void *arg, const char *text);
+    void *notice_arg;
     uint32_t commit_ms;     /* longest a received record waits for its commit. 1000 */
     uint32_t grace_s;       /* a window seals W + grace after its start. 120 */
     uint32_t silent_s;      /* an exporter unheard for this long no longer holds windows
@@ -218,6 +232,13 @@ struct stor_stats {
     uint64_t clock_resets;   /* exporter clocks set back: headers an hour behind, 3 in a row */
     uint64_t clock_clamped;  /* export times ahead of receive time or of the exporter's clock
                                 by more than the writer lets one message move it */
+    /* The store's environments (env.c, part.c; read without a lock). */
+    uint64_t partitions_quarantined; /* damaged partition files moved aside as *.bad */
+    uint64_t blocks_corrupt;         /* blocks a scan skipped because they failed checks */
+    uint64_t open_envs;              /* partition environments open now (max_open_parts) */
+    uint64_t partitions;             /* partitions in the store */
+    uint64_t partitions_closed;      /* cold partitions closed to stay within max_open_parts */
+    uint64_t meta_full;              /* stor_meta_put refused with STOR_E_FULL */
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
 
@@ -262,8 +283,9 @@ enum stor_field {
 
 /*
  * One pushed-down condition. Numbers: lo <= value <= hi. Addresses: value within the CIDR.
- * Text (instance, account): equality. A conjunct is an OR of conditions on one field
- * (`srcport in (22, 3389)`); a scan is an AND of conjuncts. Storage uses them only to skip
+ * Text (instance, account): equality. A conjunct is an OR of conditions, on one field
+ * (`srcport in (22, 3389)`) or on several (`srcport = 22 or dstport = 22`); a scan is an AND
+ * of conjuncts. Storage uses them only to skip
  * blocks: rows of blocks it returns may still fail them, so the caller filters exactly.
  */
 struct stor_cond {
@@ -292,12 +314,19 @@ struct stor_scan_stats {
     uint64_t blocks;         /* blocks looked at */
     uint64_t blocks_skipped; /* ruled out by summaries or indexes */
     uint64_t records;        /* records handed out */
+    uint64_t blocks_corrupt; /* blocks skipped because they failed their checks (the answer
+                                lacks their records; also counted in store-blocks-corrupt) */
 };
 
 struct stor_snap;
 struct stor_iter;
 
-/* A consistent read view of every partition. Owned by the caller: stor_snap_end(). */
+/*
+ * A read view of the partitions that exist when it begins. Each partition is read in one
+ * LMDB read transaction, begun when a scan first reaches it, so one partition is consistent
+ * in itself, but two partitions may be seen at different commits. A snapshot never delays a
+ * commit (maps do not grow). Owned by the caller: stor_snap_end().
+ */
 int stor_snap_begin(struct stor_env *env, struct stor_snap **out);
 void stor_snap_end(struct stor_snap *snap);
 

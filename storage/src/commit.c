@@ -21,35 +21,6 @@
 #include "flow_clock.h"
 #include "writer_int.h"
 
-/*
- * A commit or a seal found the partition's map full: the one place the writer asks the
- * store for a bigger map (stor__part_grow waits for the partition's readers). 0 when the
- * write may be retried. Once every writable map is sized for good, this returns
- * STOR_E_FULL and can go.
- */
-int
-stor__commit_map_full(struct stor_env *env, struct stor_part *p)
-{
-    return stor__part_grow(p, env->cfg.map_max_bytes) == 0 ? 0 : STOR_E_FULL;
-}
-
-/*
- * Around every transaction the writer's threads open on a partition: the partition's grow
- * lock, shared (LMDB: no transaction may be open while the map is resized). The one place
- * that knows about it, so that it goes with map growth.
- */
-void
-stor__txn_enter(struct stor_part *p)
-{
-    pthread_rwlock_rdlock(&p->grow);
-}
-
-void
-stor__txn_leave(struct stor_part *p)
-{
-    pthread_rwlock_unlock(&p->grow);
-}
-
 /* ---- the committer thread ---- */
 
 /*
@@ -154,6 +125,23 @@ part_committed(struct stor_env *env, struct w_commit *cm, uint32_t part_start)
     }
 }
 
+/*
+ * Partitions are NOMETASYNC: a commit's meta page reaches the disk with the next commit's
+ * sync. When commits move on to a newer partition, the one before gets a full sync, so its
+ * last commit is as durable as any other (code review M3).
+ */
+static void
+current_moved(struct stor_env *env, struct w_commit *cm, uint32_t start)
+{
+    if (start <= cm->current_start) {
+        return;
+    }
+    /* A failed sync keeps the older partition current: tried again after the next commit. */
+    if (cm->current_start == 0 || stor__part_sync(env, cm->current_start) == 0) {
+        cm->current_start = start;
+    }
+}
+
 /* Commit every listed window, one transaction per partition. 0, or the first error (the
  * rows not committed stay, to be sent again). */
 static int
@@ -167,20 +155,16 @@ commit_all(struct stor_env *env, struct w_commit *cm)
             continue;
         }
         struct stor_part *p;
-        if ((rc = stor__part_get(env, stor__part_start(env, win->rec.start_s), true, &p)) != 0) {
+        uint32_t start = stor__part_start(env, win->rec.start_s);
+        if ((rc = stor__part_acquire(env, start, true, &p)) != 0) {
             break;
         }
-        stor__txn_enter(p);
-        rc = commit_part(env, cm, p);
-        stor__txn_leave(p);
-        if (rc == STOR_E_FULL && stor__commit_map_full(env, p) == 0) {
-            rc = 0; /* the map was full, not the disk: retry this one */
-            i--;
-            continue;
-        }
+        rc = commit_part(env, cm, p); /* a full map is a full partition: maps never grow */
+        stor__part_release(env, p);
         if (rc == 0) {
-            part_committed(env, cm, p->start_s);
+            part_committed(env, cm, start);
             cm->commits++;
+            current_moved(env, cm, start);
         }
     }
     return rc;

@@ -1,26 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store's environments: the catalog (format version, metadata blobs, flow-log
- * definitions) and the time partitions, one LMDB environment per partition file, opened on
- * demand, grown when full, deleted whole by retention. Also the LMDB -> stor_err mapping.
+ * The store as a whole: opening and closing it (the directory's lock, the catalog with its
+ * format version, metadata blobs and flow-log definitions, then the partitions, part.c),
+ * the LMDB -> stor_err mapping, notices to the host and the store's own counters. Leaves
+ * the partitions' life to part.c and writing to the writer (write.c).
+ *
+ * One process per store: stor_open takes flock(LOCK_EX | LOCK_NB) on <dir>/store.lock and
+ * keeps it until stor_close; a second opener is refused with STOR_E_LOCKED and the holder's
+ * pid (written into the file).
  *
  * Durability: environments are opened with MDB_NOMETASYNC. Each commit flushes its data
  * pages; the meta page is flushed by the next commit, so a system crash can undo at most the
- * last commit and never corrupts, and a killed process loses nothing it committed.
+ * last commit and never corrupts, and a killed process loses nothing it committed. The
+ * catalog is synced whole (mdb_env_sync) after every flow-log definition change.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "flow_bytes.h"
 #include "stor_int.h"
 
-#define CAT_MAP_BYTES (64ull << 20)
+/* The catalog holds definitions and the decoder's bounded template snapshot: its map is
+ * address space, sized for STOR_META_MAX twice over (old and new copy during a put). */
+#define CAT_MAP_BYTES (1ull << 30)
 #define ENV_FLAGS     (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC)
+#define LOCK_NAME     "store.lock"
+#define MAP_LIMIT     (4ull << 40) /* largest map_max_bytes: max_open_parts of them must fit */
 
 void
 stor_cfg_default(struct stor_cfg *cfg)
@@ -28,7 +43,8 @@ stor_cfg_default(struct stor_cfg *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->partition_s = 3600;
     cfg->map_bytes = 256ull << 20;
-    cfg->map_max_bytes = 1ull << 40;
+    cfg->map_max_bytes = 64ull << 30;
+    cfg->max_open_parts = 64;
     cfg->commit_ms = 1000;
     cfg->grace_s = 120;
     cfg->silent_s = 60;
@@ -70,11 +86,35 @@ stor__err(int rc)
         return STOR_E_CORRUPT;
     case MDB_VERSION_MISMATCH:
         return STOR_E_VERSION;
-    case EIO: /* LMDB's word for a short write, which a filling disk causes */
+    case EIO: /* a short write (a filling disk) or a failing device: stor__err_env tells */
         return STOR_E_IO;
     default:
         return rc > 0 ? -rc : STOR_E_LMDB;
     }
+}
+
+/*
+ * Like stor__err, but an EIO is told apart: LMDB reports a short write (what a filling disk
+ * or the file-size limit causes) as EIO, and so does a failing device. With the file system
+ * nearly full or a file-size limit set it is STOR_E_IO (retried like a full disk), otherwise
+ * STOR_E_DISK: the disk is failing, and retrying will not help.
+ */
+int
+stor__err_env(const struct stor_env *env, int rc)
+{
+    struct statvfs vfs;
+    struct rlimit rl;
+    if (rc != EIO) {
+        return stor__err(rc);
+    }
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        return STOR_E_IO;
+    }
+    if (statvfs(env->dir, &vfs) != 0 ||
+        (uint64_t) vfs.f_bavail * vfs.f_frsize < STOR_FULL_SLACK_BYTES) {
+        return STOR_E_IO;
+    }
+    return STOR_E_DISK;
 }
 
 const char *
@@ -103,6 +143,10 @@ stor_strerror(int err)
         return "LMDB error";
     case STOR_E_IO:
         return "a write to the store failed or came up short (disk full?)";
+    case STOR_E_DISK:
+        return "the disk reported an I/O error";
+    case STOR_E_LOCKED:
+        return "the store is in use by another process";
     default:
         return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
     }
@@ -112,6 +156,66 @@ uint32_t
 stor__part_start(const struct stor_env *env, uint32_t t_s)
 {
     return t_s - t_s % env->cfg.partition_s;
+}
+
+void
+stor__notice(struct stor_env *env, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    if (env->cfg.notice == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    env->cfg.notice(env->cfg.notice_arg, text);
+}
+
+int
+stor__dir_sync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+/* Take the store's lock file; a second process (or a second open) is refused by name. */
+static int
+store_lock(struct stor_env *env, char *msg, size_t msglen)
+{
+    char path[4096], pid[32] = "";
+    snprintf(path, sizeof(path), "%s/%s", env->dir, LOCK_NAME);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int rc = -errno;
+        stor__msg(msg, msglen, "cannot open %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (err != EWOULDBLOCK) {
+            stor__msg(msg, msglen, "cannot lock %s: %s", path, strerror(err));
+            return -err;
+        }
+        stor__msg(msg, msglen, "store %s is in use by another process (pid %s; lock %s)", env->dir,
+                  pid[0] != '\0' ? pid : "unknown", path);
+        return STOR_E_LOCKED;
+    }
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long) getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t) len, 0) != len) {
+        /* The pid is a courtesy for the next opener's message; the lock is what counts. */
+    }
+    env->lock_fd = fd;
+    return 0;
 }
 
 static int
@@ -156,273 +260,43 @@ abort:
     return stor__err(rc);
 }
 
-static int
-part_open(struct stor_env *env, uint32_t start_s, struct stor_part **out)
+/* How many partition files (p-<start>.mdb) the directory holds. */
+static size_t
+part_files(const char *dir)
 {
-    static const char *const names[4] = {"windows", "runs", "blocks", "sums"};
-    MDB_dbi dbis[4];
-    char path[4096];
-    struct stat st;
-    int rc;
-
-    struct stor_part *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        return -ENOMEM;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    if (d == NULL) {
+        return 0;
     }
-    snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, start_s);
-    p->start_s = start_s;
-    p->map_bytes = env->cfg.map_bytes;
-    if (stat(path, &st) == 0 && (uint64_t) st.st_size * 2 > p->map_bytes) {
-        p->map_bytes = (uint64_t) st.st_size * 2; /* room to keep writing to it */
+    while ((de = readdir(d)) != NULL) {
+        unsigned start;
+        char tail[8];
+        n += sscanf(de->d_name, "p-%10u.mdb%7s", &start, tail) == 1;
     }
-    if ((rc = env_make(&p->mdb, path, p->map_bytes, 8)) != 0) {
-        goto free_p;
-    }
-    if ((rc = dbis_open(p->mdb, names, dbis, 4)) != 0) {
-        goto close_env;
-    }
-    p->windows = dbis[0];
-    p->runs = dbis[1];
-    p->blocks = dbis[2];
-    p->sums = dbis[3];
-    pthread_rwlock_init(&p->grow, NULL);
-    *out = p;
-    return 0;
-close_env:
-    mdb_env_close(p->mdb);
-free_p:
-    free(p);
-    return rc;
-}
-
-static void
-part_close(struct stor_part *p)
-{
-    mdb_env_close(p->mdb);
-    pthread_rwlock_destroy(&p->grow);
-    free(p);
-}
-
-/* Insert p into the sorted partition list; env->lock held. */
-static int
-parts_insert(struct stor_env *env, struct stor_part *p)
-{
-    if (env->nparts == env->parts_cap) {
-        size_t cap = env->parts_cap ? env->parts_cap * 2 : 16;
-        struct stor_part **a = realloc(env->parts, cap * sizeof(*a));
-        if (a == NULL) {
-            return -ENOMEM;
-        }
-        env->parts = a;
-        env->parts_cap = cap;
-    }
-    size_t i = env->nparts;
-    while (i > 0 && env->parts[i - 1]->start_s > p->start_s) {
-        env->parts[i] = env->parts[i - 1];
-        i--;
-    }
-    env->parts[i] = p;
-    env->nparts++;
-    return 0;
-}
-
-int
-stor__part_get(struct stor_env *env, uint32_t start_s, bool create, struct stor_part **out)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&env->lock);
-    for (size_t i = 0; i < env->nparts; i++) {
-        if (env->parts[i]->start_s == start_s && !env->parts[i]->doomed) {
-            *out = env->parts[i];
-            goto unlock;
-        }
-    }
-    if (!create) {
-        rc = STOR_E_NOTFOUND;
-        goto unlock;
-    }
-    struct stor_part *p;
-    if ((rc = part_open(env, start_s, &p)) != 0) {
-        goto unlock;
-    }
-    if ((rc = parts_insert(env, p)) != 0) {
-        part_close(p);
-        goto unlock;
-    }
-    *out = p;
-unlock:
-    pthread_mutex_unlock(&env->lock);
-    return rc;
-}
-
-void
-stor__part_ref(struct stor_env *env, struct stor_part *p)
-{
-    pthread_mutex_lock(&env->lock);
-    p->refs++;
-    pthread_mutex_unlock(&env->lock);
-}
-
-static void
-part_unlink(const struct stor_env *env, uint32_t start_s)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, start_s);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/p-%010u.mdb-lock", env->dir, start_s);
-    unlink(path);
-}
-
-void
-stor__part_unref(struct stor_env *env, struct stor_part *p)
-{
-    pthread_mutex_lock(&env->lock);
-    bool gone = --p->refs == 0 && p->doomed;
-    if (gone) {
-        for (size_t i = 0; i < env->nparts; i++) {
-            if (env->parts[i] == p) {
-                memmove(&env->parts[i], &env->parts[i + 1],
-                        (env->nparts - i - 1) * sizeof(env->parts[0]));
-                env->nparts--;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&env->lock);
-    if (gone) {
-        uint32_t start = p->start_s;
-        part_close(p);
-        part_unlink(env, start);
-    }
-}
-
-int
-stor__part_grow(struct stor_part *p, uint64_t max_bytes)
-{
-    if (p->map_bytes >= max_bytes) {
-        return STOR_E_FULL;
-    }
-    uint64_t want = p->map_bytes * 2 < max_bytes ? p->map_bytes * 2 : max_bytes;
-    pthread_rwlock_wrlock(&p->grow);
-    int rc = mdb_env_set_mapsize(p->mdb, want);
-    if (rc == 0) {
-        p->map_bytes = want;
-    }
-    pthread_rwlock_unlock(&p->grow);
-    return stor__err(rc);
-}
-
-/* Bytes of pages the partition's databases use (the rest of the file is free pages). */
-static uint64_t
-part_used_bytes(struct stor_part *p)
-{
-    MDB_txn *txn;
-    MDB_stat st;
-    uint64_t used = 0;
-    MDB_dbi dbis[4] = {p->windows, p->runs, p->blocks, p->sums};
-
-    pthread_rwlock_rdlock(&p->grow); /* no map growth while a txn is open */
-    if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
-        pthread_rwlock_unlock(&p->grow);
-        return UINT64_MAX;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (mdb_stat(txn, dbis[i], &st) == 0) {
-            used += (uint64_t) st.ms_psize *
-                    (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages + 1u);
-        }
-    }
-    mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&p->grow);
-    return used;
+    closedir(d);
+    return n;
 }
 
 /*
- * Rewrite a partition without its free pages when more than a quarter of its file is free
- * (runs deleted by sealing leave their pages behind; LMDB never shrinks a file). Copies with
- * MDB_CP_COMPACT to a temporary file, renames it over the old one and reopens. Only when no
- * snapshot holds the partition; the caller (the writer) holds no transaction on it.
- * Returns 1 when compacted, 0 when not needed or not possible now, negative on error.
+ * A missing or empty catalog beside partition files means the flow-log definitions are gone
+ * (LMDB would silently start a fresh one): refused unless the operator accepts it.
  */
-int
-stor__part_compact(struct stor_env *env, struct stor_part *p)
-{
-    char path[4096], tmp[4200];
-    struct stat st;
-    int rc = 0;
-
-    snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, p->start_s);
-    snprintf(tmp, sizeof(tmp), "%s.compact", path);
-    if (stat(path, &st) != 0) {
-        return 0;
-    }
-    uint64_t file = (uint64_t) st.st_size, used = part_used_bytes(p);
-    if (used == UINT64_MAX || file < (1u << 20) || used * 4 >= file * 3) {
-        return 0;
-    }
-    pthread_mutex_lock(&env->lock);
-    if (p->refs > 0 || p->doomed) {
-        goto unlock; /* a scan is reading it: next time */
-    }
-    unlink(tmp);
-    pthread_rwlock_wrlock(&p->grow); /* nobody is in a transaction on it while it moves */
-    if ((rc = mdb_env_copy2(p->mdb, tmp, MDB_CP_COMPACT)) != 0) {
-        pthread_rwlock_unlock(&p->grow);
-        rc = stor__err(rc);
-        unlink(tmp);
-        goto unlock;
-    }
-    mdb_env_close(p->mdb);
-    p->mdb = NULL;
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        unlink(tmp);
-    }
-    /* Reopen whatever is at `path` now: the compact copy, or the original if rename failed. */
-    static const char *const names[4] = {"windows", "runs", "blocks", "sums"};
-    MDB_dbi dbis[4];
-    int rc2 = env_make(&p->mdb, path, p->map_bytes, 8);
-    if (rc2 == 0 && (rc2 = dbis_open(p->mdb, names, dbis, 4)) == 0) {
-        p->windows = dbis[0];
-        p->runs = dbis[1];
-        p->blocks = dbis[2];
-        p->sums = dbis[3];
-    }
-    pthread_rwlock_unlock(&p->grow);
-    if (rc2 != 0) {
-        p->doomed = true; /* unusable now: keep it out of every list (file stays on disk) */
-        rc = rc2;
-    } else if (rc == 0) {
-        rc = 1;
-    }
-unlock:
-    pthread_mutex_unlock(&env->lock);
-    return rc;
-}
-
-/* Partition files already in the directory (p-<start>.mdb), opened now. */
 static int
-parts_scan(struct stor_env *env)
+catalog_precheck(struct stor_env *env, const char *path, char *msg, size_t msglen)
 {
-    DIR *d = opendir(env->dir);
-    struct dirent *de;
-    int rc = 0;
-
-    if (d == NULL) {
-        return -errno;
+    struct stat st;
+    bool empty = stat(path, &st) != 0 || st.st_size == 0;
+    size_t nparts = empty ? part_files(env->dir) : 0;
+    if (!empty || nparts == 0 || env->cfg.accept_empty_catalog) {
+        return 0;
     }
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        unsigned start;
-        char tail[8];
-        if (sscanf(de->d_name, "p-%10u.mdb%7s", &start, tail) != 1) {
-            continue; /* not ours, or the -lock file */
-        }
-        struct stor_part *p;
-        rc = stor__part_get(env, start, true, &p);
-    }
-    closedir(d);
-    return rc;
+    stor__msg(msg, msglen,
+              "catalog %s is missing or empty while %zu partition files exist: flow-log "
+              "definitions would be lost; restore it, or accept an empty catalog explicitly",
+              path, nparts);
+    return STOR_E_CORRUPT;
 }
 
 static int
@@ -433,7 +307,7 @@ format_check(struct stor_env *env, char *msg, size_t msglen)
     uint8_t want[4];
     int rc;
 
-    stor__put_be(want, STOR_FORMAT_VERSION, 4);
+    flow_put_be(want, STOR_FORMAT_VERSION, 4);
     if ((rc = mdb_txn_begin(env->cat, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
@@ -443,7 +317,7 @@ format_check(struct stor_env *env, char *msg, size_t msglen)
         v.mv_data = want;
         rc = mdb_put(txn, env->meta, &k, &v, 0);
     } else if (rc == 0 && (v.mv_size != 4 || memcmp(v.mv_data, want, 4) != 0)) {
-        uint32_t got = v.mv_size == 4 ? (uint32_t) stor__get_be(v.mv_data, 4) : 0;
+        uint32_t got = v.mv_size == 4 ? (uint32_t) flow_get_be(v.mv_data, 4) : 0;
         stor__msg(msg, msglen, "store %s has format version %u; this flowlog reads version %u",
                   env->dir, got, STOR_FORMAT_VERSION);
         mdb_txn_abort(txn);
@@ -465,8 +339,16 @@ catalog_open(struct stor_env *env, char *msg, size_t msglen)
     int rc;
 
     snprintf(path, sizeof(path), "%s/catalog.mdb", env->dir);
+    if ((rc = catalog_precheck(env, path, msg, msglen)) != 0) {
+        return rc;
+    }
     if ((rc = env_make(&env->cat, path, CAT_MAP_BYTES, 4)) != 0) {
         stor__msg(msg, msglen, "cannot open %s: %s", path, stor_strerror(rc));
+        return rc;
+    }
+    if ((rc = stor__env_size_check(env->cat)) != 0) {
+        stor__msg(msg, msglen, "cannot open %s: the file is shorter than its pages (truncated)",
+                  path);
         return rc;
     }
     if ((rc = dbis_open(env->cat, names, dbis, 2)) != 0) {
@@ -489,9 +371,14 @@ cfg_valid(const struct stor_cfg *c, char *msg, size_t msglen)
         stor__msg(msg, msglen, "partition span %u s is not a multiple of 600", c->partition_s);
         return false;
     }
+    if (c->map_max_bytes > MAP_LIMIT) {
+        stor__msg(msg, msglen, "map_max %llu is above the limit of %llu bytes",
+                  (unsigned long long) c->map_max_bytes, (unsigned long long) MAP_LIMIT);
+        return false;
+    }
     if (c->map_bytes < (1u << 20) || c->map_max_bytes < c->map_bytes || c->commit_ms == 0 ||
-        c->queue_batches == 0 || c->batch_records == 0 || c->block_records == 0 ||
-        c->seal_rows == 0 || c->block_records > 65535) {
+        c->max_open_parts == 0 || c->queue_batches == 0 || c->batch_records == 0 ||
+        c->block_records == 0 || c->seal_rows == 0 || c->block_records > 65535) {
         stor__msg(msg, msglen, "storage limits out of range");
         return false;
     }
@@ -518,20 +405,28 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
     env->cfg = *cfg;
     env->dir = strdup(cfg->dir);
     env->cfg.dir = env->dir;
+    env->lock_fd = -1;
     pthread_mutex_init(&env->lock, NULL);
+    pthread_mutex_init(&env->admin, NULL);
+    pthread_cond_init(&env->cond, NULL);
     if (env->dir == NULL) {
         rc = -ENOMEM;
         goto free_env;
     }
-    if ((rc = catalog_open(env, msg, msglen)) != 0) {
+    if ((rc = store_lock(env, msg, msglen)) != 0 || (rc = catalog_open(env, msg, msglen)) != 0) {
         goto free_env;
     }
     if ((rc = stor__flowlogs_load(env)) != 0) {
-        stor__msg(msg, msglen, "cannot read flow-log definitions: %s", stor_strerror(rc));
+        stor__msg(msg, msglen, "cannot read flow-log definitions in %s/catalog.mdb: %s", env->dir,
+                  stor_strerror(rc));
         goto free_env;
     }
-    if ((rc = parts_scan(env)) != 0) {
-        stor__msg(msg, msglen, "cannot open a partition of %s: %s", env->dir, stor_strerror(rc));
+    if ((rc = stor__parts_scan(env)) != 0) {
+        stor__msg(msg, msglen, "cannot open the partitions of %s: %s", env->dir, stor_strerror(rc));
+        goto free_env;
+    }
+    if ((rc = stor__dir_sync(env->dir)) != 0) { /* the names of files created above */
+        stor__msg(msg, msglen, "cannot sync directory %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
     if ((rc = stor__writer_start(env)) != 0) {
@@ -552,17 +447,27 @@ stor_close(struct stor_env *env)
         return;
     }
     stor__writer_stop(env);
-    for (size_t i = 0; i < env->nparts; i++) {
-        part_close(env->parts[i]);
-    }
-    free(env->parts);
+    stor__parts_close(env);
     if (env->cat != NULL) {
         mdb_env_close(env->cat);
     }
+    if (env->lock_fd >= 0) {
+        close(env->lock_fd); /* releases the flock */
+    }
     free(env->defs);
+    pthread_cond_destroy(&env->cond);
+    pthread_mutex_destroy(&env->admin);
     pthread_mutex_destroy(&env->lock);
     free(env->dir);
     free(env);
+}
+
+/* The file's size, or what was known before when it cannot be read now. */
+static uint64_t
+path_bytes(const char *path, uint64_t known)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t) st.st_size : known;
 }
 
 int
@@ -575,14 +480,23 @@ stor_meta_put(struct stor_env *env, const char *key, const void *val, size_t len
     if (k.mv_size == 0 || k.mv_size > 255) {
         return STOR_E_INVAL;
     }
+    if (len > STOR_META_MAX) {
+        atomic_fetch_add(&env->ctr.meta_full, 1);
+        return STOR_E_FULL;
+    }
     if ((rc = mdb_txn_begin(env->cat, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
     if ((rc = mdb_put(txn, env->meta, &k, &v, 0)) != 0) {
         mdb_txn_abort(txn);
-        return stor__err(rc);
+        goto out;
     }
-    return stor__err(mdb_txn_commit(txn));
+    rc = mdb_txn_commit(txn);
+out:
+    if (rc == MDB_MAP_FULL) {
+        atomic_fetch_add(&env->ctr.meta_full, 1);
+    }
+    return stor__err_env(env, rc);
 }
 
 int
@@ -596,16 +510,60 @@ stor_meta_get(struct stor_env *env, const char *key, void **val, size_t *len)
         return stor__err(rc);
     }
     if ((rc = mdb_get(txn, env->meta, &k, &v)) != 0) {
-        goto abort;
+        goto end_txn;
     }
     *val = malloc(v.mv_size ? v.mv_size : 1);
     if (*val == NULL) {
-        mdb_txn_abort(txn);
-        return -ENOMEM;
+        rc = ENOMEM;
+        goto end_txn;
     }
     memcpy(*val, v.mv_data, v.mv_size);
     *len = v.mv_size;
-abort:
+end_txn:
     mdb_txn_abort(txn);
     return stor__err(rc);
+}
+
+/* Sum the sizes of the store's files; the partition list is copied under env->lock, which
+ * is free at once or skipped (the caller may be the loop thread), and stat() runs outside. */
+static void
+bytes_refresh(struct stor_env *env)
+{
+    if (pthread_mutex_trylock(&env->lock) != 0) {
+        return;
+    }
+    size_t n = env->nparts;
+    uint32_t *starts = malloc((n ? n : 1) * sizeof(*starts));
+    for (size_t i = 0; starts != NULL && i < n; i++) {
+        starts[i] = env->parts[i]->doomed ? 0 : env->parts[i]->start_s;
+    }
+    pthread_mutex_unlock(&env->lock);
+    if (starts == NULL) {
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/catalog.mdb", env->dir);
+    uint64_t sum = path_bytes(path, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (starts[i] != 0) {
+            snprintf(path, sizeof(path), "%s/p-%010u.mdb", env->dir, starts[i]);
+            sum += path_bytes(path, 0);
+        }
+    }
+    free(starts);
+    atomic_store(&env->ctr.bytes, sum);
+}
+
+/* The store's own numbers: atomics, and the file sizes (bytes_refresh). */
+void
+stor__env_stats_fill(struct stor_env *env, struct stor_stats *st)
+{
+    st->partitions_quarantined = atomic_load(&env->ctr.quarantined);
+    st->blocks_corrupt = atomic_load(&env->ctr.blocks_corrupt);
+    st->open_envs = atomic_load(&env->ctr.open_envs);
+    st->partitions = atomic_load(&env->ctr.partitions);
+    st->partitions_closed = atomic_load(&env->ctr.part_closes);
+    st->meta_full = atomic_load(&env->ctr.meta_full);
+    bytes_refresh(env);
+    st->bytes = atomic_load(&env->ctr.bytes);
 }

@@ -8,6 +8,12 @@
  * defs_gen tells the writer when to take a new copy. Ids are never reused (catalog meta
  * "flowlog_next"), so records kept after a delete cannot be claimed by a later flow log.
  *
+ * A change (create, modify, start/stop, delete) reads the definitions, checks, allocates an
+ * id and writes inside ONE catalog write transaction (LMDB serialises writers), so concurrent
+ * changes can neither share an id nor pass a limit together; env->admin orders the copy's
+ * reload after each commit, and the catalog is synced to disk (mdb_env_sync) before the
+ * change is reported done, so a power loss cannot hand an id out twice.
+ *
  * Definition value layout (big-endian), version 1:
  *   offset size      field
  *   0      1         layout version (1)
@@ -36,6 +42,7 @@
 #include <time.h>
 #include <string.h>
 
+#include "flow_bytes.h"
 #include "stor_int.h"
 
 #define DEF_BYTES 1588
@@ -62,11 +69,11 @@ def_write(const struct stor_flowlog *fl, uint8_t out[DEF_BYTES])
 {
     uint8_t *p = out;
     *p++ = 1;
-    stor__put_be(p, fl->id, 2);
-    stor__put_be(p + 2, fl->window_s, 4);
+    flow_put_be(p, fl->id, 2);
+    flow_put_be(p + 2, fl->window_s, 4);
     p[6] = fl->traffic;
     p[7] = (uint8_t) ((fl->aggregate ? 1u : 0u) | (fl->active ? 2u : 0u));
-    stor__put_be(p + 8, fl->created_ms, 8);
+    flow_put_be(p + 8, fl->created_ms, 8);
     p += 16;
     p += put_str(p, fl->name, STOR_NAME_MAX);
     p += put_str(p, fl->description, STOR_DESC_MAX);
@@ -82,7 +89,7 @@ def_write(const struct stor_flowlog *fl, uint8_t out[DEF_BYTES])
     }
     *p++ = fl->ndomains;
     for (int i = 0; i < STOR_MATCH_MAX; i++, p += 4) {
-        stor__put_be(p, fl->domains[i], 4);
+        flow_put_be(p, fl->domains[i], 4);
     }
     *p++ = fl->ninstances;
     for (int i = 0; i < STOR_MATCH_MAX; i++) {
@@ -100,12 +107,12 @@ def_read(const uint8_t *in, size_t len, struct stor_flowlog *fl)
     }
     memset(fl, 0, sizeof(*fl));
     p++;
-    fl->id = (uint16_t) stor__get_be(p, 2);
-    fl->window_s = (uint32_t) stor__get_be(p + 2, 4);
+    fl->id = (uint16_t) flow_get_be(p, 2);
+    fl->window_s = (uint32_t) flow_get_be(p + 2, 4);
     fl->traffic = p[6];
     fl->aggregate = (p[7] & 1u) != 0;
     fl->active = (p[7] & 2u) != 0;
-    fl->created_ms = stor__get_be(p + 8, 8);
+    fl->created_ms = flow_get_be(p + 8, 8);
     p += 16;
     p += get_str(fl->name, p, STOR_NAME_MAX);
     p += get_str(fl->description, p, STOR_DESC_MAX);
@@ -121,7 +128,7 @@ def_read(const uint8_t *in, size_t len, struct stor_flowlog *fl)
     }
     fl->ndomains = *p++;
     for (int i = 0; i < STOR_MATCH_MAX; i++, p += 4) {
-        fl->domains[i] = (uint32_t) stor__get_be(p, 4);
+        fl->domains[i] = (uint32_t) flow_get_be(p, 4);
     }
     fl->ninstances = *p++;
     for (int i = 0; i < STOR_MATCH_MAX; i++) {
@@ -145,21 +152,18 @@ stor_flowlog_default(struct stor_flowlog *fl, const char *name)
     fl->active = true;
 }
 
-int
-stor__flowlogs_load(struct stor_env *env)
+/* Every definition in the catalog as txn sees it; *out malloc'ed (owned by the caller). */
+static int
+defs_read(struct stor_env *env, MDB_txn *txn, struct stor_flowlog **out, size_t *nout)
 {
-    MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
     struct stor_flowlog *defs = NULL;
     size_t n = 0;
     int rc;
 
-    if ((rc = mdb_txn_begin(env->cat, NULL, MDB_RDONLY, &txn)) != 0) {
-        return stor__err(rc);
-    }
     if ((rc = mdb_cursor_open(txn, env->flowlogs, &cur)) != 0) {
-        goto abort;
+        return stor__err(rc);
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -177,20 +181,43 @@ stor__flowlogs_load(struct stor_env *env)
     }
     mdb_cursor_close(cur);
     if (rc != MDB_NOTFOUND) {
-        goto abort;
+        free(defs);
+        return stor__err(rc);
     }
-    mdb_txn_abort(txn);
+    *out = defs;
+    *nout = n;
+    return 0;
+}
+
+/* Replace env->defs (taking defs) and tell the writer. */
+static void
+defs_publish(struct stor_env *env, struct stor_flowlog *defs, size_t n)
+{
     pthread_mutex_lock(&env->lock);
     free(env->defs);
     env->defs = defs;
     env->ndefs = n;
     env->defs_gen++;
     pthread_mutex_unlock(&env->lock);
-    return 0;
-abort:
+}
+
+int
+stor__flowlogs_load(struct stor_env *env)
+{
+    MDB_txn *txn;
+    struct stor_flowlog *defs = NULL;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = mdb_txn_begin(env->cat, NULL, MDB_RDONLY, &txn)) != 0) {
+        return stor__err(rc);
+    }
+    rc = defs_read(env, txn, &defs, &n);
     mdb_txn_abort(txn);
-    free(defs);
-    return stor__err(rc);
+    if (rc == 0) {
+        defs_publish(env, defs, n);
+    }
+    return rc;
 }
 
 static bool
@@ -245,12 +272,13 @@ def_check(const struct stor_flowlog *fl, char *msg, size_t msglen)
     return 0;
 }
 
-/* An active flow log other than `self` that lists one of fl's instances; env->lock held. */
+/* An active flow log other than fl (by name) that lists one of fl's instances. */
 static const struct stor_flowlog *
-instance_clash(const struct stor_env *env, const struct stor_flowlog *fl, const char **which)
+instance_clash(const struct stor_flowlog *defs, size_t n, const struct stor_flowlog *fl,
+               const char **which)
 {
-    for (size_t d = 0; d < env->ndefs; d++) {
-        const struct stor_flowlog *o = &env->defs[d];
+    for (size_t d = 0; d < n; d++) {
+        const struct stor_flowlog *o = &defs[d];
         if (!o->active || strcmp(o->name, fl->name) == 0) {
             continue;
         }
@@ -267,105 +295,183 @@ instance_clash(const struct stor_env *env, const struct stor_flowlog *fl, const 
 }
 
 static const struct stor_flowlog *
-find_locked(const struct stor_env *env, const char *name)
+find_in(const struct stor_flowlog *defs, size_t n, const char *name)
 {
-    for (size_t i = 0; i < env->ndefs; i++) {
-        if (strcmp(env->defs[i].name, name) == 0) {
-            return &env->defs[i];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(defs[i].name, name) == 0) {
+            return &defs[i];
         }
     }
     return NULL;
 }
 
-/* Write (or with del, remove) one definition; for a new one also advance flowlog_next. */
-static int
-def_store(struct stor_env *env, const struct stor_flowlog *fl, bool del, bool bump_next)
+static const struct stor_flowlog *
+find_locked(const struct stor_env *env, const char *name)
 {
-    MDB_txn *txn;
-    uint8_t key[2], val[DEF_BYTES], next[2];
-    MDB_val k = {2, key}, v = {DEF_BYTES, val};
-    MDB_val nk = {12, "flowlog_next"}, nv = {2, next};
-    int rc;
-
-    stor__put_be(key, fl->id, 2);
-    def_write(fl, val);
-    stor__put_be(next, (uint64_t) fl->id + 1u, 2);
-    if ((rc = mdb_txn_begin(env->cat, NULL, 0, &txn)) != 0) {
-        return stor__err(rc);
-    }
-    rc = del ? mdb_del(txn, env->flowlogs, &k, NULL) : mdb_put(txn, env->flowlogs, &k, &v, 0);
-    if (rc == 0 && bump_next) {
-        rc = mdb_put(txn, env->meta, &nk, &nv, 0);
-    }
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return stor__err(rc);
-    }
-    if ((rc = mdb_txn_commit(txn)) != 0) {
-        return stor__err(rc);
-    }
-    return stor__flowlogs_load(env);
+    return find_in(env->defs, env->ndefs, name);
 }
 
-static int
-next_id(struct stor_env *env, uint16_t *id)
-{
-    void *v;
-    size_t len;
-    int rc = stor_meta_get(env, "flowlog_next", &v, &len);
+/* One change: what it asks for, and what it found (the definition as it was). */
+enum change_op { CH_CREATE, CH_MODIFY, CH_ACTIVE, CH_DELETE };
 
-    if (rc == STOR_E_NOTFOUND) {
-        *id = 1;
-        return 0;
+struct change {
+    enum change_op op;
+    struct stor_flowlog fl; /* create/modify: the new definition; others: name (+ active) */
+    struct stor_flowlog old;
+    char *msg;
+    size_t msglen;
+};
+
+static int
+put_def(struct stor_env *env, MDB_txn *txn, const struct stor_flowlog *fl)
+{
+    uint8_t key[2], val[DEF_BYTES];
+    MDB_val k = {2, key}, v = {DEF_BYTES, val};
+    flow_put_be(key, fl->id, 2);
+    def_write(fl, val);
+    return mdb_put(txn, env->flowlogs, &k, &v, 0);
+}
+
+/* Allocate the next id inside txn (meta "flowlog_next"; ids are never reused). */
+static int
+take_id(struct stor_env *env, MDB_txn *txn, uint16_t *id)
+{
+    uint8_t next[2];
+    MDB_val k = {12, "flowlog_next"}, v;
+    int rc = mdb_get(txn, env->meta, &k, &v);
+    uint64_t n = rc == MDB_NOTFOUND ? 1 : rc == 0 && v.mv_size == 2 ? flow_get_be(v.mv_data, 2) : 0;
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return stor__err(rc);
     }
-    if (rc != 0) {
-        return rc;
-    }
-    uint64_t n = len == 2 ? stor__get_be(v, 2) : 0;
-    free(v);
-    if (n == 0 || n > 65535) {
+    if (n == 0 || n >= 65535) {
         return STOR_E_LIMIT;
     }
     *id = (uint16_t) n;
-    return 0;
+    flow_put_be(next, n + 1u, 2);
+    v.mv_size = 2;
+    v.mv_data = next;
+    return stor__err(mdb_put(txn, env->meta, &k, &v, 0));
+}
+
+static int
+change_create(struct stor_env *env, MDB_txn *txn, struct change *c, const struct stor_flowlog *defs,
+              size_t n)
+{
+    const char *which = NULL;
+    const struct stor_flowlog *clash =
+        c->fl.active ? instance_clash(defs, n, &c->fl, &which) : NULL;
+    int rc;
+
+    if (find_in(defs, n, c->fl.name) != NULL) {
+        stor__msg(c->msg, c->msglen, "flow log %s exists", c->fl.name);
+        return STOR_E_EXISTS;
+    }
+    if (n >= env->cfg.max_flowlogs) {
+        stor__msg(c->msg, c->msglen, "at most %u flow logs may exist (limit max_flowlogs)",
+                  env->cfg.max_flowlogs);
+        return STOR_E_LIMIT;
+    }
+    if (clash != NULL) {
+        stor__msg(c->msg, c->msglen, "instance %s already belongs to active flow log %s", which,
+                  clash->name);
+        return STOR_E_LIMIT;
+    }
+    if ((rc = take_id(env, txn, &c->fl.id)) != 0) {
+        stor__msg(c->msg, c->msglen, "no flow-log id left");
+        return rc;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->fl.created_ms = (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+    return stor__err(put_def(env, txn, &c->fl));
+}
+
+/* Modify, start/stop and delete: the flow log must exist; id and created_ms are kept. */
+static int
+change_existing(struct stor_env *env, MDB_txn *txn, struct change *c,
+                const struct stor_flowlog *defs, size_t n)
+{
+    const struct stor_flowlog *cur = find_in(defs, n, c->fl.name);
+    const char *which = NULL;
+    if (cur == NULL) {
+        stor__msg(c->msg, c->msglen, "no flow log %s", c->fl.name);
+        return STOR_E_NOTFOUND;
+    }
+    c->old = *cur;
+    if (c->op == CH_DELETE) {
+        uint8_t key[2];
+        MDB_val k = {2, key};
+        flow_put_be(key, cur->id, 2);
+        return stor__err(mdb_del(txn, env->flowlogs, &k, NULL));
+    }
+    struct stor_flowlog next = c->op == CH_ACTIVE ? *cur : c->fl;
+    next.active = c->fl.active;
+    next.id = cur->id;
+    next.created_ms = cur->created_ms;
+    if (next.window_s != cur->window_s) {
+        stor__msg(c->msg, c->msglen,
+                  "the capture window of flow log %s is %u s and cannot change (its stored "
+                  "windows would overlap); create another flow log",
+                  cur->name, cur->window_s);
+        return STOR_E_INVAL;
+    }
+    const struct stor_flowlog *clash = next.active ? instance_clash(defs, n, &next, &which) : NULL;
+    if (clash != NULL) {
+        stor__msg(c->msg, c->msglen, "instance %s already belongs to active flow log %s", which,
+                  clash->name);
+        return STOR_E_LIMIT;
+    }
+    c->fl = next;
+    return stor__err(put_def(env, txn, &next));
+}
+
+/* Run one change in one catalog write transaction; on success sync the catalog and publish
+ * the definitions it committed. */
+static int
+change_run(struct stor_env *env, struct change *c)
+{
+    MDB_txn *txn;
+    struct stor_flowlog *defs = NULL;
+    size_t n = 0;
+    int rc;
+
+    pthread_mutex_lock(&env->admin);
+    if ((rc = mdb_txn_begin(env->cat, NULL, 0, &txn)) != 0) {
+        rc = stor__err(rc);
+        goto unlock;
+    }
+    if ((rc = defs_read(env, txn, &defs, &n)) == 0) {
+        rc = c->op == CH_CREATE ? change_create(env, txn, c, defs, n)
+                                : change_existing(env, txn, c, defs, n);
+    }
+    free(defs);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        goto unlock;
+    }
+    if ((rc = stor__err_env(env, mdb_txn_commit(txn))) == 0 &&
+        (rc = stor__err_env(env, mdb_env_sync(env->cat, 1))) == 0) {
+        rc = stor__flowlogs_load(env);
+    }
+unlock:
+    pthread_mutex_unlock(&env->admin);
+    return rc;
 }
 
 int
 stor_flowlog_create(struct stor_env *env, struct stor_flowlog *fl, char *msg, size_t msglen)
 {
-    const char *which = NULL;
+    struct change c = {.op = CH_CREATE, .fl = *fl, .msg = msg, .msglen = msglen};
     int rc;
 
     if ((rc = def_check(fl, msg, msglen)) != 0) {
         return rc;
     }
-    pthread_mutex_lock(&env->lock);
-    const struct stor_flowlog *clash = fl->active ? instance_clash(env, fl, &which) : NULL;
-    bool exists = find_locked(env, fl->name) != NULL;
-    size_t count = env->ndefs;
-    pthread_mutex_unlock(&env->lock);
-    if (exists) {
-        stor__msg(msg, msglen, "flow log %s exists", fl->name);
-        return STOR_E_EXISTS;
+    if ((rc = change_run(env, &c)) == 0) {
+        fl->id = c.fl.id;
+        fl->created_ms = c.fl.created_ms;
     }
-    if (count >= env->cfg.max_flowlogs) {
-        stor__msg(msg, msglen, "at most %u flow logs may exist (limit max_flowlogs)",
-                  env->cfg.max_flowlogs);
-        return STOR_E_LIMIT;
-    }
-    if (clash != NULL) {
-        stor__msg(msg, msglen, "instance %s already belongs to active flow log %s", which,
-                  clash->name);
-        return STOR_E_LIMIT;
-    }
-    if ((rc = next_id(env, &fl->id)) != 0) {
-        stor__msg(msg, msglen, "no flow-log id left");
-        return rc;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    fl->created_ms = (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-    return def_store(env, fl, false, true);
+    return rc;
 }
 
 int
@@ -383,42 +489,27 @@ stor_flowlog_get(struct stor_env *env, const char *name, struct stor_flowlog *ou
 int
 stor_flowlog_modify(struct stor_env *env, const struct stor_flowlog *fl, char *msg, size_t msglen)
 {
-    struct stor_flowlog cur, next = *fl;
-    const char *which = NULL;
+    struct change c = {.op = CH_MODIFY, .fl = *fl, .msg = msg, .msglen = msglen};
     int rc;
 
-    if (stor_flowlog_get(env, fl->name, &cur) != 0) {
+    if (stor_flowlog_get(env, fl->name, &c.old) != 0) {
         stor__msg(msg, msglen, "no flow log %s", fl->name);
         return STOR_E_NOTFOUND;
     }
     if ((rc = def_check(fl, msg, msglen)) != 0) {
         return rc;
     }
-    next.id = cur.id;
-    next.created_ms = cur.created_ms;
-    pthread_mutex_lock(&env->lock);
-    const struct stor_flowlog *clash = next.active ? instance_clash(env, &next, &which) : NULL;
-    pthread_mutex_unlock(&env->lock);
-    if (clash != NULL) {
-        stor__msg(msg, msglen, "instance %s already belongs to active flow log %s", which,
-                  clash->name);
-        return STOR_E_LIMIT;
-    }
-    return def_store(env, &next, false, false);
+    return change_run(env, &c);
 }
 
 int
 stor_flowlog_set_active(struct stor_env *env, const char *name, bool active, char *msg,
                         size_t msglen)
 {
-    struct stor_flowlog fl;
-
-    if (stor_flowlog_get(env, name, &fl) != 0) {
-        stor__msg(msg, msglen, "no flow log %s", name);
-        return STOR_E_NOTFOUND;
-    }
-    fl.active = active;
-    return stor_flowlog_modify(env, &fl, msg, msglen);
+    struct change c = {.op = CH_ACTIVE, .msg = msg, .msglen = msglen};
+    snprintf(c.fl.name, sizeof(c.fl.name), "%s", name);
+    c.fl.active = active;
+    return change_run(env, &c);
 }
 
 /* Delete every key of one flow log from one partition database. */
@@ -430,14 +521,14 @@ purge_dbi(MDB_txn *txn, MDB_dbi dbi, uint16_t id)
     MDB_val k = {2, key}, v;
     int rc;
 
-    stor__put_be(key, id, 2);
+    flow_put_be(key, id, 2);
     if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
         return rc;
     }
     /* After mdb_cursor_del, MDB_NEXT yields the record that moved under the cursor. */
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 2 || stor__get_be(k.mv_data, 2) != id) {
+        if (k.mv_size < 2 || flow_get_be(k.mv_data, 2) != id) {
             break;
         }
         if ((rc = mdb_cursor_del(cur, 0)) != 0) {
@@ -454,7 +545,6 @@ purge_part(struct stor_part *p, uint16_t id)
     MDB_txn *txn;
     int rc;
 
-    pthread_rwlock_rdlock(&p->grow);
     if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
         MDB_dbi dbis[4] = {p->windows, p->runs, p->blocks, p->sums};
         for (int d = 0; rc == 0 && d < 4; d++) {
@@ -466,7 +556,6 @@ purge_part(struct stor_part *p, uint16_t id)
             mdb_txn_abort(txn);
         }
     }
-    pthread_rwlock_unlock(&p->grow);
     return stor__err(rc);
 }
 
@@ -488,8 +577,9 @@ purge(struct stor_env *env, uint16_t id)
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0) {
+        if (rc == 0 && (rc = stor__part_use(env, parts[i])) == 0) {
             rc = purge_part(parts[i], id);
+            stor__part_unuse(env, parts[i]);
         }
         stor__part_unref(env, parts[i]);
     }
@@ -501,17 +591,14 @@ int
 stor_flowlog_delete(struct stor_env *env, const char *name, bool purge_records, char *msg,
                     size_t msglen)
 {
-    struct stor_flowlog fl;
+    struct change c = {.op = CH_DELETE, .msg = msg, .msglen = msglen};
     int rc;
 
-    if (stor_flowlog_get(env, name, &fl) != 0) {
-        stor__msg(msg, msglen, "no flow log %s", name);
-        return STOR_E_NOTFOUND;
-    }
-    if ((rc = def_store(env, &fl, true, false)) != 0) {
+    snprintf(c.fl.name, sizeof(c.fl.name), "%s", name);
+    if ((rc = change_run(env, &c)) != 0) {
         return rc;
     }
-    if (purge_records && (rc = purge(env, fl.id)) != 0) {
+    if (purge_records && (rc = purge(env, c.old.id)) != 0) {
         stor__msg(msg, msglen, "flow log %s deleted, but purging its records failed: %s", name,
                   stor_strerror(rc));
     }

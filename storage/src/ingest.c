@@ -368,9 +368,7 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
     MDB_cursor *cur;
     MDB_val k, v;
 
-    stor__txn_enter(p); /* no map growth while the txn is open */
     if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
-        stor__txn_leave(p);
         return;
     }
     if (mdb_cursor_open(txn, p->windows, &cur) == 0) {
@@ -381,7 +379,6 @@ load_open_part(struct stor_env *env, struct stor_writer *w, struct stor_part *p)
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
-    stor__txn_leave(p);
 }
 
 /* Windows left open by an earlier run of the store, so that they get sealed. */
@@ -400,8 +397,9 @@ stor__ingest_load_open(struct stor_env *env, struct stor_writer *w)
     pthread_mutex_unlock(&env->lock);
     for (size_t i = 0; starts != NULL && i < n; i++) {
         struct stor_part *p;
-        if (stor__part_get(env, starts[i], false, &p) == 0) {
+        if (stor__part_acquire(env, starts[i], false, &p) == 0) {
             load_open_part(env, w, p);
+            stor__part_release(env, p);
         }
     }
     free(starts);

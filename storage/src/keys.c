@@ -14,47 +14,30 @@
  *
  * docs/storage.md has the value layouts.
  */
+#include "flow_bytes.h"
 #include "stor_int.h"
-
-void
-stor__put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
-    }
-}
-
-uint64_t
-stor__get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
 
 void
 stor__key_win(uint8_t k[STOR_KEY_WIN], uint16_t flowlog, uint32_t window)
 {
-    stor__put_be(k, flowlog, 2);
-    stor__put_be(k + 2, window, 4);
+    flow_put_be(k, flowlog, 2);
+    flow_put_be(k + 2, window, 4);
 }
 
 void
 stor__key_item(uint8_t k[STOR_KEY_ITEM], uint16_t flowlog, uint32_t window, uint32_t item)
 {
-    stor__put_be(k, flowlog, 2);
-    stor__put_be(k + 2, window, 4);
-    stor__put_be(k + 6, item, 4);
+    flow_put_be(k, flowlog, 2);
+    flow_put_be(k + 2, window, 4);
+    flow_put_be(k + 6, item, 4);
 }
 
 void
 stor__key_parse(const uint8_t *k, size_t len, uint16_t *flowlog, uint32_t *window, uint32_t *item)
 {
-    *flowlog = len >= 2 ? (uint16_t) stor__get_be(k, 2) : 0;
-    *window = len >= 6 ? (uint32_t) stor__get_be(k + 2, 4) : 0;
+    *flowlog = len >= 2 ? (uint16_t) flow_get_be(k, 2) : 0;
+    *window = len >= 6 ? (uint32_t) flow_get_be(k + 2, 4) : 0;
     if (item != NULL) {
-        *item = len >= 10 ? (uint32_t) stor__get_be(k + 6, 4) : 0;
+        *item = len >= 10 ? (uint32_t) flow_get_be(k + 6, 4) : 0;
     }
 }

@@ -215,4 +215,5 @@ stor_stats_get(struct stor_env *env, struct stor_stats *out)
         .clock_resets = LOAD(clock_resets),
     };
 #undef LOAD
+    stor__env_stats_fill(env, out);
 }

@@ -2,13 +2,17 @@
 /*
  * Reading: snapshots and scans.
  *
- * A snapshot references every partition that exists when it begins and opens a read
- * transaction on each the first time a scan reaches it (holding the partition's grow lock
- * shared until the snapshot ends, as LMDB requires for map growth). A scan walks partitions
- * in time order, the windows of each that overlap the time range (and the flow log asked for),
- * and in each window first the sealed blocks — skipping those whose summary rules out a
- * pushed-down condition or the time range — then the runs (open-window data and late
- * records), which have no summaries and are always decoded.
+ * A snapshot references every partition that exists when it begins (which keeps it open and
+ * its files in place) and opens a read transaction on each the first time a scan reaches it.
+ * Maps never grow (part.c), so no lock is held for the snapshot's life and any thread may end
+ * it. A scan walks partitions in time order, the windows of each that overlap the time range
+ * (and the flow log asked for), and in each window first the sealed blocks — skipping those
+ * whose summary rules out a pushed-down condition or the time range — then the runs
+ * (open-window data and late records), which have no summaries and are always decoded.
+ *
+ * A block, summary or window record that fails its checks fails only what it holds: the scan
+ * skips it, counts it (stor_scan_stats.blocks_corrupt, store-blocks-corrupt), names it to the
+ * host once per scan (stor_cfg.notice) and answers the rest.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +45,7 @@ struct stor_iter {
     struct flow_rec *recs;
     size_t cap;
     struct stor_scan_stats stats;
+    bool told; /* the host heard of this scan's first corrupt block */
 };
 
 int
@@ -52,12 +57,14 @@ stor_snap_begin(struct stor_env *env, struct stor_snap **out)
     }
     s->env = env;
     pthread_mutex_lock(&env->lock);
-    s->n = env->nparts;
-    s->parts = calloc(s->n ? s->n : 1, sizeof(*s->parts));
-    s->txns = calloc(s->n ? s->n : 1, sizeof(*s->txns));
-    for (size_t i = 0; s->parts != NULL && s->txns != NULL && i < s->n; i++) {
-        s->parts[i] = env->parts[i];
-        s->parts[i]->refs++;
+    size_t cap = env->nparts;
+    s->parts = calloc(cap ? cap : 1, sizeof(*s->parts));
+    s->txns = calloc(cap ? cap : 1, sizeof(*s->txns));
+    for (size_t i = 0; s->parts != NULL && s->txns != NULL && i < cap; i++) {
+        if (!env->parts[i]->doomed) { /* dropped by retention: no longer the store's data */
+            s->parts[s->n] = env->parts[i];
+            s->parts[s->n++]->refs++;
+        }
     }
     pthread_mutex_unlock(&env->lock);
     if (s->parts == NULL || s->txns == NULL) {
@@ -78,7 +85,7 @@ stor_snap_end(struct stor_snap *s)
     for (size_t i = 0; i < s->n; i++) {
         if (s->txns[i] != NULL) {
             mdb_txn_abort(s->txns[i]);
-            pthread_rwlock_unlock(&s->parts[i]->grow);
+            stor__part_unuse(s->env, s->parts[i]);
         }
         stor__part_unref(s->env, s->parts[i]);
     }
@@ -91,11 +98,15 @@ static int
 snap_txn(struct stor_snap *s, size_t i, MDB_txn **out)
 {
     if (s->txns[i] == NULL) {
-        pthread_rwlock_rdlock(&s->parts[i]->grow);
-        int rc = mdb_txn_begin(s->parts[i]->mdb, NULL, MDB_RDONLY, &s->txns[i]);
+        /* Opens it again if it was closed cold; waits if it is being compacted. */
+        int rc = stor__part_use(s->env, s->parts[i]);
+        if (rc != 0) {
+            return rc;
+        }
+        rc = mdb_txn_begin(s->parts[i]->mdb, NULL, MDB_RDONLY, &s->txns[i]);
         if (rc != 0) {
             s->txns[i] = NULL;
-            pthread_rwlock_unlock(&s->parts[i]->grow);
+            stor__part_unuse(s->env, s->parts[i]);
             return stor__err(rc);
         }
     }
@@ -156,6 +167,22 @@ stor_iter_stats(const struct stor_iter *it, struct stor_scan_stats *out)
     *out = it->stats;
 }
 
+/* Count a damaged item the scan skips, and name the first one of the scan to the host. */
+static void
+skip_corrupt(struct stor_iter *it, const char *what)
+{
+    it->stats.blocks_corrupt++;
+    atomic_fetch_add(&it->snap->env->ctr.blocks_corrupt, 1);
+    if (!it->told) {
+        it->told = true;
+        stor__notice(it->snap->env,
+                     "partition %s/p-%010u.mdb: %s of flow log %u, window %u failed its checks "
+                     "and was skipped",
+                     it->snap->env->dir, it->snap->parts[it->part]->start_s, what, it->flowlog,
+                     it->window);
+    }
+}
+
 static bool
 window_wanted(const struct stor_iter *it, uint16_t fl, uint32_t start, uint32_t len)
 {
@@ -209,7 +236,10 @@ next_window(struct stor_iter *it)
             uint32_t start;
             stor__key_parse(k.mv_data, k.mv_size, &fl, &start, NULL);
             if (stor__win_read(v.mv_data, v.mv_size, &w) != 0) {
-                return STOR_E_CORRUPT;
+                it->flowlog = fl;
+                it->window = start;
+                skip_corrupt(it, "a window record");
+                continue;
             }
             if (window_wanted(it, fl, start, w.window_s)) {
                 it->flowlog = fl;
@@ -293,7 +323,8 @@ next_block(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
         struct stor_sum sum;
         it->stats.blocks++;
         if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
-            return STOR_E_CORRUPT;
+            skip_corrupt(it, "a block summary");
+            continue;
         }
         if (!stor__sum_may_match(&sum, it->conj, it->nconj)) {
             it->stats.blocks_skipped++;
@@ -301,12 +332,17 @@ next_block(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
         }
         MDB_val bv;
         if ((rc = mdb_get(it->snap->txns[it->part], p->blocks, &k, &bv)) != 0) {
-            return rc == MDB_NOTFOUND ? STOR_E_CORRUPT : stor__err(rc);
+            if (rc != MDB_NOTFOUND) {
+                return stor__err(rc);
+            }
+            skip_corrupt(it, "a block (missing beside its summary)");
+            continue;
         }
-        if ((rc = decode_into(it, &bv, recs, n)) != 0) {
-            return rc;
+        if ((rc = decode_into(it, &bv, recs, n)) == STOR_E_CORRUPT) {
+            skip_corrupt(it, "a sealed block");
+            continue;
         }
-        return 1;
+        return rc == 0 ? 1 : rc;
     }
     return rc;
 }
@@ -335,7 +371,11 @@ stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
         rc = next_item(it, it->snap->parts[it->part]->runs, &k, &v);
         if (rc == 1) {
             it->stats.blocks++;
-            return (rc = decode_into(it, &v, recs, n)) == 0 ? 1 : rc;
+            if ((rc = decode_into(it, &v, recs, n)) == STOR_E_CORRUPT) {
+                skip_corrupt(it, "a run");
+                continue;
+            }
+            return rc == 0 ? 1 : rc;
         }
         if (rc < 0) {
             return rc;
@@ -344,50 +384,66 @@ stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
     }
 }
 
+/* The windows of partition i that overlap [from_ms, to_ms), to fn. 0, fn's first non-zero
+ * result, or a storage error (LMDB's codes translated). A damaged window record is skipped. */
+static int
+windows_part(struct stor_snap *snap, size_t i, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
+             void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, mrc;
+
+    if ((rc = snap_txn(snap, i, &txn)) != 0) {
+        return rc;
+    }
+    if ((rc = mdb_cursor_open(txn, snap->parts[i]->windows, &cur)) != 0) {
+        return stor__err(rc);
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct stor_win w = {0};
+        struct stor_window_info info;
+        stor__key_parse(k.mv_data, k.mv_size, &info.flowlog, &info.start_s, NULL);
+        if (stor__win_read(v.mv_data, v.mv_size, &w) != 0) {
+            atomic_fetch_add(&snap->env->ctr.blocks_corrupt, 1);
+            continue;
+        }
+        uint64_t lo = (uint64_t) info.start_s * 1000u;
+        if (lo >= to_ms || lo + (uint64_t) w.window_s * 1000u <= from_ms) {
+            continue;
+        }
+        info.window_s = w.window_s;
+        info.sealed = w.sealed;
+        info.records = w.rows;
+        info.late = w.late;
+        info.blocks = w.blocks;
+        info.bytes = w.bytes;
+        rc = fn(arg, &info);
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = stor__err(mrc);
+    }
+    return rc;
+}
+
 int
 stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
                   void *arg)
 {
-    for (size_t i = 0; i < snap->n; i++) {
-        MDB_txn *txn;
-        MDB_cursor *cur;
-        MDB_val k, v;
-        int rc;
-        if ((rc = snap_txn(snap, i, &txn)) != 0) {
-            return rc;
-        }
-        if ((rc = mdb_cursor_open(txn, snap->parts[i]->windows, &cur)) != 0) {
-            return stor__err(rc);
-        }
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            struct stor_win w = {0};
-            struct stor_window_info info;
-            if (stor__win_read(v.mv_data, v.mv_size, &w) != 0) {
-                rc = STOR_E_CORRUPT;
-                break;
-            }
-            stor__key_parse(k.mv_data, k.mv_size, &info.flowlog, &info.start_s, NULL);
-            uint64_t lo = (uint64_t) info.start_s * 1000u;
-            if (lo >= to_ms || lo + (uint64_t) w.window_s * 1000u <= from_ms) {
-                continue;
-            }
-            info.window_s = w.window_s;
-            info.sealed = w.sealed;
-            info.records = w.rows;
-            info.late = w.late;
-            info.blocks = w.blocks;
-            info.bytes = w.bytes;
-            if ((rc = fn(arg, &info)) != 0) {
-                break;
-            }
-        }
-        mdb_cursor_close(cur);
-        if (rc != MDB_NOTFOUND) {
-            return rc > 0 ? stor__err(rc) : rc;
+    uint64_t span = snap->env->cfg.partition_s;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < snap->n; i++) {
+        /* Only partitions whose windows can overlap the range are opened (a window starts
+         * in its partition and lasts at most 600 s). */
+        uint64_t lo = (uint64_t) snap->parts[i]->start_s * 1000u;
+        if (lo < to_ms && lo + span * 1000u + 600000u > from_ms) {
+            rc = windows_part(snap, i, from_ms, to_ms, fn, arg);
         }
     }
-    return 0;
+    return rc;
 }
 
 int
@@ -407,8 +463,8 @@ stor_scan_plan(struct stor_snap *snap, const struct stor_scan *scan, struct stor
             struct stor_sum sum;
             it->stats.blocks++;
             if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
-                rc = STOR_E_CORRUPT;
-                break;
+                skip_corrupt(it, "a block summary");
+                continue;
             }
             if (stor__sum_may_match(&sum, it->conj, it->nconj)) {
                 it->stats.records += sum.n;

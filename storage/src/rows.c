@@ -39,42 +39,33 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
 
+#include "flow_bytes.h"
 #include "stor_int.h"
 
 #define ROWS_MAGIC   0xFC
 #define ROWS_VERSION 3
 #define ROWS_HDR     24
-#define ROW_MAX      (1 + 14 * 10 + 3 * 17 + 8 + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
+/* The most bytes one row takes: `same`, 15 varints, 3 addresses, version and the 7 single
+ * bytes, 3 strings (length byte + at most FLOW_ID_MAX - 1 bytes), raw. */
+#define ROW_MAX (1 + 15 * FLOW_VARINT_MAX + 3 * 17 + 1 + 7 + 3 * FLOW_ID_MAX + FLOW_RAW_MAX)
 
 enum { SAME_EXPORTER = 1, SAME_IDENTITY = 2, SAME_PRESENT = 4, SAME_PORTS = 8 };
-
-static uint8_t *
-put_v(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t) (v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t) v;
-    return p;
-}
 
 static uint64_t
 zig(int64_t v)
 {
-    return ((uint64_t) v << 1) ^ (uint64_t) (v >> 63);
+    return flow_zigzag((uint64_t) v);
 }
 
 static int64_t
 unzig(uint64_t z)
 {
-    return (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
+    return (int64_t) flow_unzigzag(z);
 }
 
 static uint8_t *
@@ -138,41 +129,41 @@ row_put(uint8_t *start, const struct flow_rec *r, struct stor_row_prev *q, bool 
         q->version = r->version;
     }
     if (!(same & SAME_IDENTITY)) {
-        snprintf(q->instance_id, FLOW_ID_MAX, "%s", r->instance_id);
-        snprintf(q->snid, FLOW_ID_MAX, "%s", r->snid);
-        snprintf(q->account_id, FLOW_ID_MAX, "%s", r->account_id);
+        memcpy(q->instance_id, r->instance_id, FLOW_ID_MAX);
+        memcpy(q->snid, r->snid, FLOW_ID_MAX);
+        memcpy(q->account_id, r->account_id, FLOW_ID_MAX);
     }
     q->present = r->present;
     q->inport = r->inport;
     q->outport = r->outport;
     *start = same;
-    p = put_v(p, zig((int64_t) (r->start_ms - (uint64_t) window * 1000u)));
-    p = put_v(p, zig((int64_t) (r->end_ms - r->start_ms))); /* end may precede start */
-    p = put_v(p, r->packets);
-    p = put_v(p, r->bytes);
+    p = flow_varint_put(p, zig((int64_t) (r->start_ms - (uint64_t) window * 1000u)));
+    p = flow_varint_put(p, zig((int64_t) (r->end_ms - r->start_ms))); /* end may precede start */
+    p = flow_varint_put(p, r->packets);
+    p = flow_varint_put(p, r->bytes);
     p = put_a(p, r->srcaddr);
     p = put_a(p, r->dstaddr);
     if (!(same & SAME_EXPORTER)) {
         p = put_a(p, r->exporter);
-        p = put_v(p, r->exporter_port);
-        p = put_v(p, r->domain);
-        p = put_v(p, r->sampling);
+        p = flow_varint_put(p, r->exporter_port);
+        p = flow_varint_put(p, r->domain);
+        p = flow_varint_put(p, r->sampling);
         *p++ = r->version;
     }
     if (!(same & SAME_PRESENT)) {
-        p = put_v(p, r->present);
+        p = flow_varint_put(p, r->present);
     }
     if (!(same & SAME_PORTS)) {
-        p = put_v(p, r->inport);
-        p = put_v(p, r->outport);
+        p = flow_varint_put(p, r->inport);
+        p = flow_varint_put(p, r->outport);
     }
-    p = put_v(p, r->rtt_us);
-    p = put_v(p, r->skipped);
-    p = put_v(p, r->srcport);
-    p = put_v(p, r->dstport);
-    p = put_v(p, r->tcp_flags);
+    p = flow_varint_put(p, r->rtt_us);
+    p = flow_varint_put(p, r->skipped);
+    p = flow_varint_put(p, r->srcport);
+    p = flow_varint_put(p, r->dstport);
+    p = flow_varint_put(p, r->tcp_flags);
     uint8_t raw_len = r->raw_len > FLOW_RAW_MAX ? FLOW_RAW_MAX : r->raw_len;
-    const uint8_t b[7] = {r->protocol, r->tos,   r->direction, r->action,
+    const uint8_t b[7] = {r->protocol,   r->tos,   r->direction, r->action,
                           r->log_status, r->flags, raw_len};
     memcpy(p, b, 7);
     p += 7;
@@ -249,12 +240,12 @@ stor__rows_block_write(const struct stor_rows *rs, size_t chunk, uint8_t *out)
 
     out[0] = ROWS_MAGIC;
     out[1] = ROWS_VERSION;
-    stor__put_be(out + 2, rs->flowlog, 2);
-    stor__put_be(out + 4, n, 4);
-    stor__put_be(out + 8, len, 4);
-    stor__put_be(out + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
-    stor__put_be(out + 16, rs->window, 4);
-    stor__put_be(out + 20, 0, 4);
+    flow_put_be(out + 2, rs->flowlog, 2);
+    flow_put_be(out + 4, n, 4);
+    flow_put_be(out + 8, len, 4);
+    flow_put_be(out + 12, (uint32_t) XXH3_64bits(rs->buf.p + from, len), 4);
+    flow_put_be(out + 16, rs->window, 4);
+    flow_put_be(out + 20, 0, 4);
     memcpy(out + ROWS_HDR, rs->buf.p + from, len);
 }
 
@@ -270,7 +261,7 @@ stor__rows_count(const uint8_t *p, size_t len)
     if (len < ROWS_HDR || p[0] != ROWS_MAGIC || p[1] != ROWS_VERSION) {
         return STOR_E_CORRUPT;
     }
-    uint64_t n = stor__get_be(p + 4, 4), rlen = stor__get_be(p + 8, 4);
+    uint64_t n = flow_get_be(p + 4, 4), rlen = flow_get_be(p + 8, 4);
     if (n == 0 || n > STOR_BLOCK_MAX || ROWS_HDR + rlen != len) {
         return STOR_E_CORRUPT;
     }
@@ -278,33 +269,25 @@ stor__rows_count(const uint8_t *p, size_t len)
 }
 
 /* A bounds-checked reader over the rows; err is sticky. */
-struct rr {
+struct row_reader {
     const uint8_t *p;
     const uint8_t *end;
     bool err;
 };
 
 static uint64_t
-get_v(struct rr *r)
+get_v(struct row_reader *r)
 {
     uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end) {
-            r->err = true;
-            return 0;
-        }
-        uint8_t b = *r->p++;
-        v |= (uint64_t) (b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            return v;
-        }
+    if (!flow_varint_get(&r->p, r->end, &v)) {
+        r->err = true;
+        return 0;
     }
-    r->err = true;
-    return 0;
+    return v;
 }
 
 static void
-get_a(struct rr *r, uint8_t dst[16])
+get_a(struct row_reader *r, uint8_t dst[16])
 {
     if (r->p >= r->end || (*r->p != 4 && *r->p != 16) || r->end - r->p < 1 + *r->p) {
         r->err = true;
@@ -319,7 +302,7 @@ get_a(struct rr *r, uint8_t dst[16])
 }
 
 static void
-get_s(struct rr *r, char *dst)
+get_s(struct row_reader *r, char *dst)
 {
     if (r->p >= r->end || *r->p >= FLOW_ID_MAX || r->end - r->p < 1 + *r->p) {
         r->err = true;
@@ -333,7 +316,7 @@ get_s(struct rr *r, char *dst)
 
 /* Decode one row; prev is the block's previous row (NULL for its first). */
 static bool
-row_get(struct rr *rd, struct flow_rec *r, const struct flow_rec *prev, uint16_t flowlog,
+row_get(struct row_reader *rd, struct flow_rec *r, const struct flow_rec *prev, uint16_t flowlog,
         uint32_t window)
 {
     if (rd->p >= rd->end || (*rd->p & ~0x0f) != 0 || (*rd->p != 0 && prev == NULL)) {
@@ -413,13 +396,12 @@ stor__rows_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t ca
     if ((size_t) cnt > cap) {
         return STOR_E_INVAL;
     }
-    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, len - ROWS_HDR) !=
-        (uint32_t) stor__get_be(p + 12, 4)) {
+    if ((uint32_t) XXH3_64bits(p + ROWS_HDR, len - ROWS_HDR) != (uint32_t) flow_get_be(p + 12, 4)) {
         return STOR_E_CORRUPT;
     }
-    struct rr rd = {p + ROWS_HDR, p + len, false};
-    uint16_t flowlog = (uint16_t) stor__get_be(p + 2, 2);
-    uint32_t window = (uint32_t) stor__get_be(p + 16, 4);
+    struct row_reader rd = {p + ROWS_HDR, p + len, false};
+    uint16_t flowlog = (uint16_t) flow_get_be(p + 2, 2);
+    uint32_t window = (uint32_t) flow_get_be(p + 16, 4);
     for (long i = 0; i < cnt; i++) {
         if (!row_get(&rd, &recs[i], i > 0 ? &recs[i - 1] : NULL, flowlog, window)) {
             *n = 0;

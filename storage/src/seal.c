@@ -391,7 +391,6 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
 
     stor__agg_clear(agg);
     agg->aggregate = job->aggregate;
-    stor__txn_enter(p);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
         rc = g->first_run == 0 ? blocks_had(txn, p, job, &g->first_block) : 0;
         if (rc == 0) {
@@ -402,7 +401,6 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
     } else {
         rc = stor__err(rc);
     }
-    stor__txn_leave(p);
     g->last = g->end_run >= job->max_run;
     if (rc == 0 && g->last) {
         rc = status_rows(agg, job);
@@ -418,29 +416,22 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
     return rc;
 }
 
-/* Step 3 for one segment; a full map grows and the write runs again. */
+/* Step 3 for one segment (a full map is a full partition: maps never grow). */
 static int
-segment_write(struct stor_env *env, struct stor_part *p, const struct stor_seal_job *job,
-              const struct sealed *z, const struct segment *g)
+segment_write(struct stor_part *p, const struct stor_seal_job *job, const struct sealed *z,
+              const struct segment *g)
 {
-    for (;;) {
-        MDB_txn *txn;
-        int rc;
-        stor__txn_enter(p);
-        if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
-            if ((rc = write_sealed(txn, p, job, z, g)) == 0) {
-                rc = stor__err(mdb_txn_commit(txn));
-            } else {
-                mdb_txn_abort(txn);
-            }
-        } else {
-            rc = stor__err(rc);
-        }
-        stor__txn_leave(p);
-        if (rc != STOR_E_FULL || stor__commit_map_full(env, p) != 0) {
-            return rc;
-        }
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(p->mdb, NULL, 0, &txn);
+
+    if (rc != 0) {
+        return stor__err(rc);
     }
+    if ((rc = write_sealed(txn, p, job, z, g)) == 0) {
+        return stor__err(mdb_txn_commit(txn));
+    }
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 /*
@@ -455,13 +446,16 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
 {
     struct stor_part *p;
     struct segment g = {0};
-    int rc = stor__part_get(env, stor__part_start(env, job->start_s), true, &p);
+    int rc = stor__part_acquire(env, stor__part_start(env, job->start_s), true, &p);
+    if (rc != 0) {
+        return rc;
+    }
 
     while (rc == 0) {
         struct sealed z = {0};
         rc = segment_build(env, p, job, agg, &g, &z);
         if (rc == 0) {
-            rc = segment_write(env, p, job, &z, &g);
+            rc = segment_write(p, job, &z, &g);
         }
         uint32_t next_block = g.first_block + (uint32_t) z.n;
         sealed_free(&z);
@@ -476,6 +470,7 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
         p->compact_checked = false;     /* the runs' pages are free now: worth a look */
         pthread_mutex_unlock(&env->lock);
     }
+    stor__part_release(env, p);
     return rc;
 }
 

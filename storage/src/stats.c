@@ -49,6 +49,14 @@ static const struct stat_def {
     C("store-clock-resets", clock_resets, "exporter clocks set back by their headers"),
     C("store-clock-clamped", clock_clamped,
       "export times that would have moved an exporter's clock too far at once"),
+    C("store-partitions-quarantined", partitions_quarantined,
+      "damaged partition files moved aside as *.bad"),
+    C("store-blocks-corrupt", blocks_corrupt, "stored blocks a scan skipped: failed their checks"),
+    G("store-open-envs", open_envs, "partition environments open now"),
+    G("store-partitions", partitions, "partitions in the store"),
+    C("store-partitions-closed", partitions_closed,
+      "cold partitions closed to stay within max_open_parts"),
+    C("store-meta-full", meta_full, "metadata blobs refused for size (STOR_E_FULL)"),
 };
 
 int

@@ -8,28 +8,42 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "agg.h"
+#include "flow_bytes.h"
 #include "block.h"
 #include "stor.h"
 
 #define STOR_FORMAT_VERSION 2u /* 2: row blocks v3 (rows.c) */
 
-/* One partition: an LMDB environment holding the windows that start in [start_s, +span). */
+/*
+ * One partition: an LMDB environment holding the windows that start in [start_s, +span).
+ * Its map is sized once (stor_cfg.map_max_bytes; only address space: without MDB_WRITEMAP
+ * the file grows as pages are written), so no map ever grows under a reader.
+ *
+ * Every field after the databases is under stor_env.lock. `busy` marks disk I/O on the
+ * partition that runs outside the lock (creating, reopening, closing a cold environment,
+ * compacting, renaming a dropped one's files): whoever finds it set waits on stor_env.cond,
+ * and only for this partition.
+ */
 struct stor_part {
     uint32_t start_s;
-    MDB_env *mdb;
-    MDB_dbi windows; /* (flowlog u16, window u32) -> window record */
-    MDB_dbi runs;    /* (flowlog, window, run u32) -> block of an open (or late) run */
-    MDB_dbi blocks;  /* (flowlog, window, block u32) -> sealed block */
-    MDB_dbi sums;    /* (flowlog, window, block u32) -> block summary */
-    uint64_t map_bytes;
-    /* Readers hold it shared for the life of a read txn; growing the map takes it exclusive
-     * (LMDB: no txn may be active in this process while mdb_env_set_mapsize runs). */
-    pthread_rwlock_t grow;
-    int refs;             /* snapshots holding the partition open, under stor_env.lock */
-    bool doomed;          /* retention dropped it: unlink when refs reaches 0 */
+    MDB_env *mdb;       /* NULL while closed (cold, LRU) or not yet created */
+    MDB_dbi windows;    /* (flowlog u16, window u32) -> window record */
+    MDB_dbi runs;       /* (flowlog, window, run u32) -> block of an open (or late) run */
+    MDB_dbi blocks;     /* (flowlog, window, block u32) -> sealed block */
+    MDB_dbi sums;       /* (flowlog, window, block u32) -> block summary */
+    uint64_t map_bytes; /* fixed at open */
+    int refs;             /* snapshots, purges and stor__part_acquire holders: keep it listed */
+    int users;            /* of those, the ones with a transaction on it: keep it open */
+    bool doomed;          /* retention dropped it: its files go when refs reaches 0 */
     bool compact_checked; /* settled and compacted (or found compact): not looked at again */
+    bool busy;            /* I/O on it outside stor_env.lock; wait on stor_env.cond */
+    bool dead;            /* files renamed to p-<start>.mdb.dead.<gen>: the live name is free */
+    uint32_t gen;         /* generation: unique per partition object, names its dead files */
+    uint64_t used_tick;   /* last use, for closing the least recently used */
+    uint64_t file_bytes;  /* file size when last looked at (stats) */
 };
 
 /* Window record value (partition "windows" DB), big-endian:
@@ -72,33 +86,82 @@ struct stor_win {
 
 struct stor_writer;
 
+/* The store's own counters, read without a lock (stor__env_stats_fill). */
+struct stor_env_counters {
+    _Atomic uint64_t quarantined;    /* damaged partition files renamed to *.bad */
+    _Atomic uint64_t blocks_corrupt; /* blocks or summaries a scan skipped: failed checks */
+    _Atomic uint64_t open_envs;      /* partition environments open now */
+    _Atomic uint64_t partitions;     /* partitions known (open or closed cold) */
+    _Atomic uint64_t part_closes;    /* cold partitions closed to stay within max_open_parts */
+    _Atomic uint64_t bytes;          /* the store's files, as last looked at */
+    _Atomic uint64_t meta_full;      /* stor_meta_put refused: over STOR_META_MAX or map full */
+};
+
 struct stor_env {
     struct stor_cfg cfg;
     char *dir;
+    int lock_fd; /* flock'ed store.lock: one process per store */
     MDB_env *cat;
     MDB_dbi meta;             /* text key -> blob */
     MDB_dbi flowlogs;         /* id u16 -> flow-log definition */
-    pthread_mutex_t lock;     /* partitions list and flow-log definitions */
+    pthread_mutex_t lock;     /* partitions list and flow-log definitions; never held over I/O */
+    pthread_cond_t cond;      /* a partition's busy mark was cleared */
     struct stor_part **parts; /* sorted by start_s */
     size_t nparts;
     size_t parts_cap;
+    uint32_t gen_next;         /* the next partition generation */
+    uint64_t use_tick;         /* LRU clock */
     struct stor_flowlog *defs; /* a copy of the catalog's definitions */
     size_t ndefs;
     uint32_t defs_gen;       /* bumped on every change, so the writer re-reads */
+    pthread_mutex_t admin;   /* serialises flow-log changes (check, allocate, put, reload) */
     struct stor_stats stats; /* under lock */
+    struct stor_env_counters ctr;
     struct stor_writer *w;
 };
 
 /* env.c */
 int stor__err(int rc); /* MDB_* and errno -> our band / -errno */
-int stor__part_get(struct stor_env *env, uint32_t start_s, bool create, struct stor_part **out);
-void stor__part_ref(struct stor_env *env, struct stor_part *p);
-void stor__part_unref(struct stor_env *env, struct stor_part *p);
-int stor__part_grow(struct stor_part *p, uint64_t max_bytes);
-int stor__part_compact(struct stor_env *env, struct stor_part *p);
+/* A write's error: as stor__err, with EIO told apart (STOR_E_IO: short write, disk filling;
+ * STOR_E_DISK: the device failed). For the writer's commits too. */
+int stor__err_env(const struct stor_env *env, int rc);
+#define STOR_FULL_SLACK_BYTES (64u << 20) /* free space below which an EIO counts as full */
 uint32_t stor__part_start(const struct stor_env *env, uint32_t t_s);
 void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Tell the host (stor_cfg.notice) about a damaged file or block; any thread. */
+void stor__notice(struct stor_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Make a file's directory entry durable (fsync of the directory holding path). */
+int stor__dir_sync(const char *dir);
+/* Fill the store's own fields of st from values read without a lock. */
+void stor__env_stats_fill(struct stor_env *env, struct stor_stats *st);
+
+/* part.c: partitions */
+#define STOR_META_MAX (256u << 20) /* largest stor_meta_put blob */
+/*
+ * The partition starting at start_s (created when create), or STOR_E_NOTFOUND: referenced and
+ * its environment open until stor__part_release().
+ */
+int stor__part_acquire(struct stor_env *env, uint32_t start_s, bool create, struct stor_part **out);
+void stor__part_release(struct stor_env *env, struct stor_part *p);
+void stor__part_ref(struct stor_env *env, struct stor_part *p);
+void stor__part_unref(struct stor_env *env, struct stor_part *p);
+/* Open a referenced partition's environment if it was closed cold (waits while it is busy)
+ * and keep it open until stor__part_unuse. */
+int stor__part_use(struct stor_env *env, struct stor_part *p);
+void stor__part_unuse(struct stor_env *env, struct stor_part *p);
+int stor__part_compact(struct stor_env *env, struct stor_part *p);
+/* Flush a partition's last commit (meta page included) to disk: for the writer to call when
+ * the partition stops being the current one. 0, STOR_E_NOTFOUND or an error. */
+int stor__part_sync(struct stor_env *env, uint32_t start_s);
+/* A file may end this many pages short of its meta page's last page and still be sound. */
+#define STOR_TAIL_SLACK_PAGES 16
+/* 0 when e's file holds the pages its meta page can reach (a short tail is filled with zero
+ * pages), STOR_E_CORRUPT when it is truncated. */
+int stor__env_size_check(MDB_env *e);
+/* At open: find p-*.mdb files, check each, quarantine the damaged, remove leftovers. */
+int stor__parts_scan(struct stor_env *env);
+void stor__parts_close(struct stor_env *env);
 
 /* win.c: window records */
 void stor__win_write(const struct stor_win *w, uint8_t out[STOR_WIN_BYTES]);
@@ -136,8 +199,19 @@ void stor__key_win(uint8_t k[STOR_KEY_WIN], uint16_t flowlog, uint32_t window);
 void stor__key_item(uint8_t k[STOR_KEY_ITEM], uint16_t flowlog, uint32_t window, uint32_t item);
 void stor__key_parse(const uint8_t *k, size_t len, uint16_t *flowlog, uint32_t *window,
                      uint32_t *item);
-void stor__put_be(uint8_t *p, uint64_t v, size_t n);
-uint64_t stor__get_be(const uint8_t *p, size_t n);
+/* The old names of flow_put_be / flow_get_be (flow_bytes.h), for win.c and seal.c until they
+ * switch. TODO(lead): delete once no storage file uses them. */
+static inline void
+stor__put_be(uint8_t *p, uint64_t v, size_t n)
+{
+    flow_put_be(p, v, n);
+}
+
+static inline uint64_t
+stor__get_be(const uint8_t *p, size_t n)
+{
+    return flow_get_be(p, n);
+}
 
 /* flowlog.c */
 int stor__flowlogs_load(struct stor_env *env);

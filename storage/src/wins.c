@@ -64,7 +64,7 @@ win_load(struct stor_env *env, struct w_win *win)
     MDB_txn *txn;
     uint8_t k[STOR_KEY_WIN];
     MDB_val key = {STOR_KEY_WIN, k}, val;
-    int rc = stor__part_get(env, stor__part_start(env, win->rec.start_s), false, &p);
+    int rc = stor__part_acquire(env, stor__part_start(env, win->rec.start_s), false, &p);
 
     if (rc == STOR_E_NOTFOUND) {
         return 0;
@@ -73,7 +73,6 @@ win_load(struct stor_env *env, struct w_win *win)
         return rc;
     }
     stor__key_win(k, win->rec.flowlog, win->rec.start_s);
-    stor__txn_enter(p);
     if ((rc = mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn)) == 0) {
         rc = mdb_get(txn, p->windows, &key, &val);
         if (rc == 0) {
@@ -87,7 +86,7 @@ win_load(struct stor_env *env, struct w_win *win)
     } else {
         rc = stor__err(rc);
     }
-    stor__txn_leave(p);
+    stor__part_release(env, p);
     return rc;
 }
 

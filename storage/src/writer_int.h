@@ -210,6 +210,7 @@ struct w_commit {
     uint64_t stored;
     uint64_t late_stored; /* of them, late rows (rows of sealed windows) */
     uint64_t commits;
+    uint32_t current_start; /* the newest partition committed to (synced when it changes) */
 };
 
 struct w_maint {
@@ -256,9 +257,6 @@ void *stor__committer_main(void *arg);
 bool stor__commit_handover(struct stor_env *env, struct stor_writer *w);
 int stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_ms, bool tick);
 int stor__commit_sync(struct stor_env *env, struct stor_writer *w);
-int stor__commit_map_full(struct stor_env *env, struct stor_part *p);
-void stor__txn_enter(struct stor_part *p);
-void stor__txn_leave(struct stor_part *p);
 
 /* seal.c: scheduling (writer thread) and the sealer thread. */
 void *stor__sealer_main(void *arg);

@@ -318,13 +318,15 @@ test_auth(void **state)
     assert_prefix(f->out, "ERR EXISTS ");
     say(f, s, "FLOWLOG MODIFY web colour=red\n");
     assert_prefix(f->out, "ERR ARGS unknown key 'colour'");
-    say(f, s, "FLOWLOG MODIFY web window=600\n");
+    say(f, s, "FLOWLOG MODIFY web window=600\n"); /* stored windows would overlap */
+    assert_prefix(f->out, "ERR ARGS the capture window of flow log web is 60 s and cannot change");
+    say(f, s, "FLOWLOG MODIFY web description=\"web tier\"\n");
     assert_prefix(f->out, "OK flow log web modified");
     say(f, s, "FLOWLOG STOP web\n");
     assert_string_equal(f->out, "OK flow log web stopped\n");
     say(f, s, "FLOWLOG DESCRIBE web\n");
     assert_prefix(f->out, "web ");
-    assert_non_null(strstr(f->out, " 600 reject on off 192.0.2.0/24 - - - - eu - - web\\x20tier "));
+    assert_non_null(strstr(f->out, " 60 reject on off 192.0.2.0/24 - - - - eu - - web\\x20tier "));
     say(f, s, "FLOWLOG DELETE web\n");
     assert_string_equal(f->out, "OK flow log web deleted\n");
     say(f, s, "FLOWLOG DESCRIBE web\n");

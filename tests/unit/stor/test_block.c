@@ -190,7 +190,7 @@ fields_equal(const struct flow_rec *got, const struct flow_rec *e, size_t i)
 {
 #define EQ(f)                                                                                      \
     if (memcmp(&got->f, &e->f, sizeof(e->f)) != 0) {                                               \
-        fail_msg("record %zu: field " #f " differs", i);                                              \
+        fail_msg("record %zu: field " #f " differs", i);                                           \
     }
     EQ(start_ms);
     EQ(end_ms);
@@ -328,6 +328,61 @@ cap_pkt(void *arg, const struct pcapwalk_pkt *pkt)
     struct dec_sink out = {run->buf, 256, 0, cap_flush, run};
     dec_decode(run->dec, &src, pkt->data, pkt->len, pkt->ts_ms, &out, NULL);
     return cap_flush(run, out.recs, out.n);
+}
+
+/*
+ * The largest body a block can have: every field present with full-range values, every
+ * address IPv6 and distinct, every identity string distinct and of the longest length, every
+ * raw blob full. The encoder writes into a buffer of exactly body_bound(n) bytes and checks
+ * each write: this must encode (no -EOVERFLOW) and round-trip, for small and large n.
+ */
+static void
+test_worst_case_body(void **state)
+{
+    (void) state;
+    static const size_t sizes[] = {1, 7, 64, 4096};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = sizes[s];
+        struct flow_rec *recs = calloc(n, sizeof(*recs));
+        assert_non_null(recs);
+        for (size_t i = 0; i < n; i++) {
+            struct flow_rec *r = &recs[i];
+            rnd_rec(r);
+            r->present = 0x1FFFF;
+            r->log_status = 0;
+            for (int k = 0; k < 16; k++) {
+                r->srcaddr[k] = (uint8_t) rnd();
+                r->dstaddr[k] = (uint8_t) rnd();
+                r->exporter[k] = (uint8_t) rnd();
+            }
+            r->srcaddr[0] = r->dstaddr[0] = r->exporter[0] = 0x20; /* never IPv4-mapped */
+            r->packets = rnd();
+            r->bytes = rnd();
+            r->start_ms = rnd();
+            r->end_ms = rnd();
+            r->domain = (uint32_t) rnd();
+            r->inport = (uint32_t) rnd();
+            r->outport = (uint32_t) rnd();
+            r->sampling = (uint32_t) rnd();
+            r->rtt_us = (uint32_t) rnd();
+            r->skipped = (uint32_t) rnd();
+            r->window = (uint32_t) rnd();
+            r->flowlog = (uint16_t) rnd();
+            char *str[3] = {r->instance_id, r->snid, r->account_id};
+            for (int k = 0; k < 3; k++) {
+                for (size_t c = 0; c < FLOW_ID_MAX - 1; c++) {
+                    str[k][c] = (char) ('a' + rndn(26));
+                }
+                str[k][FLOW_ID_MAX - 1] = '\0';
+            }
+            r->raw_len = FLOW_RAW_MAX;
+            for (size_t c = 0; c < FLOW_RAW_MAX; c++) {
+                r->raw[c] = (uint8_t) rnd();
+            }
+        }
+        roundtrip(recs, n);
+        free(recs);
+    }
 }
 
 static void
@@ -746,7 +801,8 @@ test_rows_roundtrip(void **state)
         }
         assert_int_equal(rs.ncut, (N + PER - 1) / PER);
         for (size_t c = 0; c < rs.ncut; c++) {
-            size_t len = stor__rows_block_len(&rs, c), got = 0, want = c + 1 < rs.ncut ? PER : N % PER;
+            size_t len = stor__rows_block_len(&rs, c), got = 0,
+                   want = c + 1 < rs.ncut ? PER : N % PER;
             assert_int_equal(stor__buf_reserve(&blk, len), 0);
             stor__rows_block_write(&rs, c, blk.p);
             assert_int_equal(stor__block_count(blk.p, len), (long) want);
@@ -819,7 +875,7 @@ main(void)
         cmocka_unit_test(test_roundtrip_random), cmocka_unit_test(test_roundtrip_captures),
         cmocka_unit_test(test_summary_sound),    cmocka_unit_test(test_summary_selective),
         cmocka_unit_test(test_summary_serial),   cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_rows_roundtrip),
+        cmocka_unit_test(test_rows_roundtrip),   cmocka_unit_test(test_worst_case_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

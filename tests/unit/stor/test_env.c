@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +126,14 @@ test_meta(void **state)
     assert_memory_equal(v, "abcdef", 6);
     free(v);
     assert_int_equal(stor_meta_put(env, "", "x", 1), STOR_E_INVAL);
+    /* A blob over STOR_META_MAX is refused as full, clearly, before it is read. */
+    struct stor_stats st;
+    assert_int_equal(stor_meta_put(env, "templates", "x", (size_t) STOR_META_MAX + 1), STOR_E_FULL);
+    stor_stats_get(env, &st);
+    assert_int_equal(st.meta_full, 1);
+    assert_int_equal(stor_meta_get(env, "templates", &v, &len), 0); /* the old one stays */
+    assert_int_equal(len, 6);
+    free(v);
     stor_close(env);
     rmtree(dir);
     free(dir);
@@ -141,24 +150,23 @@ test_partitions(void **state)
     /* Partitions in the future: the writer's compaction leaves them alone while we poke. */
     const uint32_t a = 4102444800u, b = a + 3600; /* 2100-01-01 */
     assert_int_equal(stor__part_start(env, a + 123), a);
-    assert_int_equal(stor__part_get(env, a, false, &p), STOR_E_NOTFOUND);
-    assert_int_equal(stor__part_get(env, b, true, &p), 0);
-    assert_int_equal(stor__part_get(env, a, true, &q), 0);
+    assert_int_equal(stor__part_acquire(env, a, false, &p), STOR_E_NOTFOUND);
+    assert_int_equal(stor__part_acquire(env, b, true, &p), 0);
+    assert_int_equal(stor__part_acquire(env, a, true, &q), 0);
     assert_int_equal(env->nparts, 2);
     assert_int_equal(env->parts[0]->start_s, a); /* kept in time order */
     assert_ptr_equal(env->parts[1], p);
 
-    /* Growth doubles the map up to the limit, then says full. */
-    assert_int_equal(p->map_bytes, 1u << 20);
-    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
-    assert_int_equal(p->map_bytes, 2u << 20);
-    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), 0);
-    assert_int_equal(stor__part_grow(p, env->cfg.map_max_bytes), STOR_E_FULL);
+    /* Maps are sized once, at map_max_bytes, and never grow. */
+    assert_int_equal(p->map_bytes, 4u << 20);
+    stor__part_release(env, p);
+    stor__part_release(env, q);
     stor_close(env);
 
     env = open_at(dir); /* partition files are found again */
     assert_int_equal(env->nparts, 2);
-    assert_int_equal(stor__part_get(env, b, false, &p), 0);
+    assert_int_equal(stor__part_acquire(env, b, false, &p), 0);
+    stor__part_release(env, p);
     stor_close(env);
     rmtree(dir);
     free(dir);
@@ -175,6 +183,27 @@ test_errors(void **state)
     assert_int_equal(stor__err(EACCES), -EACCES);
     assert_string_equal(stor_strerror(STOR_E_FULL), "no space left for the store");
     assert_string_equal(stor_strerror(-ENOENT), "No such file or directory");
+    /* EIO is a short write (full) or a failing disk: told apart by the space left. */
+    assert_int_equal(stor__err(EIO), STOR_E_IO);
+    assert_string_equal(stor_strerror(STOR_E_DISK), "the disk reported an I/O error");
+}
+
+static void
+test_eio_told_apart(void **state)
+{
+    (void) state;
+    char *dir = tmpdir();
+    struct stor_env *env = open_at(dir);
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    /* /tmp has room (else this check says nothing) and no file-size limit: a failing disk. */
+    if (rl.rlim_cur == RLIM_INFINITY) {
+        assert_int_equal(stor__err_env(env, EIO), STOR_E_DISK);
+    }
+    assert_int_equal(stor__err_env(env, ENOSPC), STOR_E_FULL);
+    stor_close(env);
+    rmtree(dir);
+    free(dir);
 }
 
 int
@@ -184,6 +213,7 @@ main(void)
         cmocka_unit_test(test_create_and_reopen), cmocka_unit_test(test_unknown_version_refused),
         cmocka_unit_test(test_bad_config),        cmocka_unit_test(test_meta),
         cmocka_unit_test(test_partitions),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_eio_told_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

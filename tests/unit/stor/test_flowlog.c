@@ -276,7 +276,7 @@ test_delete_purge(void **state)
     struct stor_part *p;
     assert_int_equal(stor_flowlog_create(f->env, &a, f->msg, sizeof(f->msg)), 0);
     assert_int_equal(stor_flowlog_create(f->env, &b, f->msg, sizeof(f->msg)), 0);
-    assert_int_equal(stor__part_get(f->env, 1763798400, true, &p), 0);
+    assert_int_equal(stor__part_acquire(f->env, 1763798400, true, &p), 0);
     for (uint32_t i = 0; i < 50; i++) {
         put_key(p, p->blocks, a.id, 1763798400 + 600 * (i % 6), i);
         put_key(p, p->runs, b.id, 1763798400, i);
@@ -288,6 +288,7 @@ test_delete_purge(void **state)
     assert_int_equal(count_keys(p, p->blocks, a.id), 0);
     assert_int_equal(count_keys(p, p->sums, a.id), 0);
     assert_int_equal(count_keys(p, p->runs, b.id), 50);
+    stor__part_release(f->env, p);
 }
 
 int

@@ -446,7 +446,7 @@ runs_of(struct fx *f, uint32_t start_s)
     uint8_t key[STOR_KEY_ITEM];
     MDB_val k = {STOR_KEY_ITEM, key}, v;
     size_t n = 0;
-    assert_int_equal(stor__part_get(f->env, stor__part_start(f->env, start_s), false, &p), 0);
+    assert_int_equal(stor__part_acquire(f->env, stor__part_start(f->env, start_s), false, &p), 0);
     assert_int_equal(mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_cursor_open(txn, p->runs, &cur), 0);
     stor__key_item(key, 0, start_s, 0);
@@ -462,6 +462,7 @@ runs_of(struct fx *f, uint32_t start_s)
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    stor__part_release(f->env, p);
     return n;
 }
 
