@@ -106,15 +106,26 @@ struct coll_qserver_cfg {
     char unix_path[4096];            /* a unix socket to serve too; "" = none */
     char token[COLL_SPEC_MAX];       /* "" = none; a non-loopback address requires one */
     char admin_token[COLL_SPEC_MAX]; /* needed for FLOWLOG changes when set */
-    uint32_t max_clients;            /* 64 */
+    uint32_t max_clients;            /* TCP clients at once. 64 */
+    uint32_t unix_max_clients;       /* unix socket clients at once, a budget of its own. 16 */
+    uint32_t idle_timeout_s;         /* no request and no output for this long: closed. 300 */
+    uint32_t auth_timeout_s;         /* with a token: not authenticated by then: closed. 10 */
+    uint32_t line_timeout_s;         /* a partial line, no complete one for this long. 30 */
     uint32_t time_limit_ms;          /* per query; 0 = none. 60 s */
     uint64_t memory_limit;           /* bytes per query for sorting and grouping. 256 MiB */
     uint32_t row_limit;              /* rows per answer; 0 = none */
 };
 
+#define COLL_TOKEN_MIN  16 /* characters in query.token and query.admin_token */
 #define COLL_LISTEN_MAX 16
 #define COLL_ALLOW_MAX  256
 #define COLL_PATH_MAX   4096
+
+/* IPFIX-over-TCP ingest sessions ([collector] keys). */
+struct coll_tcp_cfg {
+    uint32_t max_sessions;   /* open sessions over all TCP listeners; more are refused. 256 */
+    uint32_t idle_timeout_s; /* a session that sends nothing for this long is closed. 600 */
+};
 
 /* Log levels are syslog's priorities, so they pass straight to syslog(3). */
 enum coll_log_level {
@@ -144,7 +155,9 @@ struct coll_cfg {
     uint32_t log_interval_s;      /* counter line every so often; 0 = never */
     int log_level;                /* enum coll_log_level: messages above it are not logged */
     char pid_file[COLL_PATH_MAX]; /* "" = none */
-    uint32_t exporters_max;       /* exporters with their own counters (coll_extab) */
+    uint32_t exporter_rows_max;   /* exporters with their own counters (coll_extab) */
+    struct coll_tcp_cfg tcp;      /* IPFIX-over-TCP sessions (listen.c) */
+    char warning[256];            /* a deprecated key seen while loading: "" = none */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
     struct dec_cfg dec;
     /* [query]: the query server (qserver.c) */

@@ -154,6 +154,11 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
             return rc;
         }
     }
+    /* -q is part of the config in force, so a reload compares like with like. */
+    if (o->query != NULL &&
+        (rc = coll_cfg_set(cfg, "query", "listen", o->query, msg, msglen)) != 0) {
+        return rc;
+    }
     return coll_cfg_check(cfg, msg, msglen);
 }
 
@@ -279,6 +284,9 @@ on_sighup(uv_signal_t *s, int signum)
         coll_log(COLL_LOG_ERR, "reload: %s; keeping the running config", msg);
         goto free_next;
     }
+    if (next->warning[0] != '\0') {
+        coll_log(COLL_LOG_WARNING, "reload: %s", next->warning);
+    }
     if (coll_cfg_diff(&d->cfg, next, live, sizeof(live), restart, sizeof(restart)) == 0) {
         coll_log(COLL_LOG_NOTICE, "reload: %s: no change", d->opt->config ? d->opt->config : "-");
         goto free_next;
@@ -367,7 +375,7 @@ open_parts(struct daemon *d)
         return rc;
     }
     if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, coll_now_ms())) != 0 ||
-        (rc = coll_extab_create(&d->extab, d->cfg.exporters_max)) != 0) {
+        (rc = coll_extab_create(&d->extab, d->cfg.exporter_rows_max)) != 0) {
         coll_log(COLL_LOG_ERR, "start: %s", strerror(-rc));
         return rc;
     }
@@ -402,9 +410,6 @@ static int
 start_query(struct daemon *d)
 {
     char msg[300] = "", name[80];
-    if (d->opt->query != NULL) {
-        snprintf(d->cfg.query.tcp, sizeof(d->cfg.query.tcp), "%s", d->opt->query);
-    }
     if (d->cfg.query.tcp[0] == '\0' && d->cfg.query.unix_path[0] == '\0') {
         return 0;
     }
@@ -630,6 +635,9 @@ main(int argc, char **argv)
         fprintf(stderr, "flowlogd: no data directory (%s): give -d DIR or data_dir\n",
                 strerror(-rc));
         return 2;
+    }
+    if (d.cfg.warning[0] != '\0') {
+        fprintf(stderr, "flowlogd: warning: %s\n", d.cfg.warning);
     }
     if (o.check) {
         printf("%s: OK\n", o.config != NULL ? o.config : "(no config file)");
