@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "flow_cidr.h"
+#include "flow_clock.h"
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -269,7 +270,7 @@ typedef int coll_exporter_fn(void *arg, const struct coll_exporter *e);
 int coll_extab_each(const struct coll_extab *t, coll_exporter_fn *fn, void *arg);
 void coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out);
 
-/* ---- stats.c: what STATS / EXPORTERS (issue 5) and the counter log line read ---- */
+/* ---- stats.c: what STATS / EXPORTERS and the counter log line read ---- */
 
 /* Collector-wide totals. */
 struct coll_totals {
@@ -317,8 +318,18 @@ void coll_exporter_name(const struct coll_exporter *e, char *buf, size_t len);
 void coll_log_open(bool to_stderr, bool to_syslog);
 void coll_log_set_level(int level);
 void coll_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A message that can repeat at network speed: at most one line per COLL_LOG_RL_MS per
+ * coll_lograte (each used by one thread), the next line saying how many were held back. */
+#define COLL_LOG_RL_MS 10000u
+struct coll_lograte {
+    bool logged;
+    uint64_t last_ms;
+    uint64_t held;
+};
+void coll_log_rl(struct coll_lograte *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* ---- qserver.c: the query server (issue 5; docs/protocol.md) ---- */
+/* ---- qserver.c: the query server (docs/protocol.md) ---- */
 
 struct coll_qserver;
 /*
@@ -333,8 +344,5 @@ int coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll
 void coll_qserver_name(const struct coll_qserver *qs, char *buf, size_t len);
 /* Stop listening, cancel running queries, close clients; memory goes in close callbacks. */
 void coll_qserver_stop(struct coll_qserver *qs);
-
-/* Wall-clock milliseconds, the `now` given to the decoder and the store. */
-uint64_t coll_now_ms(void);
 
 #endif

@@ -110,7 +110,7 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
         return;
     }
     coll_pipeline_message(l->pipe, from, DEC_TR_UDP, (const uint8_t *) buf->base, (size_t) nread,
-                          coll_now_ms());
+                          flow_wall_ms());
 }
 
 static void
@@ -214,7 +214,7 @@ session_drain(struct tcp_session *s)
             break;
         }
         coll_pipeline_message(s->owner->pipe, (const struct sockaddr *) &s->peer, DEC_TR_TCP,
-                              s->buf + off, (size_t) need, coll_now_ms());
+                              s->buf + off, (size_t) need, flow_wall_ms());
         off += (size_t) need;
     }
     memmove(s->buf, s->buf + off, s->len - off);

@@ -205,7 +205,7 @@ log_counters(struct daemon *d)
     for (size_t i = 0; i < top.n; i++) {
         ex[i] = &top.e[i];
     }
-    coll_stats_line(&tot, &st, ex, top.n, LOG_EXPORTERS, coll_now_ms(), line, sizeof(line));
+    coll_stats_line(&tot, &st, ex, top.n, LOG_EXPORTERS, flow_wall_ms(), line, sizeof(line));
     coll_log(COLL_LOG_INFO, "%s", line);
 }
 
@@ -213,7 +213,7 @@ static void
 on_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    uint64_t now = coll_now_ms();
+    uint64_t now = flow_wall_ms();
     coll_pipeline_flush(d->pipe);
     coll_pipeline_tick(d->pipe, now);
     if (d->cfg.log_interval_s != 0 && now - d->logged_ms >= d->cfg.log_interval_s * 1000ull) {
@@ -374,7 +374,7 @@ open_parts(struct daemon *d)
         coll_log(COLL_LOG_ERR, "store %s: %s", d->dir, msg[0] ? msg : stor_strerror(rc));
         return rc;
     }
-    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, coll_now_ms())) != 0 ||
+    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, flow_wall_ms())) != 0 ||
         (rc = coll_extab_create(&d->extab, d->cfg.exporter_rows_max)) != 0) {
         coll_log(COLL_LOG_ERR, "start: %s", strerror(-rc));
         return rc;
@@ -467,7 +467,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
     d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
-    d->logged_ms = coll_now_ms();
+    d->logged_ms = flow_wall_ms();
     raise_nofile();
     if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
         stop(d);
@@ -499,7 +499,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
         rc = 1;
     }
 close_parts:
-    coll_pipeline_close(d->pipe, coll_now_ms()); /* saves the templates */
+    coll_pipeline_close(d->pipe, flow_wall_ms()); /* saves the templates */
     coll_extab_destroy(d->extab);
     stor_close(d->stor); /* commits what is queued */
     uv_loop_close(d->loop);

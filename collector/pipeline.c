@@ -31,14 +31,6 @@ struct coll_pipeline {
     struct coll_extab *ex; /* per-exporter counters, or NULL */
 };
 
-uint64_t
-coll_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 /* Point the decoder at a free batch, or at the scratch buffer when there is none. */
 static void
 take_batch(struct coll_pipeline *p)
@@ -59,7 +51,7 @@ submit(struct coll_pipeline *p)
 {
     if (p->b != NULL) {
         p->b->n = p->sink.n;
-        p->b->recv_ms = coll_now_ms();
+        p->b->recv_ms = flow_wall_ms();
         stor_batch_submit(p->stor, p->b);
         p->c.batches++;
     } else {

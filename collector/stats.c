@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The collector's counters as data, for the query server's STATS and EXPORTERS verbs
- * (issue 5) and for the periodic counter log line: totals gathered from the pipeline, the
+ * and for the periodic counter log line: totals gathered from the pipeline, the
  * decoder, the listeners and the exporter table, and the exporter table with each entry's
  * templates refreshed from the decoder. No formatting of protocol lines here.
  */
