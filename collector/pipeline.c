@@ -5,7 +5,9 @@
  * at the next one), and each message's header notes (export time, sequence loss) go with it.
  * Nothing here waits: when the store has no free batch the records are decoded into a
  * scratch buffer and counted as dropped. Templates are loaded from the store at start and
- * saved to it periodically and at exit, so a restarted collector decodes at once.
+ * saved at exit, so a restarted collector decodes at once; in between, when they changed, a
+ * snapshot is made here every TMPL_SAVE_MS and handed to the saver (the query plane writes
+ * it to the store, off this loop: a catalog commit waits on the disk).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -27,6 +29,10 @@ struct coll_pipeline {
     struct flow_rec scratch[SCRATCH];
     struct coll_counters c;
     uint64_t tmpl_saved_ms;
+    uint64_t tmpl_seen; /* the decoder's template changes at the last snapshot */
+    coll_tmpl_saver_fn *saver;
+    void *saver_arg;
+    struct coll_lograte save_rl;
     uint64_t expired_ms;
     struct coll_extab *ex; /* per-exporter counters, or NULL */
 };
@@ -92,18 +98,77 @@ save_write(void *arg, const void *data, size_t n)
     return 0;
 }
 
-static void
-templates_save(struct coll_pipeline *p, uint64_t now_ms)
+/* Everything that changes what a snapshot holds (new or refreshed, withdrawn, expired
+ * templates, and exporters forgotten). */
+static uint64_t
+tmpl_changes(const struct coll_pipeline *p)
+{
+    const struct dec_stats *ds = dec_ctx_stats(p->dec);
+    return ds->templates + ds->withdrawals + ds->tmpl_expired + p->c.exporters_forgotten;
+}
+
+/* A snapshot of the templates, malloc'ed into *out; 0 or the decoder's error (logged). */
+static int
+tmpl_snapshot(struct coll_pipeline *p, void **out, size_t *len)
 {
     struct {
         uint8_t *p;
         size_t len, cap;
     } buf = {NULL, 0, 0};
-    if (dec_tmpl_save(p->dec, save_write, &buf) == 0) {
-        stor_meta_put(p->stor, "templates", buf.p, buf.len);
+    int rc = dec_tmpl_save(p->dec, save_write, &buf);
+    if (rc != 0) {
+        p->c.tmpl_save_errors++;
+        coll_log_rl(&p->save_rl, COLL_LOG_ERR,
+                    "template snapshot not made: %s; a restart would forget templates learned "
+                    "since the last one",
+                    rc == -ENOMEM ? "out of memory" : dec_strerror(rc));
+        free(buf.p);
+        return rc;
     }
-    free(buf.p);
+    p->c.tmpl_snapshots++;
+    *out = buf.p;
+    *len = buf.len;
+    return 0;
+}
+
+/* At exit: written here and now (the query plane has stopped). */
+static void
+templates_save_now(struct coll_pipeline *p)
+{
+    void *buf;
+    size_t len;
+    if (tmpl_snapshot(p, &buf, &len) == 0) {
+        int rc = stor_meta_put(p->stor, "templates", buf, len);
+        if (rc != 0) {
+            coll_log(COLL_LOG_ERR, "template snapshot (%zu bytes) not saved: %s", len,
+                     stor_strerror(rc));
+        }
+        free(buf);
+    }
+}
+
+/* Periodically: a snapshot when templates changed, handed to the saver. */
+static void
+templates_save(struct coll_pipeline *p, uint64_t now_ms)
+{
+    void *buf;
+    size_t len;
+    uint64_t seen = tmpl_changes(p);
     p->tmpl_saved_ms = now_ms;
+    if (p->saver == NULL || seen == p->tmpl_seen) {
+        return;
+    }
+    p->tmpl_seen = seen;
+    if (tmpl_snapshot(p, &buf, &len) == 0) {
+        p->saver(p->saver_arg, buf, len);
+    }
+}
+
+void
+coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg)
+{
+    p->saver = fn;
+    p->saver_arg = arg;
 }
 
 int
@@ -130,6 +195,7 @@ coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, const stru
         free(snap);
     }
     p->tmpl_saved_ms = now_ms;
+    p->tmpl_seen = tmpl_changes(p); /* what was just loaded is saved already */
     take_batch(p);
     *out = p;
     return 0;
@@ -182,6 +248,63 @@ coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from)
     struct dec_src src;
     src_of(from, DEC_TR_TCP, &src);
     dec_exporter_forget(p->dec, &src);
+}
+
+struct forget_ctx {
+    const uint8_t *addr;
+    int port;
+    struct dec_src *list;
+    size_t n, cap;
+};
+
+static int
+match_exporter(void *arg, const struct dec_exporter_info *info)
+{
+    struct forget_ctx *f = arg;
+    if (memcmp(info->src.addr, f->addr, 16) != 0 || (f->port >= 0 && info->src.port != f->port)) {
+        return 0;
+    }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 16;
+        struct dec_src *l = realloc(f->list, cap * sizeof(*l));
+        if (l == NULL) {
+            return -ENOMEM;
+        }
+        f->list = l;
+        f->cap = cap;
+    }
+    f->list[f->n++] = info->src;
+    return 0;
+}
+
+/*
+ * The decoder's side of forgetting: with dec_exporter_forget_addr(ctx, addr, port) (the
+ * decoder's admin call, returning how many went) this becomes that one call; until then each
+ * exporter found is forgotten with dec_exporter_forget.
+ */
+static void
+forget_in_decoder(struct coll_pipeline *p, const struct dec_src *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dec_exporter_forget(p->dec, &list[i]);
+    }
+}
+
+int
+coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int port,
+                          struct dec_src **out, size_t *n)
+{
+    struct forget_ctx f = {.addr = addr, .port = port};
+    int rc = dec_exporter_each(p->dec, match_exporter, &f);
+    if (rc != 0) {
+        free(f.list);
+        return rc;
+    }
+    forget_in_decoder(p, f.list, f.n);
+    p->c.exporters_forgotten += f.n;
+    *out = f.list;
+    *n = f.n;
+    return 0;
 }
 
 void
@@ -246,7 +369,8 @@ coll_pipeline_close(struct coll_pipeline *p, uint64_t now_ms)
     if (p->b != NULL) {
         stor_batch_put(p->stor, p->b);
     }
-    templates_save(p, now_ms);
+    (void) now_ms;
+    templates_save_now(p);
     dec_ctx_destroy(p->dec);
     free(p);
 }
