@@ -346,6 +346,9 @@ setup_request(struct conn *c, const char *line)
             break;
         }
     }
+    if (rc == 2) {
+        fprintf(stderr, "flowlog: the server closed the connection\n");
+    }
     free(buf);
     return rc;
 }

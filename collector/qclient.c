@@ -28,6 +28,13 @@
 
 static void set_reading(struct client *c, bool on);
 
+/* Bytes read and not yet taken by the session. */
+static size_t
+pending(const struct client *c)
+{
+    return c->in_len - c->in_off;
+}
+
 static void
 on_client_closed(uv_handle_t *h)
 {
@@ -222,6 +229,12 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct client *c = h->data;
     (void) suggested;
+    if (c->in_off > 0) {
+        /* Compacted once per read, not once per request taken (a pipelined burst). */
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
     *buf = uv_buf_init(c->in + c->in_len, (unsigned) (QS_IN_CAP - c->in_len));
 }
 
@@ -244,7 +257,7 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     scan_lines(c, c->in + c->in_len, (size_t) nread);
     c->in_len += (size_t) nread;
-    if (QS_IN_CAP - c->in_len < QS_READ_MIN) {
+    if (QS_IN_CAP - pending(c) < QS_READ_MIN) {
         set_reading(c, false); /* also while a step runs: pump resumes reading */
     }
     qclient_pump(c);
@@ -273,23 +286,25 @@ work_cb(uv_work_t *w)
     c->step_rc = qry_session_step(c->sess);
 }
 
-/* After a step: hand its output to the socket; true when the caller should step again. */
+/* After a step: true when the caller should step again. Output is handed to the socket
+ * when the stepping stops (one write for a burst of light answers). */
 static bool
 after_step(struct client *c)
 {
-    flush_acc(c);
     if (c->closing) {
         return false;
     }
     if (c->step_rc == QRY_STEP_CLOSE) {
+        flush_acc(c);
         close_when_written(c);
         return false;
     }
-    if (c->step_rc == QRY_STEP_MORE || c->in_len > 0) {
+    if (c->step_rc == QRY_STEP_MORE || pending(c) > 0) {
         return true;
     }
     if (c->step_rc == QRY_STEP_IDLE) {
         if (c->eof) {
+            flush_acc(c);
             close_when_written(c); /* everything it sent is answered */
             return false;
         }
@@ -310,6 +325,7 @@ after_work_cb(uv_work_t *w, int status)
         qclient_close(c);
         return;
     }
+    flush_acc(c);
     if (after_step(c)) {
         qclient_pump(c);
     }
@@ -332,8 +348,8 @@ queue_step(struct client *c)
 
 /* Step the session until it waits (input, the socket, a step on the threadpool) or its burst
  * of light requests is used up. A loop, not recursion. */
-void
-qclient_pump(struct client *c)
+static void
+pump_steps(struct client *c)
 {
     int light = 0;
     do {
@@ -349,18 +365,29 @@ qclient_pump(struct client *c)
             qserver_yielded(c->srv);
             return;
         }
-        if (c->in_len > 0) {
-            size_t took = qry_session_feed(c->sess, c->in, c->in_len);
-            memmove(c->in, c->in + took, c->in_len - took);
-            c->in_len -= took;
+        if (pending(c) > 0) {
+            c->in_off += qry_session_feed(c->sess, c->in + c->in_off, pending(c));
+            if (c->in_off == c->in_len) {
+                c->in_off = c->in_len = 0;
+            }
         }
-        set_reading(c, QS_IN_CAP - c->in_len >= QS_READ_MIN);
+        set_reading(c, QS_IN_CAP - pending(c) >= QS_READ_MIN);
         if (qry_session_heavy(c->sess)) {
+            flush_acc(c); /* the worker's out_fn fills c->acc from now on */
             queue_step(c);
             return;
         }
         c->step_rc = qry_session_step(c->sess);
     } while (after_step(c));
+}
+
+void
+qclient_pump(struct client *c)
+{
+    pump_steps(c);
+    if (!c->working) {
+        flush_acc(c);
+    }
 }
 
 /* ---- timeouts ---- */

@@ -42,6 +42,8 @@ struct coll_qplane {
     struct coll_qplane_cfg cfg;
     struct coll_qserver *qs; /* NULL: no query server */
     uv_timer_t tick;
+    uv_work_t tick_work; /* the tick's store and ingest calls, off this loop */
+    bool tick_busy;
     uv_async_t wake; /* stop, or a template snapshot to write */
     /* Shared with other threads. */
     pthread_mutex_t mu;
@@ -49,7 +51,7 @@ struct coll_qplane {
     bool stop;
     atomic_uint_least32_t log_interval_s;
     atomic_uint_least64_t tmpl_saved, tmpl_failed;
-    /* The query plane's own. */
+    /* The query plane's own (the tick's fields: one tick work at a time). */
     uv_work_t work;
     struct tmpl_slot writing; /* buf != NULL while a write is on the threadpool */
     int write_rc;
@@ -180,10 +182,12 @@ log_counters(struct coll_qplane *qp, const struct stor_stats *st)
     free(snap);
 }
 
+/* On the threadpool: stor_stats_get can wait for the store's locks and the counter line for
+ * the ingest loop, and neither may hold up the query clients on this loop. */
 static void
-on_tick(uv_timer_t *t)
+tick_work_cb(uv_work_t *w)
 {
-    struct coll_qplane *qp = t->data;
+    struct coll_qplane *qp = w->data;
     struct stor_stats st;
     uint64_t now = flow_mono_ms();
     uint32_t every = qp->log_interval_s;
@@ -193,6 +197,25 @@ on_tick(uv_timer_t *t)
         log_counters(qp, &st);
         qp->logged_ms = now;
     }
+}
+
+static void
+after_tick_cb(uv_work_t *w, int status)
+{
+    struct coll_qplane *qp = w->data;
+    (void) status;
+    qp->tick_busy = false;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+    struct coll_qplane *qp = t->data;
+    if (qp->tick_busy || qp->closing) {
+        return;
+    }
+    qp->tick_work.data = qp;
+    qp->tick_busy = uv_queue_work(&qp->loop, &qp->tick_work, tick_work_cb, after_tick_cb) == 0;
 }
 
 /* ---- the thread ---- */

@@ -51,8 +51,14 @@ static void
 on_timer(uv_timer_t *t)
 {
     struct coll_qserver *s = t->data;
-    uint64_t now = uv_now(s->loop);
+    uint64_t now = uv_now(s->loop), last = s->tick_ms;
     struct client *c = s->clients, *next;
+    s->tick_ms = now;
+    if (now - last > 2 * QS_TICK_MS) {
+        /* The loop itself was held up (a slow store call, a busy ingest loop): what clients
+         * sent meanwhile is not read yet, so their clocks would lie. Check next time. */
+        return;
+    }
     for (; c != NULL; c = next) {
         next = c->next; /* closing c unlinks it; its memory stays until its close callback */
         qclient_check(c, now);
@@ -228,7 +234,8 @@ coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll_qse
     uv_idle_init(loop, &s->idle);
     s->timer.data = s->idle.data = s;
     s->nopen += 2;
-    uv_timer_start(&s->timer, on_timer, 1000, 1000);
+    s->tick_ms = uv_now(loop);
+    uv_timer_start(&s->timer, on_timer, QS_TICK_MS, QS_TICK_MS);
     msg[0] = '\0';
     if (s->cfg.tcp[0] != '\0' && (rc = listen_tcp(s, msg, msglen)) != 0) {
         goto fail;

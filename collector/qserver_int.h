@@ -27,6 +27,7 @@
 /* Bytes of a request line kept to recognise AUTH (verb, blanks, a token of up to
  * COLL_SPEC_MAX characters). */
 #define QS_HEAD_MAX (COLL_SPEC_MAX + 16)
+#define QS_TICK_MS  1000u /* the timeout checks */
 
 enum { QS_TCP = 0, QS_UNIX = 1 };
 
@@ -53,8 +54,8 @@ struct client {
     uint64_t active_ms;     /* last complete request line or write completed: idle timeout */
     uint64_t line_ms;       /* last complete request line, or the connection */
     uint64_t opened_ms;
-    char *in; /* bytes read, not yet taken by the session */
-    size_t in_len;
+    char *in; /* bytes read; in[in_off .. in_len) not yet taken by the session */
+    size_t in_off, in_len;
     char head[QS_HEAD_MAX]; /* the start of the line being read */
     size_t head_len;
     bool partial; /* bytes of a line without its newline yet */
@@ -86,6 +87,7 @@ struct coll_qserver {
     unsigned nclients[2]; /* by kind */
     struct coll_qserver_stats st;
     uv_timer_t timer; /* timeouts, once a second */
+    uint64_t tick_ms; /* when it last ran */
     uv_idle_t idle;   /* pumps clients whose burst ran out */
     bool idle_on;
     struct coll_lograte auth_rl;
