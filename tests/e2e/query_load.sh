@@ -32,7 +32,7 @@ done
 python3 "$(dirname "$0")/query_load.py" "$qport" "$secs" 16 4 >"$tmp/load" 2>&1 &
 load=$!
 sleep 1
-n=$(( rate * (secs - 4) ))
+n=$(( rate * 20 * (secs - 4) )) # records: about 20 per message
 "$nfsend" -p "$port" -a 127.0.0.1 -b 127.0.0.2 -n "$n" -r "$rate" -s 4 >"$tmp/stream" ||
     fail "nfsend (stream) failed"
 wait "$load" || fail "query load helper: $(cat "$tmp/load")"
