@@ -5,8 +5,10 @@
 # per datagram, addresses from HOSTS hosts per side) into flowlogd while HEAVY clients loop
 # over heavy queries (a regex over everything, top 10 by destination, a distinct count by
 # port, a timechart) and STALLED clients ask for everything and never read
-# (tests/e2e/query_load.py). Prints what was sent and stored, the store's drops and the
-# largest commit latency the store reports (store-commit-max-ms, when it has it).
+# (tests/e2e/query_load.py). Prints what was sent, decoded and taken by the store, the
+# store's drops, the kernel's drops on the socket and the largest commit latency the store
+# reports (store-commit-max-ms, when it has it). HEAVY=0 STALLED=0 is the same run without
+# queries, for comparison.
 #
 #   BUILD=build-rel FLOWS=720000 SECS=25 HOSTS=50000 HEAVY=16 STALLED=4 bench/query_load.sh
 #
@@ -61,14 +63,22 @@ done
 
 # A little data first, so that the queries have work from the start.
 "$SEND" -p "$PORT" -r 2000 -d 2 -H "$HOSTS" -s 7 >/dev/null
-python3 "$SRC/tests/e2e/query_load.py" "$QPORT" $((SECS + 10)) "$HEAVY" "$STALLED" \
+[ "$HEAVY$STALLED" = 00 ] || python3 "$SRC/tests/e2e/query_load.py" "$QPORT" $((SECS + 10)) "$HEAVY" "$STALLED" \
     >"$TMP/load" 2>&1 &
 LOAD=$!
 sleep 2
 "$SEND" -p "$PORT" -r $((FLOWS / K)) -d "$SECS" -k "$K" -H "$HOSTS" -s 1 >"$TMP/sent"
-sleep 3
 wait "$LOAD" || true
 LOAD=
+# Until the store has taken everything decoded (its queue drained), at most 2 minutes.
+t_end=$(($(date +%s) + 120))
+while [ "$(date +%s)" -lt "$t_end" ]; do
+    decoded=$(stat records)
+    in=$(stat store-records-in)
+    [ "$in" = "$decoded" ] && break
+    sleep 1
+done
+decoded=$(stat records)
 in=$(stat store-records-in)
 dropped=$(stat store-records-dropped)
 coll_dropped=$(stat records-dropped)
@@ -81,6 +91,7 @@ sent=$(sed -n 's/^.*flows=\([0-9]*\).*$/\1/p' "$TMP/sent")
 stored=$("$STORDUMP" "$TMP/store" | sed -n 's/^.*records=\([0-9]*\).*$/\1/p')
 echo "stream:  $(cat "$TMP/sent")"
 echo "queries: $(cat "$TMP/load") (heavy $HEAVY, never reading $STALLED)"
-echo "sent $sent flows (+ 2 s of preload); store-records-in $in; stored rows $stored"
+echo "sent $sent flows (+ 2 s of preload); decoded $decoded; store-records-in $in;" \
+    "stored rows $stored (records merged by aggregation: rows <= records)"
 echo "store-records-dropped $dropped records-dropped $coll_dropped socket-drops $sockdrops" \
     "store-commit-max-ms $maxms"

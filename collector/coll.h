@@ -467,5 +467,12 @@ void coll_qplane_save_templates(struct coll_qplane *qp, void *buf, size_t len);
 void coll_qplane_tmpl_counts(struct coll_qplane *qp, uint64_t *saved, uint64_t *failed);
 /* Stop serving, wait for the thread. NULL ok. */
 void coll_qplane_stop(struct coll_qplane *qp);
+/*
+ * The query plane's threads (its loop, and libuv's threadpool, which only it uses) run at a
+ * lower CPU priority than ingest (nice COLL_QUERY_NICE): on a busy machine the receive path
+ * gets the CPU first, queries take longer. Call on the thread itself; once per thread.
+ */
+#define COLL_QUERY_NICE 10
+void coll_thread_background(void);
 
 #endif

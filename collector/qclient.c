@@ -283,6 +283,7 @@ static void
 work_cb(uv_work_t *w)
 {
     struct client *c = w->data;
+    coll_thread_background();
     c->step_rc = qry_session_step(c->sess);
 }
 

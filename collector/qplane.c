@@ -15,7 +15,7 @@
  * What comes from the ingest loop (totals, exporters) is read through xcall.c, which runs a
  * function on the ingest loop and waits for it with a deadline.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* syscall(SYS_gettid) */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "coll.h"
 
@@ -68,6 +71,7 @@ static void
 write_cb(uv_work_t *w)
 {
     struct coll_qplane *qp = w->data;
+    coll_thread_background();
     qp->write_rc =
         stor_meta_put(qp->cfg.stor, "templates", qp->writing.buf, qp->writing.len);
 }
@@ -191,6 +195,7 @@ tick_work_cb(uv_work_t *w)
     struct stor_stats st;
     uint64_t now = flow_mono_ms();
     uint32_t every = qp->log_interval_s;
+    coll_thread_background();
     stor_stats_get(qp->cfg.stor, &st);
     watch_commits(qp, &st, now);
     if (every != 0 && now - qp->logged_ms >= every * 1000ull) {
@@ -245,6 +250,7 @@ static void *
 run(void *arg)
 {
     struct coll_qplane *qp = arg;
+    coll_thread_background();
     uv_run(&qp->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -330,4 +336,15 @@ coll_qplane_stop(struct coll_qplane *qp)
     free(qp->pending.buf);
     pthread_mutex_destroy(&qp->mu);
     free(qp);
+}
+
+void
+coll_thread_background(void)
+{
+    static _Thread_local bool done;
+    if (!done) {
+        /* Linux: a thread id is a process id for setpriority (only this thread changes). */
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), COLL_QUERY_NICE);
+        done = true;
+    }
 }
