@@ -60,7 +60,8 @@ void coll_pipeline_flush(struct coll_pipeline *p);
 /* Who writes the periodic template snapshots: fn takes buf (malloc'ed) and its length. Without
  * one, templates are saved only at close. */
 typedef void coll_tmpl_saver_fn(void *arg, void *buf, size_t len);
-void coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg);
+void coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg,
+                             uint32_t every_ms);
 /* Periodic work: template expiry, a template snapshot to the saver when they changed. */
 void coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms);
 void coll_pipeline_counters(const struct coll_pipeline *p, struct coll_counters *out);
@@ -194,6 +195,7 @@ struct coll_cfg {
     char pid_file[COLL_PATH_MAX]; /* "" = none */
     uint32_t exporter_rows_max;   /* exporters with their own counters (coll_extab) */
     struct coll_tcp_cfg tcp;      /* IPFIX-over-TCP sessions (listen.c) */
+    uint32_t tmpl_save_s;         /* template snapshots, when templates changed, this often */
     char warning[256];            /* a deprecated key seen while loading: "" = none */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
     struct dec_cfg dec;

@@ -64,6 +64,7 @@ static const struct key keys[] = {
     {"collector", "exporter_rows_max", K_U32, F(exporter_rows_max), 1, 1u << 20, false, 0},
     {"collector", "max_tcp_sessions", K_U32, F(tcp.max_sessions), 1, 1u << 20, false, 0},
     {"collector", "tcp_idle_timeout", K_SEC32, F(tcp.idle_timeout_s), 1, DAY_S, false, 0},
+    {"collector", "template_save_interval", K_SEC32, F(tmpl_save_s), 1, 3600, false, 0},
     {"store", "partition", K_SEC32, F(stor.partition_s), 600, 30 * DAY_S, false, 600},
     {"store", "map_size", K_SIZE64, F(stor.map_bytes), 1u << 20, 1ull << 44, false, 0},
     {"store", "map_max", K_SIZE64, F(stor.map_max_bytes), 1u << 20, 1ull << 50, false, 0},
@@ -117,6 +118,7 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->exporter_rows_max = 1024;
     cfg->tcp.max_sessions = 256;
     cfg->tcp.idle_timeout_s = 600;
+    cfg->tmpl_save_s = 30;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */

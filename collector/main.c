@@ -205,7 +205,7 @@ stop(struct daemon *d)
     coll_xcall_shut(d->xcall);
     coll_qplane_stop(d->qp);
     d->qp = NULL;
-    coll_pipeline_set_saver(d->pipe, NULL, NULL);
+    coll_pipeline_set_saver(d->pipe, NULL, NULL, 0);
     coll_xcall_close(d->xcall);
     d->xcall = NULL;
     uv_timer_stop(&d->tick);
@@ -415,7 +415,7 @@ start_plane(struct daemon *d)
         coll_log(COLL_LOG_ERR, "%s", msg[0] != '\0' ? msg : uv_strerror(rc));
         return -1;
     }
-    coll_pipeline_set_saver(d->pipe, save_templates, d->qp);
+    coll_pipeline_set_saver(d->pipe, save_templates, d->qp, d->cfg.tmpl_save_s * 1000u);
     coll_qplane_name(d->qp, name, sizeof(name));
     if (name[0] != '\0') {
         printf("listening query %s\n", name);

@@ -6,7 +6,7 @@
  * Nothing here waits: when the store has no free batch the records are decoded into a
  * scratch buffer and counted as dropped. Templates are loaded from the store at start and
  * saved at exit, so a restarted collector decodes at once; in between, when they changed, a
- * snapshot is made here every TMPL_SAVE_MS and handed to the saver (the query plane writes
+ * snapshot is made here every template_save_interval and handed to the saver (the query plane writes
  * it to the store, off this loop: a catalog commit waits on the disk).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -18,7 +18,6 @@
 #include "coll.h"
 
 #define SCRATCH      256
-#define TMPL_SAVE_MS 30000u
 #define EXPIRE_MS    1000u
 
 struct coll_pipeline {
@@ -31,6 +30,7 @@ struct coll_pipeline {
     uint64_t tmpl_saved_ms;
     uint64_t tmpl_seen; /* the decoder's template changes at the last snapshot */
     coll_tmpl_saver_fn *saver;
+    uint32_t save_every_ms;
     void *saver_arg;
     struct coll_lograte save_rl;
     uint64_t expired_ms;
@@ -165,10 +165,12 @@ templates_save(struct coll_pipeline *p, uint64_t now_ms)
 }
 
 void
-coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg)
+coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg,
+                        uint32_t every_ms)
 {
     p->saver = fn;
     p->saver_arg = arg;
+    p->save_every_ms = every_ms;
 }
 
 int
@@ -327,7 +329,7 @@ coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms)
         }
         p->expired_ms = now_ms;
     }
-    if (now_ms - p->tmpl_saved_ms >= TMPL_SAVE_MS) {
+    if (p->saver != NULL && now_ms - p->tmpl_saved_ms >= p->save_every_ms) {
         templates_save(p, now_ms);
     }
 }
