@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# e2e.store_full: when commits start failing (here: a store map of 1 MiB that cannot grow,
+# so the store has no space), flowlogd says so in a warning line naming the error, once,
+# not only in counters.
+#
+#   store_full.sh FLOWLOGD NFSEND
+set -euo pipefail
+flowlogd=$1 nfsend=$2
+. "$(dirname "$0")/lib.sh"
+
+printf '[store]\nmap_size = 1M\nmap_max = 1M\n' >"$tmp/f.conf"
+mkdir -p "$tmp/store"
+: >"$tmp/flowlogd.out"
+"$flowlogd" -f -c "$tmp/f.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
+    >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
+pid=$!
+for _ in $(seq 50); do
+    port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || fail "flowlogd did not start"
+"$nfsend" -p "$port" -n 100000 -r 0 -s 3 >/dev/null || fail "nfsend failed"
+for _ in $(seq 100); do
+    grep -q "store: commits are failing: no space" "$tmp/flowlogd.err" && break
+    sleep 0.1
+done
+grep -q "store: commits are failing: no space" "$tmp/flowlogd.err" ||
+    fail "no warning line while commits fail for lack of space"
+[ "$(grep -c "store: commits are failing" "$tmp/flowlogd.err")" = 1 ] ||
+    fail "the warning repeats: $(grep -c "store: commits are failing" "$tmp/flowlogd.err") lines"
+echo "ok: failing commits logged once, naming the error"
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+pid=
+[ "$status" = 1 ] || fail "flowlogd exited $status after a failed final commit (want 1)"
