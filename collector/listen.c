@@ -384,12 +384,13 @@ coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeli
 bool
 coll_fd_scarce(int fd)
 {
-    static rlim_t limit;
     struct rlimit rl;
-    if (limit == 0) {
-        limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    /* Read each time (one system call per accepted connection): main.c raises the limit at
+     * start, and both loops call this. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return false;
     }
-    return limit != RLIM_INFINITY && (rlim_t) fd + COLL_FD_RESERVE >= limit;
+    return (rlim_t) fd + COLL_FD_RESERVE >= rl.rlim_cur;
 }
 
 /* ---- both ---- */

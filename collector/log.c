@@ -17,7 +17,7 @@
 #include "coll.h"
 #include "flow_clock.h"
 
-static bool log_stderr = true, log_syslog;
+static atomic_bool log_stderr = true, log_syslog;
 static atomic_int log_level = COLL_LOG_INFO;
 
 void
