@@ -201,11 +201,14 @@ stop(struct daemon *d)
     }
     d->nlisteners = 0;
     d->stats.nlisteners = 0;
-    /* The query plane may be waiting on this loop: fail its calls before waiting for it. */
+    /* The query plane may be waiting on this loop: fail its calls before waiting for it.
+     * Templates are saved by coll_pipeline_close from now on. */
+    if (d->pipe != NULL) {
+        coll_pipeline_set_saver(d->pipe, NULL, NULL, 0);
+    }
     coll_xcall_shut(d->xcall);
     coll_qplane_stop(d->qp);
     d->qp = NULL;
-    coll_pipeline_set_saver(d->pipe, NULL, NULL, 0);
     coll_xcall_close(d->xcall);
     d->xcall = NULL;
     uv_timer_stop(&d->tick);
