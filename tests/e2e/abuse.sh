@@ -42,20 +42,7 @@ line_timeout = 5s
 auth_timeout = 5s
 idle_timeout = 20s
 EOF
-mkdir -p "$tmp/store"
-: >"$tmp/flowlogd.out"
-"$flowlogd" -f -c "$tmp/a.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -l tcp:127.0.0.1:0 \
-    -q 127.0.0.1:0 >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
-pid=$!
-for _ in $(seq 100); do
-    port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    tport=$(sed -n 's/^listening tcp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    [ -n "$port" ] && [ -n "$tport" ] && [ -n "$qport" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "flowlogd exited before listening"
-    sleep 0.1
-done
-[ -n "$qport" ] || fail "flowlogd printed no listening lines"
+start_with -c "$tmp/a.conf" -l udp:127.0.0.1:0 -l tcp:127.0.0.1:0
 
 # Some data to query, so that the hostile queries have work to do.
 "$nfsend" -p "$port" -a 127.0.0.1 -b 127.0.0.4 -n 20000 -r 2000 -s 5 >/dev/null ||

@@ -18,14 +18,7 @@ command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 secs=${FLOWLOG_LOAD_S:-20}
 rate=${FLOWLOG_LOAD_RATE:-100}
 
-start_flowlogd udp
-qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-for _ in $(seq 50); do
-    [ -n "$qport" ] && break
-    sleep 0.1
-    qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-done
-[ -n "$qport" ] || fail "no query port"
+start_with -l udp:127.0.0.1:0
 # Data for the queries to chew on.
 "$nfsend" -p "$port" -a 127.0.0.1 -b 127.0.0.4 -n 20000 -r 0 -s 3 >"$tmp/pre" ||
     fail "nfsend (preload) failed"

@@ -11,17 +11,7 @@ flowlogd=$1 nfsend=$2
 . "$(dirname "$0")/lib.sh"
 
 printf '[store]\nmap_size = 1M\nmap_max = 1M\n' >"$tmp/f.conf"
-mkdir -p "$tmp/store"
-: >"$tmp/flowlogd.out"
-"$flowlogd" -f -c "$tmp/f.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
-    >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
-pid=$!
-for _ in $(seq 50); do
-    port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || fail "flowlogd did not start"
+start_with -c "$tmp/f.conf" -l udp:127.0.0.1:0
 "$nfsend" -p "$port" -n 100000 -r 0 -s 3 >/dev/null || fail "nfsend failed"
 for _ in $(seq 100); do
     grep -q "store: commits are failing: no space" "$tmp/flowlogd.err" && break

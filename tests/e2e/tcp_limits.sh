@@ -11,7 +11,7 @@
 # - 300 idle sessions cost no reassembly buffer (RSS grows by well under their 80 KiB each).
 # - A stream that is not IPFIX, a header length under 16 and a message cut at EOF are counted
 #   (tcp-bad-streams) and logged.
-# - With few file descriptors (ulimit -n 128), a connection flood is refused at accept
+# - With few file descriptors (prlimit --nofile=128), a connection flood is refused at accept
 #   (tcp-fd-refused) before the store runs out: records for a new partition are still stored.
 # - A clean TCP stream afterwards is stored exactly.
 set -euo pipefail
@@ -20,59 +20,17 @@ flowlogd=$1 nfsend=$2 stordump=$3 flowlog=$4
 
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 
-# start_t CONFIG: flowlogd with TCP and UDP ingest and a query port; sets pid, port, uport, qport.
+# start_t CONFIG: flowlogd with TCP and UDP ingest and a query port; sets pid, tport (TCP),
+# port (UDP), qport.
 start_t() {
-    mkdir -p "$tmp/store"
-    : >"$tmp/flowlogd.out"
-    "$flowlogd" -f -c "$1" -d "$tmp/store" -l tcp:127.0.0.1:0 -l udp:127.0.0.1:0 \
-        -q 127.0.0.1:0 >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
-    pid=$!
-    for _ in $(seq 50); do
-        port=$(sed -n 's/^listening tcp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-        uport=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-        qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-        [ -n "$port" ] && [ -n "$uport" ] && [ -n "$qport" ] && return 0
-        kill -0 "$pid" 2>/dev/null || fail "flowlogd exited before listening"
-        sleep 0.1
-    done
-    fail "flowlogd printed no listening lines"
-}
-
-stat_of() {
-    "$flowlog" -s "127.0.0.1:$qport" stats | awk -v n="$1" '$1 == n { print $2 }'
+    start_with -c "$1" -l tcp:127.0.0.1:0 -l udp:127.0.0.1:0
 }
 
 rss_kb() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
 }
 
-# hold.py PORT N SECONDS [HEX]: N connections (each sends HEX once, if given), held open;
-# prints how many the server closed before the end.
-cat >"$tmp/hold.py" <<'EOF'
-import select, socket, sys, time
-port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-data = bytes.fromhex(sys.argv[4]) if len(sys.argv) > 4 else b""
-socks = []
-for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    if data:
-        s.sendall(data)
-    s.setblocking(False)
-    socks.append(s)
-print("open", flush=True)
-closed, end = set(), time.time() + secs
-while time.time() < end and len(closed) < n:
-    live = [s for i, s in enumerate(socks) if i not in closed]
-    r, _, _ = select.select(live, [], [], 0.1)
-    for s in r:
-        try:
-            got = s.recv(4096)
-        except OSError:
-            got = b""
-        if not got:
-            closed.add(socks.index(s))
-print(len(closed), flush=True)
-EOF
+hold="$(dirname "$0")/hold.py"
 wait_open() {
     for _ in $(seq 100); do
         grep -q open "$1" && return 0
@@ -87,7 +45,7 @@ max_tcp_sessions = 8
 tcp_idle_timeout = 2s
 EOF
 start_t "$tmp/a.conf"
-python3 "$tmp/hold.py" "$port" 12 6 >"$tmp/h1" &
+python3 "$hold" "$tport" 12 6 >"$tmp/h1" &
 h=$!
 wait_open "$tmp/h1"
 sleep 0.5
@@ -103,7 +61,7 @@ open=$(stat_of tcp-sessions)
 echo "ok: max_tcp_sessions refuses 4 of 12, the idle timeout closes the other 8"
 
 # Bad streams: HTTP, an IPFIX header of length 8, a message cut at EOF.
-python3 - "$port" <<'EOF' || fail "bad streams helper"
+python3 - "$tport" <<'EOF' || fail "bad streams helper"
 import socket, sys, time
 p = int(sys.argv[1])
 for data in (b"GET / HTTP/1.0\r\n\r\n", bytes.fromhex("000a0008") + bytes(12),
@@ -120,7 +78,7 @@ grep -q "not IPFIX; session closed" "$tmp/flowlogd.err" || fail "no log line for
 echo "ok: 3 bad streams counted and logged"
 
 # A clean stream afterwards is stored exactly.
-"$nfsend" -T -p "$port" -n 3000 -r 0 -s 31 >"$tmp/clean" || fail "nfsend failed"
+"$nfsend" -T -p "$tport" -n 3000 -r 0 -s 31 >"$tmp/clean" || fail "nfsend failed"
 sleep 0.5
 stop_flowlogd
 check_store "$(totals_of "$(cat "$tmp/clean")")"
@@ -133,7 +91,7 @@ max_tcp_sessions = 1000
 EOF
 start_t "$tmp/b.conf"
 before=$(rss_kb)
-python3 "$tmp/hold.py" "$port" 300 4 >"$tmp/h2" &
+python3 "$hold" "$tport" 300 4 >"$tmp/h2" &
 h=$!
 wait_open "$tmp/h2"
 sleep 0.5
@@ -151,28 +109,17 @@ cat >"$tmp/c.conf" <<EOF
 [collector]
 max_tcp_sessions = 1000
 EOF
-(
-    ulimit -n 128
-    exec "$flowlogd" -f -c "$tmp/c.conf" -d "$tmp/store" -l tcp:127.0.0.1:0 -l udp:127.0.0.1:0 \
-        -q 127.0.0.1:0 >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err"
-) &
-pid=$!
-for _ in $(seq 50); do
-    port=$(sed -n 's/^listening tcp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    uport=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-    [ -n "$port" ] && [ -n "$uport" ] && [ -n "$qport" ] && break
-    sleep 0.1
-done
-[ -n "$qport" ] || fail "flowlogd (ulimit -n 128) did not start"
-python3 "$tmp/hold.py" "$port" 150 8 >"$tmp/h3" &
+start_t "$tmp/c.conf"
+# flowlogd raised its limit to the hard one at start; this is what it finds at its next accept.
+prlimit --pid "$pid" --nofile=128:128 || fail "prlimit failed"
+python3 "$hold" "$tport" 150 8 >"$tmp/h3" &
 h=$!
 wait_open "$tmp/h3"
 sleep 0.5
 # Records a day apart: partitions the store has to open now, with the flood still held.
-"$nfsend" -p "$uport" -n 2000 -r 0 -s 32 -t $(( $(date +%s) - 2 * 86400 )) >"$tmp/s1" ||
+"$nfsend" -p "$port" -n 2000 -r 0 -s 32 -t $(( $(date +%s) - 2 * 86400 )) >"$tmp/s1" ||
     fail "nfsend failed"
-"$nfsend" -p "$uport" -n 2000 -r 0 -s 33 -t $(( $(date +%s) - 86400 )) >"$tmp/s2" ||
+"$nfsend" -p "$port" -n 2000 -r 0 -s 33 -t $(( $(date +%s) - 86400 )) >"$tmp/s2" ||
     fail "nfsend failed"
 sleep 0.5
 kill "$h" 2>/dev/null || true

@@ -18,22 +18,10 @@ flowlogd=$1 nfsend=$2 stordump=$3 flowlog=$4
 printf '[collector]\ntemplate_save_interval = 1s\n' >"$tmp/t.conf"
 # start_t PORT: flowlogd on udp 127.0.0.1:PORT (0 = any) with the config; sets pid, port, qport.
 start_t() {
-    mkdir -p "$tmp/store"
-    : >"$tmp/flowlogd.out"
-    "$flowlogd" -f -c "$tmp/t.conf" -d "$tmp/store" -l "udp:127.0.0.1:$1" -q 127.0.0.1:0 \
-        >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
-    pid=$!
-    for _ in $(seq 50); do
-        port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-        qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
-        [ -n "$port" ] && [ -n "$qport" ] && return 0
-        kill -0 "$pid" 2>/dev/null || fail "flowlogd exited before listening"
-        sleep 0.1
-    done
-    fail "flowlogd printed no listening lines"
+    start_with -c "$tmp/t.conf" -l "udp:127.0.0.1:$1"
 }
 saved() {
-    "$flowlog" -s "127.0.0.1:$qport" stats | awk '$1 == "templates-saved" { print $2 }'
+    stat_of templates-saved
 }
 
 start_t 0
