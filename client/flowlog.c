@@ -450,7 +450,37 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
     return request(c, req, table, o->status_to_err);
 }
 
+/* Connect and authenticate: 0, 1 (the server said ERR) or 2 (no connection). */
+static int
+open_session(struct conn *c, const struct opts *o)
+{
+    if (dial(o->server, c) != 0) {
+        return 2;
+    }
+    if (o->token != NULL && o->token[0] != '\0') {
+        char auth[600];
+        snprintf(auth, sizeof(auth), "AUTH %s", o->token);
+        return setup_request(c, auth);
+    }
+    return 0;
+}
+
 /* ---- interactive ---- */
+
+/* The prompt's line again on a new connection: the server closes idle clients
+ * ([query] idle_timeout), and a prompt may sit idle longer. */
+static int
+retry_connected(struct conn *c, struct opts *o, const char *cmd, const char *args)
+{
+    fclose(c->out);
+    fclose(c->in);
+    c->in = c->out = NULL;
+    if (open_session(c, o) != 0) {
+        return 2; /* the prompt ends: no usable connection */
+    }
+    fprintf(stderr, "flowlog: reconnected to %s\n", o->server);
+    return run_line(c, o, cmd, args);
+}
 
 static int
 interactive(struct conn *c, struct opts *o)
@@ -490,10 +520,13 @@ interactive(struct conn *c, struct opts *o)
                 o->format = !strcmp(args, "text") ? "text" : !strcmp(args, "json") ? "json" : "csv";
                 o->table = strcmp(o->format, "text") == 0;
             }
-        } else if (!is_command(cmd)) {
-            last = run_line(c, o, "query", p); /* not a command: a query */
         } else {
-            last = run_line(c, o, cmd, args);
+            /* Not a command: a query. */
+            const char *verb = is_command(cmd) ? cmd : "query", *rest = is_command(cmd) ? args : p;
+            last = run_line(c, o, verb, rest);
+            if (last == 2 && c->in != NULL && c->out != NULL) {
+                last = retry_connected(c, o, verb, rest);
+            }
         }
         free(line);
         if (last == 2) {
@@ -553,18 +586,10 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (dial(o.server, &c) != 0) {
-        return 2;
+    int rc = open_session(&c, &o);
+    if (rc != 0) {
+        return rc;
     }
-    if (o.token != NULL && o.token[0] != '\0') {
-        char auth[600];
-        snprintf(auth, sizeof(auth), "AUTH %s", o.token);
-        int rc = setup_request(&c, auth);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    int rc;
     if (optind == argc) {
         o.status_to_err = true;
         rc = interactive(&c, &o);
@@ -591,8 +616,12 @@ main(int argc, char **argv)
         }
         rc = run_line(&c, &o, argv[optind], args);
     }
-    fprintf(c.out, "QUIT\n");
-    fclose(c.out);
-    fclose(c.in);
+    if (c.out != NULL) { /* NULL when a reconnection failed */
+        fprintf(c.out, "QUIT\n");
+        fclose(c.out);
+    }
+    if (c.in != NULL) {
+        fclose(c.in);
+    }
     return rc;
 }

@@ -11,6 +11,7 @@
 # - With a token, 64 connections that never authenticate are closed after auth_timeout;
 #   wrong AUTHs are counted (query-auth-failures) and logged.
 # - A client that half-closes (shutdown(SHUT_WR)) after its requests gets every answer.
+# - The interactive prompt reconnects after flowlogd closed it for being idle.
 # - The CLI exits 1 (not 141, SIGPIPE) when the server answers ERR BUSY while it writes.
 # - [query] unix never replaces or deletes a file that is not a socket; the socket is 0600.
 # - A SIGHUP does not report query.listen as changed when it came from -q.
@@ -88,6 +89,16 @@ if len(status) != 3 or not all(l.startswith("OK") for l in status):
     sys.exit("answers to a half-closed client: %r" % status)
 EOF
 echo "ok: a half-closed client gets all its answers"
+
+# The prompt outlives the idle timeout: its next line goes out on a new connection.
+if command -v script >/dev/null; then
+    (printf 'ping\n'; sleep 5; printf 'ping\nquit\n') |
+        script -qec "$flowlog -s 127.0.0.1:$qport" /dev/null >"$tmp/prompt.out" 2>&1 ||
+        fail "prompt across the idle timeout: $(tail -5 "$tmp/prompt.out")"
+    [ "$(grep -c PONG "$tmp/prompt.out")" = 2 ] || fail "prompt answers: $(cat "$tmp/prompt.out")"
+    grep -q "reconnected" "$tmp/prompt.out" || fail "no reconnection: $(cat "$tmp/prompt.out")"
+    echo "ok: the prompt reconnects after the idle timeout"
+fi
 
 # SIGHUP with -q: nothing changed, so nothing needs a restart.
 kill -HUP "$pid"
