@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -338,20 +339,39 @@ write_pid_file(struct daemon *d)
     return 0;
 }
 
+#ifdef DEC_MEMORY_DEFAULT
+/* 64 random bits from the kernel; the clock and pid if it has none to give. */
+static uint64_t
+random_seed(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed)) {
+        return seed;
+    }
+    return flow_mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
+}
+#endif
+
 /* Store, pipeline, exporter table. */
 static int
 open_parts(struct daemon *d)
 {
     struct stor_cfg scfg = d->cfg.stor;
+    struct dec_cfg dcfg = d->cfg.dec;
     char msg[512] = "";
     int rc;
 
     scfg.dir = d->dir;
+#ifdef DEC_MEMORY_DEFAULT
+    /* A decoder with a seeded exporter hash (it came with its memory budget): a seed no
+     * sender can know, so that sources cannot be chosen to collide. */
+    dcfg.hash_seed = random_seed();
+#endif
     if ((rc = stor_open(&d->stor, &scfg, msg, sizeof(msg))) != 0) {
         coll_log(COLL_LOG_ERR, "store %s: %s", d->dir, msg[0] ? msg : stor_strerror(rc));
         return rc;
     }
-    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, flow_wall_ms())) != 0 ||
+    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &dcfg, flow_wall_ms())) != 0 ||
         (rc = coll_extab_create(&d->extab, d->cfg.exporter_rows_max)) != 0) {
         coll_log(COLL_LOG_ERR, "start: %s", strerror(-rc));
         return rc;

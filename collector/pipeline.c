@@ -280,16 +280,25 @@ match_exporter(void *arg, const struct dec_exporter_info *info)
 }
 
 /*
- * The decoder's side of forgetting: with dec_exporter_forget_addr(ctx, addr, port) (the
- * decoder's admin call, returning how many went) this becomes that one call; until then each
- * exporter found is forgotten with dec_exporter_forget.
+ * The decoder's side of forgetting. A decoder with dec_exporter_forget_addr (it came with
+ * the decoder's memory budget, DEC_MEMORY_DEFAULT) forgets them in one call; an older one
+ * exporter by exporter with dec_exporter_forget.
  */
 static void
-forget_in_decoder(struct coll_pipeline *p, const struct dec_src *list, size_t n)
+forget_in_decoder(struct coll_pipeline *p, const uint8_t addr[16], int port,
+                  const struct dec_src *list, size_t n)
 {
+#ifdef DEC_MEMORY_DEFAULT
+    (void) list;
+    (void) n;
+    (void) dec_exporter_forget_addr(p->dec, addr, port);
+#else
+    (void) addr;
+    (void) port;
     for (size_t i = 0; i < n; i++) {
         dec_exporter_forget(p->dec, &list[i]);
     }
+#endif
 }
 
 int
@@ -302,7 +311,7 @@ coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int p
         free(f.list);
         return rc;
     }
-    forget_in_decoder(p, f.list, f.n);
+    forget_in_decoder(p, addr, port, f.list, f.n);
     p->c.exporters_forgotten += f.n;
     *out = f.list;
     *n = f.n;

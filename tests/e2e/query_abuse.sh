@@ -139,13 +139,14 @@ wait "$hold_pid"
 [ "$(tail -n 1 "$tmp/noauth.out")" = 64 ] || fail "unauthenticated closed: $(tail -n 1 "$tmp/noauth.out") of 64"
 python3 - "$qport" <<'EOF' || fail "wrong AUTHs"
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-f = s.makefile("rb")
+# One connection per try: the session may close after a few failures.
 for i in range(5):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
     s.sendall(b"AUTH wrong-token-%d\n" % i)
-    l = f.readline()
+    l = s.makefile("rb").readline()
     if not l.startswith(b"ERR"):
         sys.exit("AUTH answered %r" % l)
+    s.close()
 EOF
 fails=$(stat_at "127.0.0.1:$qport" query-auth-failures "$token")
 [ "$fails" = 5 ] || fail "query-auth-failures $fails (want 5)"
