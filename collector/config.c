@@ -360,11 +360,11 @@ set_token(struct coll_cfg *cfg, const struct key *k, const char *value, char *ms
     return 0;
 }
 
-int
-coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
-             char *msg, size_t msglen)
+/* The row of section.key, or NULL with a message saying what is unknown. An old key name
+ * is mapped to its new one, with a warning in cfg. */
+static const struct key *
+find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, size_t msglen)
 {
-    const struct key *k = NULL;
     bool section_known = false;
     if (strcmp(section, "collector") == 0 && strcmp(key, "exporters_max") == 0) {
         /* The old name of exporter_rows_max ([decoder] exporters_max is another key). */
@@ -377,21 +377,28 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
         if (strcmp(keys[i].section, section) == 0) {
             section_known = true;
             if (strcmp(keys[i].name, key) == 0) {
-                k = &keys[i];
+                return &keys[i];
             }
         }
     }
+    if (section[0] == '\0') {
+        snprintf(msg, msglen,
+                 "%s: key outside a section ([collector], [store], [decoder], [query])", key);
+    } else if (!section_known) {
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query)",
+                 key, section);
+    } else {
+        snprintf(msg, msglen, "%s.%s: unknown key", section, key);
+    }
+    return NULL;
+}
+
+int
+coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
+             char *msg, size_t msglen)
+{
+    const struct key *k = find_key(cfg, section, key, msg, msglen);
     if (k == NULL) {
-        if (section[0] == '\0') {
-            snprintf(msg, msglen,
-                     "%s: key outside a section ([collector], [store], [decoder], [query])", key);
-        } else if (!section_known) {
-            snprintf(msg, msglen,
-                     "%s: unknown section [%s] (known: collector, store, decoder, query)", key,
-                     section);
-        } else {
-            snprintf(msg, msglen, "%s.%s: unknown key", section, key);
-        }
         return -EINVAL;
     }
     switch (k->kind) {
