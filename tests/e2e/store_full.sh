@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# e2e.store_full: when commits start failing (here: a store map of 1 MiB that cannot grow,
-# so the store has no space), flowlogd says so in a warning line naming the error, once,
-# not only in counters.
+# e2e.store_full: when commits start failing (a store map of 1 MiB that cannot grow, and, as
+# root, a tmpfs that fills and empties again), flowlogd says so in a warning line naming the
+# error, once, and again when commits succeed again; not only in counters.
 #
 #   store_full.sh FLOWLOGD NFSEND
 set -euo pipefail
@@ -27,3 +27,41 @@ status=0
 wait "$pid" || status=$?
 pid=
 [ "$status" = 1 ] || fail "flowlogd exited $status after a failed final commit (want 1)"
+
+# A disk that fills and empties again (a tmpfs, when this may mount one: root): the warning
+# when commits fail with no space, and another when they succeed again.
+mnt=$tmp/mnt
+mkdir -p "$mnt"
+if ! mount -t tmpfs -o size=24m tmpfs "$mnt" 2>/dev/null; then
+    echo "skip: cannot mount a tmpfs here (not root); the recovery line is not checked"
+    exit 0
+fi
+trap 'umount "$mnt" 2>/dev/null || true; cleanup' EXIT
+dd if=/dev/zero of="$mnt/filler" bs=1M count=20 status=none
+: >"$tmp/flowlogd.err"
+"$flowlogd" -f -d "$mnt/store" -l udp:127.0.0.1:0 -q "" >"$tmp/flowlogd.out" \
+    2>>"$tmp/flowlogd.err" &
+pid=$!
+port=
+for _ in $(seq 50); do
+    port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || fail "flowlogd (store on a tmpfs) did not start"
+"$nfsend" -p "$port" -n 200000 -r 2000 -s 4 >"$tmp/sent" || fail "nfsend failed"
+for _ in $(seq 100); do
+    grep -Eq "store: commits are failing: [a-z]" "$tmp/flowlogd.err" && break
+    sleep 0.1
+done
+grep -Eq "store: commits are failing: [a-z]" "$tmp/flowlogd.err" ||
+    fail "no warning line when the disk filled"
+rm -f "$mnt/filler"
+for _ in $(seq 150); do
+    grep -q "store: commits succeed again" "$tmp/flowlogd.err" && break
+    sleep 0.1
+done
+grep -q "store: commits succeed again" "$tmp/flowlogd.err" ||
+    fail "no line saying commits succeed again once space returned"
+echo "ok: $(grep -E 'store: commits (are failing|succeed again)' "$tmp/flowlogd.err" | tr '\n' ' ')"
+stop_flowlogd
