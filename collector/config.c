@@ -436,9 +436,41 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     }
 }
 
+/* Is the query address ("ADDR:PORT", "[V6]:PORT") loopback? Unparsable ones count as
+ * loopback here: the query server reports them when it binds. */
+static bool
+query_loopback(const char *spec)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    uint8_t a[16];
+    if (colon == NULL || (size_t) (colon - spec) >= sizeof(host)) {
+        return true;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int) (colon - spec), spec);
+    if (inet_pton(AF_INET, host, a) == 1) {
+        return a[0] == 127;
+    }
+    size_t n = strlen(host);
+    if (n < 2 || host[0] != '[' || host[n - 1] != ']') {
+        return true;
+    }
+    host[n - 1] = '\0';
+    return inet_pton(AF_INET6, host + 1, a) != 1 ||
+           memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+}
+
 int
 coll_cfg_check(const struct coll_cfg *cfg, char *msg, size_t msglen)
 {
+    if (cfg->query.tcp[0] != '\0' && cfg->query.token[0] == '\0' &&
+        !query_loopback(cfg->query.tcp)) {
+        snprintf(msg, msglen,
+                 "query.listen %s is not loopback: set a token (query.token, at least %d "
+                 "characters) to serve it",
+                 cfg->query.tcp, COLL_TOKEN_MIN);
+        return -EINVAL;
+    }
     if (cfg->stor.partition_s % 600 != 0) {
         snprintf(msg, msglen, "store.partition: %" PRIu32 " s is not a multiple of 600 s (10m)",
                  cfg->stor.partition_s);

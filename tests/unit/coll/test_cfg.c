@@ -193,6 +193,8 @@ test_bad_values(void **state)
         {"[query]\nadmin_token = 123456789012345\n", ":2: query.admin_token: shorter than 16"},
         {"[query]\ntoken = 0123456789abcdef 0\n", ":2: query.token: blanks are not allowed"},
         {"[query]\nidle_timeout = 0\n", ":2: query.idle_timeout: 0 is out of range"},
+        {"[query]\nlisten = 0.0.0.0:7739\n", "query.listen 0.0.0.0:7739 is not loopback"},
+        {"[query]\nlisten = [2001:db8::1]:7739\n", "query.listen [2001:db8::1]:7739 is not"},
         {"[query]\nunix_max_clients = 0\n", ":2: query.unix_max_clients: 0 is out of range"},
         {"[collector]\nallow = 10.0.0.0/33\n", ":2: collector.allow: '10.0.0.0/33'"},
         {"[collector]\nallow = 10.0.0.0/8, host.example\n", ":2: collector.allow: 'host.example'"},
@@ -385,6 +387,12 @@ test_query_keys(void **state)
     assert_string_equal(c.warning, "");
     assert_int_equal(load(&c, "[query]\ntoken =\n", msg, sizeof(msg)), 0);
     assert_string_equal(c.query.token, "");
+    /* Loopback needs no token; elsewhere one is enough. */
+    assert_int_equal(load(&c, "[query]\nlisten = [::1]:7739\n", msg, sizeof(msg)), 0);
+    assert_int_equal(load(&c, "[query]\nlisten = 127.0.0.2:7739\n", msg, sizeof(msg)), 0);
+    assert_int_equal(load(&c, "[query]\nlisten = 0.0.0.0:7739\ntoken = 0123456789abcdef\n", msg,
+                          sizeof(msg)),
+                     0);
 }
 
 static void
