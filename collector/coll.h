@@ -3,10 +3,13 @@
  * flowlogd's parts, private to collector/: the ingest pipeline (datagrams -> decoder ->
  * storage batches), the listeners (libuv UDP and TCP sockets feeding it, behind the exporter
  * allow-list), the config (config.c), the per-exporter counter table (exporters.c), the
- * counters as data for the query server (stats.c) and the log (log.c). main.c wires them.
- * config.c and exporters.c form the library `coll` (no sockets, no clock, no I/O besides
- * reading the config file), unit-tested in tests/unit/coll. docs/collector.md is the
- * operator's page.
+ * counters as data for the query server (stats.c) and the log (log.c), all on the ingest
+ * loop's thread; the query plane (qplane.c: its own thread and loop, with the query server of
+ * qserver.c, qclient.c and qinfo.c) and the calls it makes into the ingest loop (xcall.c).
+ * main.c wires them. config.c and exporters.c form the library `coll` (no sockets, no clock,
+ * no I/O besides reading the config file), unit-tested in tests/unit/coll with xcall.c and
+ * pipeline.c. docs/collector.md is the operator's page; its "Threads" section says which
+ * thread owns what.
  */
 #ifndef FLOWLOG_COLL_H
 #define FLOWLOG_COLL_H
@@ -99,7 +102,7 @@ struct coll_listen_stats {
     uint64_t tcp_refused;        /* closed at accept: max_tcp_sessions open already */
     uint64_t tcp_idle_closed;    /* closed: nothing received for tcp_idle_timeout */
     uint64_t tcp_bad_streams;    /* ended on a stream that is not IPFIX, a header length under
-                                    16 or over the message size, or a message cut at EOF */
+                                    16, or a message cut at EOF */
     uint64_t fd_refused;         /* closed at accept: too few descriptors left for the store */
 };
 /* Bind a UDP listener on the loop feeding p; rcvbuf is the receive buffer to ask for. */
