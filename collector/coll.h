@@ -456,9 +456,9 @@ struct coll_qplane_cfg {
 struct coll_qplane;
 /*
  * Start the query plane: its own libuv loop on its own thread, serving queries (when
- * configured), logging the counter line, watching commits (a warning when they start failing
- * and when they recover) and writing the decoder's template snapshots to the store. The
- * query server is bound before this returns (errors in msg).
+ * configured), and a control thread logging the counter line, watching commits (a warning
+ * when they start failing and when they recover) and writing the decoder's template
+ * snapshots to the store. The query server is bound before this returns (errors in msg).
  */
 int coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **out, char *msg,
                       size_t msglen);
@@ -473,9 +473,9 @@ void coll_qplane_tmpl_counts(struct coll_qplane *qp, uint64_t *saved, uint64_t *
 /* Stop serving, wait for the thread. NULL ok. */
 void coll_qplane_stop(struct coll_qplane *qp);
 /*
- * The query plane's threads (its loop, and libuv's threadpool, which only it uses) run at a
- * lower CPU priority than ingest (nice COLL_QUERY_NICE): on a busy machine the receive path
- * gets the CPU first, queries take longer. Call on the thread itself; once per thread.
+ * The query steps on libuv's threadpool (which only the query server uses) run at a lower
+ * CPU priority than ingest (nice COLL_QUERY_NICE): on a busy machine the receive path gets
+ * the CPU first, queries take longer. Call on the thread itself; once per thread.
  */
 #define COLL_QUERY_NICE 10
 void coll_thread_background(void);

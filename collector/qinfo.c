@@ -138,21 +138,37 @@ query_rows(struct coll_qserver *s, struct rowctx *r)
     return rc;
 }
 
+/* The collector's totals, gathered on the ingest loop at most once per QS_INGEST_FRESH_MS
+ * whatever the clients ask (a client pipelining STATS cannot make the ingest loop work for
+ * each). */
+static int
+fresh_totals(struct coll_qserver *s, const struct coll_totals **out)
+{
+    uint64_t now = uv_now(s->loop);
+    struct totals_req q = {.src = s->in.stats};
+    int rc;
+    if (s->totals_ok && now - s->totals_ms < QS_INGEST_FRESH_MS) {
+        *out = &s->totals;
+        return 0;
+    }
+    if ((rc = on_ingest(s, get_totals, &q)) != 0) {
+        return rc;
+    }
+    s->totals = q.t;
+    s->totals_ms = now;
+    s->totals_ok = true;
+    *out = &s->totals;
+    return 0;
+}
+
 static int
 stats_rows(struct coll_qserver *s, struct rowctx *r)
 {
     struct stor_stats st;
+    const struct coll_totals *t;
     int rc = 0;
-    if (s->in.stats != NULL) {
-        struct totals_req *q = calloc(1, sizeof(*q));
-        if (q == NULL) {
-            return -ENOMEM;
-        }
-        q->src = s->in.stats;
-        if ((rc = on_ingest(s, get_totals, q)) == 0) {
-            rc = collector_rows(r, &q->t);
-        }
-        free(q);
+    if (s->in.stats != NULL && (rc = fresh_totals(s, &t)) == 0) {
+        rc = collector_rows(r, t);
     }
     if (rc == 0) {
         stor_stats_get(s->stor, &st);
@@ -220,15 +236,35 @@ exporter_row(struct rowctx *r, const struct coll_exporter *e)
     return r->row(r->arg, 12, names, vals);
 }
 
+/* The exporter table as copied from the ingest loop, at most once per QS_INGEST_FRESH_MS. */
+static int
+fresh_exporters(struct coll_qserver *s)
+{
+    uint64_t now = uv_now(s->loop);
+    struct exporters_req q = {.src = s->in.stats};
+    int rc;
+    if (s->ex_ok && now - s->ex_ms < QS_INGEST_FRESH_MS) {
+        return 0;
+    }
+    if ((rc = on_ingest(s, get_exporters, &q)) != 0) {
+        free(q.e);
+        return rc;
+    }
+    free(s->ex);
+    s->ex = q.e;
+    s->ex_n = q.n;
+    s->ex_ms = now;
+    s->ex_ok = true;
+    return 0;
+}
+
 static int
 exporters_rows(struct coll_qserver *s, struct rowctx *r)
 {
-    struct exporters_req q = {.src = s->in.stats};
-    int rc = s->in.stats != NULL ? on_ingest(s, get_exporters, &q) : 0;
-    for (size_t i = 0; rc == 0 && i < q.n; i++) {
-        rc = exporter_row(r, &q.e[i]);
+    int rc = s->in.stats != NULL ? fresh_exporters(s) : 0;
+    for (size_t i = 0; rc == 0 && s->ex_ok && i < s->ex_n; i++) {
+        rc = exporter_row(r, &s->ex[i]);
     }
-    free(q.e);
     return rc;
 }
 
@@ -291,6 +327,7 @@ forget_rows(struct coll_qserver *s, const char *arg, struct rowctx *r)
     }
     if (rc == 0) {
         rc = on_ingest(s, do_forget, &q);
+        s->totals_ok = s->ex_ok = false; /* what they showed has changed */
     }
     for (size_t i = 0; rc == 0 && i < q.n; i++) {
         char host[INET6_ADDRSTRLEN], port[8];

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The query plane: a thread with its own libuv loop, apart from the ingest loop (main.c,
- * listen.c, pipeline.c), so that nothing a query client does, and no store call that can
- * wait on disk I/O or on the store's locks, runs where datagrams are received.
+ * The query plane: apart from the ingest loop (main.c, listen.c, pipeline.c), so that nothing
+ * a query client does, and no store call that can wait on disk I/O or on the store's locks,
+ * runs where datagrams are received. Two threads:
  *
- * What runs here:
- * - the query server (qserver.c), its heavy steps on libuv's threadpool;
- * - once a second: stor_stats_get, and a warning line when commits start failing (naming the
- *   error) and when they recover; the counter line every log_interval;
- * - the decoder's template snapshots, serialised by the ingest loop when templates changed
- *   and written to the store here with uv_queue_work (a catalog transaction and an fsync);
- *   a failed write is logged (rate-limited) and counted.
+ * - the query loop: a libuv loop of its own serving the query server (qserver.c), whose
+ *   heavy steps run on libuv's threadpool (used by nothing else) at nice COLL_QUERY_NICE;
+ * - the control thread: once a second stor_stats_get and a warning line when commits start
+ *   failing (naming the error) and when they recover, the counter line every log_interval,
+ *   and the decoder's template snapshots, serialised by the ingest loop when templates
+ *   changed and written to the store here (a catalog transaction and an fsync); a failed
+ *   write is logged (rate-limited) and counted. It waits on a condition variable, never on a
+ *   client, and runs at the normal priority, so the warnings come in time on a busy host.
  *
  * What comes from the ingest loop (totals, exporters) is read through xcall.c, which runs a
  * function on the ingest loop and waits for it with a deadline.
@@ -25,13 +26,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "coll.h"
 
-#define TICK_MS         1000u
-#define INGEST_WAIT_MS  2000u /* for the counter line's totals */
-#define LOG_EXPORTERS   16    /* exporters shown in the counter line */
+#define TICK_MS        1000u
+#define INGEST_WAIT_MS 2000u /* for the counter line's totals */
 
 /* A template snapshot waiting to be written (under mu). */
 struct tmpl_slot {
@@ -40,83 +41,45 @@ struct tmpl_slot {
 };
 
 struct coll_qplane {
-    uv_loop_t loop;
-    pthread_t thread;
     struct coll_qplane_cfg cfg;
+    /* The query loop's. */
+    uv_loop_t loop;
+    pthread_t loop_thread;
     struct coll_qserver *qs; /* NULL: no query server */
-    uv_timer_t tick;
-    uv_work_t tick_work; /* the tick's store and ingest calls, off this loop */
-    bool tick_busy;
-    uv_async_t wake; /* stop, or a template snapshot to write */
-    /* Shared with other threads. */
+    uv_async_t wake;         /* stop */
+    bool closing;
+    /* Shared, under mu (cond wakes the control thread). */
     pthread_mutex_t mu;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
     struct tmpl_slot pending;
     bool stop;
     atomic_uint_least32_t log_interval_s;
     atomic_uint_least64_t tmpl_saved, tmpl_failed;
-    /* The query plane's own (the tick's fields: one tick work at a time). */
-    uv_work_t work;
-    struct tmpl_slot writing; /* buf != NULL while a write is on the threadpool */
-    int write_rc;
+    /* The control thread's. */
+    pthread_t ctl_thread;
     struct coll_lograte save_rl;
     uint64_t logged_ms;
     int commit_error; /* last_error seen on the previous tick */
     uint64_t failing_since_ms;
-    bool closing;
 };
 
 /* ---- template snapshots ---- */
 
 static void
-write_cb(uv_work_t *w)
+write_snapshot(struct coll_qplane *qp, struct tmpl_slot *snap)
 {
-    struct coll_qplane *qp = w->data;
-    coll_thread_background();
-    qp->write_rc =
-        stor_meta_put(qp->cfg.stor, "templates", qp->writing.buf, qp->writing.len);
-}
-
-static void start_write(struct coll_qplane *qp);
-
-static void
-after_write_cb(uv_work_t *w, int status)
-{
-    struct coll_qplane *qp = w->data;
-    if (status == 0 && qp->write_rc == 0) {
+    int rc = stor_meta_put(qp->cfg.stor, "templates", snap->buf, snap->len);
+    if (rc == 0) {
         qp->tmpl_saved++;
     } else {
         qp->tmpl_failed++;
         coll_log_rl(&qp->save_rl, COLL_LOG_ERR,
                     "template snapshot (%zu bytes) not saved: %s; a restart would forget "
                     "templates learned since the last save",
-                    qp->writing.len,
-                    status != 0 ? uv_strerror(status) : stor_strerror(qp->write_rc));
+                    snap->len, stor_strerror(rc));
     }
-    free(qp->writing.buf);
-    qp->writing.buf = NULL;
-    start_write(qp);
-}
-
-/* Take the pending snapshot to the threadpool, unless a write is already there. */
-static void
-start_write(struct coll_qplane *qp)
-{
-    if (qp->writing.buf != NULL || qp->closing) {
-        return;
-    }
-    pthread_mutex_lock(&qp->mu);
-    qp->writing = qp->pending;
-    qp->pending.buf = NULL;
-    pthread_mutex_unlock(&qp->mu);
-    if (qp->writing.buf == NULL) {
-        return;
-    }
-    qp->work.data = qp;
-    if (uv_queue_work(&qp->loop, &qp->work, write_cb, after_write_cb) != 0) {
-        qp->tmpl_failed++;
-        free(qp->writing.buf);
-        qp->writing.buf = NULL;
-    }
+    free(snap->buf);
+    snap->buf = NULL;
 }
 
 void
@@ -126,8 +89,8 @@ coll_qplane_save_templates(struct coll_qplane *qp, void *buf, size_t len)
     free(qp->pending.buf); /* a newer snapshot replaces it */
     qp->pending.buf = buf;
     qp->pending.len = len;
+    pthread_cond_signal(&qp->cond);
     pthread_mutex_unlock(&qp->mu);
-    uv_async_send(&qp->wake);
 }
 
 void
@@ -137,7 +100,7 @@ coll_qplane_tmpl_counts(struct coll_qplane *qp, uint64_t *saved, uint64_t *faile
     *failed = qp->tmpl_failed;
 }
 
-/* ---- the tick: commits and the counter line ---- */
+/* ---- the control thread: commits, the counter line, snapshots ---- */
 
 /* Warn when commits start failing and when they recover (the store keeps the records in
  * memory meanwhile, and drops them, counted, when that runs out). */
@@ -186,16 +149,12 @@ log_counters(struct coll_qplane *qp, const struct stor_stats *st)
     free(snap);
 }
 
-/* On the threadpool: stor_stats_get can wait for the store's locks and the counter line for
- * the ingest loop, and neither may hold up the query clients on this loop. */
 static void
-tick_work_cb(uv_work_t *w)
+tick(struct coll_qplane *qp)
 {
-    struct coll_qplane *qp = w->data;
     struct stor_stats st;
     uint64_t now = flow_mono_ms();
     uint32_t every = qp->log_interval_s;
-    coll_thread_background();
     stor_stats_get(qp->cfg.stor, &st);
     watch_commits(qp, &st, now);
     if (every != 0 && now - qp->logged_ms >= every * 1000ull) {
@@ -204,53 +163,62 @@ tick_work_cb(uv_work_t *w)
     }
 }
 
-static void
-after_tick_cb(uv_work_t *w, int status)
+/* Wait until the tick is due at `due` (CLOCK_MONOTONIC ms), a snapshot comes or the plane
+ * stops; take the snapshot. Returns false to stop. */
+static bool
+ctl_wait(struct coll_qplane *qp, uint64_t due, struct tmpl_slot *snap)
 {
-    struct coll_qplane *qp = w->data;
-    (void) status;
-    qp->tick_busy = false;
-}
-
-static void
-on_tick(uv_timer_t *t)
-{
-    struct coll_qplane *qp = t->data;
-    if (qp->tick_busy || qp->closing) {
-        return;
+    struct timespec dl = {.tv_sec = (time_t) (due / 1000u),
+                          .tv_nsec = (long) (due % 1000u) * 1000000L};
+    pthread_mutex_lock(&qp->mu);
+    while (!qp->stop && qp->pending.buf == NULL && flow_mono_ms() < due) {
+        pthread_cond_timedwait(&qp->cond, &qp->mu, &dl);
     }
-    qp->tick_work.data = qp;
-    qp->tick_busy = uv_queue_work(&qp->loop, &qp->tick_work, tick_work_cb, after_tick_cb) == 0;
+    bool go = !qp->stop;
+    *snap = qp->pending;
+    qp->pending.buf = NULL;
+    pthread_mutex_unlock(&qp->mu);
+    return go;
 }
 
-/* ---- the thread ---- */
+static void *
+ctl_main(void *arg)
+{
+    struct coll_qplane *qp = arg;
+    uint64_t due = flow_mono_ms() + TICK_MS;
+    struct tmpl_slot snap;
+    while (ctl_wait(qp, due, &snap)) {
+        if (snap.buf != NULL) {
+            write_snapshot(qp, &snap);
+        }
+        if (flow_mono_ms() >= due) {
+            tick(qp);
+            due = flow_mono_ms() + TICK_MS;
+        }
+    }
+    free(snap.buf); /* at exit the pipeline saves the last templates itself */
+    return NULL;
+}
+
+/* ---- the query loop ---- */
 
 static void
 on_wake(uv_async_t *a)
 {
     struct coll_qplane *qp = a->data;
-    pthread_mutex_lock(&qp->mu);
-    bool stop = qp->stop;
-    pthread_mutex_unlock(&qp->mu);
-    if (!stop) {
-        start_write(qp);
-        return;
-    }
     if (qp->closing) {
         return;
     }
     qp->closing = true;
     coll_qserver_stop(qp->qs);
     qp->qs = NULL;
-    uv_close((uv_handle_t *) &qp->tick, NULL);
     uv_close((uv_handle_t *) &qp->wake, NULL);
 }
 
 static void *
-run(void *arg)
+loop_main(void *arg)
 {
     struct coll_qplane *qp = arg;
-    coll_thread_background();
     uv_run(&qp->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -265,11 +233,32 @@ serve(struct coll_qplane *qp, char *msg, size_t msglen)
                               msglen);
 }
 
+/* Stop the control thread (started) and close what start made. */
+static void
+unwind(struct coll_qplane *qp, bool ctl_started)
+{
+    pthread_mutex_lock(&qp->mu);
+    qp->stop = true;
+    pthread_cond_signal(&qp->cond);
+    pthread_mutex_unlock(&qp->mu);
+    if (ctl_started) {
+        pthread_join(qp->ctl_thread, NULL);
+    }
+    on_wake(&qp->wake);
+    uv_run(&qp->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&qp->loop);
+    pthread_cond_destroy(&qp->cond);
+    pthread_mutex_destroy(&qp->mu);
+    free(qp->pending.buf);
+    free(qp);
+}
+
 int
 coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **out, char *msg,
                   size_t msglen)
 {
     struct coll_qplane *qp = calloc(1, sizeof(*qp));
+    pthread_condattr_t ca;
     int rc;
 
     if (qp == NULL) {
@@ -284,25 +273,27 @@ coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **out, c
     qp->log_interval_s = cfg->log_interval_s;
     qp->logged_ms = flow_mono_ms();
     pthread_mutex_init(&qp->mu, NULL);
-    uv_timer_init(&qp->loop, &qp->tick);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&qp->cond, &ca);
+    pthread_condattr_destroy(&ca);
     uv_async_init(&qp->loop, &qp->wake, on_wake);
-    qp->tick.data = qp->wake.data = qp;
-    uv_timer_start(&qp->tick, on_tick, TICK_MS, TICK_MS);
+    qp->wake.data = qp;
     /* Handles are made here, before the thread runs the loop (pthread_create orders it). */
-    if ((rc = serve(qp, msg, msglen)) != 0 ||
-        (rc = -pthread_create(&qp->thread, NULL, run, qp)) != 0) {
-        goto unwind;
+    if ((rc = serve(qp, msg, msglen)) != 0) {
+        unwind(qp, false);
+        return rc;
+    }
+    if ((rc = -pthread_create(&qp->ctl_thread, NULL, ctl_main, qp)) != 0) {
+        unwind(qp, false);
+        return rc;
+    }
+    if ((rc = -pthread_create(&qp->loop_thread, NULL, loop_main, qp)) != 0) {
+        unwind(qp, true);
+        return rc;
     }
     *out = qp;
     return 0;
-unwind:
-    qp->stop = true;
-    on_wake(&qp->wake);
-    uv_run(&qp->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&qp->loop);
-    pthread_mutex_destroy(&qp->mu);
-    free(qp);
-    return rc;
 }
 
 void
@@ -329,11 +320,14 @@ coll_qplane_stop(struct coll_qplane *qp)
     }
     pthread_mutex_lock(&qp->mu);
     qp->stop = true;
+    pthread_cond_signal(&qp->cond);
     pthread_mutex_unlock(&qp->mu);
+    pthread_join(qp->ctl_thread, NULL);
     uv_async_send(&qp->wake);
-    pthread_join(qp->thread, NULL);
+    pthread_join(qp->loop_thread, NULL);
     uv_loop_close(&qp->loop);
     free(qp->pending.buf);
+    pthread_cond_destroy(&qp->cond);
     pthread_mutex_destroy(&qp->mu);
     free(qp);
 }

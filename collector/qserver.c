@@ -27,6 +27,7 @@ void
 qserver_release(struct coll_qserver *s)
 {
     if (--s->nopen == 0 && s->stopping) {
+        free(s->ex);
         free(s);
     }
 }

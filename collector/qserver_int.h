@@ -28,6 +28,8 @@
  * COLL_SPEC_MAX characters). */
 #define QS_HEAD_MAX (COLL_SPEC_MAX + 16)
 #define QS_TICK_MS  1000u /* the timeout checks */
+/* STATS and EXPORTERS reuse what they copied from the ingest loop for this long. */
+#define QS_INGEST_FRESH_MS 100u
 
 enum { QS_TCP = 0, QS_UNIX = 1 };
 
@@ -91,6 +93,14 @@ struct coll_qserver {
     uv_idle_t idle;   /* pumps clients whose burst ran out */
     bool idle_on;
     struct coll_lograte auth_rl;
+    /* What STATS and EXPORTERS last copied from the ingest loop (qinfo.c). */
+    struct coll_totals totals;
+    uint64_t totals_ms;
+    bool totals_ok;
+    struct coll_exporter *ex;
+    size_t ex_n;
+    uint64_t ex_ms;
+    bool ex_ok;
 };
 
 /* qclient.c */
