@@ -13,7 +13,7 @@ flowlogd=$1 nfsend=$2
 printf '[store]\nmap_size = 1M\nmap_max = 1M\n' >"$tmp/f.conf"
 start_with -c "$tmp/f.conf" -l udp:127.0.0.1:0
 "$nfsend" -p "$port" -n 100000 -r 0 -s 3 >/dev/null || fail "nfsend failed"
-for _ in $(seq 100); do
+for _ in $(seq 200); do
     grep -Eq "store: commits are failing: [a-z]" "$tmp/flowlogd.err" && break
     sleep 0.1
 done
@@ -36,8 +36,18 @@ if ! mount -t tmpfs -o size=24m tmpfs "$mnt" 2>/dev/null; then
     echo "skip: cannot mount a tmpfs here (not root); the recovery line is not checked"
     exit 0
 fi
-trap 'umount "$mnt" 2>/dev/null || true; cleanup' EXIT
-dd if=/dev/zero of="$mnt/filler" bs=1M count=20 status=none
+# flowlogd goes first: the tmpfs cannot be unmounted while it holds files there.
+unmount() {
+    if [ -n "$pid" ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        pid=
+    fi
+    umount "$mnt" 2>/dev/null || true
+    cleanup
+}
+trap unmount EXIT
+dd if=/dev/zero of="$mnt/filler" bs=1M count=22 status=none
 : >"$tmp/flowlogd.err"
 "$flowlogd" -f -d "$mnt/store" -l udp:127.0.0.1:0 -q "" >"$tmp/flowlogd.out" \
     2>>"$tmp/flowlogd.err" &
@@ -50,14 +60,14 @@ for _ in $(seq 50); do
 done
 [ -n "$port" ] || fail "flowlogd (store on a tmpfs) did not start"
 "$nfsend" -p "$port" -n 200000 -r 2000 -s 4 >"$tmp/sent" || fail "nfsend failed"
-for _ in $(seq 100); do
+for _ in $(seq 200); do
     grep -Eq "store: commits are failing: [a-z]" "$tmp/flowlogd.err" && break
     sleep 0.1
 done
 grep -Eq "store: commits are failing: [a-z]" "$tmp/flowlogd.err" ||
     fail "no warning line when the disk filled"
 rm -f "$mnt/filler"
-for _ in $(seq 150); do
+for _ in $(seq 300); do
     grep -q "store: commits succeed again" "$tmp/flowlogd.err" && break
     sleep 0.1
 done
