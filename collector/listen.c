@@ -58,7 +58,8 @@ struct coll_listener {
     struct coll_tcp_sessions *shared; /* TCP: the session budget of all TCP listeners */
     struct coll_lograte bad_rl;   /* TCP: bad streams' log line */
     bool pausing;                 /* UDP: the buffer is big enough to pause */
-    int handles;                  /* open libuv handles; freed when the last closes */
+    int handles;                  /* open libuv handles, its sessions' included; freed when the
+                                     last closes */
     struct tcp_session *sessions; /* TCP: open sessions, to close with the listener */
     bool closing;
 };
@@ -124,15 +125,22 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
                           flow_wall_ms());
 }
 
+/* One of the listener's handles (its sockets, its timer, a TCP session) closed; the last
+ * frees it. libuv runs close callbacks in no promised order. */
 static void
-on_closed(uv_handle_t *h)
+listener_release(struct coll_listener *l)
 {
-    struct coll_listener *l = h->data;
     if (--l->handles > 0) {
         return;
     }
     free(l->slab);
     free(l);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+    listener_release(h->data);
 }
 
 int
@@ -194,7 +202,8 @@ session_closed(uv_handle_t *h)
         l->st.tcp_sessions--;
     }
     free(s->buf);
-    free(s); /* the listener outlives its sessions: its close callback is queued after */
+    free(s);
+    listener_release(l); /* each session holds the listener */
 }
 
 /* A stream that cannot be framed, or was cut in a message: counted and logged. */
@@ -325,6 +334,7 @@ on_connection(uv_stream_t *server, int status)
     s->owner = l;
     s->tcp.data = s;
     uv_tcp_init(server->loop, &s->tcp);
+    l->handles++; /* released in session_closed */
     s->next = l->sessions;
     l->sessions = s;
     int n = sizeof(s->peer);
