@@ -92,6 +92,6 @@ stored=$("$STORDUMP" "$TMP/store" | sed -n 's/^.*records=\([0-9]*\).*$/\1/p')
 echo "stream:  $(cat "$TMP/sent")"
 echo "queries: $(cat "$TMP/load") (heavy $HEAVY, never reading $STALLED)"
 echo "sent $sent flows (+ 2 s of preload); decoded $decoded; store-records-in $in;" \
-    "stored rows $stored (records merged by aggregation: rows <= records)"
+    "rows in the store $stored"
 echo "store-records-dropped $dropped records-dropped $coll_dropped socket-drops $sockdrops" \
     "store-commit-max-ms $maxms"
