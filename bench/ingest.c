@@ -4,7 +4,7 @@
  * (issue 4, "Speed"; bench/ingest.sh runs it against nfcapd and flowlogd).
  *
  *   bench_ingest -p PORT [-a 127.0.0.1] [-r DGRAMS_PER_S] [-d SECONDS] [-n DGRAMS]
- *                [-k RECS_PER_DGRAM] [-b BURST] [-s SEED]
+ *                [-k RECS_PER_DGRAM] [-b BURST] [-s SEED] [-H HOSTS]
  *   bench_ingest -x CPUFILE -- COMMAND [ARGS...]
  *
  * Sender. Before the clock starts, N datagrams (default RATE x SECONDS) are generated and
@@ -66,6 +66,7 @@ struct opts {
     uint64_t k;     /* records per datagram */
     uint64_t burst; /* datagrams per sendmmsg */
     uint64_t seed;
+    uint64_t hosts; /* -H: addresses drawn from this many hosts per side; 0 = unique */
 };
 
 /* The pre-encoded stream: datagram i is buf[off[i] .. off[i] + len[i]). */
@@ -87,12 +88,17 @@ rnd_below(uint64_t *s, uint64_t n)
     return splitmix64(s) % n;
 }
 
-/* Record i: 10.i[23:0] -> 172.(16 + i[27:24]).x.y; unique 5-tuples for i < 2^28. */
+/* Record i: 10.i[23:0] -> 172.(16 + i[27:24]).x.y; unique 5-tuples for i < 2^28. With
+ * hosts != 0, both addresses are one of `hosts` per side (i and the random part modulo it). */
 static void
-gen_rec(struct flow_rec *r, uint64_t *s, uint64_t i, uint64_t base_ms)
+gen_rec(struct flow_rec *r, uint64_t *s, uint64_t i, uint64_t base_ms, uint64_t hosts)
 {
     static const uint16_t services[] = {443, 80, 53, 123, 22, 8080, 3389, 25, 993, 5432};
     uint32_t d = (uint32_t) splitmix64(s);
+    if (hosts != 0) {
+        i %= hosts;
+        d = (uint32_t) (d % hosts);
+    }
     uint8_t a[4] = {10, (uint8_t) (i >> 16), (uint8_t) (i >> 8), (uint8_t) i};
     uint8_t b[4] = {172, (uint8_t) (16 + ((i >> 24) & 0x0f)), (uint8_t) (d >> 8), (uint8_t) d};
     uint64_t p = rnd_below(s, 100);
@@ -181,7 +187,7 @@ encode(struct stream *st, const struct opts *o)
     for (uint64_t m = 0; m < o->n && rc == 0; m++) {
         for (uint64_t j = 0; j < o->k && rc == 0; j++) {
             struct flow_rec r;
-            gen_rec(&r, &s, idx++, base_ms);
+            gen_rec(&r, &s, idx++, base_ms, o->hosts);
             rc = enc_add(enc, &r, base_ms, keep, st);
         }
         st->in_flush = true;
@@ -369,7 +375,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: bench_ingest -p PORT [-a 127.0.0.1] [-r DGRAMS_PER_S] [-d SECONDS] "
-                    "[-n DGRAMS] [-k RECS_PER_DGRAM] [-b BURST] [-s SEED]\n"
+                    "[-n DGRAMS] [-k RECS_PER_DGRAM] [-b BURST] [-s SEED] [-H HOSTS]\n"
                     "       bench_ingest -x CPUFILE -- COMMAND [ARGS...]\n");
     exit(2);
 }
@@ -384,7 +390,7 @@ main(int argc, char **argv)
     uint64_t port = 0;
     int c;
 
-    while ((c = getopt(argc, argv, "+p:a:r:d:n:k:b:s:x:")) != -1) {
+    while ((c = getopt(argc, argv, "+p:a:r:d:n:k:b:s:x:H:")) != -1) {
         int bad = 0;
         char *end;
         switch (c) {
@@ -415,6 +421,9 @@ main(int argc, char **argv)
             break;
         case 'x':
             cpufile = optarg;
+            break;
+        case 'H':
+            bad = parse_u64(optarg, 1, 1u << 24, &o.hosts);
             break;
         default:
             usage();

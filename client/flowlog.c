@@ -18,6 +18,7 @@
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -255,6 +256,30 @@ table_add(struct table *t, const char *line)
 /* ---- requests ---- */
 
 /*
+ * The request could not be sent (EPIPE, ECONNRESET: SIGPIPE is ignored). A server that
+ * refused the connection said why first (ERR BUSY): that is an ERR, exit status 1.
+ */
+static int
+refused(struct conn *c)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    int rc = 2;
+    while (getline(&buf, &cap, c->in) > 0) {
+        if (is_status(buf)) {
+            fprintf(stderr, "%s", buf);
+            rc = buf[0] == 'O' ? 2 : 1;
+            break;
+        }
+    }
+    if (rc == 2) {
+        fprintf(stderr, "flowlog: the server closed the connection\n");
+    }
+    free(buf);
+    return rc;
+}
+
+/*
  * Send one request line and print its answer. Returns 0 (OK), 1 (ERR) or 2 (connection).
  * table: the answer is CSV to lay out.
  */
@@ -268,8 +293,7 @@ request(struct conn *c, const char *line, bool table, bool status_to_err)
     int rc = 2;
 
     if (fprintf(c->out, "%s\n", line) < 0 || fflush(c->out) != 0) {
-        fprintf(stderr, "flowlog: the server closed the connection\n");
-        return 2;
+        return refused(c);
     }
     if (table) {
         t.rows = calloc(TABLE_ROWS, sizeof(*t.rows));
@@ -310,8 +334,9 @@ setup_request(struct conn *c, const char *line)
     char *buf = NULL;
     size_t cap = 0;
     int rc = 2;
-    fprintf(c->out, "%s\n", line);
-    fflush(c->out);
+    if (fprintf(c->out, "%s\n", line) < 0 || fflush(c->out) != 0) {
+        return refused(c);
+    }
     while (getline(&buf, &cap, c->in) > 0) {
         if (is_status(buf)) {
             rc = buf[0] == 'O' ? 0 : 1;
@@ -320,6 +345,9 @@ setup_request(struct conn *c, const char *line)
             }
             break;
         }
+    }
+    if (rc == 2) {
+        fprintf(stderr, "flowlog: the server closed the connection\n");
     }
     free(buf);
     return rc;
@@ -415,13 +443,44 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
     const char *fmt = table ? "csv" : o->format;
     char set[32];
     snprintf(set, sizeof(set), "FORMAT %s", fmt);
-    if (setup_request(c, set) != 0) {
-        return 2;
+    int rc = setup_request(c, set);
+    if (rc != 0) {
+        return rc; /* 1: the server said ERR (BUSY), 2: the connection failed */
     }
     return request(c, req, table, o->status_to_err);
 }
 
+/* Connect and authenticate: 0, 1 (the server said ERR) or 2 (no connection). */
+static int
+open_session(struct conn *c, const struct opts *o)
+{
+    if (dial(o->server, c) != 0) {
+        return 2;
+    }
+    if (o->token != NULL && o->token[0] != '\0') {
+        char auth[600];
+        snprintf(auth, sizeof(auth), "AUTH %s", o->token);
+        return setup_request(c, auth);
+    }
+    return 0;
+}
+
 /* ---- interactive ---- */
+
+/* The prompt's line again on a new connection: the server closes idle clients
+ * ([query] idle_timeout), and a prompt may sit idle longer. */
+static int
+retry_connected(struct conn *c, struct opts *o, const char *cmd, const char *args)
+{
+    fclose(c->out);
+    fclose(c->in);
+    c->in = c->out = NULL;
+    if (open_session(c, o) != 0) {
+        return 2; /* the prompt ends: no usable connection */
+    }
+    fprintf(stderr, "flowlog: reconnected to %s\n", o->server);
+    return run_line(c, o, cmd, args);
+}
 
 static int
 interactive(struct conn *c, struct opts *o)
@@ -461,10 +520,13 @@ interactive(struct conn *c, struct opts *o)
                 o->format = !strcmp(args, "text") ? "text" : !strcmp(args, "json") ? "json" : "csv";
                 o->table = strcmp(o->format, "text") == 0;
             }
-        } else if (!is_command(cmd)) {
-            last = run_line(c, o, "query", p); /* not a command: a query */
         } else {
-            last = run_line(c, o, cmd, args);
+            /* Not a command: a query. */
+            const char *verb = is_command(cmd) ? cmd : "query", *rest = is_command(cmd) ? args : p;
+            last = run_line(c, o, verb, rest);
+            if (last == 2 && c->in != NULL && c->out != NULL) {
+                last = retry_connected(c, o, verb, rest);
+            }
         }
         free(line);
         if (last == 2) {
@@ -490,6 +552,9 @@ main(int argc, char **argv)
     struct opts o = {.server = "127.0.0.1:7739", .format = "text"};
     struct conn c = {0};
     int ch;
+    /* A server that refuses us (ERR BUSY) closes while we may still be writing: that must be
+     * a write error to report, not death by SIGPIPE (exit 141). */
+    signal(SIGPIPE, SIG_IGN);
     o.token = getenv("FLOWLOG_TOKEN");
     while ((ch = getopt_long(argc, argv, "+s:f:t:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -521,17 +586,10 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (dial(o.server, &c) != 0) {
-        return 2;
+    int rc = open_session(&c, &o);
+    if (rc != 0) {
+        return rc;
     }
-    if (o.token != NULL && o.token[0] != '\0') {
-        char auth[600];
-        snprintf(auth, sizeof(auth), "AUTH %s", o.token);
-        if (setup_request(&c, auth) != 0) {
-            return 1;
-        }
-    }
-    int rc;
     if (optind == argc) {
         o.status_to_err = true;
         rc = interactive(&c, &o);
@@ -558,8 +616,12 @@ main(int argc, char **argv)
         }
         rc = run_line(&c, &o, argv[optind], args);
     }
-    fprintf(c.out, "QUIT\n");
-    fclose(c.out);
-    fclose(c.in);
+    if (c.out != NULL) { /* NULL when a reconnection failed */
+        fprintf(c.out, "QUIT\n");
+        fclose(c.out);
+    }
+    if (c.in != NULL) {
+        fclose(c.in);
+    }
     return rc;
 }

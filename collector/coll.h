@@ -3,10 +3,13 @@
  * flowlogd's parts, private to collector/: the ingest pipeline (datagrams -> decoder ->
  * storage batches), the listeners (libuv UDP and TCP sockets feeding it, behind the exporter
  * allow-list), the config (config.c), the per-exporter counter table (exporters.c), the
- * counters as data for the query server (stats.c) and the log (log.c). main.c wires them.
- * config.c and exporters.c form the library `coll` (no sockets, no clock, no I/O besides
- * reading the config file), unit-tested in tests/unit/coll. docs/collector.md is the
- * operator's page.
+ * counters as data for the query server (stats.c) and the log (log.c), all on the ingest
+ * loop's thread; the query plane (qplane.c: its own thread and loop, with the query server of
+ * qserver.c, qclient.c and qinfo.c) and the calls it makes into the ingest loop (xcall.c).
+ * main.c wires them. config.c and exporters.c form the library `coll` (no sockets, no clock,
+ * no I/O besides reading the config file), unit-tested in tests/unit/coll with xcall.c and
+ * pipeline.c. docs/collector.md is the operator's page; its "Threads" section says which
+ * thread owns what.
  */
 #ifndef FLOWLOG_COLL_H
 #define FLOWLOG_COLL_H
@@ -16,6 +19,7 @@
 #include <stdint.h>
 
 #include "flow_cidr.h"
+#include "flow_clock.h"
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -23,9 +27,18 @@
 #include "dec.h"
 #include "stor.h"
 
+/* IPFIX-over-TCP ingest sessions ([collector] keys). */
+struct coll_tcp_cfg {
+    uint32_t max_sessions;   /* open sessions over all TCP listeners; more are refused. 256 */
+    uint32_t idle_timeout_s; /* a session that sends nothing for this long is closed. 600 */
+};
+
 /* ---- pipeline.c ---- */
 
 struct coll_counters {
+    uint64_t tmpl_snapshots;   /* template snapshots made (templates had changed) */
+    uint64_t tmpl_save_errors; /* snapshots that could not be made (too big, no memory) */
+    uint64_t exporters_forgotten; /* by the exporter admin verb */
     uint64_t datagrams;
     uint64_t octets;
     uint64_t records;         /* decoded */
@@ -47,13 +60,25 @@ void coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from,
 void coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from);
 /* Hand the partly filled batch to storage (a timer calls this so records never wait long). */
 void coll_pipeline_flush(struct coll_pipeline *p);
-/* Periodic work: template expiry, template snapshot to the store. */
+/* Who writes the periodic template snapshots: fn takes buf (malloc'ed) and its length. Without
+ * one, templates are saved only at close. */
+typedef void coll_tmpl_saver_fn(void *arg, void *buf, size_t len);
+void coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg,
+                             uint32_t every_ms);
+/* Periodic work: template expiry, a template snapshot to the saver when they changed. */
 void coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms);
 void coll_pipeline_counters(const struct coll_pipeline *p, struct coll_counters *out);
 const struct dec_stats *coll_pipeline_dec_stats(const struct coll_pipeline *p);
 /* Charge every decoded message to its exporter in t (NULL: stop); t outlives p's use of it. */
 struct coll_extab;
 void coll_pipeline_set_extab(struct coll_pipeline *p, struct coll_extab *t);
+/*
+ * Forget the decoder's state of every exporter at addr (16-byte form) and port (-1: any
+ * port), and their rows in the exporter table. The forgotten exporters are put in *out
+ * (malloc'ed, owned by the caller, *n of them). 0 or -ENOMEM.
+ */
+int coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int port,
+                              struct dec_src **out, size_t *n);
 /* dec_exporter_each on the pipeline's decoder (templates held, per-exporter decoder stats). */
 int coll_pipeline_exporter_each(const struct coll_pipeline *p, dec_exporter_fn *fn, void *arg);
 /* Flush, save templates, free. NULL ok. The store stays open (the caller closes it). */
@@ -71,14 +96,36 @@ struct coll_listen_stats {
     uint64_t denied_connections; /* TCP connections from such addresses, closed at accept */
     uint64_t socket_drops;       /* UDP: datagrams the kernel dropped on this socket (sk_drops,
                                     the counter SO_RXQ_OVFL reports), read with SO_MEMINFO */
+    /* TCP (IPFIX over TCP) sessions. */
+    uint64_t tcp_sessions;       /* gauge: open now */
+    uint64_t tcp_accepted;       /* sessions served */
+    uint64_t tcp_refused;        /* closed at accept: max_tcp_sessions open already */
+    uint64_t tcp_idle_closed;    /* closed: nothing received for tcp_idle_timeout */
+    uint64_t tcp_bad_streams;    /* ended on a stream that is not IPFIX, a header length under
+                                    16, or a message cut at EOF */
+    uint64_t fd_refused;         /* closed at accept: too few descriptors left for the store */
 };
 /* Bind a UDP listener on the loop feeding p; rcvbuf is the receive buffer to ask for. */
 int coll_listen_udp(uv_loop_t *loop, const struct sockaddr *addr, int rcvbuf,
                     struct coll_pipeline *p, struct coll_listener **out, char *msg, size_t msglen);
+/* What all TCP listeners share: the session budget and its count (ingest loop). */
+struct coll_tcp_sessions {
+    struct coll_tcp_cfg cfg;
+    uint32_t open; /* sessions open over all TCP listeners */
+};
 /* Bind an IPFIX-over-TCP listener (RFC 7011 §10.4): many exporters at once, messages framed
- * from the stream however it is cut. */
+ * from the stream however it is cut. `shared` (caller-owned, outlives the listener) holds the
+ * session budget all TCP listeners draw from. */
 int coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeline *p,
-                    struct coll_listener **out, char *msg, size_t msglen);
+                    struct coll_tcp_sessions *shared, struct coll_listener **out, char *msg,
+                    size_t msglen);
+/*
+ * File descriptors kept free for the store (partitions are opened on demand, two files
+ * each): an accepted socket whose descriptor is this close to RLIMIT_NOFILE is closed and
+ * counted (descriptors are allocated lowest first, so fd N means N are in use).
+ */
+#define COLL_FD_RESERVE 64
+bool coll_fd_scarce(int fd);
 /* The allow-list checked before decoding; NULL or empty allows everyone. The listener
  * keeps the pointer: the caller keeps the list alive (and swaps it with this call). */
 void coll_listen_set_allow(struct coll_listener *l, const struct coll_allow *allow);
@@ -106,12 +153,17 @@ struct coll_qserver_cfg {
     char unix_path[4096];            /* a unix socket to serve too; "" = none */
     char token[COLL_SPEC_MAX];       /* "" = none; a non-loopback address requires one */
     char admin_token[COLL_SPEC_MAX]; /* needed for FLOWLOG changes when set */
-    uint32_t max_clients;            /* 64 */
+    uint32_t max_clients;            /* TCP clients at once. 64 */
+    uint32_t unix_max_clients;       /* unix socket clients at once, a budget of its own. 16 */
+    uint32_t idle_timeout_s;         /* no request and no output for this long: closed. 300 */
+    uint32_t auth_timeout_s;         /* with a token: not authenticated by then: closed. 10 */
+    uint32_t line_timeout_s;         /* a partial line, no complete one for this long. 30 */
     uint32_t time_limit_ms;          /* per query; 0 = none. 60 s */
     uint64_t memory_limit;           /* bytes per query for sorting and grouping. 256 MiB */
     uint32_t row_limit;              /* rows per answer; 0 = none */
 };
 
+#define COLL_TOKEN_MIN  16 /* characters in query.token and query.admin_token */
 #define COLL_LISTEN_MAX 16
 #define COLL_ALLOW_MAX  256
 #define COLL_PATH_MAX   4096
@@ -144,7 +196,10 @@ struct coll_cfg {
     uint32_t log_interval_s;      /* counter line every so often; 0 = never */
     int log_level;                /* enum coll_log_level: messages above it are not logged */
     char pid_file[COLL_PATH_MAX]; /* "" = none */
-    uint32_t exporters_max;       /* exporters with their own counters (coll_extab) */
+    uint32_t exporter_rows_max;   /* exporters with their own counters (coll_extab) */
+    struct coll_tcp_cfg tcp;      /* IPFIX-over-TCP sessions (listen.c) */
+    uint32_t tmpl_save_s;         /* template snapshots, when templates changed, this often */
+    char warning[256];            /* a deprecated key seen while loading: "" = none */
     struct stor_cfg stor;         /* stor.dir is left NULL: the caller points it at data_dir */
     struct dec_cfg dec;
     /* [query]: the query server (qserver.c) */
@@ -164,7 +219,7 @@ int coll_cfg_load(struct coll_cfg *cfg, const char *path, char *msg, size_t msgl
  * -EINVAL with a message (without file:line) for an unknown key or a bad value. */
 int coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
                  char *msg, size_t msglen);
-/* Cross-key checks once everything is set (store.map_max >= store.map_size, ...). */
+/* Cross-key checks once everything is set (a token for a non-loopback query address, ...). */
 int coll_cfg_check(const struct coll_cfg *cfg, char *msg, size_t msglen);
 /*
  * Compare two configs for a reload. Keys that differ go, space-separated as
@@ -255,8 +310,11 @@ typedef int coll_exporter_fn(void *arg, const struct coll_exporter *e);
  * result and returns it. e is valid during the call only. */
 int coll_extab_each(const struct coll_extab *t, coll_exporter_fn *fn, void *arg);
 void coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out);
+/* Drop the rows of addr (16-byte form) with this port (-1: any; TCP rows have port 0), so
+ * the table has room again. Returns how many went. */
+size_t coll_extab_forget(struct coll_extab *t, const uint8_t addr[16], int port);
 
-/* ---- stats.c: what STATS / EXPORTERS (issue 5) and the counter log line read ---- */
+/* ---- stats.c: what STATS / EXPORTERS and the counter log line read ---- */
 
 /* Collector-wide totals. */
 struct coll_totals {
@@ -268,10 +326,12 @@ struct coll_totals {
     uint64_t denied_octets;
     uint64_t denied_connections;
     uint64_t socket_drops;     /* all UDP listeners */
+    struct coll_listen_stats listen; /* all listeners, TCP sessions included */
     uint64_t decode_errors;    /* sum of err[] */
     uint64_t err[DEC_R_COUNT]; /* context-wide, by enum dec_reason */
     uint64_t seq_missed;
     uint64_t templates; /* template records accepted */
+    uint64_t tmpl_save_errors; /* template snapshots that could not be made */
     struct coll_extab_totals exporters;
 };
 
@@ -295,6 +355,18 @@ int coll_stats_each_exporter(const struct coll_stats_src *s, coll_exporter_fn *f
 void coll_stats_line(const struct coll_totals *t, const struct stor_stats *st,
                      const struct coll_exporter *const *ex, size_t n, size_t max_exporters,
                      uint64_t now_ms, char *buf, size_t len);
+/* The counter line's inputs, gathered on the ingest loop and logged from anywhere. */
+#define COLL_LOG_EXPORTERS 16 /* exporters shown in the counter line */
+struct coll_counter_snap {
+    const struct coll_stats_src *src; /* what to gather from (ingest loop) */
+    struct coll_totals totals;
+    struct coll_exporter top[COLL_LOG_EXPORTERS]; /* the busiest, by datagrams */
+    size_t n;
+};
+/* Fill out's totals and top exporters from s (the ingest loop's thread). */
+void coll_stats_snap(const struct coll_stats_src *s, struct coll_counter_snap *out);
+/* Log the counter line (info). st may be NULL. */
+void coll_stats_log(const struct coll_counter_snap *snap, const struct stor_stats *st);
 /* "127.0.0.1:2055/udp", "[2001:db8::1]/tcp" (IPv4-mapped shown as IPv4). */
 void coll_exporter_name(const struct coll_exporter *e, char *buf, size_t len);
 
@@ -304,24 +376,108 @@ void coll_exporter_name(const struct coll_exporter *e, char *buf, size_t len);
 void coll_log_open(bool to_stderr, bool to_syslog);
 void coll_log_set_level(int level);
 void coll_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A message that can repeat at network speed: at most one line per COLL_LOG_RL_MS per
+ * coll_lograte (each used by one thread), the next line saying how many were held back. */
+#define COLL_LOG_RL_MS 10000u
+struct coll_lograte {
+    bool logged;
+    uint64_t last_ms;
+    uint64_t held;
+};
+void coll_log_rl(struct coll_lograte *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* ---- qserver.c: the query server (issue 5; docs/protocol.md) ---- */
+/* ---- xcall.c: calls into the ingest loop from the query plane ---- */
+
+struct coll_xcall;
+typedef int coll_xcall_fn(void *arg);
+/* On the ingest loop's thread, before the query plane starts. */
+int coll_xcall_open(uv_loop_t *ingest, struct coll_xcall **out);
+/* From any thread but the ingest loop's: run fn(arg) on the ingest loop and return its result;
+ * -ETIMEDOUT when the loop did not take it within timeout_ms, -ECANCELED after shut. */
+int coll_xcall_run(struct coll_xcall *x, coll_xcall_fn *fn, void *arg, uint32_t timeout_ms);
+/* Fail queued and later calls (-ECANCELED); any thread. NULL ok. */
+void coll_xcall_shut(struct coll_xcall *x);
+/* Shut, then free in the handle's close callback (ingest thread, after the query plane
+ * stopped). NULL ok. */
+void coll_xcall_close(struct coll_xcall *x);
+
+/* ---- qserver.c, qclient.c, qinfo.c: the query server (docs/protocol.md) ---- */
+
+/* The query server's counters, for STATS (written and read on the query plane's thread). */
+struct coll_qserver_stats {
+    uint64_t clients;         /* gauge: TCP and unix clients connected */
+    uint64_t accepted;        /* connections served */
+    uint64_t refused;         /* ERR BUSY: a budget (max_clients, unix_max_clients) was full */
+    uint64_t fd_refused;      /* closed at accept: too few file descriptors left for the store */
+    uint64_t requests;        /* requests run on the threadpool (heavy) */
+    uint64_t stalled;         /* closed: their socket took no output for STALL_MS */
+    uint64_t idle_closed;     /* closed: idle_timeout */
+    uint64_t auth_timeouts;   /* closed: auth_timeout without authenticating */
+    uint64_t line_timeouts;   /* closed: a partial line and no complete one for line_timeout */
+    uint64_t auth_failures;   /* AUTH with a wrong token */
+    uint64_t yields;          /* a client's pipelined requests cut short to let others run */
+    uint64_t ingest_timeouts; /* STATS/EXPORTERS/FORGET the ingest loop did not answer in time */
+};
+
+/* What the query server reads from the ingest side: every pointer in here is owned by the
+ * ingest loop and dereferenced only in functions run there through `ingest`. */
+struct coll_qplane;
+struct coll_qserver_ingest {
+    struct coll_xcall *ingest;
+    struct coll_qplane *plane; /* its template-save counters (atomic); NULL: none */
+    const struct coll_stats_src *stats; /* may be NULL: STATS and EXPORTERS say less */
+};
 
 struct coll_qserver;
 /*
- * Serve the query protocol on cfg's TCP address and/or unix socket: sessions of query/, store
- * work on libuv's threadpool, STATS and EXPORTERS from stats (may be NULL) on the loop thread.
+ * Serve the query protocol on cfg's TCP address and/or unix socket, on `loop` (the query
+ * plane's): sessions of query/, store work on libuv's threadpool, light verbs on the loop.
  * A non-loopback address without a token is refused (-EPERM). msg says why on failure.
  */
 int coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll_qserver_cfg *cfg,
-                       const struct coll_stats_src *stats, struct coll_qserver **out, char *msg,
+                       const struct coll_qserver_ingest *in, struct coll_qserver **out, char *msg,
                        size_t msglen);
-/* "ADDR:PORT" of the TCP listener (port 0 resolved), for the startup line. */
+/* "ADDR:PORT" of the TCP listener (port 0 resolved), for the startup line; "" for none. */
 void coll_qserver_name(const struct coll_qserver *qs, char *buf, size_t len);
+void coll_qserver_stats(const struct coll_qserver *qs, struct coll_qserver_stats *out);
 /* Stop listening, cancel running queries, close clients; memory goes in close callbacks. */
 void coll_qserver_stop(struct coll_qserver *qs);
 
-/* Wall-clock milliseconds, the `now` given to the decoder and the store. */
-uint64_t coll_now_ms(void);
+/* ---- qplane.c: the query plane's thread ---- */
+
+struct coll_qplane_cfg {
+    struct stor_env *stor;
+    struct coll_qserver_cfg query; /* tcp and unix_path both "": no query server */
+    struct coll_qserver_ingest in;
+    uint32_t log_interval_s; /* the counter line; 0 = never */
+};
+
+struct coll_qplane;
+/*
+ * Start the query plane: its own libuv loop on its own thread, serving queries (when
+ * configured), and a control thread logging the counter line, watching commits (a warning
+ * when they start failing and when they recover) and writing the decoder's template
+ * snapshots to the store. The query server is bound before this returns (errors in msg).
+ */
+int coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **out, char *msg,
+                      size_t msglen);
+void coll_qplane_name(const struct coll_qplane *qp, char *buf, size_t len);
+/* Any thread. */
+void coll_qplane_set_log_interval(struct coll_qplane *qp, uint32_t log_interval_s);
+/* Write this snapshot of the decoder's templates to the store (ownership of buf, malloc'ed,
+ * passes to the query plane; a newer one replaces one not yet written). Any thread. */
+void coll_qplane_save_templates(struct coll_qplane *qp, void *buf, size_t len);
+/* Snapshots written and failed (any thread). */
+void coll_qplane_tmpl_counts(struct coll_qplane *qp, uint64_t *saved, uint64_t *failed);
+/* Stop serving, wait for the thread. NULL ok. */
+void coll_qplane_stop(struct coll_qplane *qp);
+/*
+ * The query steps on libuv's threadpool (which only the query server uses) run at a lower
+ * CPU priority than ingest (nice COLL_QUERY_NICE): on a busy machine the receive path gets
+ * the CPU first, queries take longer. Call on the thread itself; once per thread.
+ */
+#define COLL_QUERY_NICE 10
+void coll_thread_background(void);
 
 #endif

@@ -29,7 +29,8 @@
 #include "coll.h"
 
 enum kind {
-    K_PATH,   /* a path (char[COLL_PATH_MAX]), "" allowed */
+    K_PATH,   /* a path or address (a char array of the field's size), "" allowed */
+    K_TOKEN,  /* a secret: "" (none) or at least COLL_TOKEN_MIN characters, no blanks */
     K_LISTEN, /* adds a listener spec */
     K_ALLOW,  /* adds to the allow-list */
     K_LEVEL,  /* log level name */
@@ -60,10 +61,12 @@ static const struct key keys[] = {
     {"collector", "log_interval", K_SEC32, F(log_interval_s), 0, DAY_S, true, 0},
     {"collector", "log_level", K_LEVEL, F(log_level), 0, 0, true, 0},
     {"collector", "pid_file", K_PATH, F(pid_file), 0, 0, false, 0},
-    {"collector", "exporters_max", K_U32, F(exporters_max), 1, 1u << 20, false, 0},
+    {"collector", "exporter_rows_max", K_U32, F(exporter_rows_max), 1, 1u << 20, false, 0},
+    {"collector", "max_tcp_sessions", K_U32, F(tcp.max_sessions), 1, 1u << 20, false, 0},
+    {"collector", "tcp_idle_timeout", K_SEC32, F(tcp.idle_timeout_s), 1, DAY_S, false, 0},
+    {"collector", "template_save_interval", K_SEC32, F(tmpl_save_s), 1, 3600, false, 0},
     {"store", "partition", K_SEC32, F(stor.partition_s), 600, 30 * DAY_S, false, 600},
-    {"store", "map_size", K_SIZE64, F(stor.map_bytes), 1u << 20, 1ull << 44, false, 0},
-    {"store", "map_max", K_SIZE64, F(stor.map_max_bytes), 1u << 20, 1ull << 50, false, 0},
+    {"store", "map_max", K_SIZE64, F(stor.map_max_bytes), 1u << 20, 1ull << 42, false, 0},
     {"store", "commit_interval", K_MS32, F(stor.commit_ms), 1, 60000, false, 0},
     {"store", "grace", K_SEC32, F(stor.grace_s), 0, DAY_S, false, 0},
     {"store", "silent", K_SEC32, F(stor.silent_s), 1, DAY_S, false, 0},
@@ -86,9 +89,13 @@ static const struct key keys[] = {
     {"decoder", "identity_pen", K_U32, F(dec.identity_pen), 0, UINT32_MAX, false, 0},
     {"query", "listen", K_PATH, F(query.tcp), 0, 0, false, 0},
     {"query", "unix", K_PATH, F(query.unix_path), 0, 0, false, 0},
-    {"query", "token", K_PATH, F(query.token), 0, 0, false, 0},
-    {"query", "admin_token", K_PATH, F(query.admin_token), 0, 0, false, 0},
+    {"query", "token", K_TOKEN, F(query.token), 0, 0, false, 0},
+    {"query", "admin_token", K_TOKEN, F(query.admin_token), 0, 0, false, 0},
     {"query", "max_clients", K_U32, F(query.max_clients), 1, 65536, false, 0},
+    {"query", "unix_max_clients", K_U32, F(query.unix_max_clients), 1, 65536, false, 0},
+    {"query", "idle_timeout", K_SEC32, F(query.idle_timeout_s), 1, DAY_S, false, 0},
+    {"query", "auth_timeout", K_SEC32, F(query.auth_timeout_s), 1, 3600, false, 0},
+    {"query", "line_timeout", K_SEC32, F(query.line_timeout_s), 1, 3600, false, 0},
     {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, false, 0},
     {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, false, 0},
     {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, false, 0},
@@ -107,7 +114,10 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->rcvbuf_bytes = 8u << 20;
     cfg->log_interval_s = 60;
     cfg->log_level = COLL_LOG_INFO;
-    cfg->exporters_max = 1024;
+    cfg->exporter_rows_max = 1024;
+    cfg->tcp.max_sessions = 256;
+    cfg->tcp.idle_timeout_s = 600;
+    cfg->tmpl_save_s = 30;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */
@@ -115,6 +125,10 @@ coll_cfg_default(struct coll_cfg *cfg)
     dec_cfg_default(&cfg->dec);
     snprintf(cfg->query.tcp, sizeof(cfg->query.tcp), "127.0.0.1:7739");
     cfg->query.max_clients = 64;
+    cfg->query.unix_max_clients = 16;
+    cfg->query.idle_timeout_s = 300;
+    cfg->query.auth_timeout_s = 10;
+    cfg->query.line_timeout_s = 30;
     cfg->query.time_limit_ms = 60000;
     cfg->query.memory_limit = 256u << 20;
 }
@@ -322,31 +336,77 @@ set_listen(struct coll_cfg *cfg, const char *value, char *msg, size_t msglen)
     return 0;
 }
 
-int
-coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
-             char *msg, size_t msglen)
+/* A token: empty (none), or long enough that guessing it over the query port is hopeless. */
+static int
+set_token(struct coll_cfg *cfg, const struct key *k, const char *value, char *msg, size_t msglen)
 {
-    const struct key *k = NULL;
+    size_t len = strlen(value);
+    if (len >= k->size) {
+        snprintf(msg, msglen, "%s.%s: longer than %zu characters", k->section, k->name,
+                 k->size - 1);
+        return -EINVAL;
+    }
+    if (len > 0 && len < COLL_TOKEN_MIN) {
+        snprintf(msg, msglen, "%s.%s: shorter than %d characters", k->section, k->name,
+                 COLL_TOKEN_MIN);
+        return -EINVAL;
+    }
+    if (strpbrk(value, " \t") != NULL) {
+        snprintf(msg, msglen, "%s.%s: blanks are not allowed in a token", k->section, k->name);
+        return -EINVAL;
+    }
+    snprintf((char *) cfg + k->off, k->size, "%s", value);
+    return 0;
+}
+
+/* The row of section.key, or NULL with a message saying what is unknown. An old key name
+ * is mapped to its new one, with a warning in cfg. */
+static const struct key *
+find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, size_t msglen)
+{
     bool section_known = false;
+    if (strcmp(section, "collector") == 0 && strcmp(key, "exporters_max") == 0) {
+        /* The old name of exporter_rows_max ([decoder] exporters_max is another key). */
+        snprintf(cfg->warning, sizeof(cfg->warning),
+                 "collector.exporters_max is deprecated: it is now collector.exporter_rows_max "
+                 "(decoder.exporters_max is the decoder's exporter cap)");
+        key = "exporter_rows_max";
+    }
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].section, section) == 0) {
             section_known = true;
             if (strcmp(keys[i].name, key) == 0) {
-                k = &keys[i];
+                return &keys[i];
             }
         }
     }
+    if (section[0] == '\0') {
+        snprintf(msg, msglen,
+                 "%s: key outside a section ([collector], [store], [decoder], [query])", key);
+    } else if (!section_known) {
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query)",
+                 key, section);
+    } else {
+        snprintf(msg, msglen, "%s.%s: unknown key", section, key);
+    }
+    return NULL;
+}
+
+int
+coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
+             char *msg, size_t msglen)
+{
+    if (strcmp(section, "store") == 0 && strcmp(key, "map_size") == 0) {
+        /* Maps were grown from map_size; now every map is map_max from the start. */
+        size_t used = strlen(cfg->warning);
+        snprintf(cfg->warning + used, sizeof(cfg->warning) - used,
+                 "%sstore.map_size is ignored: every partition's map is store.map_max from the "
+                 "start and never grows",
+                 used != 0 ? "; " : "");
+        return 0;
+    }
+    const struct key *k = find_key(cfg, section, key, msg, msglen);
     if (k == NULL) {
-        if (section[0] == '\0') {
-            snprintf(msg, msglen,
-                     "%s: key outside a section ([collector], [store], [decoder], [query])", key);
-        } else if (!section_known) {
-            snprintf(msg, msglen,
-                     "%s: unknown section [%s] (known: collector, store, decoder, query)", key,
-                     section);
-        } else {
-            snprintf(msg, msglen, "%s.%s: unknown key", section, key);
-        }
         return -EINVAL;
     }
     switch (k->kind) {
@@ -358,6 +418,8 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
         }
         snprintf((char *) cfg + k->off, k->size, "%s", value);
         return 0;
+    case K_TOKEN:
+        return set_token(cfg, k, value, msg, msglen);
     case K_LISTEN:
         return set_listen(cfg, value, msg, msglen);
     case K_ALLOW: {
@@ -382,17 +444,44 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     }
 }
 
+/* Is the query address ("ADDR:PORT", "[V6]:PORT") loopback? Unparsable ones count as
+ * loopback here: the query server reports them when it binds. */
+static bool
+query_loopback(const char *spec)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    uint8_t a[16];
+    if (colon == NULL || (size_t) (colon - spec) >= sizeof(host)) {
+        return true;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int) (colon - spec), spec);
+    if (inet_pton(AF_INET, host, a) == 1) {
+        return a[0] == 127;
+    }
+    size_t n = strlen(host);
+    if (n < 2 || host[0] != '[' || host[n - 1] != ']') {
+        return true;
+    }
+    host[n - 1] = '\0';
+    return inet_pton(AF_INET6, host + 1, a) != 1 ||
+           memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+}
+
 int
 coll_cfg_check(const struct coll_cfg *cfg, char *msg, size_t msglen)
 {
+    if (cfg->query.tcp[0] != '\0' && cfg->query.token[0] == '\0' &&
+        !query_loopback(cfg->query.tcp)) {
+        snprintf(msg, msglen,
+                 "query.listen %s is not loopback: set a token (query.token, at least %d "
+                 "characters) to serve it",
+                 cfg->query.tcp, COLL_TOKEN_MIN);
+        return -EINVAL;
+    }
     if (cfg->stor.partition_s % 600 != 0) {
         snprintf(msg, msglen, "store.partition: %" PRIu32 " s is not a multiple of 600 s (10m)",
                  cfg->stor.partition_s);
-        return -EINVAL;
-    }
-    if (cfg->stor.map_max_bytes < cfg->stor.map_bytes) {
-        snprintf(msg, msglen, "store.map_max (%" PRIu64 ") is below store.map_size (%" PRIu64 ")",
-                 cfg->stor.map_max_bytes, cfg->stor.map_bytes);
         return -EINVAL;
     }
     return 0;
@@ -519,7 +608,7 @@ coll_cfg_diff(const struct coll_cfg *old, const struct coll_cfg *cur, char *live
         const struct key *k = &keys[i];
         const char *a = (const char *) old + k->off, *b = (const char *) cur + k->off;
         bool same;
-        if (k->kind == K_PATH) {
+        if (k->kind == K_PATH || k->kind == K_TOKEN) {
             same = strcmp(a, b) == 0;
         } else if (k->kind == K_LISTEN) {
             same = old->listen.n == cur->listen.n;

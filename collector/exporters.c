@@ -242,6 +242,34 @@ coll_extab_each(const struct coll_extab *t, coll_exporter_fn *fn, void *arg)
     return 0;
 }
 
+size_t
+coll_extab_forget(struct coll_extab *t, const uint8_t addr[16], int port)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct coll_exporter *e = &t->e[i];
+        bool gone = memcmp(e->addr, addr, 16) == 0 && (port < 0 || e->port == port);
+        if (!gone) {
+            t->e[kept++] = *e; /* first-seen order kept */
+        }
+    }
+    size_t n = t->n - kept;
+    if (n == 0) {
+        return 0;
+    }
+    /* Rebuild the index: open addressing has no cheap delete, and this is an admin verb. */
+    t->n = kept;
+    t->tot.tracked = kept;
+    t->last = NULL;
+    memset(t->index, 0, ((size_t) t->mask + 1) * sizeof(*t->index));
+    for (uint32_t i = 0; i < kept; i++) {
+        const struct coll_exporter *e = &t->e[i];
+        *slot_of(t, e->addr, e->port, e->transport) = i + 1;
+    }
+    memset(&t->e[kept], 0, n * sizeof(t->e[0]));
+    return n;
+}
+
 void
 coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out)
 {

@@ -11,10 +11,15 @@
  * docs/bench.md). It pauses only with a receive buffer of at least PAUSE_RCVBUF, which holds
  * a pause's worth of datagrams at several hundred thousand a second.
  *
- * TCP (IPFIX only, RFC 7011 §10.4): each session keeps a reassembly buffer; whole messages
- * are cut from the stream with dec_msg_len (the decoder reads the header) and decoded as they
- * complete, however the stream was split. A stream that is not IPFIX, or a message over
- * 64 KiB, closes the session. When a session ends, its exporter's templates are forgotten.
+ * TCP (IPFIX only, RFC 7011 §10.4): each session keeps a reassembly buffer while it holds
+ * part of a message (allocated when bytes arrive, freed when empty); whole messages are cut
+ * from the stream with dec_msg_len (the decoder reads the header) and decoded as they
+ * complete, however the stream was split. A stream that is not IPFIX, a header length under
+ * 16, or a message cut at EOF is counted (tcp-bad-streams) and logged, rate-limited; the
+ * first two close the session. When a session ends, its exporter's templates are forgotten.
+ * Sessions are bounded: max_tcp_sessions over all TCP listeners (more are closed at accept,
+ * counted), an idle timeout (a sweep once a second), and COLL_FD_RESERVE descriptors kept
+ * for the store.
  *
  * Both check the exporter allow-list before anything is decoded (a UDP datagram from an
  * address not on it is counted and dropped; a TCP connection is accepted and closed at once)
@@ -22,10 +27,12 @@
  */
 #define _DEFAULT_SOURCE /* SO_MEMINFO comes with <asm/socket.h>, under __USE_MISC */
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/sock_diag.h> /* SK_MEMINFO_DROPS */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "coll.h"
 
@@ -47,9 +54,12 @@ struct coll_listener {
     } h;
     struct coll_pipeline *pipe;
     char *slab;                   /* UDP receive slab */
-    uv_timer_t pause;             /* UDP: resumes reading after a drain */
+    uv_timer_t pause;             /* UDP: resumes reading after a drain; TCP: idle sweep */
+    struct coll_tcp_sessions *shared; /* TCP: the session budget of all TCP listeners */
+    struct coll_lograte bad_rl;   /* TCP: bad streams' log line */
     bool pausing;                 /* UDP: the buffer is big enough to pause */
-    int handles;                  /* open libuv handles; freed when the last closes */
+    int handles;                  /* open libuv handles, its sessions' included; freed when the
+                                     last closes */
     struct tcp_session *sessions; /* TCP: open sessions, to close with the listener */
     bool closing;
 };
@@ -58,8 +68,10 @@ struct tcp_session {
     uv_tcp_t tcp;
     struct coll_listener *owner;
     struct sockaddr_storage peer;
-    uint8_t buf[TCP_BUF + TCP_READ];
+    uint8_t *buf; /* TCP_BUF + TCP_READ bytes while it holds part of a message, else NULL */
     size_t len;
+    uint64_t last_ms; /* last bytes received (loop time) */
+    bool counted;     /* in the session budget */
     struct tcp_session *next;
 };
 
@@ -110,18 +122,25 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
         return;
     }
     coll_pipeline_message(l->pipe, from, DEC_TR_UDP, (const uint8_t *) buf->base, (size_t) nread,
-                          coll_now_ms());
+                          flow_wall_ms());
 }
 
+/* One of the listener's handles (its sockets, its timer, a TCP session) closed; the last
+ * frees it. libuv runs close callbacks in no promised order. */
 static void
-on_closed(uv_handle_t *h)
+listener_release(struct coll_listener *l)
 {
-    struct coll_listener *l = h->data;
     if (--l->handles > 0) {
         return;
     }
     free(l->slab);
     free(l);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+    listener_release(h->data);
 }
 
 int
@@ -178,7 +197,25 @@ session_closed(uv_handle_t *h)
             break;
         }
     }
-    free(s); /* the listener outlives its sessions: its close callback is queued after */
+    if (s->counted) {
+        l->shared->open--;
+        l->st.tcp_sessions--;
+    }
+    free(s->buf);
+    free(s);
+    listener_release(l); /* each session holds the listener */
+}
+
+/* A stream that cannot be framed, or was cut in a message: counted and logged. */
+static void
+bad_stream(struct tcp_session *s, const char *why)
+{
+    char peer[80];
+    s->owner->st.tcp_bad_streams++;
+    coll_sockaddr_name((const struct sockaddr *) &s->peer, peer, sizeof(peer));
+    coll_log_rl(&s->owner->bad_rl, COLL_LOG_WARNING,
+                "tcp %s: %s; session closed (tcp-bad-streams %" PRIu64 ")", peer, why,
+                s->owner->st.tcp_bad_streams);
 }
 
 static void
@@ -190,13 +227,18 @@ session_end(struct tcp_session *s)
     }
 }
 
+/* The reassembly buffer is allocated when bytes arrive and freed when it is empty again, so
+ * an idle session costs no buffer. */
 static void
 session_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct tcp_session *s = h->data;
     (void) suggested;
-    buf->base = (char *) s->buf + s->len;
-    buf->len = TCP_READ;
+    if (s->buf == NULL) {
+        s->buf = malloc(TCP_BUF + TCP_READ);
+    }
+    buf->base = s->buf != NULL ? (char *) s->buf + s->len : NULL;
+    buf->len = s->buf != NULL ? TCP_READ : 0;
 }
 
 /* Cut and decode every whole message at the front of the buffer. */
@@ -207,18 +249,24 @@ session_drain(struct tcp_session *s)
     for (;;) {
         long need = dec_msg_len(s->buf + off, s->len - off);
         if (need < 0) {
-            session_end(s); /* not IPFIX: nothing more can be framed */
+            bad_stream(s, need == DEC_E_VERSION ? "not IPFIX"
+                                                : "IPFIX header length under 16 bytes");
+            session_end(s); /* nothing more can be framed */
             return;
         }
         if (need == 0 || (size_t) need > s->len - off) {
             break;
         }
         coll_pipeline_message(s->owner->pipe, (const struct sockaddr *) &s->peer, DEC_TR_TCP,
-                              s->buf + off, (size_t) need, coll_now_ms());
+                              s->buf + off, (size_t) need, flow_wall_ms());
         off += (size_t) need;
     }
     memmove(s->buf, s->buf + off, s->len - off);
     s->len -= off;
+    if (s->len == 0) {
+        free(s->buf);
+        s->buf = NULL;
+    }
 }
 
 static void
@@ -226,12 +274,50 @@ session_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct tcp_session *s = st->data;
     (void) buf;
+    if (nread == UV_ENOBUFS) {
+        return; /* no memory for the buffer now: libuv asks again */
+    }
     if (nread < 0) {
-        session_end(s); /* EOF or error: a message cut off here is lost with the session */
+        if (s->len > 0) {
+            bad_stream(s, "a message cut off by the end of the stream");
+        }
+        session_end(s);
         return;
     }
+    s->last_ms = uv_now(st->loop);
     s->len += (size_t) nread;
     session_drain(s);
+}
+
+/* Once a second: close sessions that sent nothing for the idle timeout. */
+static void
+on_sweep(uv_timer_t *t)
+{
+    struct coll_listener *l = t->data;
+    uint64_t now = uv_now(t->loop), idle_ms = l->shared->cfg.idle_timeout_s * 1000ull;
+    for (struct tcp_session *s = l->sessions; s != NULL; s = s->next) {
+        if (s->counted && now - s->last_ms > idle_ms && !uv_is_closing((uv_handle_t *) &s->tcp)) {
+            l->st.tcp_idle_closed++;
+            session_end(s);
+        }
+    }
+}
+
+/* Why a connection is closed at accept: NULL when it is served. */
+static uint64_t *
+refusal(struct coll_listener *l, struct tcp_session *s)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *) &s->tcp, &fd) == 0 && coll_fd_scarce(fd)) {
+        return &l->st.fd_refused;
+    }
+    if (!coll_allow_match(l->allow, (const struct sockaddr *) &s->peer)) {
+        return &l->st.denied_connections; /* accepted only to be closed: nothing is read */
+    }
+    if (l->shared->open >= l->shared->cfg.max_sessions) {
+        return &l->st.tcp_refused;
+    }
+    return NULL;
 }
 
 static void
@@ -248,6 +334,7 @@ on_connection(uv_stream_t *server, int status)
     s->owner = l;
     s->tcp.data = s;
     uv_tcp_init(server->loop, &s->tcp);
+    l->handles++; /* released in session_closed */
     s->next = l->sessions;
     l->sessions = s;
     int n = sizeof(s->peer);
@@ -256,11 +343,17 @@ on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *) &s->tcp, session_closed);
         return;
     }
-    if (!coll_allow_match(l->allow, (const struct sockaddr *) &s->peer)) {
-        l->st.denied_connections++; /* accepted only to be closed: nothing is read */
+    uint64_t *why = refusal(l, s);
+    if (why != NULL) {
+        (*why)++;
         uv_close((uv_handle_t *) &s->tcp, session_closed);
         return;
     }
+    s->counted = true;
+    s->last_ms = uv_now(server->loop);
+    l->shared->open++;
+    l->st.tcp_sessions++;
+    l->st.tcp_accepted++;
     if (uv_read_start((uv_stream_t *) &s->tcp, session_alloc, session_read) != 0) {
         uv_close((uv_handle_t *) &s->tcp, session_closed);
     }
@@ -268,7 +361,8 @@ on_connection(uv_stream_t *server, int status)
 
 int
 coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeline *p,
-                struct coll_listener **out, char *msg, size_t msglen)
+                struct coll_tcp_sessions *shared, struct coll_listener **out, char *msg,
+                size_t msglen)
 {
     struct coll_listener *l = calloc(1, sizeof(*l));
     int rc;
@@ -278,18 +372,35 @@ coll_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, struct coll_pipeli
     }
     l->tcp = true;
     l->pipe = p;
+    l->shared = shared;
     l->h.server.data = l;
+    l->pause.data = l;
     uv_tcp_init(loop, &l->h.server);
-    l->handles = 1;
+    uv_timer_init(loop, &l->pause);
+    l->handles = 2;
     unsigned v6only = addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
     if ((rc = uv_tcp_bind(&l->h.server, addr, v6only)) != 0 ||
         (rc = uv_listen((uv_stream_t *) &l->h.server, 128, on_connection)) != 0) {
         snprintf(msg, msglen, "tcp listen: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *) &l->pause, on_closed);
         uv_close((uv_handle_t *) &l->h.server, on_closed);
         return rc;
     }
+    uv_timer_start(&l->pause, on_sweep, 1000, 1000);
     *out = l;
     return 0;
+}
+
+bool
+coll_fd_scarce(int fd)
+{
+    struct rlimit rl;
+    /* Read each time (one system call per accepted connection): main.c raises the limit at
+     * start, and both loops call this. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return false;
+    }
+    return (rlim_t) fd + COLL_FD_RESERVE >= rl.rlim_cur;
 }
 
 /* ---- both ---- */
@@ -384,8 +495,6 @@ coll_listen_close(struct coll_listener *l)
     for (struct tcp_session *s = l->sessions; s != NULL; s = s->next) {
         session_end(s); /* each frees itself in its close callback */
     }
-    if (!l->tcp) {
-        uv_close((uv_handle_t *) &l->pause, on_closed);
-    }
+    uv_close((uv_handle_t *) &l->pause, on_closed);
     uv_close(l->tcp ? (uv_handle_t *) &l->h.server : (uv_handle_t *) &l->h.udp, on_closed);
 }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -28,8 +29,7 @@
 
 #include "coll.h"
 
-#define TICK_MS       100
-#define LOG_EXPORTERS 16 /* exporters shown in the counter line */
+#define TICK_MS 100
 
 /* The command line: the file to read and what overrides it. */
 struct opts {
@@ -53,10 +53,11 @@ struct daemon {
     struct coll_listener *listeners[COLL_LISTEN_MAX];
     size_t nlisteners;
     struct coll_stats_src stats;
-    struct coll_qserver *qs; /* the query server (qserver.c) */
+    struct coll_tcp_sessions tcp; /* the TCP listeners' session budget */
+    struct coll_xcall *xcall;     /* the query plane's way into this loop */
+    struct coll_qplane *qp;       /* the query plane's thread (qplane.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
-    uint64_t logged_ms;
     bool pid_written;
 };
 
@@ -154,67 +155,37 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
             return rc;
         }
     }
+    /* -q is part of the config in force, so a reload compares like with like. */
+    if (o->query != NULL &&
+        (rc = coll_cfg_set(cfg, "query", "listen", o->query, msg, msglen)) != 0) {
+        return rc;
+    }
     return coll_cfg_check(cfg, msg, msglen);
 }
 
 /* ---- counters ---- */
 
-struct top {
-    struct coll_exporter e[LOG_EXPORTERS];
-    size_t n;
-};
-
-/* Keep copies of the busiest LOG_EXPORTERS exporters. */
-static int
-keep_top(void *arg, const struct coll_exporter *e)
-{
-    struct top *t = arg;
-    if (t->n < LOG_EXPORTERS) {
-        t->e[t->n++] = *e;
-        return 0;
-    }
-    size_t least = 0;
-    for (size_t i = 1; i < t->n; i++) {
-        if (t->e[i].datagrams < t->e[least].datagrams) {
-            least = i;
-        }
-    }
-    if (e->datagrams > t->e[least].datagrams) {
-        t->e[least] = *e;
-    }
-    return 0;
-}
-
+/* The counter line at exit (during the run the query plane logs it). */
 static void
 log_counters(struct daemon *d)
 {
-    struct coll_totals tot;
+    struct coll_counter_snap *snap = calloc(1, sizeof(*snap));
     struct stor_stats st;
-    struct top top = {.n = 0};
-    const struct coll_exporter *ex[LOG_EXPORTERS];
-    char line[8192];
-
-    coll_stats_totals(&d->stats, &tot);
-    stor_stats_get(d->stor, &st);
-    coll_stats_each_exporter(&d->stats, keep_top, &top);
-    for (size_t i = 0; i < top.n; i++) {
-        ex[i] = &top.e[i];
+    if (snap == NULL) {
+        return;
     }
-    coll_stats_line(&tot, &st, ex, top.n, LOG_EXPORTERS, coll_now_ms(), line, sizeof(line));
-    coll_log(COLL_LOG_INFO, "%s", line);
+    coll_stats_snap(&d->stats, snap);
+    stor_stats_get(d->stor, &st);
+    coll_stats_log(snap, &st);
+    free(snap);
 }
 
 static void
 on_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    uint64_t now = coll_now_ms();
     coll_pipeline_flush(d->pipe);
-    coll_pipeline_tick(d->pipe, now);
-    if (d->cfg.log_interval_s != 0 && now - d->logged_ms >= d->cfg.log_interval_s * 1000ull) {
-        log_counters(d);
-        d->logged_ms = now;
-    }
+    coll_pipeline_tick(d->pipe, flow_wall_ms());
 }
 
 /* ---- signals ---- */
@@ -231,8 +202,16 @@ stop(struct daemon *d)
     }
     d->nlisteners = 0;
     d->stats.nlisteners = 0;
-    coll_qserver_stop(d->qs);
-    d->qs = NULL;
+    /* The query plane may be waiting on this loop: fail its calls before waiting for it.
+     * Templates are saved by coll_pipeline_close from now on. */
+    if (d->pipe != NULL) {
+        coll_pipeline_set_saver(d->pipe, NULL, NULL, 0);
+    }
+    coll_xcall_shut(d->xcall);
+    coll_qplane_stop(d->qp);
+    d->qp = NULL;
+    coll_xcall_close(d->xcall);
+    d->xcall = NULL;
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *) &d->tick, NULL);
     uv_close((uv_handle_t *) &d->sigterm, NULL);
@@ -253,6 +232,9 @@ static void
 apply_live(struct daemon *d)
 {
     coll_log_set_level(d->cfg.log_level);
+    if (d->qp != NULL) {
+        coll_qplane_set_log_interval(d->qp, d->cfg.log_interval_s);
+    }
     for (size_t i = 0; i < d->nlisteners; i++) {
         int got;
         if (coll_listen_set_rcvbuf(d->listeners[i], (int) d->cfg.rcvbuf_bytes, &got) == 0 &&
@@ -278,6 +260,9 @@ on_sighup(uv_signal_t *s, int signum)
     if (load_config(d->opt, next, msg, sizeof(msg)) != 0) {
         coll_log(COLL_LOG_ERR, "reload: %s; keeping the running config", msg);
         goto free_next;
+    }
+    if (next->warning[0] != '\0') {
+        coll_log(COLL_LOG_WARNING, "reload: %s", next->warning);
     }
     if (coll_cfg_diff(&d->cfg, next, live, sizeof(live), restart, sizeof(restart)) == 0) {
         coll_log(COLL_LOG_NOTICE, "reload: %s: no change", d->opt->config ? d->opt->config : "-");
@@ -313,7 +298,8 @@ bind_all(struct daemon *d)
         bool tcp = false;
         int rc = coll_listen_parse(spec, &addr, &tcp, msg, sizeof(msg));
         if (rc == 0 && tcp) {
-            rc = coll_listen_tcp(d->loop, (struct sockaddr *) &addr, d->pipe, &l, msg, sizeof(msg));
+            rc = coll_listen_tcp(d->loop, (struct sockaddr *) &addr, d->pipe, &d->tcp, &l, msg,
+                                 sizeof(msg));
         } else if (rc == 0) {
             rc = coll_listen_udp(d->loop, (struct sockaddr *) &addr, (int) d->cfg.rcvbuf_bytes,
                                  d->pipe, &l, msg, sizeof(msg));
@@ -353,21 +339,40 @@ write_pid_file(struct daemon *d)
     return 0;
 }
 
+#ifdef DEC_MEMORY_DEFAULT
+/* 64 random bits from the kernel; the clock and pid if it has none to give. */
+static uint64_t
+random_seed(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed)) {
+        return seed;
+    }
+    return flow_mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
+}
+#endif
+
 /* Store, pipeline, exporter table. */
 static int
 open_parts(struct daemon *d)
 {
     struct stor_cfg scfg = d->cfg.stor;
+    struct dec_cfg dcfg = d->cfg.dec;
     char msg[512] = "";
     int rc;
 
     scfg.dir = d->dir;
+#ifdef DEC_MEMORY_DEFAULT
+    /* A decoder with a seeded exporter hash (it came with its memory budget): a seed no
+     * sender can know, so that sources cannot be chosen to collide. */
+    dcfg.hash_seed = random_seed();
+#endif
     if ((rc = stor_open(&d->stor, &scfg, msg, sizeof(msg))) != 0) {
         coll_log(COLL_LOG_ERR, "store %s: %s", d->dir, msg[0] ? msg : stor_strerror(rc));
         return rc;
     }
-    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &d->cfg.dec, coll_now_ms())) != 0 ||
-        (rc = coll_extab_create(&d->extab, d->cfg.exporters_max)) != 0) {
+    if ((rc = coll_pipeline_open(&d->pipe, d->stor, &dcfg, flow_wall_ms())) != 0 ||
+        (rc = coll_extab_create(&d->extab, d->cfg.exporter_rows_max)) != 0) {
         coll_log(COLL_LOG_ERR, "start: %s", strerror(-rc));
         return rc;
     }
@@ -397,38 +402,66 @@ detach(int ready_fd)
     coll_log_open(false, true);
 }
 
-/* The query server, after the listeners (so its line comes last). */
+static void
+save_templates(void *arg, void *buf, size_t len)
+{
+    coll_qplane_save_templates(arg, buf, len);
+}
+
+/* The query plane's thread with the query server, after the listeners (so its line comes
+ * last). */
 static int
-start_query(struct daemon *d)
+start_plane(struct daemon *d)
 {
     char msg[300] = "", name[80];
-    if (d->opt->query != NULL) {
-        snprintf(d->cfg.query.tcp, sizeof(d->cfg.query.tcp), "%s", d->opt->query);
+    struct coll_qplane_cfg qc = {.stor = d->stor,
+                                 .query = d->cfg.query,
+                                 .in = {.stats = &d->stats},
+                                 .log_interval_s = d->cfg.log_interval_s};
+    int rc = coll_xcall_open(d->loop, &d->xcall);
+    if (rc != 0) {
+        coll_log(COLL_LOG_ERR, "start: %s", uv_strerror(rc));
+        return -1;
     }
-    if (d->cfg.query.tcp[0] == '\0' && d->cfg.query.unix_path[0] == '\0') {
-        return 0;
-    }
-    int rc =
-        coll_qserver_start(d->loop, d->stor, &d->cfg.query, &d->stats, &d->qs, msg, sizeof(msg));
+    qc.in.ingest = d->xcall;
+    rc = coll_qplane_start(&qc, &d->qp, msg, sizeof(msg));
     /* The default address taken (another flowlogd, parallel tests) is not fatal; an address
      * asked for is. */
     bool dflt = d->opt->query == NULL && strcmp(d->cfg.query.tcp, "127.0.0.1:7739") == 0 &&
                 d->cfg.query.unix_path[0] == '\0';
     if (rc == UV_EADDRINUSE && dflt) {
         coll_log(COLL_LOG_WARNING, "no query server: %s (set -q or [query] listen)", msg);
-        return 0;
+        qc.query.tcp[0] = '\0';
+        rc = coll_qplane_start(&qc, &d->qp, msg, sizeof(msg));
     }
     if (rc != 0) {
-        coll_log(COLL_LOG_ERR, "%s", msg);
+        coll_log(COLL_LOG_ERR, "%s", msg[0] != '\0' ? msg : uv_strerror(rc));
         return -1;
     }
-    coll_qserver_name(d->qs, name, sizeof(name));
+    coll_pipeline_set_saver(d->pipe, save_templates, d->qp, d->cfg.tmpl_save_s * 1000u);
+    coll_qplane_name(d->qp, name, sizeof(name));
     if (name[0] != '\0') {
         printf("listening query %s\n", name);
         coll_log(COLL_LOG_NOTICE, "listening query %s", name);
     }
     fflush(stdout);
     return 0;
+}
+
+/* Say it loudly when the defaults leave the collector open. */
+static void
+warn_open(const struct daemon *d)
+{
+    if (d->cfg.allow.n == 0) {
+        coll_log(COLL_LOG_WARNING,
+                 "every exporter is allowed (no [collector] allow list): any host that reaches "
+                 "the listeners can send flows and templates");
+    }
+    if (d->cfg.query.token[0] == '\0' && (d->cfg.query.tcp[0] != '\0')) {
+        coll_log(COLL_LOG_WARNING,
+                 "the query server has no token ([query] token): every local user can query "
+                 "and change flow logs");
+    }
 }
 
 /*
@@ -462,14 +495,14 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
     d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
-    d->logged_ms = coll_now_ms();
+    d->tcp.cfg = d->cfg.tcp;
     raise_nofile();
     if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
         goto close_parts;
     }
-    if (start_query(d) != 0) {
+    if (start_plane(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
         goto close_parts;
@@ -480,6 +513,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     uv_signal_start(&d->sighup, on_sighup, SIGHUP);
     coll_log(COLL_LOG_NOTICE, "started: store %s, %zu listeners, allow-list %zu entries%s", d->dir,
              d->nlisteners, d->cfg.allow.n, d->cfg.allow.n == 0 ? " (all allowed)" : "");
+    warn_open(d);
     if (!o->foreground) {
         detach(ready_fd);
     }
@@ -494,7 +528,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
         rc = 1;
     }
 close_parts:
-    coll_pipeline_close(d->pipe, coll_now_ms()); /* saves the templates */
+    coll_pipeline_close(d->pipe, flow_wall_ms()); /* saves the templates */
     coll_extab_destroy(d->extab);
     stor_close(d->stor); /* commits what is queued */
     uv_loop_close(d->loop);
@@ -631,11 +665,17 @@ main(int argc, char **argv)
                 strerror(-rc));
         return 2;
     }
+    if (d.cfg.warning[0] != '\0') {
+        fprintf(stderr, "flowlogd: warning: %s\n", d.cfg.warning);
+    }
     if (o.check) {
         printf("%s: OK\n", o.config != NULL ? o.config : "(no config file)");
         return 0;
     }
     coll_log_set_level(d.cfg.log_level);
+    /* A client or exporter that goes away while we write costs an EPIPE on that socket, not
+     * the process (SIGPIPE's default action). Nothing in flowlogd relies on SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     int ready_fd = -1;
     if (!o.foreground) {
         ready_fd = daemonise();

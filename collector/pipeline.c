@@ -5,7 +5,9 @@
  * at the next one), and each message's header notes (export time, sequence loss) go with it.
  * Nothing here waits: when the store has no free batch the records are decoded into a
  * scratch buffer and counted as dropped. Templates are loaded from the store at start and
- * saved to it periodically and at exit, so a restarted collector decodes at once.
+ * saved at exit, so a restarted collector decodes at once; in between, when they changed, a
+ * snapshot is made here every template_save_interval and handed to the saver (the query plane writes
+ * it to the store, off this loop: a catalog commit waits on the disk).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -16,7 +18,6 @@
 #include "coll.h"
 
 #define SCRATCH      256
-#define TMPL_SAVE_MS 30000u
 #define EXPIRE_MS    1000u
 
 struct coll_pipeline {
@@ -27,17 +28,14 @@ struct coll_pipeline {
     struct flow_rec scratch[SCRATCH];
     struct coll_counters c;
     uint64_t tmpl_saved_ms;
+    uint64_t tmpl_seen; /* the decoder's template changes at the last snapshot */
+    coll_tmpl_saver_fn *saver;
+    uint32_t save_every_ms;
+    void *saver_arg;
+    struct coll_lograte save_rl;
     uint64_t expired_ms;
     struct coll_extab *ex; /* per-exporter counters, or NULL */
 };
-
-uint64_t
-coll_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 /* Point the decoder at a free batch, or at the scratch buffer when there is none. */
 static void
@@ -59,7 +57,7 @@ submit(struct coll_pipeline *p)
 {
     if (p->b != NULL) {
         p->b->n = p->sink.n;
-        p->b->recv_ms = coll_now_ms();
+        p->b->recv_ms = flow_wall_ms();
         stor_batch_submit(p->stor, p->b);
         p->c.batches++;
     } else {
@@ -100,18 +98,79 @@ save_write(void *arg, const void *data, size_t n)
     return 0;
 }
 
-static void
-templates_save(struct coll_pipeline *p, uint64_t now_ms)
+/* Everything that changes what a snapshot holds (new or refreshed, withdrawn, expired
+ * templates, and exporters forgotten). */
+static uint64_t
+tmpl_changes(const struct coll_pipeline *p)
+{
+    const struct dec_stats *ds = dec_ctx_stats(p->dec);
+    return ds->templates + ds->withdrawals + ds->tmpl_expired + p->c.exporters_forgotten;
+}
+
+/* A snapshot of the templates, malloc'ed into *out; 0 or the decoder's error (logged). */
+static int
+tmpl_snapshot(struct coll_pipeline *p, void **out, size_t *len)
 {
     struct {
         uint8_t *p;
         size_t len, cap;
     } buf = {NULL, 0, 0};
-    if (dec_tmpl_save(p->dec, save_write, &buf) == 0) {
-        stor_meta_put(p->stor, "templates", buf.p, buf.len);
+    int rc = dec_tmpl_save(p->dec, save_write, &buf);
+    if (rc != 0) {
+        p->c.tmpl_save_errors++;
+        coll_log_rl(&p->save_rl, COLL_LOG_ERR,
+                    "template snapshot not made: %s; a restart would forget templates learned "
+                    "since the last one",
+                    rc == -ENOMEM ? "out of memory" : dec_strerror(rc));
+        free(buf.p);
+        return rc;
     }
-    free(buf.p);
+    p->c.tmpl_snapshots++;
+    *out = buf.p;
+    *len = buf.len;
+    return 0;
+}
+
+/* At exit: written here and now (the query plane has stopped). */
+static void
+templates_save_now(struct coll_pipeline *p)
+{
+    void *buf;
+    size_t len;
+    if (tmpl_snapshot(p, &buf, &len) == 0) {
+        int rc = stor_meta_put(p->stor, "templates", buf, len);
+        if (rc != 0) {
+            coll_log(COLL_LOG_ERR, "template snapshot (%zu bytes) not saved: %s", len,
+                     stor_strerror(rc));
+        }
+        free(buf);
+    }
+}
+
+/* Periodically: a snapshot when templates changed, handed to the saver. */
+static void
+templates_save(struct coll_pipeline *p, uint64_t now_ms)
+{
+    void *buf;
+    size_t len;
+    uint64_t seen = tmpl_changes(p);
     p->tmpl_saved_ms = now_ms;
+    if (p->saver == NULL || seen == p->tmpl_seen) {
+        return;
+    }
+    p->tmpl_seen = seen;
+    if (tmpl_snapshot(p, &buf, &len) == 0) {
+        p->saver(p->saver_arg, buf, len);
+    }
+}
+
+void
+coll_pipeline_set_saver(struct coll_pipeline *p, coll_tmpl_saver_fn *fn, void *arg,
+                        uint32_t every_ms)
+{
+    p->saver = fn;
+    p->saver_arg = arg;
+    p->save_every_ms = every_ms;
 }
 
 int
@@ -138,6 +197,7 @@ coll_pipeline_open(struct coll_pipeline **out, struct stor_env *stor, const stru
         free(snap);
     }
     p->tmpl_saved_ms = now_ms;
+    p->tmpl_seen = tmpl_changes(p); /* what was just loaded is saved already */
     take_batch(p);
     *out = p;
     return 0;
@@ -192,6 +252,72 @@ coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from)
     dec_exporter_forget(p->dec, &src);
 }
 
+struct forget_ctx {
+    const uint8_t *addr;
+    int port;
+    struct dec_src *list;
+    size_t n, cap;
+};
+
+static int
+match_exporter(void *arg, const struct dec_exporter_info *info)
+{
+    struct forget_ctx *f = arg;
+    if (memcmp(info->src.addr, f->addr, 16) != 0 || (f->port >= 0 && info->src.port != f->port)) {
+        return 0;
+    }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 16;
+        struct dec_src *l = realloc(f->list, cap * sizeof(*l));
+        if (l == NULL) {
+            return -ENOMEM;
+        }
+        f->list = l;
+        f->cap = cap;
+    }
+    f->list[f->n++] = info->src;
+    return 0;
+}
+
+/*
+ * The decoder's side of forgetting. A decoder with dec_exporter_forget_addr (it came with
+ * the decoder's memory budget, DEC_MEMORY_DEFAULT) forgets them in one call; an older one
+ * exporter by exporter with dec_exporter_forget.
+ */
+static void
+forget_in_decoder(struct coll_pipeline *p, const uint8_t addr[16], int port,
+                  const struct dec_src *list, size_t n)
+{
+#ifdef DEC_MEMORY_DEFAULT
+    (void) list;
+    (void) n;
+    (void) dec_exporter_forget_addr(p->dec, addr, port);
+#else
+    (void) addr;
+    (void) port;
+    for (size_t i = 0; i < n; i++) {
+        dec_exporter_forget(p->dec, &list[i]);
+    }
+#endif
+}
+
+int
+coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int port,
+                          struct dec_src **out, size_t *n)
+{
+    struct forget_ctx f = {.addr = addr, .port = port};
+    int rc = dec_exporter_each(p->dec, match_exporter, &f);
+    if (rc != 0) {
+        free(f.list);
+        return rc;
+    }
+    forget_in_decoder(p, addr, port, f.list, f.n);
+    p->c.exporters_forgotten += f.n;
+    *out = f.list;
+    *n = f.n;
+    return 0;
+}
+
 void
 coll_pipeline_flush(struct coll_pipeline *p)
 {
@@ -212,7 +338,7 @@ coll_pipeline_tick(struct coll_pipeline *p, uint64_t now_ms)
         }
         p->expired_ms = now_ms;
     }
-    if (now_ms - p->tmpl_saved_ms >= TMPL_SAVE_MS) {
+    if (p->saver != NULL && now_ms - p->tmpl_saved_ms >= p->save_every_ms) {
         templates_save(p, now_ms);
     }
 }
@@ -254,7 +380,8 @@ coll_pipeline_close(struct coll_pipeline *p, uint64_t now_ms)
     if (p->b != NULL) {
         stor_batch_put(p->stor, p->b);
     }
-    templates_save(p, now_ms);
+    (void) now_ms;
+    templates_save_now(p);
     dec_ctx_destroy(p->dec);
     free(p);
 }

@@ -52,7 +52,6 @@ const char *stor_strerror(int err);
 struct stor_cfg {
     const char *dir;        /* created if missing */
     uint32_t partition_s;   /* span of one partition file; a multiple of 600. 3600 */
-    uint64_t map_bytes;     /* unused since maps no longer grow; kept so configs parse. 256 MiB */
     uint64_t map_max_bytes; /* every partition's map, fixed at open: address space, not disk
                                (a partition above it is full: STOR_E_FULL). 64 GiB, at most
                                4 TiB */

@@ -42,7 +42,6 @@ stor_cfg_default(struct stor_cfg *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->partition_s = 3600;
-    cfg->map_bytes = 256ull << 20;
     cfg->map_max_bytes = 64ull << 30;
     cfg->max_open_parts = 64;
     cfg->commit_ms = 1000;
@@ -376,7 +375,7 @@ cfg_valid(const struct stor_cfg *c, char *msg, size_t msglen)
                   (unsigned long long) c->map_max_bytes, (unsigned long long) MAP_LIMIT);
         return false;
     }
-    if (c->map_bytes < (1u << 20) || c->map_max_bytes < c->map_bytes || c->commit_ms == 0 ||
+    if (c->map_max_bytes < (1u << 20) || c->commit_ms == 0 ||
         c->max_open_parts == 0 || c->queue_batches == 0 || c->batch_records == 0 ||
         c->block_records == 0 || c->seal_rows == 0 || c->block_records > 65535) {
         stor__msg(msg, msglen, "storage limits out of range");

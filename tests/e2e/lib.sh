@@ -53,6 +53,37 @@ start_flowlogd() {
     fail "no 'listening $proto 127.0.0.1:PORT' line from flowlogd within 5 s"
 }
 
+# start_with ARGS...: start flowlogd -f -d $tmp/store -q 127.0.0.1:0 ARGS (listeners, -c FILE)
+# and wait for its query line, printed after every listener's; sets $pid, $qport and, when
+# there are such listeners, $port (the first UDP one) and $tport (the first TCP one).
+start_with() {
+    mkdir -p "$tmp/store"
+    : >"$tmp/flowlogd.out"
+    "$flowlogd" -f -d "$tmp/store" -q 127.0.0.1:0 "$@" \
+        >>"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
+    pid=$!
+    for _ in $(seq 100); do
+        qport=$(sed -n 's/^listening query 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+        if [ -n "$qport" ]; then
+            port=$(sed -n 's/^listening udp 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+                "$tmp/flowlogd.out" | head -n 1)
+            tport=$(sed -n 's/^listening tcp 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+                "$tmp/flowlogd.out" | head -n 1)
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || fail "flowlogd exited before listening"
+        sleep 0.1
+    done
+    fail "no 'listening query' line from flowlogd within 10 s"
+}
+
+# stat_of NAME [FLOWLOG ARGS...]: one STATS value over the TCP query port ($qport).
+stat_of() {
+    local n=$1
+    shift
+    "$flowlog" -s "127.0.0.1:$qport" "$@" stats | awk -v n="$n" '$1 == n { print $2 }'
+}
+
 # stop_flowlogd: SIGTERM; it must exit 0 within 5 s.
 stop_flowlogd() {
     kill -TERM "$pid"

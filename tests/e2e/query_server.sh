@@ -180,8 +180,8 @@ stop_flowlogd
 # Tokens and the client limit, from a config file.
 cat >"$tmp/flowlogd.conf" <<EOF
 [query]
-token = s3cret
-admin_token = r00t
+token = s3cret-s3cret-s3cret
+admin_token = r00t-r00t-r00t-r00t
 max_clients = 2
 unix = $tmp/q.sock
 EOF
@@ -195,29 +195,29 @@ send PING
 expect OK PONG
 send AUTH nope
 expect ERR AUTH wrong token
-send AUTH s3cret
+send AUTH s3cret-s3cret-s3cret
 expect OK authenticated
 send QUERY * | stats count
 rows 1 OK 1 rows
 send FLOWLOG CREATE web
 expect ERR DENIED
-send AUTH r00t
+send AUTH r00t-r00t-r00t-r00t
 expect OK authenticated (admin)
 send FLOWLOG CREATE web window=60
 expect OK flow log web created
 EOF
 "$flowlog" -s "127.0.0.1:$qport" query '*' 2>"$tmp/noauth" && fail "a query without the token worked"
 grep -q "ERR AUTH" "$tmp/noauth" || fail "no ERR AUTH without a token: $(cat "$tmp/noauth")"
-[ "$("$flowlog" -s "127.0.0.1:$qport" --token s3cret describe web | cut -d' ' -f1-3)" = "web 1 60" ] ||
+[ "$("$flowlog" -s "127.0.0.1:$qport" --token s3cret-s3cret-s3cret describe web | cut -d' ' -f1-3)" = "web 1 60" ] ||
     fail "describe with the token"
 # The unix socket serves the same sessions (tokens included).
-[ "$("$flowlog" -s "$tmp/q.sock" --token s3cret query '* | stats count')" = "$want_r" ] ||
+[ "$("$flowlog" -s "$tmp/q.sock" --token s3cret-s3cret-s3cret query '* | stats count')" = "$want_r" ] ||
     fail "query over the unix socket"
 "$flowlog" -s "$tmp/q.sock" stats >/dev/null 2>&1 && fail "unix socket without the token"
 # The interactive prompt (libedit) on a pseudo-terminal, when script(1) is there.
 if command -v script >/dev/null; then
     printf 'ping\nformat json\ndescribe web\nquit\n' >"$tmp/prompt.in"
-    script -qec "$flowlog -s 127.0.0.1:$qport --token s3cret" /dev/null <"$tmp/prompt.in" \
+    script -qec "$flowlog -s 127.0.0.1:$qport --token s3cret-s3cret-s3cret" /dev/null <"$tmp/prompt.in" \
         >"$tmp/prompt.out" 2>&1 || fail "interactive prompt (port $qport): $(tail -5 "$tmp/prompt.out")"
     grep -q '"name":"web"' "$tmp/prompt.out" || fail "prompt output: $(cat "$tmp/prompt.out")"
     echo "ok: interactive prompt"

@@ -84,6 +84,8 @@ test_good_file(void **state)
                   "log_level = debug\n"
                   "pid_file = /run/flowlogd.pid\n"
                   "exporters_max = 64\n"
+                  "max_tcp_sessions = 100\n"
+                  "tcp_idle_timeout = 2m\n"
                   "\n"
                   "[store]\n"
                   "partition = 2h\n"
@@ -117,9 +119,12 @@ test_good_file(void **state)
     assert_int_equal(c.log_interval_s, 300);
     assert_int_equal(c.log_level, COLL_LOG_DEBUG);
     assert_string_equal(c.pid_file, "/run/flowlogd.pid");
-    assert_int_equal(c.exporters_max, 64);
+    assert_int_equal(c.exporter_rows_max, 64); /* the deprecated name still works */
+    assert_non_null(strstr(c.warning, "collector.exporters_max is deprecated"));
+    assert_int_equal(c.tcp.max_sessions, 100);
+    assert_int_equal(c.tcp.idle_timeout_s, 120);
     assert_int_equal(c.stor.partition_s, 7200);
-    assert_int_equal(c.stor.map_bytes, 64ull << 20);
+    assert_non_null(strstr(c.warning, "store.map_size is ignored")); /* read, not used */
     assert_int_equal(c.stor.map_max_bytes, 1ull << 40);
     assert_int_equal(c.stor.commit_ms, 250);
     assert_int_equal(c.stor.grace_s, 180);
@@ -181,8 +186,16 @@ test_bad_values(void **state)
         {"[collector]\nrcvbuf = 8Q\n", ":2: collector.rcvbuf: '8Q' is not a size"},
         {"[collector]\nrcvbuf = 99999999999999999999999\n", ":2: collector.rcvbuf"},
         {"[collector]\nrcvbuf = 17179869184T\n", ":2: collector.rcvbuf"},
-        {"[collector]\nexporters_max = 0\n", ":2: collector.exporters_max: 0 is out of range"},
-        {"[collector]\nexporters_max = 12 apples\n", ":2: collector.exporters_max"},
+        {"[collector]\nexporters_max = 0\n", ":2: collector.exporter_rows_max: 0 is out of range"},
+        {"[collector]\nexporter_rows_max = 12 apples\n", ":2: collector.exporter_rows_max"},
+        {"[collector]\nmax_tcp_sessions = 0\n", ":2: collector.max_tcp_sessions: 0 is out"},
+        {"[query]\ntoken = x\n", ":2: query.token: shorter than 16 characters"},
+        {"[query]\nadmin_token = 123456789012345\n", ":2: query.admin_token: shorter than 16"},
+        {"[query]\ntoken = 0123456789abcdef 0\n", ":2: query.token: blanks are not allowed"},
+        {"[query]\nidle_timeout = 0\n", ":2: query.idle_timeout: 0 is out of range"},
+        {"[query]\nlisten = 0.0.0.0:7739\n", "query.listen 0.0.0.0:7739 is not loopback"},
+        {"[query]\nlisten = [2001:db8::1]:7739\n", "query.listen [2001:db8::1]:7739 is not"},
+        {"[query]\nunix_max_clients = 0\n", ":2: query.unix_max_clients: 0 is out of range"},
         {"[collector]\nallow = 10.0.0.0/33\n", ":2: collector.allow: '10.0.0.0/33'"},
         {"[collector]\nallow = 10.0.0.0/8, host.example\n", ":2: collector.allow: 'host.example'"},
         {"[collector]\nallow = 2001:db8::/129\n", ":2: collector.allow"},
@@ -193,8 +206,7 @@ test_bad_values(void **state)
         {"[store]\npartition = 700\n", ":2: store.partition: 700 is not a multiple of 600"},
         {"[store]\npartition = 0\n", ":2: store.partition: 0 is out of range"},
         {"[store]\ncommit_interval = 0\n", ":2: store.commit_interval"},
-        {"[store]\nmap_size = 2M\nmap_max = 1M\n",
-         "store.map_max (1048576) is below store.map_size"},
+        {"[store]\nmap_max = 5T\n", ":2: store.map_max: 5T is out of range"},
         {"[decoder]\ntemplates_max = 70000\n", ":2: decoder.templates_max"},
         {"[decoder]\nidentity_pen = 4294967296\n", ":2: decoder.identity_pen"},
         {"[store]\nnoequals\n", ":2: syntax error"},
@@ -345,6 +357,43 @@ test_example_is_defaults(void **state)
     assert_memory_equal(&c, &def, sizeof(c));
 }
 
+/* The new [query] keys and a token of the minimum length; no token at all stays fine. */
+static void
+test_query_keys(void **state)
+{
+    struct coll_cfg c;
+    char msg[600];
+    (void) state;
+    coll_cfg_default(&c);
+    assert_int_equal(c.query.unix_max_clients, 16);
+    assert_int_equal(c.query.idle_timeout_s, 300);
+    assert_int_equal(c.query.auth_timeout_s, 10);
+    assert_int_equal(c.query.line_timeout_s, 30);
+    assert_int_equal(c.tcp.max_sessions, 256);
+    assert_string_equal(c.warning, "");
+    assert_int_equal(load(&c,
+                          "[query]\ntoken = 0123456789abcdef\nunix_max_clients = 4\n"
+                          "idle_timeout = 5m\nauth_timeout = 3\nline_timeout = 2s\n"
+                          "[collector]\nexporter_rows_max = 9\n",
+                          msg, sizeof(msg)),
+                     0);
+    assert_string_equal(c.query.token, "0123456789abcdef");
+    assert_int_equal(c.query.unix_max_clients, 4);
+    assert_int_equal(c.query.idle_timeout_s, 300);
+    assert_int_equal(c.query.auth_timeout_s, 3);
+    assert_int_equal(c.query.line_timeout_s, 2);
+    assert_int_equal(c.exporter_rows_max, 9);
+    assert_string_equal(c.warning, "");
+    assert_int_equal(load(&c, "[query]\ntoken =\n", msg, sizeof(msg)), 0);
+    assert_string_equal(c.query.token, "");
+    /* Loopback needs no token; elsewhere one is enough. */
+    assert_int_equal(load(&c, "[query]\nlisten = [::1]:7739\n", msg, sizeof(msg)), 0);
+    assert_int_equal(load(&c, "[query]\nlisten = 127.0.0.2:7739\n", msg, sizeof(msg)), 0);
+    assert_int_equal(load(&c, "[query]\nlisten = 0.0.0.0:7739\ntoken = 0123456789abcdef\n", msg,
+                          sizeof(msg)),
+                     0);
+}
+
 static void
 test_levels(void **state)
 {
@@ -369,6 +418,7 @@ main(void)
         cmocka_unit_test(test_too_many_listeners),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_query_keys),
         cmocka_unit_test(test_example_is_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -198,6 +198,39 @@ test_many(void **state)
     coll_extab_destroy(t);
 }
 
+/* Forgetting an address (one port, or all) frees its rows: a full table takes new ones, the
+ * others are still found and keep their order. */
+static void
+test_forget(void **state)
+{
+    struct coll_extab *t;
+    struct dec_stats ds = {0};
+    struct dec_msg m = {.version = 10, .records = 1};
+    struct dec_src a1 = src_v4(1, 100, DEC_TR_UDP), a2 = src_v4(1, 200, DEC_TR_UDP);
+    struct dec_src b = src_v4(2, 100, DEC_TR_UDP), c = src_v4(3, 100, DEC_TR_UDP);
+    (void) state;
+    assert_int_equal(coll_extab_create(&t, 3), 0);
+    coll_extab_note(t, &a1, &m, 10, 1, &ds);
+    coll_extab_note(t, &b, &m, 10, 2, &ds);
+    coll_extab_note(t, &a2, &m, 10, 3, &ds);
+    coll_extab_note(t, &c, &m, 10, 4, &ds); /* full: untracked */
+    assert_null(coll_extab_find(t, &c));
+    assert_int_equal(coll_extab_forget(t, a1.addr, 100), 1);
+    assert_null(coll_extab_find(t, &a1));
+    assert_non_null(coll_extab_find(t, &a2));
+    assert_non_null(coll_extab_find(t, &b));
+    coll_extab_note(t, &c, &m, 10, 5, &ds); /* room again */
+    assert_non_null(coll_extab_find(t, &c));
+    assert_int_equal(coll_extab_forget(t, a1.addr, -1), 1); /* a2 */
+    assert_int_equal(coll_extab_forget(t, a1.addr, -1), 0);
+    struct coll_extab_totals tot;
+    coll_extab_totals(t, &tot);
+    assert_int_equal(tot.tracked, 2);
+    assert_int_equal(coll_extab_find(t, &b)->datagrams, 1);
+    assert_int_equal(coll_extab_find(t, &c)->datagrams, 1);
+    coll_extab_destroy(t);
+}
+
 static int
 count_each(void *arg, const struct coll_exporter *e)
 {
@@ -293,6 +326,7 @@ main(void)
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_each_and_templates),
         cmocka_unit_test(test_line),
+        cmocka_unit_test(test_forget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -491,7 +491,6 @@ setup(void **state)
     snprintf(c->log, sizeof(c->log), "%s/committed.log", c->dir);
     stor_cfg_default(&c->cfg);
     c->cfg.dir = c->store;
-    c->cfg.map_bytes = 1u << 20; /* small, so maps grow, and get killed while growing */
     c->cfg.commit_ms = 20;
     c->cfg.block_records = 64;
     c->cfg.batch_records = MAX_RECS;

@@ -41,7 +41,6 @@ open_at(const char *dir)
     char msg[256] = "";
     stor_cfg_default(&cfg);
     cfg.dir = dir;
-    cfg.map_bytes = 1u << 20;
     cfg.map_max_bytes = 4u << 20;
     int rc = stor_open(&env, &cfg, msg, sizeof(msg));
     if (rc != 0) {

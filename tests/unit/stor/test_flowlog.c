@@ -28,7 +28,6 @@ open_at(const char *dir, uint32_t max_flowlogs)
     char msg[256] = "";
     stor_cfg_default(&cfg);
     cfg.dir = dir;
-    cfg.map_bytes = 1u << 20;
     cfg.max_flowlogs = max_flowlogs;
     int rc = stor_open(&env, &cfg, msg, sizeof(msg));
     if (rc != 0) {

@@ -47,7 +47,6 @@ setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     stor_cfg_default(&f->cfg);
     f->cfg.dir = f->dir;
-    f->cfg.map_bytes = 1u << 20;
     f->cfg.commit_ms = 50;
     assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
     *state = f;
