@@ -63,7 +63,7 @@ usage(FILE *f)
             "                      flowlog query 'last 1h action:REJECT | top 10 srcaddr'\n"
             "  explain QUERY...    the plan: range, pushed-down conditions, windows, blocks\n"
             "  windows [RANGE]     capture windows (last 1h, since T [until T])\n"
-            "  exporters | stats | ping | help\n"
+            "  exporters [forget ADDR [PORT]] | stats | ping | help\n"
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
             "With no command on a terminal: an interactive prompt (a line that is not a\n"

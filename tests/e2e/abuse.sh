@@ -5,7 +5,7 @@
 #
 #   abuse.sh FLOWLOGD NFSEND STORDUMP DGRAMFUZZ FLOWLOG
 #   environment: FLOWLOG_ABUSE_S (seconds of abuse, default 60), FLOWLOG_ABUSE_NEST (depth
-#                of the nested queries, default 2000), FLOWLOG_FUZZ_RATE (garbage datagrams
+#                of the nested queries, default 32000: a 64 KiB line), FLOWLOG_FUZZ_RATE (garbage datagrams
 #                per second, default 2000)
 #
 # At the same time, for FLOWLOG_ABUSE_S seconds:
@@ -27,7 +27,7 @@ flowlogd=$1 nfsend=$2 stordump=$3 dgramfuzz=$4 flowlog=$5
 
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 secs=${FLOWLOG_ABUSE_S:-60}
-nest=${FLOWLOG_ABUSE_NEST:-2000}
+nest=${FLOWLOG_ABUSE_NEST:-32000}
 rate=${FLOWLOG_FUZZ_RATE:-2000}
 token=abuse-e2e-token-0123456789
 
