@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "dec.h"
+#include "http_cfg.h"
 #include "stor.h"
 
 /* ---- pipeline.c ---- */
@@ -149,6 +150,8 @@ struct coll_cfg {
     struct dec_cfg dec;
     /* [query]: the query server (qserver.c) */
     struct coll_qserver_cfg query;
+    /* [http]: the HTTP API and console (http.c, docs/http.md) */
+    struct coll_http_cfg http;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */
