@@ -47,6 +47,7 @@ struct api_job {
     char ecode[32];
     uint64_t rows;
     /* The watcher's: under h->w.mu. */
+    bool canceled; /* the watcher raised the cancel flag */
     int fd; /* a dup of the client's socket; -1 when not watched */
     struct api_job *next, **pprev;
 };
@@ -383,7 +384,7 @@ watch_once(struct coll_http *h, struct pollfd *pfd, size_t cap)
         next = j->next;
         if ((pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
             qry_session_cancel(j->sess);
-            atomic_fetch_add(&h->st.canceled, 1);
+            j->canceled = true;
             watch_unlink(j);
         }
     }
@@ -450,7 +451,12 @@ job_free(void *cls)
     struct api_job *j = cls;
     pthread_mutex_lock(&j->h->w.mu);
     watch_unlink(j);
+    bool canceled = j->canceled;
     pthread_mutex_unlock(&j->h->w.mu);
+    /* Canceled by the watcher, or ended unanswered because a write to the client failed. */
+    if (canceled || !j->done) {
+        atomic_fetch_add(&j->h->st.canceled, 1);
+    }
     qry_session_destroy(j->sess);
     coll_http_buf_free(&j->line);
     coll_http_buf_free(&j->out);
