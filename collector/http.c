@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_chart.h"
 #include "http_int.h"
 
 #define MHD_MEMORY (512 * 1024) /* per connection: a URL may carry a 64 KiB query, escaped */
@@ -231,6 +232,9 @@ mode_of(const char *format)
     if (strcmp(format, "csv") == 0) {
         return API_CSV;
     }
+    if (strcmp(format, "chart") == 0) {
+        return API_CHART;
+    }
     return -1;
 }
 
@@ -240,7 +244,13 @@ run_verb(struct coll_http *h, struct MHD_Connection *conn, const char *verb, con
 {
     int mode = mode_of(arg(conn, "format"));
     if (mode < 0) {
-        return http_error(conn, MHD_HTTP_BAD_REQUEST, "ARGS", "format= is ndjson, json or csv");
+        return http_error(conn, MHD_HTTP_BAD_REQUEST, "ARGS",
+                          "format= is ndjson, json, csv or chart");
+    }
+    uint32_t span_s = mode == API_CHART && rest != NULL ? http_chart_span_s(rest) : 0;
+    if (mode == API_CHART && (strcmp(verb, "QUERY") != 0 || span_s == 0)) {
+        return http_error(conn, MHD_HTTP_BAD_REQUEST, "ARGS",
+                          "format=chart needs a query with timechart SPAN of 1s or more");
     }
     if (rest != NULL && !one_line(rest)) {
         return http_error(conn, MHD_HTTP_BAD_REQUEST, "ARGS", "a line break in an argument");
@@ -248,7 +258,7 @@ run_verb(struct coll_http *h, struct MHD_Connection *conn, const char *verb, con
     struct coll_http_buf b = {0};
     coll_http_buf_printf(&b, "FORMAT %s\n%s%s%s\n", mode == API_CSV ? "csv" : "json", verb,
                          rest != NULL && rest[0] != '\0' ? " " : "", rest != NULL ? rest : "");
-    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, mode, b.p, 1, false);
+    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, mode, b.p, 1, span_s);
     coll_http_buf_free(&b);
     return ret;
 }
@@ -268,7 +278,7 @@ get_query(struct coll_http *h, struct MHD_Connection *conn, const char *verb)
     }
     struct coll_http_buf b = {0};
     coll_http_buf_printf(&b, "EXPLAIN %s\n", q);
-    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, API_LINES, b.p, 0, false);
+    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, API_LINES, b.p, 0, 0);
     coll_http_buf_free(&b);
     return ret;
 }
@@ -300,7 +310,7 @@ post_flowlog(struct coll_http *h, struct MHD_Connection *conn, const struct req 
     struct coll_http_buf b = {0};
     coll_http_buf_printf(&b, "FORMAT json\nFLOWLOG %s %s%s%s\n", verb, name,
                          args != NULL && args[0] != '\0' ? " " : "", args != NULL ? args : "");
-    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, API_NDJSON, b.p, 1, true);
+    enum MHD_Result ret = b.failed ? MHD_NO : http_api_run(h, conn, API_NDJSON, b.p, 1, 0);
     coll_http_buf_free(&b);
     return ret;
 }

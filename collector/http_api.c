@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_chart.h"
 #include "http_int.h"
 
 #define OUT_HIGH    (256 * 1024) /* bytes waiting for the client before the session pauses */
@@ -46,6 +47,8 @@ struct api_job {
     bool stream_error; /* an error after data in CSV: cut the stream */
     char ecode[32];
     uint64_t rows;
+    struct http_chart *chart; /* API_CHART: the rows collected */
+    int chart_rc;             /* the first row it refused */
     /* The watcher's: under h->w.mu. */
     bool canceled; /* the watcher raised the cancel flag */
     int fd; /* a dup of the client's socket; -1 when not watched */
@@ -201,6 +204,11 @@ static void
 data_line(struct api_job *j, const char *s, size_t len)
 {
     bool first = !j->started;
+    if (j->mode == API_CHART) {
+        int rc = j->chart_rc == 0 ? http_chart_row(j->chart, s, len) : 0;
+        j->chart_rc = j->chart_rc != 0 ? j->chart_rc : rc;
+        return; /* laid out at the status line */
+    }
     if (first) {
         begin(j, s, len);
     }
@@ -222,6 +230,29 @@ data_line(struct api_job *j, const char *s, size_t len)
     }
 }
 
+/* The chart's document, or an error if a bound was reached or the rows were not a timechart's. */
+static void
+chart_done(struct api_job *j, const struct coll_http_buf *st)
+{
+    int rc = j->chart_rc != 0 ? j->chart_rc : http_chart_emit(&j->out, j->chart, st->p, st->len);
+    if (rc == 0) {
+        j->started = true;
+        return;
+    }
+    j->failed = true;
+    j->out.len = j->out_off = 0;
+    const char *e = rc == -EINVAL ? "ERR ARGS format=chart needs a timechart query"
+                    : rc == -E2BIG ? "ERR LIMIT the chart has too many series or buckets"
+                                   : "ERR NOMEM out of memory";
+    struct coll_http_buf eb = {0};
+    status_err(j, &eb, e, strlen(e));
+    coll_http_buf_put(&j->out, eb.p, eb.len);
+    coll_http_buf_free(&eb);
+    if (rc == -E2BIG) {
+        atomic_fetch_add(&j->h->st.chart_limited, 1);
+    }
+}
+
 static void
 status_line(struct api_job *j, const char *s, size_t len)
 {
@@ -232,6 +263,11 @@ status_line(struct api_job *j, const char *s, size_t len)
         status_err(j, &st, s, len);
     } else {
         status_ok(&st, s, len);
+    }
+    if (j->mode == API_CHART && !j->failed) {
+        chart_done(j, &st);
+        coll_http_buf_free(&st);
+        return;
     }
     if (!j->started && j->failed) {
         coll_http_buf_put(&j->out, st.p, st.len); /* the error alone: HTTP 4xx/5xx */
@@ -458,6 +494,10 @@ job_free(void *cls)
         atomic_fetch_add(&j->h->st.canceled, 1);
     }
     qry_session_destroy(j->sess);
+    if (j->chart != NULL) {
+        http_chart_free(j->chart);
+        free(j->chart);
+    }
     coll_http_buf_free(&j->line);
     coll_http_buf_free(&j->out);
     free(j);
@@ -517,15 +557,18 @@ content_type(enum api_mode mode)
 
 enum MHD_Result
 http_api_run(struct coll_http *h, struct MHD_Connection *conn, enum api_mode mode,
-             const char *lines, unsigned skip, bool admin)
+             const char *lines, unsigned skip, uint32_t span_s)
 {
     struct api_job *j;
-    (void) admin;
-    if (job_create(&j, h, mode, skip) != 0) {
+    if (job_create(&j, h, mode, skip) != 0 ||
+        (mode == API_CHART && (j->chart = calloc(1, sizeof(*j->chart))) == NULL)) {
         return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "NOMEM", "out of memory");
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (j->chart != NULL) {
+        j->chart->span_s = span_s;
+    }
     watch_add(h, j, ci != NULL ? ci->connect_fd : -1);
     job_feed(j, lines);
     step_until_output(j); /* the HTTP status depends on what comes first */

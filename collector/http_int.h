@@ -38,16 +38,16 @@ enum api_mode {
     API_JSON,    /* {"columns":[...],"rows":[...],"status":{...}} */
     API_CSV,     /* the CSV format as it is; an error after data cuts the stream */
     API_LINES,   /* {"lines":["...",...],"status":{...}} (EXPLAIN) */
-    API_COLUMNS, /* timechart rows as {"t":[...],"series":[...],...} */
+    API_CHART,   /* timechart rows as {"t":[...],"series":[...],...} (http_chart.c) */
 };
 
 /*
  * Run `lines` (request lines, each ending in '\n'; the first `skip` answer only a status
- * line, e.g. FORMAT) in a new session and answer conn with the result in mode. admin: the
- * request carried the admin token (or none is configured). Returns MHD_YES or MHD_NO.
+ * line, e.g. FORMAT) in a new session and answer conn with the result in mode; span_s is
+ * the timechart's bucket for API_CHART. Tokens were checked by the caller. MHD_YES or MHD_NO.
  */
 enum MHD_Result http_api_run(struct coll_http *h, struct MHD_Connection *conn, enum api_mode mode,
-                             const char *lines, unsigned skip, bool admin);
+                             const char *lines, unsigned skip, uint32_t span_s);
 
 /* A JSON error answer {"status":"ERR","code":...,"message":...} with HTTP status code. */
 enum MHD_Result http_error(struct MHD_Connection *conn, unsigned code, const char *ecode,

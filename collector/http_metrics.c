@@ -367,6 +367,8 @@ http_emit(struct coll_http_buf *b, const struct coll_http_stats *hs, uint64_t om
          "HTTP queries canceled because the client hung up"},
         {"flowlog_http_metrics_truncated_total", &hs->metrics_truncated, true,
          "/metrics answers that left exporters out"},
+        {"flowlog_http_chart_limited_total", &hs->chart_limited, true,
+         "format=chart answers refused: too many series or buckets"},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         family(b, c[i].name, c[i].counter, c[i].help);

@@ -94,6 +94,33 @@ EOF
     echo "ok: '$q': $n rows equal the line protocol's (ndjson, json, csv)"
 done
 
+# ---- format=chart: the timechart's rows in columns, null where a bucket has no row ----
+q='protocol in (1, 58) | timechart 30s sum(bytes) by protocol'
+get "/api/v1/query?q=$(urlq "$q")"
+cp "$tmp/body" "$tmp/rows"
+get "/api/v1/query?q=$(urlq "$q")&format=chart"
+expect_code 200 "format=chart"
+python3 - "$tmp/body" "$tmp/rows" <<'EOF' || fail "format=chart differs from the rows: $(head -c 300 "$tmp/body")"
+import json, sys, datetime
+doc = json.load(open(sys.argv[1]))
+rows = [json.loads(l) for l in open(sys.argv[2])][:-1]
+assert doc["span_s"] == 30 and doc["field"] == "protocol" and doc["agg"] == "sum(bytes)"
+ts = lambda s: int(datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp())
+want = {(ts(r["_time"]), r["protocol"]): r["sum(bytes)"] for r in rows}
+t = doc["t"]
+assert t == list(range(t[0], t[-1] + 1, 30)) and t[0] == min(k[0] for k in want)
+cells = 0
+for s in doc["series"]:
+    assert len(s["values"]) == len(t)
+    for i, v in enumerate(s["values"]):
+        assert v == want.get((t[i], s["name"])), (t[i], s["name"], v)
+        cells += v is not None
+assert cells == len(want) == doc["status"]["rows"]
+EOF
+get "/api/v1/query?q=$(urlq '* | limit 1')&format=chart"
+expect_code 400 "format=chart without timechart"
+echo "ok: format=chart holds the timechart's rows, null elsewhere"
+
 # ---- errors ----
 get "/api/v1/query?q=$(urlq '* | tpo 3')"
 expect_code 400 "a parse error"
