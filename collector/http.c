@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_assets.h"
 #include "http_chart.h"
 #include "http_int.h"
 
@@ -418,6 +419,29 @@ route_post(struct coll_http *h, struct MHD_Connection *conn, const char *url, st
     return http_error(conn, MHD_HTTP_NOT_FOUND, "NOTFOUND", "no such resource");
 }
 
+/* The console's files (http_assets.h); "/" is /index.html. */
+static enum MHD_Result
+get_asset(struct MHD_Connection *conn, const char *url)
+{
+    const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
+    for (size_t i = 0; i < http_assets_n; i++) {
+        if (strcmp(http_assets[i].path, path) != 0) {
+            continue;
+        }
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            http_assets[i].len, (void *) http_assets[i].data, MHD_RESPMEM_PERSISTENT);
+        if (r == NULL) {
+            return MHD_NO;
+        }
+        http_add_common(r);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, http_assets[i].type);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    return http_error(conn, MHD_HTTP_NOT_FOUND, "NOTFOUND", "no such resource");
+}
+
 static enum MHD_Result
 route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
 {
@@ -446,7 +470,13 @@ route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
     if (strcmp(url, "/metrics") == 0) {
         return get_metrics(h, conn);
     }
-    return http_error(conn, MHD_HTTP_NOT_FOUND, "NOTFOUND", "no such resource");
+    if (strcmp(url, "/api/v1/info") == 0) {
+        struct coll_http_buf b = {0};
+        coll_http_buf_printf(&b, "{\"status\":\"OK\",\"collector\":%s}\n",
+                             h->host.info != NULL ? "true" : "false");
+        return b.failed ? MHD_NO : text_answer(conn, MHD_HTTP_OK, "application/json", &b);
+    }
+    return get_asset(conn, url);
 }
 
 /* ---- libmicrohttpd's callbacks ---- */
