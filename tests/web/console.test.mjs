@@ -13,7 +13,7 @@ const require = createRequire(`${process.env.WEB_DIR}/package.json`);
 const { chromium } = require('playwright-core');
 const URL0 = process.env.FLOWLOG_URL;
 const TOPS = ['top-srcaddr', 'top-dstaddr', 'top-conv', 'top-dstport', 'top-protocol'];
-const PANELS = ['overview', 'traffic', ...TOPS, 'rejected', 'health'];
+const PANELS = ['overview', 'traffic', ...TOPS, 'rejected', 'health', 'flowlogs'];
 
 let browser;
 let page;
@@ -113,7 +113,7 @@ test('a clicked row filters every panel, and the state is in the URL', async () 
   await settled();
   const filter = new URL(page.url()).searchParams.get('filter');
   assert.equal(filter, `dstport:${row.dstport}`);
-  for (const id of PANELS) {
+  for (const id of PANELS.filter((p) => p !== 'flowlogs')) { // flow logs are not traffic
     const qs = await page.evaluate((pid) => JSON.parse(document.getElementById(pid).dataset.queries), id);
     assert.ok(qs.some((q) => q.includes(`(dstport:${row.dstport})`)), `${id}: ${qs.join(' / ')}`);
   }
@@ -130,6 +130,38 @@ test('a clicked row filters every panel, and the state is in the URL', async () 
   await page.goBack();
   await settled();
   assert.equal(new URL(page.url()).searchParams.get('filter'), null);
+});
+
+test('flow logs are created, stopped and deleted from their panel', async () => {
+  const names = async () => page.evaluate(() => [...document.querySelectorAll('#flowlogs tr[data-name]')]
+    .map((tr) => JSON.parse(tr.dataset.row)));
+  const settle = () => until(page, () => document.getElementById('flowlogs').dataset.state === 'ready',
+    null, 'the flow logs');
+  await page.selectOption('#fl-action', 'create');
+  await page.fill('#fl-name', 'web-ui');
+  await page.fill('#fl-args', 'window=60 traffic=reject description="from the console"');
+  await page.click('#fl-form button[type=submit]');
+  await until(page, () => document.querySelector('#flowlogs tr[data-name="web-ui"]') !== null, null,
+    'the new flow log');
+  await settle();
+  let fl = (await names()).find((r) => r.name === 'web-ui');
+  assert.equal(fl.window, 60);
+  assert.equal(fl.traffic, 'reject');
+  assert.equal(fl.description, 'from the console');
+  assert.match(await page.textContent('#flowlogs .result'), /flow log web-ui created/);
+  await page.click('#flowlogs tr[data-name="web-ui"] .fl-stop');
+  await until(page, () => document.querySelector('#flowlogs tr[data-name="web-ui"] .fl-start') !== null,
+    null, 'stopped');
+  await settle();
+  fl = (await names()).find((r) => r.name === 'web-ui');
+  assert.equal(fl.active, 'off');
+  page.once('dialog', (d) => d.accept());
+  await page.click('#flowlogs tr[data-name="web-ui"] .fl-delete');
+  await until(page, () => document.querySelector('#flowlogs tr[data-name="web-ui"]') === null, null,
+    'deleted');
+  assert.match(await page.textContent('#flowlogs .result'), /flow log web-ui deleted/);
+  assert.throws(() => execFileSync(process.env.FLOWLOG_CLI,
+    ['-s', process.env.FLOWLOG_Q, 'describe', 'web-ui'], { stdio: 'ignore' }));
 });
 
 test('no console errors and no failed requests', () => {

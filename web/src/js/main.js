@@ -7,6 +7,7 @@ import * as topn from './topn.js';
 import * as rejected from './rejected.js';
 import * as health from './health.js';
 import * as search from './search.js';
+import * as flowlogs from './flowlogs.js';
 import { setState, rangeText } from './util.js';
 
 const PRESETS = { '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
@@ -86,6 +87,7 @@ function ctx() {
       state.search = q;
       writeState(false);
     },
+    reloadPanel: (id) => loadPanel(panels.find((p) => p[0] === id), window.flowlog.generation, ctx()),
   };
 }
 
@@ -99,19 +101,27 @@ const panels = [
   ['top-protocol', topn.load],
   ['rejected', rejected.load],
   ['health', health.load],
+  ['flowlogs', flowlogs.load],
 ];
+
+function loadPanel([id, load], gen, c) {
+  const el = document.getElementById(id);
+  setState(el, 'loading');
+  load(el, c).then(
+    () => { if (gen === window.flowlog.generation) setState(el, 'ready'); },
+    (e) => {
+      if (gen === window.flowlog.generation) setState(el, 'error', e);
+      if (e.code === 'AUTH') document.getElementById('login').hidden = false;
+    },
+  );
+}
 
 function loadAll() {
   const gen = ++window.flowlog.generation;
   const c = ctx();
   document.getElementById('range-text').textContent = rangeText(c.range);
-  for (const [id, load] of panels) {
-    const el = document.getElementById(id);
-    setState(el, 'loading');
-    load(el, c).then(
-      () => { if (gen === window.flowlog.generation) setState(el, 'ready'); },
-      (e) => { if (gen === window.flowlog.generation) setState(el, 'error', e); },
-    );
+  for (const p of panels) {
+    loadPanel(p, gen, c);
   }
 }
 
@@ -171,6 +181,17 @@ function wire() {
       update(true);
     });
   }
+  document.getElementById('login').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = new URLSearchParams({ token: document.getElementById('login-token').value });
+    const res = await fetch('/api/v1/login', { method: 'POST', body, credentials: 'same-origin' });
+    if (res.ok) {
+      document.getElementById('login').hidden = true;
+      loadAll();
+    } else {
+      document.getElementById('login-token').value = '';
+    }
+  });
   window.addEventListener('popstate', () => {
     state = readState();
     syncControls();
@@ -180,6 +201,7 @@ function wire() {
 
 wire();
 const runSearch = search.init(document.getElementById('search'), ctx);
+flowlogs.init(document.getElementById('flowlogs'), ctx);
 update(false);
 if (state.search) {
   runSearch();
