@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # web.console: the console in headless chromium (tests/web/console.test.mjs, node --test)
-# against flowlogd fed 20000 records by nfsend over the last half hour.
+# against flowlogd fed 21000 records by nfsend in three bursts over the last three hours.
 #
 #   console.sh FLOWLOGD NFSEND FLOWLOG
 #
@@ -43,14 +43,18 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 [ -n "$wport" ] || fail "flowlogd printed no listening lines"
-"$nfsend" -p "$port" -n 20000 -s 5 -t $(($(date +%s) - 1800)) -r 20000 >/dev/null ||
-    fail "nfsend failed"
+# Three 10-minute bursts, 3 h, 1.5 h and 30 min ago: several chart buckets, and gaps.
+now=$(date +%s)
+for ago in 10800 5400 1800; do
+    "$nfsend" -p "$port" -n 7000 -s "$ago" -t $((now - ago)) -r 20000 >/dev/null ||
+        fail "nfsend failed"
+done
 for _ in $(seq 100); do
     n=$("$flowlog" -s "127.0.0.1:$qport" -f json query '* | stats count' | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
-    [ "$n" = 20000 ] && break
+    [ "$n" = 21000 ] && break
     sleep 0.2
 done
-[ "$n" = 20000 ] || fail "20000 records not stored ($n)"
+[ "$n" = 21000 ] || fail "21000 records not stored ($n)"
 
 FLOWLOG_URL="http://127.0.0.1:$wport/" FLOWLOG_Q="127.0.0.1:$qport" FLOWLOG_CLI="$flowlog" \
     CHROMIUM="$chromium" WEB_DIR="$web" node --test "$(dirname "$0")/console.test.mjs" ||
