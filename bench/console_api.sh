@@ -45,8 +45,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 urlq() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
 
 printf '%-60s %10s %10s %7s\n' query "line (s)" "http (s)" ratio
-for q in '* | top 10 srcaddr by bytes' \
-    '* | stats count, sum(bytes) by protocol, dstport' \
+for q in '* | top 10 dstport by bytes' \
+    '* | stats count, sum(bytes) by protocol' \
     '* | fields srcaddr, dstaddr, dstport, bytes' \
     '*'; do
     u="http://127.0.0.1:$wport/api/v1/query?q=$(urlq "$q")&format=ndjson"

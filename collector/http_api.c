@@ -46,7 +46,6 @@ struct api_job {
     bool failed;  /* the status was ERR */
     bool stream_error; /* an error after data in CSV: cut the stream */
     char ecode[32];
-    uint64_t rows;
     struct http_chart *chart; /* API_CHART: the rows collected */
     int chart_rc;             /* the first row it refused */
     /* The watcher's: under h->w.mu. */
@@ -212,7 +211,6 @@ data_line(struct api_job *j, const char *s, size_t len)
     if (first) {
         begin(j, s, len);
     }
-    j->rows++;
     switch (j->mode) {
     case API_NDJSON:
     case API_CSV:
@@ -307,6 +305,28 @@ one_line(struct api_job *j, const char *s, size_t len)
     data_line(j, s, len);
 }
 
+/*
+ * ndjson and CSV pass data lines through as they are: once the answer has started, whole runs
+ * of lines are copied at once, and only the last complete line of a chunk can be the status
+ * line (a response ends with it). Returns how many bytes of data were taken.
+ */
+static size_t
+pass_through(struct api_job *j, const char *data, size_t len)
+{
+    if ((j->mode != API_NDJSON && j->mode != API_CSV) || !j->started || j->done ||
+        j->line.len > 0 || len == 0) {
+        return 0;
+    }
+    const char *nl = memrchr(data, '\n', len);
+    if (nl == NULL || nl == data) {
+        return 0;
+    }
+    const char *prev = memrchr(data, '\n', (size_t) (nl - data));
+    size_t bulk = prev != NULL ? (size_t) (prev - data) + 1 : 0;
+    coll_http_buf_put(&j->out, data, bulk);
+    return bulk;
+}
+
 /* The session's output callback. */
 static int
 job_out(void *arg, const char *data, size_t len)
@@ -315,18 +335,18 @@ job_out(void *arg, const char *data, size_t len)
     if (j->out.len - j->out_off >= OUT_HIGH) {
         return QRY_E_AGAIN;
     }
-    coll_http_buf_put(&j->line, data, len);
+    size_t took = pass_through(j, data, len);
+    coll_http_buf_put(&j->line, data + took, len - took);
     if (j->line.failed || j->out.failed) {
         return -ENOMEM;
     }
-    size_t start = 0;
-    for (size_t i = 0; i < j->line.len; i++) {
-        if (j->line.p[i] == '\n') {
-            one_line(j, j->line.p + start, i - start);
-            start = i + 1;
-        }
+    const char *p = j->line.p, *end = j->line.p + j->line.len, *nl;
+    while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        one_line(j, p, (size_t) (nl - p));
+        p = nl + 1;
     }
-    memmove(j->line.p, j->line.p + start, j->line.len - start);
+    size_t start = (size_t) (p - j->line.p);
+    memmove(j->line.p, p, j->line.len - start);
     j->line.len -= start;
     return 0;
 }
