@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "flow_cidr.h"
 #include "http_assets.h"
 #include "http_chart.h"
 #include "http_int.h"
@@ -625,15 +626,26 @@ parse_listen(const char *spec, struct sockaddr_storage *sa)
     return -EINVAL;
 }
 
+/* In 127.0.0.0/8 or ::1 (flow_cidr's 16-byte form: IPv4 as IPv4-mapped). */
 static bool
 is_loopback(const struct sockaddr_storage *sa)
 {
+    static const char *const nets[] = {"127.0.0.0/8", "::1"};
+    uint8_t a[16] = {0};
     if (sa->ss_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *) sa;
-        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+    } else {
+        memcpy(a, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
     }
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *) sa;
-    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+    for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+        struct flow_cidr c;
+        if (flow_cidr_parse(nets[i], strlen(nets[i]), &c, NULL) == 0 &&
+            flow_cidr_contains(&c, a)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Bind and listen ourselves, so that errors keep their errno and port 0 its answer. */
