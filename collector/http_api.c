@@ -50,7 +50,7 @@ struct api_job {
     int chart_rc;             /* the first row it refused */
     /* The watcher's: under h->w.mu. */
     bool canceled; /* the watcher raised the cancel flag */
-    int fd; /* a dup of the client's socket; -1 when not watched */
+    int fd; /* the client's socket (libmicrohttpd's); -1 when not watched */
     struct api_job *next, **pprev;
 };
 
@@ -392,14 +392,21 @@ job_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 /* ---- the hang-up watcher ---- */
 
+/*
+ * Watch the client's socket. The job lives inside its connection: libmicrohttpd destroys the
+ * response (job_free, which unlinks the job) before it closes the socket, so fd is this
+ * connection's while the job is listed. (A dup would survive even that, but ThreadSanitizer
+ * cannot follow descriptors that libuv and libmicrohttpd open and close without its
+ * interceptors, and reports a dup of a reused number as a race.)
+ */
 static void
 watch_add(struct coll_http *h, struct api_job *j, int fd)
 {
-    j->fd = fd >= 0 ? dup(fd) : -1;
-    if (j->fd < 0) {
+    if (fd < 0) {
         return; /* not watched: a hang-up is then seen at the next write */
     }
     pthread_mutex_lock(&h->w.mu);
+    j->fd = fd;
     j->next = h->w.jobs;
     if (j->next != NULL) {
         j->next->pprev = &j->next;
@@ -420,8 +427,7 @@ watch_unlink(struct api_job *j)
     if (j->next != NULL) {
         j->next->pprev = j->pprev;
     }
-    close(j->fd);
-    j->fd = -1;
+    j->fd = -1; /* libmicrohttpd's: not ours to close */
 }
 
 /* One look at every watched socket (under w.mu, without waiting). */
