@@ -39,8 +39,19 @@ export function queryUrl(q, format = 'ndjson') {
   return `/api/v1/query?q=${encodeURIComponent(q)}&format=${format}`;
 }
 
+// Panels loading at once often ask the same (the range's totals): one request per text
+// until forget() (the next load).
+const pending = new Map();
+
 export function query(q) {
-  return ndjson(queryUrl(q));
+  if (!pending.has(q)) {
+    pending.set(q, ndjson(queryUrl(q)));
+  }
+  return pending.get(q);
+}
+
+export function forget() {
+  pending.clear();
 }
 
 // A timechart in columns (format=chart): { span_s, field, agg, t, series, status }.

@@ -9,6 +9,7 @@ import * as health from './health.js';
 import * as search from './search.js';
 import * as flowlogs from './flowlogs.js';
 import { setState, rangeText } from './util.js';
+import { forget } from './api.js';
 
 const PRESETS = { '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
 window.flowlog = { charts: {}, generation: 0 };
@@ -118,6 +119,7 @@ function loadPanel([id, load], gen, c) {
 
 function loadAll() {
   const gen = ++window.flowlog.generation;
+  forget();
   const c = ctx();
   document.getElementById('range-text').textContent = rangeText(c.range);
   for (const p of panels) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Search: a query in the language, run over the range unless it names its own; errors
 // marked at their column; the rows in pages; the same answer as CSV or JSON.
-import { query, queryUrl, ApiError } from './api.js';
+import { ndjson, queryUrl, ApiError } from './api.js';
 import { rangeText, setState, rowsTable } from './util.js';
 
 const PAGE = 50;
@@ -41,7 +41,7 @@ export function init(el, getCtx) {
     el.querySelector('.caret').textContent = '';
     setState(el, 'loading');
     try {
-      const res = await query(text);
+      const res = await ndjson(queryUrl(text)); // not cached: a search runs each time
       rows = res.rows;
       page = 0;
       show();

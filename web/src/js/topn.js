@@ -16,7 +16,7 @@ export async function load(el, ctx) {
   const pb = base(ctx.prev, ctx.filter);
   const qs = [
     `${b} | top ${N} ${fields.join(', ')} by bytes`,
-    `${b} | stats sum(bytes) as bytes, sum(packets) as packets, count as flows`,
+    `${b} | stats sum(bytes) as bytes, sum(packets) as packets, count as flows, dc(exporter) as exporters`,
     `${pb} | top 100 ${fields.join(', ')} by bytes`,
   ];
   showQueries(el, qs);
