@@ -166,6 +166,18 @@ test('flow logs are created, stopped and deleted from their panel', async () => 
     ['-s', process.env.FLOWLOG_Q, 'describe', 'web-ui'], { stdio: 'ignore' }));
 });
 
+test("a panel's query can be edited into the search and run there", async () => {
+  const q = await page.evaluate(() => JSON.parse(document.getElementById('top-dstport').dataset.queries)[0]);
+  await page.click('#top-dstport details.q summary');
+  await page.click('#top-dstport details.q button.edit >> nth=0');
+  assert.equal(await page.inputValue('#search-q'), q);
+  await page.click('#search-form button[type=submit]');
+  await until(page, () => document.getElementById('search').dataset.state === 'ready', null, 'the search');
+  const rows = await page.evaluate(() => [...document.querySelectorAll('#search .results tr[data-row]')]
+    .map((tr) => JSON.parse(tr.dataset.row)));
+  assert.deepEqual(rows, cli(q));
+});
+
 test('no console errors and no failed requests', () => {
   assert.deepEqual(problems, []);
 });

@@ -63,8 +63,29 @@ export function setState(el, state, err) {
   }
 }
 
+// The panel's queries, each with a button that puts it into the search (STYLE §10).
 export function showQueries(el, qs) {
-  el.querySelector(':scope > .q pre').textContent = qs.join('\n');
+  const pre = el.querySelector(':scope > .q pre');
+  pre.textContent = '';
+  for (const q of qs) {
+    const line = document.createElement('div');
+    const text = document.createElement('span');
+    text.textContent = q;
+    line.appendChild(text);
+    if (!/^[A-Z]+ /.test(q)) { // a query, not a verb (EXPORTERS, WINDOWS, FLOWLOG)
+      const b = document.createElement('button');
+      b.textContent = 'edit in search';
+      b.className = 'edit';
+      b.addEventListener('click', () => {
+        const ta = document.getElementById('search-q');
+        ta.value = q;
+        ta.scrollIntoView({ block: 'center' });
+        ta.focus();
+      });
+      line.append(' ', b);
+    }
+    pre.appendChild(line);
+  }
   el.dataset.queries = JSON.stringify(qs);
 }
 
