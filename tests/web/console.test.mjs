@@ -86,7 +86,7 @@ test('the top-N tables show the rows flowlog query gives for their query', async
 });
 
 test("the traffic chart's data is the API's", async () => {
-  const { url, doc } = await page.evaluate(() => window.flowlog.charts.traffic);
+  const { url, doc, open } = await page.evaluate(() => window.flowlog.charts.traffic);
   const res = await fetch(new URL(url, URL0));
   assert.equal(res.status, 200);
   const api = await res.json();
@@ -96,6 +96,12 @@ test("the traffic chart's data is the API's", async () => {
   // Three bursts in 24 h of 30-minute buckets: several buckets, and gaps between them.
   assert.ok(doc.t.length >= 5 && doc.series.length > 0, JSON.stringify(doc.t));
   assert.ok(doc.series.every((s) => s.values.some((v) => v === null)));
+  // The open windows shaded are the API's open windows of the range.
+  const { range } = await page.evaluate(() => ({ range: document.getElementById('range-text').textContent }));
+  const wins = await (await fetch(new URL(`/api/v1/windows?range=${encodeURIComponent(range)}`, URL0))).text();
+  const want = wins.trim().split('\n').slice(0, -1).map((l) => JSON.parse(l)).filter((w) => w.status === 'open')
+    .map((w) => [Date.parse(w.start) / 1000, Date.parse(w.start) / 1000 + w.length]);
+  assert.deepEqual(open, want);
   const drawn = await page.locator('#traffic .chart canvas').count();
   assert.equal(drawn, 1);
 });

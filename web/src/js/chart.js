@@ -19,8 +19,25 @@ export function stack(doc, scale) {
   return out;
 }
 
-// Draw doc into box (replacing what was there); onZoom(since, until) on a drag.
-export function draw(box, doc, scale, unit, onZoom) {
+// Shade [from, to) spans (Unix seconds) behind the series: open capture windows.
+function shader(spans) {
+  return (u) => {
+    const { ctx } = u;
+    const { top, height } = u.bbox;
+    ctx.save();
+    ctx.fillStyle = 'rgba(120, 120, 120, 0.12)';
+    for (const [from, to] of spans) {
+      const x0 = u.valToPos(from, 'x', true);
+      const x1 = u.valToPos(to, 'x', true);
+      ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+    }
+    ctx.restore();
+  };
+}
+
+// Draw doc into box (replacing what was there); onZoom(since, until) on a drag; spans
+// (optional) are shaded.
+export function draw(box, doc, scale, unit, onZoom, spans = []) {
   box.textContent = '';
   const stacked = stack(doc, scale);
   const series = [{}];
@@ -43,6 +60,7 @@ export function draw(box, doc, scale, unit, onZoom) {
     axes: [{}, { size: 70, values: (u, vals) => vals.map((v) => `${v.toPrecision(3)}`) }],
     cursor: { drag: { x: true, y: false } },
     hooks: {
+      drawClear: [shader(spans)],
       setSelect: [(u) => {
         if (u.select.width > 2 && onZoom) {
           const a = Math.floor(u.posToVal(u.select.left, 'x'));
