@@ -28,6 +28,7 @@
 
 #include "coll.h"
 #include "http.h"
+#include "http_info.h"
 
 #define TICK_MS       100
 #define LOG_EXPORTERS 16 /* exporters shown in the counter line */
@@ -57,6 +58,7 @@ struct daemon {
     struct coll_stats_src stats;
     struct coll_qserver *qs; /* the query server (qserver.c) */
     struct coll_http *http;  /* the HTTP API and console (http.c) */
+    struct coll_http_info_src http_info; /* where HTTP asks for STATS (http_info.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
     uint64_t logged_ms;
@@ -450,15 +452,22 @@ start_http(struct daemon *d)
     if (d->cfg.http.listen[0] == '\0') {
         return 0;
     }
-    /* TODO(web): the collector's STATS/EXPORTERS hook, once it is callable off the ingest
-     * loop (qinfo_fn on the query plane), goes in .info; until then /api/v1/stats and
-     * /exporters answer UNAVAILABLE and /metrics has the store's and HTTP's counters. #13 */
+    /* STATS and EXPORTERS come from the query server, asked over its protocol on loopback:
+     * its rows, computed on its thread (none without a TCP query server). */
+    char qname[80] = "";
+    if (d->qs != NULL) {
+        coll_qserver_name(d->qs, qname, sizeof(qname));
+    }
+    bool info = qname[0] != '\0' &&
+                coll_http_info_src_set(&d->http_info, qname, d->cfg.query.token) == 0;
     struct coll_http_host host = {.stor = d->stor,
                                   .token = d->cfg.query.token,
                                   .admin_token = d->cfg.query.admin_token,
                                   .limits = {.time_ms = d->cfg.query.time_limit_ms,
                                              .mem_bytes = d->cfg.query.memory_limit,
-                                             .rows = d->cfg.query.row_limit}};
+                                             .rows = d->cfg.query.row_limit},
+                                  .info = info ? coll_http_info_proto : NULL,
+                                  .info_arg = &d->http_info};
     int rc = coll_http_start(&d->cfg.http, &host, &d->http, msg, sizeof(msg));
     bool dflt = d->opt->web == NULL && strcmp(d->cfg.http.listen, "127.0.0.1:7780") == 0;
     if (rc == -EADDRINUSE && dflt) {

@@ -11,7 +11,9 @@
 # message and col (HTTP 400 before any row); explain, windows, flowlogs; the Host check;
 # header, body, connection and idle limits, each counted in /metrics; tokens (Bearer, the
 # login cookie, admin-only POSTs, cross-site POSTs refused); a non-loopback address without a
-# token refused; a client that hangs up has its query canceled; `promtool check metrics`.
+# token refused; a client that hangs up has its query canceled; STATS and EXPORTERS are the
+# query server's rows (UNAVAILABLE without one); `promtool check metrics` and the required
+# series (records received and stored, per exporter, decode errors by reason).
 set -euo pipefail
 flowlogd=$1 nfsend=$2 flowlog=$3
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -203,10 +205,28 @@ done
 [ "$(metric flowlog_http_clients)" = 1 ] || fail "the hung-up connection is still counted"
 echo "ok: a client that hangs up has its query canceled"
 
+# ---- STATS and EXPORTERS: the query server's rows ----
+get "/api/v1/info"
+grep -q '"collector":true' "$tmp/body" || fail "info: $(cat "$tmp/body")"
+"$flowlog" -s "127.0.0.1:$qport" -f json exporters >"$tmp/want"
+get "/api/v1/exporters"
+expect_code 200 "exporters"
+head -n -1 "$tmp/body" | cmp -s "$tmp/want" - || fail "exporters differ from flowlog's"
+get "/api/v1/stats"
+expect_code 200 "stats"
+grep -q '^{"name":"records","value":20000}$' "$tmp/body" || fail "stats: $(head -c 300 "$tmp/body")"
+echo "ok: stats and exporters are the query server's rows"
+
 # ---- metrics ----
 curl -s "http://127.0.0.1:$wport/metrics" >"$tmp/metrics"
 grep -q '^flowlog_records_stored_total 20000$' "$tmp/metrics" ||
     fail "flowlog_records_stored_total: $(grep records_stored "$tmp/metrics")"
+grep -q '^flowlog_records_received_total 20000$' "$tmp/metrics" ||
+    fail "flowlog_records_received_total: $(grep records_received "$tmp/metrics")"
+grep -q '^flowlog_exporter_records_total{exporter="127.0.0.1:[0-9]*/udp"} 20000$' "$tmp/metrics" ||
+    fail "per-exporter series: $(grep exporter_records "$tmp/metrics")"
+grep -q '^flowlog_decode_errors_by_reason_total{reason="version"} 0$' "$tmp/metrics" ||
+    fail "decode errors by reason: $(grep by_reason "$tmp/metrics" | head -3)"
 if command -v promtool >/dev/null; then
     promtool check metrics <"$tmp/metrics" || fail "promtool check metrics"
     echo "ok: promtool check metrics"
@@ -261,6 +281,10 @@ get "/api/v1/query?q=$(urlq '* | limit 1')" -H "Authorization: Bearer wrong-toke
 expect_code 401 "a wrong token"
 get "/metrics"
 expect_code 401 "metrics without a token"
+get "/metrics" -H "Authorization: Bearer $tok"
+expect_code 200 "metrics with the token"
+grep -q '^flowlog_records_received_total 0$' "$tmp/body" ||
+    fail "metrics with a token: the query server's STATS (AUTH) missing"
 get "/api/v1/query?q=$(urlq '* | limit 1')" -H "Authorization: Bearer $tok"
 expect_code 200 "a Bearer token"
 get "/api/v1/login" -X POST --data-binary "token=nope" -D "$tmp/hdr"
@@ -286,4 +310,25 @@ if "$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 -w 0.0.0.0:0
 fi
 grep -q "not loopback: set a token" "$tmp/nl.err" || fail "non-loopback: $(cat "$tmp/nl.err")"
 echo "ok: a non-loopback address needs a token"
+
+# Without a query server there are no collector counters to ask: said, not invented.
+: >"$tmp/flowlogd.out"
+"$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -q "" -w 127.0.0.1:0 \
+    >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
+pid=$!
+for _ in $(seq 100); do
+    wport=$(sed -n 's/^listening http 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+    [ -n "$wport" ] && break
+    sleep 0.1
+done
+get "/api/v1/info"
+grep -q '"collector":false' "$tmp/body" || fail "info without a query server: $(cat "$tmp/body")"
+get "/api/v1/stats"
+expect_code 503 "stats without a query server"
+get "/metrics"
+expect_code 200 "metrics without a query server"
+grep -q '^flowlog_records_stored_total ' "$tmp/body" || fail "store counters missing"
+grep -q '^flowlog_records_received_total' "$tmp/body" && fail "collector counters invented"
+stop_flowlogd
+echo "ok: without a query server, STATS is UNAVAILABLE and /metrics has the store's counters"
 echo "PASS"
