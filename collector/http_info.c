@@ -6,7 +6,8 @@
  * /metrics read exactly the rows STATS and EXPORTERS give, computed where the collector's
  * counters live (the query server's thread, which reaches the ingest loop as it must), with no
  * second list of counters and no call into another thread's data from HTTP's threads.
- * Blocking, bounded by INFO_TIMEOUT_MS per read and write; one connection per call.
+ * Blocking, bounded by INFO_TIMEOUT_MS per read and write; one connection per call. (At
+ * shutdown a call in flight may wait that long: the query server stops first.)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,7 +22,7 @@
 
 #include "http_info.h"
 
-#define INFO_TIMEOUT_MS 5000
+#define INFO_TIMEOUT_MS 2000 /* like the query server's own wait for the ingest loop */
 #define INFO_COLS_MAX   32
 #define INFO_LINE_MAX   8192 /* a STATS or EXPORTERS row */
 
