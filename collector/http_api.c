@@ -555,14 +555,20 @@ job_create(struct api_job **out, struct coll_http *h, enum api_mode mode, unsign
     return 0;
 }
 
-/* Feed the request lines; they are short (a query is at most QRY_LINE_MAX). */
+/*
+ * Feed the request lines (a query longer than QRY_LINE_MAX is answered TOOLONG by the
+ * session). When its input is full, a step makes room; a step that neither takes input nor
+ * has more to do (its output waits for the client) ends the feeding: what the session holds
+ * is answered as the client reads.
+ */
 static void
 job_feed(struct api_job *j, const char *lines)
 {
     size_t len = strlen(lines), off = 0;
     while (off < len && !j->done) {
-        off += qry_session_feed(j->sess, lines + off, len - off);
-        if (off < len && qry_session_step(j->sess) == QRY_STEP_CLOSE) {
+        size_t took = qry_session_feed(j->sess, lines + off, len - off);
+        off += took;
+        if (off < len && qry_session_step(j->sess) != QRY_STEP_MORE && took == 0) {
             break;
         }
     }
