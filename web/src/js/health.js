@@ -32,7 +32,9 @@ export async function load(el, ctx) {
     throw c;
   } else {
     note.textContent = '';
-    rowsTable(el.querySelector('.t-coll'), c.rows, ['exporter', 'last-seen', 'datagrams',
+    const secs = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
+    const rows = c.rows.map((r) => ({ ...r, 'last-seen': secs(r['last-seen']) }));
+    rowsTable(el.querySelector('.t-coll'), rows, ['exporter', 'last-seen', 'datagrams',
       'records', 'errors', 'seq-missed', 'templates']);
   }
   const rows = win.rows.slice().sort((a, b) => (a.start < b.start ? 1 : -1)).slice(0, 24);
