@@ -85,6 +85,30 @@ test('the top-N tables show the rows flowlog query gives for their query', async
   }
 });
 
+test('the change against the previous period is computed from its query', async () => {
+  const other = await browser.newPage();
+  await other.goto(`${URL0}?range=1h`); // the burst 30 min ago against the one 90 min ago
+  await until(other, () => document.getElementById('top-dstport')?.dataset.state === 'ready', null,
+    'top ports over 1 h');
+  const { qs, rows } = await other.evaluate(() => {
+    const el = document.getElementById('top-dstport');
+    return {
+      qs: JSON.parse(el.dataset.queries),
+      rows: [...el.querySelectorAll('tr.row')].map((tr) => [JSON.parse(tr.dataset.row),
+        tr.lastElementChild.textContent]),
+    };
+  });
+  await other.close();
+  assert.equal(qs.length, 3);
+  const before = new Map(cli(qs[2]).map((r) => [r.dstport, r.bytes]));
+  assert.ok(rows.length > 0 && rows.some(([r]) => before.has(r.dstport)), 'no port in both periods');
+  for (const [r, shown] of rows) {
+    const was = before.get(r.dstport);
+    const ch = was ? (r.bytes - was) / was : null;
+    assert.equal(shown, ch === null ? 'new' : `${ch >= 0 ? '+' : ''}${(ch * 100).toFixed(0)} %`);
+  }
+});
+
 test("the traffic chart's data is the API's", async () => {
   const { url, doc, open } = await page.evaluate(() => window.flowlog.charts.traffic);
   const res = await fetch(new URL(url, URL0));
