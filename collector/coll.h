@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "dec.h"
+#include "http_cfg.h"
 #include "stor.h"
 
 /* IPFIX-over-TCP ingest sessions ([collector] keys). */
@@ -204,6 +205,8 @@ struct coll_cfg {
     struct dec_cfg dec;
     /* [query]: the query server (qserver.c) */
     struct coll_qserver_cfg query;
+    /* [http]: the HTTP API and console (http.c, docs/http.md) */
+    struct coll_http_cfg http;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */

@@ -99,6 +99,13 @@ static const struct key keys[] = {
     {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, false, 0},
     {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, false, 0},
     {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, false, 0},
+    /* [http]: docs/http.md */
+    {"http", "listen", K_PATH, F(http.listen), 0, 0, false, 0},
+    {"http", "max_connections", K_U32, F(http.max_connections), 1, 4096, false, 0},
+    {"http", "idle_timeout", K_SEC32, F(http.idle_timeout_s), 1, 3600, false, 0},
+    {"http", "header_max", K_SIZE32, F(http.header_max), 1024, 1u << 20, false, 0},
+    {"http", "body_max", K_SIZE32, F(http.body_max), 1024, 16u << 20, false, 0},
+    {"http", "hosts", K_PATH, F(http.hosts), 0, 0, false, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -131,6 +138,7 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->query.line_timeout_s = 30;
     cfg->query.time_limit_ms = 60000;
     cfg->query.memory_limit = 256u << 20;
+    coll_http_cfg_default(&cfg->http);
 }
 
 const char *
@@ -382,9 +390,10 @@ find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, 
     }
     if (section[0] == '\0') {
         snprintf(msg, msglen,
-                 "%s: key outside a section ([collector], [store], [decoder], [query])", key);
+                 "%s: key outside a section ([collector], [store], [decoder], [query], [http])",
+                 key);
     } else if (!section_known) {
-        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query)",
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http)",
                  key, section);
     } else {
         snprintf(msg, msglen, "%s.%s: unknown key", section, key);

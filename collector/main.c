@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "coll.h"
+#include "http.h"
+#include "http_info.h"
 
 #define TICK_MS 100
 
@@ -40,6 +42,7 @@ struct opts {
     bool foreground;
     bool check;        /* -t: check the config and exit */
     const char *query; /* -q ADDR:PORT: the query server's address */
+    const char *web;   /* -w ADDR:PORT: the HTTP server's address */
 };
 
 struct daemon {
@@ -56,6 +59,8 @@ struct daemon {
     struct coll_tcp_sessions tcp; /* the TCP listeners' session budget */
     struct coll_xcall *xcall;     /* the query plane's way into this loop */
     struct coll_qplane *qp;       /* the query plane's thread (qplane.c) */
+    struct coll_http *http;       /* the HTTP API and console (http.c) */
+    struct coll_http_info_src http_info; /* where HTTP asks for STATS (http_info.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
     bool pid_written;
@@ -65,8 +70,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-q ADDR:PORT] [-f] [-t]\n"
-            "                [-h]\n"
+            "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-q ADDR:PORT]\n"
+            "                [-w ADDR:PORT] [-f] [-t] [-h]\n"
             "  -c, --config FILE    read settings from FILE (INI; see etc/flowlogd.conf);\n"
             "                       the options below override it. SIGHUP re-reads it\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"
@@ -80,6 +85,9 @@ usage(FILE *f)
             "                       (without it: detach, log to syslog, facility daemon)\n"
             "  -q, --query ADDR:PORT  the query server (default 127.0.0.1:7739; \"\" for none);\n"
             "                       port 0 picks one, printed as 'listening query ADDR:PORT'\n"
+            "  -w, --web ADDR:PORT  the HTTP API, metrics and console (default 127.0.0.1:7780;\n"
+            "                       \"\" for none); port 0 picks one, printed as\n"
+            "                       'listening http ADDR:PORT'\n"
             "  -t, --check-config   read the config, report the first error, and exit\n"
             "  -h, --help           this text\n"
             "Decodes NetFlow v1, v5, v7, v9 and IPFIX over UDP, and IPFIX over TCP, into\n"
@@ -202,6 +210,8 @@ stop(struct daemon *d)
     }
     d->nlisteners = 0;
     d->stats.nlisteners = 0;
+    coll_http_stop(d->http); /* cancels its queries and joins its threads */
+    d->http = NULL;
     /* The query plane may be waiting on this loop: fail its calls before waiting for it.
      * Templates are saved by coll_pipeline_close from now on. */
     if (d->pipe != NULL) {
@@ -464,6 +474,50 @@ warn_open(const struct daemon *d)
     }
 }
 
+/* The HTTP server (http.c), after the query server. Its queries run on its own threads. */
+static int
+start_http(struct daemon *d)
+{
+    char msg[300] = "", name[80];
+    if (d->opt->web != NULL) {
+        snprintf(d->cfg.http.listen, sizeof(d->cfg.http.listen), "%s", d->opt->web);
+    }
+    if (d->cfg.http.listen[0] == '\0') {
+        return 0;
+    }
+    /* STATS and EXPORTERS come from the query server, asked over its protocol on loopback:
+     * its rows, computed on its thread (none without a TCP query server). */
+    char qname[80] = "";
+    if (d->qp != NULL) {
+        coll_qplane_name(d->qp, qname, sizeof(qname));
+    }
+    bool info = qname[0] != '\0' &&
+                coll_http_info_src_set(&d->http_info, qname, d->cfg.query.token) == 0;
+    struct coll_http_host host = {.stor = d->stor,
+                                  .token = d->cfg.query.token,
+                                  .admin_token = d->cfg.query.admin_token,
+                                  .limits = {.time_ms = d->cfg.query.time_limit_ms,
+                                             .mem_bytes = d->cfg.query.memory_limit,
+                                             .rows = d->cfg.query.row_limit},
+                                  .info = info ? coll_http_info_proto : NULL,
+                                  .info_arg = &d->http_info};
+    int rc = coll_http_start(&d->cfg.http, &host, &d->http, msg, sizeof(msg));
+    bool dflt = d->opt->web == NULL && strcmp(d->cfg.http.listen, "127.0.0.1:7780") == 0;
+    if (rc == -EADDRINUSE && dflt) {
+        coll_log(COLL_LOG_WARNING, "no HTTP server: %s (set -w or [http] listen)", msg);
+        return 0;
+    }
+    if (rc != 0) {
+        coll_log(COLL_LOG_ERR, "%s", msg);
+        return -1;
+    }
+    coll_http_name(d->http, name, sizeof(name));
+    printf("listening http %s\n", name);
+    coll_log(COLL_LOG_NOTICE, "listening http %s", name);
+    fflush(stdout);
+    return 0;
+}
+
 /*
  * The store keeps two files open per partition (a partition is an hour by default: a month
  * of retention is 720), and every TCP exporter and query client is a socket: take the whole
@@ -502,7 +556,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
         uv_run(d->loop, UV_RUN_DEFAULT);
         goto close_parts;
     }
-    if (start_plane(d) != 0) {
+    if (start_plane(d) != 0 || start_http(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
         goto close_parts;
@@ -593,11 +647,12 @@ parse_args(int argc, char **argv, struct opts *o)
         {"foreground", no_argument, NULL, 'f'},
         {"check-config", no_argument, NULL, 't'},
         {"query", required_argument, NULL, 'q'},
+        {"web", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:d:l:ftq:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:ftq:w:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -620,6 +675,9 @@ parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'q':
             o->query = optarg;
+            break;
+        case 'w':
+            o->web = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -33,7 +33,7 @@ printf '[collector]\npid_file = %s\n' "$pidfile" >"$run/flowlogd.conf"
 # Without -f flowlogd daemonises once it listens (logging to syslog); a failed start says why.
 ./build/collector/flowlogd -c "$run/flowlogd.conf" ${DATA_DIR:+-d "$DATA_DIR"}
 echo "flowlogd is running (pid $(cat "$pidfile")): NetFlow/IPFIX on UDP 2055 and 4739," \
-    "IPFIX on TCP 4739, queries on 127.0.0.1:7739"
+    "IPFIX on TCP 4739, queries on 127.0.0.1:7739, the console on http://127.0.0.1:7780/"
 
 ./build/tests/pcapgen -o "$run/site.pcap" -n 3000 -d 600
 ./build/probe/flowprobe -r "$run/site.pcap" -c 127.0.0.1:4739 \
@@ -53,3 +53,5 @@ echo "flowlogd keeps running. Ask it more with $flowlog (no argument: a prompt),
 echo "  $flowlog query 'last 1h dstport in (22, 3389) | top 5 dstaddr by flows'"
 echo "  $flowlog windows"
 echo "Stop it with: kill \$(cat $pidfile)"
+echo
+echo "The console (dashboards, search, metrics at /metrics): http://127.0.0.1:7780/"
