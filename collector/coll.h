@@ -335,6 +335,12 @@ struct coll_totals {
     uint64_t seq_missed;
     uint64_t templates; /* template records accepted */
     uint64_t tmpl_save_errors; /* template snapshots that could not be made */
+    /* The decoder's exporter state (docs/decoder.md): bound reached, memory held. */
+    uint64_t dec_exporters_expired;
+    uint64_t dec_exporters_evicted;
+    uint64_t dec_exporters_forgotten;
+    uint64_t dec_snapshot_truncated;
+    uint64_t dec_memory_bytes;
     struct coll_extab_totals exporters;
 };
 

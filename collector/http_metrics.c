@@ -218,7 +218,8 @@ stats_row(void *arg, size_t n, const char *const *names, const char *const *valu
 static bool
 stats_gauge(const char *name)
 {
-    static const char *const gauges[] = {"exporters", "query-clients", "tcp-sessions"};
+    static const char *const gauges[] = {"exporters", "query-clients", "tcp-sessions",
+                                         "decoder-memory-bytes"};
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
         if (strcmp(name, gauges[i]) == 0) {
             return true;

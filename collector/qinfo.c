@@ -83,7 +83,12 @@ collector_rows(struct rowctx *r, const struct coll_totals *t)
              {"tcp-sessions-idle-closed", t->listen.tcp_idle_closed},
              {"tcp-bad-streams", t->listen.tcp_bad_streams},
              {"tcp-fd-refused", t->listen.fd_refused},
-             {"templates-save-errors", t->tmpl_save_errors}};
+             {"templates-save-errors", t->tmpl_save_errors},
+             {"decoder-exporters-expired", t->dec_exporters_expired},
+             {"decoder-exporters-evicted", t->dec_exporters_evicted},
+             {"decoder-exporters-forgotten", t->dec_exporters_forgotten},
+             {"decoder-snapshot-truncated", t->dec_snapshot_truncated},
+             {"decoder-memory-bytes", t->dec_memory_bytes}};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(c) / sizeof(c[0]); i++) {
         rc = kv(r, c[i].n, c[i].v);

@@ -41,6 +41,11 @@ coll_stats_totals(const struct coll_stats_src *s, struct coll_totals *out)
     }
     out->seq_missed = ds->seq_missed;
     out->templates = ds->templates;
+    out->dec_exporters_expired = ds->exporters_expired;
+    out->dec_exporters_evicted = ds->exporters_evicted;
+    out->dec_exporters_forgotten = ds->exporters_forgotten;
+    out->dec_snapshot_truncated = ds->snapshot_truncated;
+    out->dec_memory_bytes = ds->memory_bytes;
     if (s->extab != NULL) {
         coll_extab_totals(s->extab, &out->exporters);
     }
