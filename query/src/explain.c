@@ -383,8 +383,8 @@ int
 qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *arg)
 {
     struct qry__lister *l;
-    const char *d;
-    size_t n;
+    const char *d = NULL;
+    size_t n = 0;
     int rc = qry__lister_open(&l, NULL, q, 0, 0, snap, QRY_FMT_TEXT, NULL, NULL);
     if (rc != 0) {
         return rc;
