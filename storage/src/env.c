@@ -172,9 +172,9 @@ stor__notice(struct stor_env *env, const char *fmt, ...)
 }
 
 int
-stor__dir_sync(const char *dir)
+stor__path_sync(const char *path, bool dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
     if (fd < 0) {
         return -errno;
     }
@@ -424,7 +424,7 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
         stor__msg(msg, msglen, "cannot open the partitions of %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
-    if ((rc = stor__dir_sync(env->dir)) != 0) { /* the names of files created above */
+    if ((rc = stor__path_sync(env->dir, true)) != 0) { /* the names of files created above */
         stor__msg(msg, msglen, "cannot sync directory %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }

@@ -118,7 +118,7 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     if ((rc = stor__env_size_check(e)) != 0 || (rc = dbis_open(e, dbis)) != 0) {
         goto close_env;
     }
-    if (!existed && (rc = stor__dir_sync(env->dir)) != 0) {
+    if (!existed && (rc = stor__path_sync(env->dir, true)) != 0) {
         goto close_env; /* a new file's name is durable only once its directory is synced */
     }
     p->mdb = e;
@@ -400,7 +400,7 @@ part_bury(struct stor_env *env, struct stor_part *p)
     }
     part_path(env, p->start_s, "-lock", live, sizeof(live));
     unlink(live); /* the lock file carries no data; the open environment keeps its inode */
-    stor__dir_sync(env->dir);
+    stor__path_sync(env->dir, true);
 }
 
 static void
@@ -469,19 +469,6 @@ part_used_bytes(struct stor_part *p)
     return used;
 }
 
-/* Write the file's data and size to disk. */
-static int
-file_sync(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
 /*
  * Copy p without its free pages to tmp, durably (M3): the copy is fsynced before it is
  * renamed over the partition, and the directory after. A write transaction is held through
@@ -502,7 +489,7 @@ compact_copy(struct stor_env *env, struct stor_part *p, const char *path, const 
         rc = -errno;
     }
     if (rc == 0) {
-        rc = file_sync(tmp);
+        rc = stor__path_sync(tmp, false);
     }
     mdb_txn_abort(wtxn);
     if (rc != 0) {
@@ -514,7 +501,7 @@ compact_copy(struct stor_env *env, struct stor_part *p, const char *path, const 
         rc = -errno;
         unlink(tmp);
     } else {
-        rc = stor__dir_sync(env->dir);
+        rc = stor__path_sync(env->dir, true);
     }
     return rc;
 }
@@ -590,7 +577,7 @@ quarantine(struct stor_env *env, const char *path, const char *why)
     }
     snprintf(lock, sizeof(lock), "%s-lock", path);
     unlink(lock);
-    stor__dir_sync(env->dir);
+    stor__path_sync(env->dir, true);
     atomic_fetch_add(&env->ctr.quarantined, 1);
     stor__notice(env, "damaged partition %s (%s): moved to %s; the rest of the store is served",
                  path, why, bad);

@@ -131,8 +131,9 @@ void stor__msg(char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Tell the host (stor_cfg.notice) about a damaged file or block; any thread. */
 void stor__notice(struct stor_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Make a file's directory entry durable (fsync of the directory holding path). */
-int stor__dir_sync(const char *dir);
+/* fsync path: a file's data and size, or (dir) a directory's entries, so that names created
+ * or renamed in it survive a power loss. 0 or -errno. */
+int stor__path_sync(const char *path, bool dir);
 /* Fill the store's own fields of st from values read without a lock. */
 void stor__env_stats_fill(struct stor_env *env, struct stor_stats *st);
 
