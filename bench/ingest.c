@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench/ingest: the sender (and a CPU-time wrapper) for the collector ingest benchmark
- * (issue 4, "Speed"; bench/ingest.sh runs it against nfcapd and flowlogd).
+ * (bench/ingest.sh runs it against nfcapd and flowlogd; docs/bench.md).
  *
  *   bench_ingest -p PORT [-a 127.0.0.1] [-r DGRAMS_PER_S] [-d SECONDS] [-n DGRAMS]
  *                [-k RECS_PER_DGRAM] [-b BURST] [-s SEED] [-H HOSTS]

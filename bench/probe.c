@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_probe: flowprobe against softflowd in pcap file mode (issue 6, "Speed").
+ * bench_probe: flowprobe against softflowd in pcap file mode (docs/bench.md, "bench/probe").
  *
  *   bench_probe FLOWPROBE [PACKETS [FLOWS]]      (defaults 2000000 and 100000)
  *

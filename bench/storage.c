@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/storage: the storage write path end to end (issue 3, "Speed and size"):
+ * bench/storage: the storage write path end to end (docs/bench.md, "bench/storage"):
  *   - appends per second on one core: records / (first stor_batch_submit .. stor_sync()),
  *   - seal time per million records: stor_seal_due(env, 0, true) on the windows still open
  *     after ingest, divided by the records those windows received,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * flowlogd's HTTP server (docs/http.md, issue 13): the HTTP API over query/ sessions, the
+ * flowlogd's HTTP server (docs/http.md): the HTTP API over query/ sessions, the
  * Prometheus metrics and their formatting. http.c owns libmicrohttpd (its own threads, one
  * per connection, never the ingest loop) and the request checks (Host, tokens, limits);
  * http_api.c drives one query/ session per API request and turns the line protocol's answer

@@ -200,20 +200,6 @@ void stor__key_win(uint8_t k[STOR_KEY_WIN], uint16_t flowlog, uint32_t window);
 void stor__key_item(uint8_t k[STOR_KEY_ITEM], uint16_t flowlog, uint32_t window, uint32_t item);
 void stor__key_parse(const uint8_t *k, size_t len, uint16_t *flowlog, uint32_t *window,
                      uint32_t *item);
-/* The old names of flow_put_be / flow_get_be (flow_bytes.h), for win.c and seal.c until they
- * switch. TODO(lead): delete once no storage file uses them. */
-static inline void
-stor__put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    flow_put_be(p, v, n);
-}
-
-static inline uint64_t
-stor__get_be(const uint8_t *p, size_t n)
-{
-    return flow_get_be(p, n);
-}
-
 /* flowlog.c */
 int stor__flowlogs_load(struct stor_env *env);
 /* The flow logs (ids) a record belongs to; returns how many (0: none active matched). */
