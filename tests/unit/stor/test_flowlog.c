@@ -260,7 +260,7 @@ count_keys(struct stor_part *p, MDB_dbi dbi, uint16_t fl)
     assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        n += stor__get_be(k.mv_data, 2) == fl;
+        n += flow_get_be(k.mv_data, 2) == fl;
     }
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
