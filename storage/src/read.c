@@ -311,25 +311,40 @@ next_item(struct stor_iter *it, MDB_dbi dbi, MDB_val *k, MDB_val *v)
     return fl == it->flowlog && start == it->window ? 1 : 0;
 }
 
+/*
+ * The next block summary of the window, counted, that the scan's conditions do not rule out:
+ * 1 with *sum and its key in *k, 0 at the window's end, or an error. Damaged summaries are
+ * skipped and counted, ruled-out blocks counted as skipped.
+ */
+static int
+next_sum(struct stor_iter *it, struct stor_part *p, MDB_val *k, struct stor_sum *sum)
+{
+    MDB_val v;
+    int rc;
+
+    while ((rc = next_item(it, p->sums, k, &v)) == 1) {
+        it->stats.blocks++;
+        if (stor__sum_read(v.mv_data, v.mv_size, sum) != 0) {
+            skip_corrupt(it, "a block summary");
+        } else if (!stor__sum_may_match(sum, it->conj, it->nconj)) {
+            it->stats.blocks_skipped++;
+        } else {
+            return 1;
+        }
+    }
+    return rc;
+}
+
 /* The next sealed block of the window that its summary does not rule out. */
 static int
 next_block(struct stor_iter *it, const struct flow_rec **recs, size_t *n)
 {
     struct stor_part *p = it->snap->parts[it->part];
-    MDB_val k, v;
+    struct stor_sum sum;
+    MDB_val k;
     int rc;
 
-    while ((rc = next_item(it, p->sums, &k, &v)) == 1) {
-        struct stor_sum sum;
-        it->stats.blocks++;
-        if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
-            skip_corrupt(it, "a block summary");
-            continue;
-        }
-        if (!stor__sum_may_match(&sum, it->conj, it->nconj)) {
-            it->stats.blocks_skipped++;
-            continue;
-        }
+    while ((rc = next_sum(it, p, &k, &sum)) == 1) {
         MDB_val bv;
         if ((rc = mdb_get(it->snap->txns[it->part], p->blocks, &k, &bv)) != 0) {
             if (rc != MDB_NOTFOUND) {
@@ -459,18 +474,9 @@ stor_scan_plan(struct stor_snap *snap, const struct stor_scan *scan, struct stor
     while ((rc = next_window(it)) == 1) {
         struct stor_part *p = snap->parts[it->part];
         it->ipos = false;
-        while ((rc = next_item(it, p->sums, &k, &v)) == 1) {
-            struct stor_sum sum;
-            it->stats.blocks++;
-            if (stor__sum_read(v.mv_data, v.mv_size, &sum) != 0) {
-                skip_corrupt(it, "a block summary");
-                continue;
-            }
-            if (stor__sum_may_match(&sum, it->conj, it->nconj)) {
-                it->stats.records += sum.n;
-            } else {
-                it->stats.blocks_skipped++;
-            }
+        struct stor_sum sum;
+        while ((rc = next_sum(it, p, &k, &sum)) == 1) {
+            it->stats.records += sum.n;
         }
         if (rc < 0) {
             break;
