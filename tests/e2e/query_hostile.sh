@@ -58,7 +58,10 @@ for req in sys.stdin.read().splitlines():
         print("closed")
         break
     while True:
-        l = f.readline()
+        try:
+            l = f.readline()
+        except ConnectionResetError:
+            l = b""  # the server closed while our next request was in flight: a reset
         if not l:
             print("closed")
             sys.exit(0)
