@@ -87,6 +87,8 @@ static const struct key keys[] = {
     {"decoder", "pending_bytes", K_SIZE32, F(dec.pending_bytes), 0, 64u << 20, false, 0},
     {"decoder", "pending_age", K_MS32, F(dec.pending_age_ms), 0, 3600000, false, 0},
     {"decoder", "identity_pen", K_U32, F(dec.identity_pen), 0, UINT32_MAX, false, 0},
+    {"decoder", "memory_max", K_SIZE64, F(dec.memory_max), 1u << 20, 1ull << 40, false, 0},
+    {"decoder", "snapshot_max", K_SIZE32, F(dec.snapshot_max), 64u << 10, 256u << 20, false, 0},
     {"query", "listen", K_PATH, F(query.tcp), 0, 0, false, 0},
     {"query", "unix", K_PATH, F(query.unix_path), 0, 0, false, 0},
     {"query", "token", K_TOKEN, F(query.token), 0, 0, false, 0},
