@@ -349,7 +349,6 @@ write_pid_file(struct daemon *d)
     return 0;
 }
 
-#ifdef DEC_MEMORY_DEFAULT
 /* 64 random bits from the kernel; the clock and pid if it has none to give. */
 static uint64_t
 random_seed(void)
@@ -360,7 +359,6 @@ random_seed(void)
     }
     return flow_mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
 }
-#endif
 
 /* Store, pipeline, exporter table. */
 static int
@@ -372,11 +370,9 @@ open_parts(struct daemon *d)
     int rc;
 
     scfg.dir = d->dir;
-#ifdef DEC_MEMORY_DEFAULT
-    /* A decoder with a seeded exporter hash (it came with its memory budget): a seed no
-     * sender can know, so that sources cannot be chosen to collide. */
+    /* The decoder's exporter hash gets a seed no sender can know, so that sources cannot
+     * be chosen to collide. */
     dcfg.hash_seed = random_seed();
-#endif
     if ((rc = stor_open(&d->stor, &scfg, msg, sizeof(msg))) != 0) {
         coll_log(COLL_LOG_ERR, "store %s: %s", d->dir, msg[0] ? msg : stor_strerror(rc));
         return rc;

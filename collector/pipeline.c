@@ -279,28 +279,6 @@ match_exporter(void *arg, const struct dec_exporter_info *info)
     return 0;
 }
 
-/*
- * The decoder's side of forgetting. A decoder with dec_exporter_forget_addr (it came with
- * the decoder's memory budget, DEC_MEMORY_DEFAULT) forgets them in one call; an older one
- * exporter by exporter with dec_exporter_forget.
- */
-static void
-forget_in_decoder(struct coll_pipeline *p, const uint8_t addr[16], int port,
-                  const struct dec_src *list, size_t n)
-{
-#ifdef DEC_MEMORY_DEFAULT
-    (void) list;
-    (void) n;
-    (void) dec_exporter_forget_addr(p->dec, addr, port);
-#else
-    (void) addr;
-    (void) port;
-    for (size_t i = 0; i < n; i++) {
-        dec_exporter_forget(p->dec, &list[i]);
-    }
-#endif
-}
-
 int
 coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int port,
                           struct dec_src **out, size_t *n)
@@ -311,7 +289,7 @@ coll_pipeline_forget_addr(struct coll_pipeline *p, const uint8_t addr[16], int p
         free(f.list);
         return rc;
     }
-    forget_in_decoder(p, addr, port, f.list, f.n);
+    (void) dec_exporter_forget_addr(p->dec, addr, port); /* forgets the exporters listed */
     p->c.exporters_forgotten += f.n;
     *out = f.list;
     *n = f.n;
