@@ -543,9 +543,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
     struct req *r = *con_cls;
-    (void) cls;
+    struct coll_http *h = cls;
     (void) conn;
-    (void) toe;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        atomic_fetch_add(&h->st.timeouts, 1); /* a client stalled inside a request */
+    }
     if (r != NULL) {
         free(r->body);
         free(r);

@@ -47,6 +47,7 @@ struct coll_http_stats {
     atomic_uint_fast64_t header_too_large;  /* 431: headers above header_max */
     atomic_uint_fast64_t body_too_large;    /* 413: a body above body_max */
     atomic_uint_fast64_t canceled;          /* queries canceled: the client hung up */
+    atomic_uint_fast64_t timeouts;          /* requests ended by idle_timeout mid-request */
     atomic_uint_fast64_t metrics_truncated; /* /metrics answers that left exporters out */
     atomic_uint_fast64_t chart_limited;     /* format=chart refused: CHART_* bounds */
 };

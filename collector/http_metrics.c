@@ -366,6 +366,8 @@ http_emit(struct coll_http_buf *b, const struct coll_http_stats *hs, uint64_t om
          "HTTP requests whose body exceeded body_max (413)"},
         {"flowlog_http_canceled_total", &hs->canceled, true,
          "HTTP queries canceled because the client hung up"},
+        {"flowlog_http_timeouts_total", &hs->timeouts, true,
+         "HTTP requests ended by idle_timeout: the client stalled inside a request"},
         {"flowlog_http_metrics_truncated_total", &hs->metrics_truncated, true,
          "/metrics answers that left exporters out"},
         {"flowlog_http_chart_limited_total", &hs->chart_limited, true,
