@@ -163,9 +163,12 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
             return rc;
         }
     }
-    /* -q is part of the config in force, so a reload compares like with like. */
+    /* -q and -w are part of the config in force, so a reload compares like with like. */
     if (o->query != NULL &&
         (rc = coll_cfg_set(cfg, "query", "listen", o->query, msg, msglen)) != 0) {
+        return rc;
+    }
+    if (o->web != NULL && (rc = coll_cfg_set(cfg, "http", "listen", o->web, msg, msglen)) != 0) {
         return rc;
     }
     return coll_cfg_check(cfg, msg, msglen);
@@ -475,9 +478,6 @@ static int
 start_http(struct daemon *d)
 {
     char msg[300] = "", name[80];
-    if (d->opt->web != NULL) {
-        snprintf(d->cfg.http.listen, sizeof(d->cfg.http.listen), "%s", d->opt->web);
-    }
     if (d->cfg.http.listen[0] == '\0') {
         return 0;
     }

@@ -16,6 +16,7 @@
  * beyond that ingest drops and counts) and the commit is retried every commit_ms, so ingest
  * resumes by itself when space returns.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "flow_clock.h"
@@ -323,7 +324,8 @@ stor__commit_collect(struct stor_env *env, struct stor_writer *w, uint64_t now_m
         }
     }
     cm->n = keep;
-    w->in.counts.full_errors += rc == STOR_E_FULL || rc == STOR_E_IO;
+    w->in.counts.full_errors +=
+        rc == STOR_E_FULL || rc == STOR_E_IO || rc == -ENOSPC || rc == -EDQUOT;
     w->in.counts.last_error = rc;
     w->in.committing = false;
     if (rc == 0 && tick) {

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,12 +218,45 @@ store_lock(struct stor_env *env, char *msg, size_t msglen)
     return 0;
 }
 
+/*
+ * LMDB's lock file is a mapped file: a page of it first touched when the disk is full raises
+ * SIGBUS instead of an error (a new partition's lock file when the disk fills, or a reader
+ * slot in a page never used before). Its blocks are therefore reserved before LMDB maps it,
+ * so a full disk fails here, as ENOSPC. STOR_LOCK_BYTES is more than LMDB 0.9 asks for 512
+ * readers (192 + 511 * 64 bytes); LMDB takes a larger file as room for more readers.
+ */
+#define STOR_LOCK_BYTES (64 * 1024)
+
 static int
-env_make(MDB_env **out, const char *path, uint64_t map_bytes, unsigned maxdbs)
+lock_reserve(const char *path)
+{
+    char lock[PATH_MAX];
+    int rc = 0;
+
+    if ((size_t) snprintf(lock, sizeof(lock), "%s-lock", path) >= sizeof(lock)) {
+        return -ENAMETOOLONG;
+    }
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return -errno;
+    }
+    int err = posix_fallocate(fd, 0, STOR_LOCK_BYTES);
+    if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+        rc = -err; /* EINVAL, EOPNOTSUPP: a file system without it; LMDB's own way then */
+    }
+    close(fd);
+    return rc;
+}
+
+int
+stor__mdb_open(MDB_env **out, const char *path, uint64_t map_bytes, unsigned maxdbs)
 {
     MDB_env *e;
     int rc;
 
+    if ((rc = lock_reserve(path)) != 0) {
+        return rc;
+    }
     if ((rc = mdb_env_create(&e)) != 0) {
         return stor__err(rc);
     }
@@ -341,7 +375,7 @@ catalog_open(struct stor_env *env, char *msg, size_t msglen)
     if ((rc = catalog_precheck(env, path, msg, msglen)) != 0) {
         return rc;
     }
-    if ((rc = env_make(&env->cat, path, CAT_MAP_BYTES, 4)) != 0) {
+    if ((rc = stor__mdb_open(&env->cat, path, CAT_MAP_BYTES, 4)) != 0) {
         stor__msg(msg, msglen, "cannot open %s: %s", path, stor_strerror(rc));
         return rc;
     }

@@ -36,7 +36,6 @@
 
 #include "stor_int.h"
 
-#define ENV_FLAGS (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC)
 
 static const char *const DB_NAMES[4] = {"windows", "runs", "blocks", "sums"};
 
@@ -106,14 +105,8 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     int rc;
 
     bool existed = access(path, F_OK) == 0;
-    if ((rc = mdb_env_create(&e)) != 0) {
-        return stor__err(rc);
-    }
-    if ((rc = mdb_env_set_maxdbs(e, 8)) != 0 || (rc = mdb_env_set_maxreaders(e, 512)) != 0 ||
-        (rc = mdb_env_set_mapsize(e, env->cfg.map_max_bytes)) != 0 ||
-        (rc = mdb_env_open(e, path, ENV_FLAGS, 0640)) != 0) {
-        rc = stor__err(rc);
-        goto close_env;
+    if ((rc = stor__mdb_open(&e, path, env->cfg.map_max_bytes, 8)) != 0) {
+        return rc;
     }
     if ((rc = stor__env_size_check(e)) != 0 || (rc = dbis_open(e, dbis)) != 0) {
         goto close_env;

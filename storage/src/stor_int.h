@@ -134,6 +134,9 @@ void stor__notice(struct stor_env *env, const char *fmt, ...) __attribute__((for
 /* fsync path: a file's data and size, or (dir) a directory's entries, so that names created
  * or renamed in it survive a power loss. 0 or -errno. */
 int stor__path_sync(const char *path, bool dir);
+/* Create or open the LMDB environment at path (a file, MDB_NOSUBDIR) with its lock file's
+ * blocks reserved first, so that a full disk is an error, never SIGBUS. */
+int stor__mdb_open(MDB_env **out, const char *path, uint64_t map_bytes, unsigned maxdbs);
 /* Fill the store's own fields of st from values read without a lock. */
 void stor__env_stats_fill(struct stor_env *env, struct stor_stats *st);
 

@@ -17,7 +17,7 @@ bad=$tmp/bad.conf
 check_bad() { # TEXT EXPECTED-MESSAGE-PART
     printf '%b' "$1" >"$bad"
     local status=0
-    "$flowlogd" -f -c "$bad" -d "$tmp/nostore" >"$tmp/bad.out" 2>"$tmp/bad.err" || status=$?
+    "$flowlogd" -f -w "" -c "$bad" -d "$tmp/nostore" >"$tmp/bad.out" 2>"$tmp/bad.err" || status=$?
     [ "$status" = 2 ] || fail "bad config ($1): exit status $status, expected 2"
     grep -qF -- "$bad:$2" "$tmp/bad.err" || fail "bad config ($1): got '$(cat "$tmp/bad.err")'"
     [ -e "$tmp/nostore" ] && fail "a bad config still created the store"

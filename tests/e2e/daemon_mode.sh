@@ -23,7 +23,7 @@ CONF
 # A start-up failure (the data directory is a file) reaches the caller: status 1.
 : >"$tmp/notadir"
 status=0
-timeout 10 "$flowlogd" -c "$conf" -d "$tmp/notadir" >"$tmp/fail.out" 2>"$tmp/fail.err" ||
+timeout 10 "$flowlogd" -w "" -q "" -c "$conf" -d "$tmp/notadir" >"$tmp/fail.out" 2>"$tmp/fail.err" ||
     status=$?
 [ "$status" = 1 ] || fail "daemon start on a bad store: status $status, expected 1"
 grep -q "store $tmp/notadir" "$tmp/fail.err" || fail "no reason given: $(cat "$tmp/fail.err")"
@@ -31,7 +31,7 @@ grep -q "store $tmp/notadir" "$tmp/fail.err" || fail "no reason given: $(cat "$t
 echo "ok: failed start reported: $(head -n 1 "$tmp/fail.err")"
 
 # The real start: returns at once, 0, with the listener printed.
-timeout 10 "$flowlogd" -c "$conf" >"$tmp/flowlogd.out" 2>"$tmp/flowlogd.err" ||
+timeout 10 "$flowlogd" -w "" -q "" -c "$conf" >"$tmp/flowlogd.out" 2>"$tmp/flowlogd.err" ||
     fail "daemon start failed: $(cat "$tmp/flowlogd.err")"
 [ -s "$tmp/flowlogd.pid" ] || fail "no pid file"
 pid=$(cat "$tmp/flowlogd.pid")

@@ -39,7 +39,7 @@ start_flowlogd() {
     # The file exists before the background shell opens it: a sed below that ran first would
     # fail, and with pipefail and -e that ended the test without a word.
     : >"$tmp/flowlogd.out"
-    "$flowlogd" -f -d "$tmp/store" -l "$proto:127.0.0.1:$want" -q 127.0.0.1:0 \
+    "$flowlogd" -f -w "" -d "$tmp/store" -l "$proto:127.0.0.1:$want" -q 127.0.0.1:0 \
         >>"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
     pid=$!
     port=
@@ -53,13 +53,13 @@ start_flowlogd() {
     fail "no 'listening $proto 127.0.0.1:PORT' line from flowlogd within 5 s"
 }
 
-# start_with ARGS...: start flowlogd -f -d $tmp/store -q 127.0.0.1:0 ARGS (listeners, -c FILE)
+# start_with ARGS...: start flowlogd -f -d $tmp/store -q 127.0.0.1:0 -w "" ARGS (listeners, -c FILE)
 # and wait for its query line, printed after every listener's; sets $pid, $qport and, when
 # there are such listeners, $port (the first UDP one) and $tport (the first TCP one).
 start_with() {
     mkdir -p "$tmp/store"
     : >"$tmp/flowlogd.out"
-    "$flowlogd" -f -d "$tmp/store" -q 127.0.0.1:0 "$@" \
+    "$flowlogd" -f -d "$tmp/store" -q 127.0.0.1:0 -w "" "$@" \
         >>"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
     pid=$!
     for _ in $(seq 100); do

@@ -13,7 +13,7 @@ flowlogd=$1 flowprobe=$2 captures=$3
 command -v tshark >/dev/null || { echo "SKIP: tshark is not installed"; exit 77; }
 
 mkdir -p "$tmp/store"
-"$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -l tcp:127.0.0.1:0 -q 127.0.0.1:0 \
+"$flowlogd" -f -w "" -d "$tmp/store" -l udp:127.0.0.1:0 -l tcp:127.0.0.1:0 -q 127.0.0.1:0 \
     >"$tmp/flowlogd.out" 2>"$tmp/flowlogd.err" &
 pid=$!
 for _ in $(seq 50); do

@@ -185,7 +185,7 @@ cat >"$tmp/p.conf" <<EOF
 unix = $tmp/precious.txt
 EOF
 status=0
-"$flowlogd" -f -c "$tmp/p.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
+"$flowlogd" -f -w "" -c "$tmp/p.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
     >/dev/null 2>"$tmp/p.err" || status=$?
 [ "$status" != 0 ] || fail "flowlogd started with unix = a regular file"
 [ "$(cat "$tmp/precious.txt")" = precious ] || fail "the regular file was replaced or deleted"

@@ -24,7 +24,7 @@ token = open-sesame-0123456789
 EOF
 mkdir -p "$tmp/store"
 : >"$tmp/flowlogd.out"
-"$flowlogd" -f -c "$tmp/flowlogd.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
+"$flowlogd" -f -w "" -c "$tmp/flowlogd.conf" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
     >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
 pid=$!
 port= qport=

@@ -25,7 +25,7 @@ start_q() {
     [ $# -ge 1 ] && cfg=(-c "$1")
     mkdir -p "$tmp/store"
     : >"$tmp/flowlogd.out"
-    "$flowlogd" -f "${cfg[@]}" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
+    "$flowlogd" -f -w "" "${cfg[@]}" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
         >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
     pid=$!
     for _ in $(seq 50); do
@@ -237,7 +237,7 @@ echo "ok: tokens, admin token, unix socket and client limit"
 stop_flowlogd
 
 # A non-loopback address without a token is refused at start.
-if "$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -q 0.0.0.0:0 >"$tmp/nl.out" 2>"$tmp/nl.err"; then
+if "$flowlogd" -f -w "" -d "$tmp/store" -l udp:127.0.0.1:0 -q 0.0.0.0:0 >"$tmp/nl.out" 2>"$tmp/nl.err"; then
     fail "flowlogd served 0.0.0.0 without a token"
 fi
 grep -q "is not loopback: set a token" "$tmp/nl.err" || fail "no reason given: $(cat "$tmp/nl.err")"

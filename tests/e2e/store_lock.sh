@@ -12,7 +12,7 @@ flowlogd=$1
 
 start_flowlogd udp
 set +e
-timeout 10 "$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
+timeout 10 "$flowlogd" -f -w "" -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 \
     >"$tmp/second.out" 2>"$tmp/second.err"
 rc=$?
 set -e
