@@ -171,7 +171,7 @@ nftime(const char *s, long long *out)
     return 0;
 }
 
-/* -t T1[-T2] as our range, and nfdump's rule that a flow lies wholly inside the window. */
+/* -t T1[-T2] as our range, and nfdump's rule: start >= T1 and end <= T2 (T2.000, as nfdump). */
 static int
 time_window(const char *t, struct qry__nfd_buf *b, char *msg, size_t msglen)
 {
@@ -189,7 +189,7 @@ time_window(const char *t, struct qry__nfd_buf *b, char *msg, size_t msglen)
         return QRY_E_PARSE;
     }
     if (t2 >= 0) {
-        qry__nfd_put(b, "since %lld until %lld start>=%lld end<%lld", t1, t2 + 1, t1, t2 + 1);
+        qry__nfd_put(b, "since %lld until %lld start>=%lld end<=%lld", t1, t2 + 1, t1, t2);
     } else {
         qry__nfd_put(b, "since %lld start>=%lld", t1, t1);
     }

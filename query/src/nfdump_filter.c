@@ -29,6 +29,7 @@ struct nfp {
     size_t tlen;       /* its length; 0 at the end */
     char tok[256];     /* its text, NUL-terminated (longer tokens are refused) */
     int depth;
+    bool neg; /* inside an odd number of 'not's (flags tests depend on it) */
     struct qry__nfd_buf *b;
     char *msg;
     size_t msglen;
@@ -322,9 +323,11 @@ prim_proto(struct nfp *p)
 }
 
 /*
- * flags LETTERS: TCP records with all those flags set (nfdump compares (flags & mask) ==
- * mask). Our language has no bit test, so the values with those bits are listed: an 'or' of
- * equalities on one field, which the planner folds into one 'in' (docs/query.md).
+ * flags LETTERS: nfdump (nftree.c, CMP_FLAGS) tests (flags & mask) == mask, all the flags
+ * set, but inside an odd number of 'not's it tests (flags & mask) != 0, so that "not flags
+ * AFRPU" means none of them (its man page's "flags S and not flags AFRPU"). No protocol test:
+ * nfdump has none. Our language has no bit test, so the values with those bits are listed:
+ * an 'or' of equalities on one field, which the planner folds into one 'in' (docs/query.md).
  */
 static int
 prim_flags(struct nfp *p)
@@ -346,14 +349,14 @@ prim_flags(struct nfp *p)
         return fail(p, "expected TCP flags (A S F R P U X)");
     }
     if (rc == 0) {
-        qry__nfd_put(p->b, "(protocol:tcp and (");
+        qry__nfd_put(p->b, "(");
         for (unsigned v = 0, first = 1; v < 256; v++) {
-            if ((v & mask) == mask) {
+            if (p->neg ? (v & mask) != 0 : (v & mask) == mask) {
                 qry__nfd_put(p->b, "%stcp-flags:%u", first ? "" : " or ", v);
                 first = 0;
             }
         }
-        qry__nfd_put(p->b, "))");
+        qry__nfd_put(p->b, ")");
         rc = next(p);
     }
     return rc;
@@ -484,8 +487,10 @@ not_expr(struct nfp *p)
     }
     if (is(p, "not") || is(p, "!")) {
         qry__nfd_put(p->b, "not ");
+        p->neg = !p->neg;
         rc = next(p);
         rc = rc == 0 ? not_expr(p) : rc;
+        p->neg = !p->neg;
     } else if (is(p, "(")) {
         qry__nfd_put(p->b, "(");
         rc = next(p);

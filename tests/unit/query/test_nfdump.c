@@ -79,7 +79,7 @@ static const struct good good[] = {
            "as first, max(end) as last",
      -1},
     {"-t 2026/11/21.10:00:00-2026/11/21.11:00:00 proto tcp",
-     "since 1795255200 until 1795258801 start>=1795255200 end<1795258801 (protocol:tcp)", -1},
+     "since 1795255200 until 1795258801 start>=1795255200 end<=1795258800 (protocol:tcp)", -1},
     {"-t 2026/11/21", "since 1795219200 start>=1795219200", -1},
     {"\"src ip 10.0.0.1\" and 'dst port 22'", "((srcaddr:10.0.0.1 and dstport:22))", -1},
 };
@@ -109,7 +109,7 @@ translations(void **state)
     }
 }
 
-/* flags: every value with the bits, and TCP only; the translation compiles. */
+/* flags: all the bits; under 'not', any of them (nfdump's CMP_FLAGS); it compiles. */
 static void
 flags(void **state)
 {
@@ -117,14 +117,21 @@ flags(void **state)
     char q[QRY_LINE_MAX + 1], msg[512];
     int fmt;
     assert_int_equal(qry__nfd_translate("flags SA", q, sizeof(q), &fmt, msg, sizeof(msg)), 0);
-    assert_non_null(strstr(q, "(protocol:tcp and (tcp-flags:18 or tcp-flags:19 or "));
+    assert_non_null(strstr(q, "((tcp-flags:18 or tcp-flags:19 or "));
     assert_non_null(strstr(q, " or tcp-flags:255))"));
     assert_null(strstr(q, "tcp-flags:16 "));
     assert_null(strstr(q, "tcp-flags:2 "));
+    assert_null(strstr(q, "protocol"));
     struct qry *c = NULL;
     struct qry_error e;
     assert_int_equal(qry_compile(&c, q, strlen(q), 0, &e), 0);
     qry_free(c);
+    assert_int_equal(qry__nfd_translate("not not flags F or not (flags SA)", q, sizeof(q), &fmt,
+                                        msg, sizeof(msg)),
+                     0);
+    assert_non_null(strstr(q, "(not not (tcp-flags:1 or tcp-flags:3 or "));
+    assert_non_null(strstr(q, " or not ((tcp-flags:2 or tcp-flags:3 or "));
+    assert_null(strstr(q, "tcp-flags:0 "));
 }
 
 struct bad {
