@@ -32,6 +32,8 @@
 
 #include <editline/readline.h>
 
+#include "import.h"
+
 #define TABLE_ROWS 500 /* rows buffered to size the columns; later rows use those widths */
 #define MAX_COLS   64
 
@@ -64,6 +66,8 @@ usage(FILE *f)
             "  explain QUERY...    the plan: range, pushed-down conditions, windows, blocks\n"
             "  nfdump [OPTS] FILTER  nfdump's options and filter (flowlog(1), docs/nfdump.md)\n"
             "  windows [RANGE]     capture windows (last 1h, since T [until T])\n"
+            "  import DIR|FILE...  nfcapd files into flowlogd with their own times, as IPFIX\n"
+            "                      over TCP to 127.0.0.1:4739 or HOST:PORT (flowlog(1))\n"
             "  exporters [forget ADDR [PORT]] | stats | ping | help\n"
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
@@ -609,6 +613,9 @@ main(int argc, char **argv)
     if (strcmp(o.format, "text") && strcmp(o.format, "json") && strcmp(o.format, "csv")) {
         fprintf(stderr, "flowlog: -f takes text, json or csv\n");
         return 2;
+    }
+    if (optind < argc && strcmp(argv[optind], "import") == 0) {
+        return flowlog_import(argc - optind, argv + optind); /* IPFIX, not the query server */
     }
     bool tty_out = isatty(STDOUT_FILENO);
     o.table = tty_out && strcmp(o.format, "text") == 0;
