@@ -367,8 +367,7 @@ setup_request(struct conn *c, const char *line)
 static bool
 tabular(const char *verb)
 {
-    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG",
-                                    "NFDUMP"};
+    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG", "NFDUMP"};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         if (strcasecmp(verb, v[i]) == 0) {
             return true;
@@ -472,8 +471,8 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
         return 2;
     }
     /* nfdump's -o picks the answer's format itself: a table would mangle JSON. */
-    bool own_fmt = strcasecmp(verb, "NFDUMP") == 0 && (strncmp(args, "-o ", 3) == 0 ||
-                                                      strstr(args, " -o ") != NULL);
+    bool own_fmt = strcasecmp(verb, "NFDUMP") == 0 &&
+                   (strncmp(args, "-o ", 3) == 0 || strstr(args, " -o ") != NULL);
     bool table = o->table && tabular(verb) && !own_fmt;
     const char *fmt = table ? "csv" : o->format;
     char set[32];

@@ -79,8 +79,10 @@ connect_to(const char *to)
     }
     fd = socket(ai->ai_family, SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        fprintf(stderr, "flowlog import: connect %s: %s (flowlogd's IPFIX TCP listener, "
-                        "-l tcp:HOST:PORT)\n", to, strerror(errno));
+        fprintf(stderr,
+                "flowlog import: connect %s: %s (flowlogd's IPFIX TCP listener, "
+                "-l tcp:HOST:PORT)\n",
+                to, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
@@ -160,8 +162,9 @@ parse_line(char *line, struct flow_rec *r)
     }
     r->srcport = (uint16_t) strtoul(f[5], NULL, 10);
     char *dot = strchr(f[6], '.'); /* ICMP: TYPE.CODE */
-    r->dstport = dot != NULL ? (uint16_t) (strtoul(f[6], NULL, 10) << 8 | strtoul(dot + 1, NULL, 10))
-                             : (uint16_t) strtoul(f[6], NULL, 10);
+    r->dstport = dot != NULL
+                     ? (uint16_t) (strtoul(f[6], NULL, 10) << 8 | strtoul(dot + 1, NULL, 10))
+                     : (uint16_t) strtoul(f[6], NULL, 10);
     r->packets = strtoull(f[7], NULL, 10);
     r->bytes = strtoull(f[8], NULL, 10);
     r->tcp_flags = parse_flags(f[9]);
@@ -192,8 +195,8 @@ nfdump_open(const char *path, pid_t *pid)
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execlp("nfdump", "nfdump", S_ISDIR(st.st_mode) ? "-R" : "-r", path, "-q", "-N", "-6",
-               "-O", "tend", "-o", IMPORT_FMT, (char *) NULL);
+        execlp("nfdump", "nfdump", S_ISDIR(st.st_mode) ? "-R" : "-r", path, "-q", "-N", "-6", "-O",
+               "tend", "-o", IMPORT_FMT, (char *) NULL);
         fprintf(stderr, "flowlog import: nfdump: %s (Debian package nfdump)\n", strerror(errno));
         _exit(127);
     }
@@ -255,8 +258,8 @@ flowlog_import(int argc, char **argv)
         fprintf(stderr, "usage: flowlog import [--to HOST:PORT] DIR|FILE...\n");
         return 2;
     }
-    struct enc_cfg cfg = {.version = 10, .tmpl_refresh_msgs = UINT32_MAX,
-                          .tmpl_refresh_ms = UINT32_MAX};
+    struct enc_cfg cfg = {
+        .version = 10, .tmpl_refresh_msgs = UINT32_MAX, .tmpl_refresh_ms = UINT32_MAX};
     struct enc_ctx *e = NULL;
     struct totals t = {0};
     int fd = connect_to(to);

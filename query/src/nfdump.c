@@ -112,7 +112,9 @@ option(char **w, size_t nw, size_t *i, struct nfopts *o, char *msg, size_t msgle
         return QRY_E_PARSE;
     }
     switch (opt[1]) {
-    case 'q': case 'N': case '6':
+    case 'q':
+    case 'N':
+    case '6':
         return 0; /* flowlog prints no header summary and never scales or shortens numbers */
     case 'I':
         o->info = true;
@@ -120,14 +122,25 @@ option(char **w, size_t nw, size_t *i, struct nfopts *o, char *msg, size_t msgle
     case 'a':
         o->A = "srcip,dstip,srcport,dstport,proto";
         return 0;
-    case 'n': case 'c':
+    case 'n':
+    case 'c':
         ++*i;
         return opt_number(opt, val, opt[1] == 'n' ? &o->n : &o->c, msg, msglen);
-    case 't': slot = &o->t; break;
-    case 's': slot = o->s != NULL ? NULL : &o->s; break;
-    case 'A': slot = &o->A; break;
-    case 'O': slot = &o->O; break;
-    case 'o': slot = &o->o; break;
+    case 't':
+        slot = &o->t;
+        break;
+    case 's':
+        slot = o->s != NULL ? NULL : &o->s;
+        break;
+    case 'A':
+        slot = &o->A;
+        break;
+    case 'O':
+        slot = &o->O;
+        break;
+    case 'o':
+        slot = &o->o;
+        break;
     default:
         snprintf(msg, msglen, "nfdump option '%s' is not supported%s", opt,
                  strchr("rRMwf", opt[1]) != NULL ? ": flowlog reads its own store, not files"
@@ -161,12 +174,16 @@ nftime(const char *s, long long *out)
         n += sscanf(s + used + 1, "%2d%n:%2d%n:%2d%n", &v[3], &more, &v[4], &more, &v[5], &more);
         used += 1 + more;
     }
-    if (n < 1 || s[used] != '\0' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 ||
-        v[3] > 23 || v[4] > 59 || v[5] > 60) {
+    if (n < 1 || s[used] != '\0' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
+        v[4] > 59 || v[5] > 60) {
         return -1;
     }
-    struct tm tm = {.tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
-                    .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5]};
+    struct tm tm = {.tm_year = v[0] - 1900,
+                    .tm_mon = v[1] - 1,
+                    .tm_mday = v[2],
+                    .tm_hour = v[3],
+                    .tm_min = v[4],
+                    .tm_sec = v[5]};
     *out = (long long) timegm(&tm);
     return 0;
 }
@@ -184,8 +201,10 @@ time_window(const char *t, struct qry__nfd_buf *b, char *msg, size_t msglen)
     }
     if (strlen(t) >= sizeof(a) || nftime(a, &t1) != 0 ||
         (dash != NULL && nftime(dash + 1, &t2) != 0) || (t2 >= 0 && t2 < t1)) {
-        snprintf(msg, msglen, "nfdump option -t '%.60s': expected YYYY/MM/dd.hh:mm:ss"
-                              "[-YYYY/MM/dd.hh:mm:ss] (UTC) or Unix seconds", t);
+        snprintf(msg, msglen,
+                 "nfdump option -t '%.60s': expected YYYY/MM/dd.hh:mm:ss"
+                 "[-YYYY/MM/dd.hh:mm:ss] (UTC) or Unix seconds",
+                 t);
         return QRY_E_PARSE;
     }
     if (t2 >= 0) {
@@ -201,10 +220,17 @@ static const char *
 element(const char *e, size_t len)
 {
     static const char *const map[][2] = {
-        {"srcip", "srcaddr"}, {"dstip", "dstaddr"},   {"srcport", "srcport"},
-        {"dstport", "dstport"}, {"proto", "protocol"}, {"tos", "tos"},
-        {"inif", "inport"},   {"outif", "outport"},   {"router", "exporter"},
-        {"srctos", "tos"},    {"record", "srcaddr, dstaddr, srcport, dstport, protocol"}};
+        {"srcip", "srcaddr"},
+        {"dstip", "dstaddr"},
+        {"srcport", "srcport"},
+        {"dstport", "dstport"},
+        {"proto", "protocol"},
+        {"tos", "tos"},
+        {"inif", "inport"},
+        {"outif", "outport"},
+        {"router", "exporter"},
+        {"srctos", "tos"},
+        {"record", "srcaddr, dstaddr, srcport, dstport, protocol"}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strlen(map[i][0]) == len && strncasecmp(e, map[i][0], len) == 0) {
             return map[i][1];
@@ -216,8 +242,7 @@ element(const char *e, size_t len)
 static int
 bad_element(const char *opt, const char *e, size_t len, const char *why, char *msg, size_t msglen)
 {
-    snprintf(msg, msglen, "nfdump option %s: '%.*s' %s", opt, (int) (len > 40 ? 40 : len), e,
-             why);
+    snprintf(msg, msglen, "nfdump option %s: '%.*s' %s", opt, (int) (len > 40 ? 40 : len), e, why);
     return QRY_E_PARSE;
 }
 
@@ -225,10 +250,9 @@ bad_element(const char *opt, const char *e, size_t len, const char *why, char *m
 static const char *
 order_col(const char *o)
 {
-    static const char *const map[][2] = {{"flows", "flows"}, {"packets", "packets"},
-                                         {"ipkg", "packets"}, {"bytes", "bytes"},
-                                         {"ibyte", "bytes"}, {"tstart", "start"},
-                                         {"tend", "end"}};
+    static const char *const map[][2] = {
+        {"flows", "flows"}, {"packets", "packets"}, {"ipkg", "packets"}, {"bytes", "bytes"},
+        {"ibyte", "bytes"}, {"tstart", "start"},    {"tend", "end"}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcasecmp(o, map[i][0]) == 0) {
             return map[i][1];
@@ -245,29 +269,30 @@ statistic(const struct nfopts *o, struct qry__nfd_buf *b, char *msg, size_t msgl
     size_t len = slash != NULL ? (size_t) (slash - s) : strlen(s);
     const char *f = element(s, len), *by = slash != NULL ? order_col(slash + 1) : "flows";
     if (memchr(s, ':', len) != NULL) {
-        return bad_element("-s", s, len, "(':p' per-protocol split) is not supported", msg,
-                           msglen);
+        return bad_element("-s", s, len, "(':p' per-protocol split) is not supported", msg, msglen);
     }
     if (f == NULL) {
         return bad_element("-s", s, len,
                            (len == 2 && strncasecmp(s, "ip", 2) == 0) ||
                                    (len == 4 && strncasecmp(s, "port", 4) == 0)
                                ? "(either side) is not supported: use src and "
-                                                  "dst statistics separately"
-                                                : "is not a statistic flowlog has",
+                                 "dst statistics separately"
+                               : "is not a statistic flowlog has",
                            msg, msglen);
     }
     if (by == NULL || strcmp(by, "start") == 0 || strcmp(by, "end") == 0) {
         return bad_element("-s", slash + 1, strlen(slash + 1),
-                           "is not an order of statistics flowlog has (flows, packets, bytes)",
-                           msg, msglen);
+                           "is not an order of statistics flowlog has (flows, packets, bytes)", msg,
+                           msglen);
     }
     long long n = o->n < 0 ? 10 : o->n;
     if (n > 0) {
         qry__nfd_put(b, " | top %lld %s by %s", n, f, by);
     } else {
-        qry__nfd_put(b, " | stats count as flows, sum(packets) as packets, sum(bytes) as bytes by "
-                        "%s | sort %s desc", f, by);
+        qry__nfd_put(b,
+                     " | stats count as flows, sum(packets) as packets, sum(bytes) as bytes by "
+                     "%s | sort %s desc",
+                     f, by);
     }
     return 0;
 }
@@ -300,8 +325,10 @@ ordering(const struct nfopts *o, struct qry__nfd_buf *b, char *msg, size_t msgle
 {
     const char *col = order_col(o->O);
     if (col == NULL) {
-        snprintf(msg, msglen, "nfdump option -O: '%.40s' is not an order flowlog has (flows, "
-                              "packets, bytes, tstart, tend)", o->O);
+        snprintf(msg, msglen,
+                 "nfdump option -O: '%.40s' is not an order flowlog has (flows, "
+                 "packets, bytes, tstart, tend)",
+                 o->O);
         return QRY_E_PARSE;
     }
     bool time = strcmp(col, "start") == 0 || strcmp(col, "end") == 0;
@@ -333,8 +360,10 @@ output(const struct nfopts *o, const char **cols, int *fmt, char *msg, size_t ms
     } else if (strcasecmp(o->o, "long") == 0 || strcasecmp(o->o, "extended") == 0) {
         *cols = lng;
     } else if (strcasecmp(o->o, "raw") != 0) {
-        snprintf(msg, msglen, "nfdump option -o: '%.40s' is not supported (line, long, extended, "
-                              "raw, csv, json)", o->o);
+        snprintf(msg, msglen,
+                 "nfdump option -o: '%.40s' is not supported (line, long, extended, "
+                 "raw, csv, json)",
+                 o->o);
         return QRY_E_PARSE;
     }
     return 0;
@@ -350,8 +379,10 @@ stages(const struct nfopts *o, struct qry__nfd_buf *b, int *fmt, char *msg, size
         return QRY_E_PARSE;
     }
     if (o->c >= 0 && (agg || o->O != NULL)) {
-        snprintf(msg, msglen, "nfdump option -c limits the records read before %s; flowlog "
-                              "cannot: use -n", o->O != NULL ? "-O" : "-s/-A/-I");
+        snprintf(msg, msglen,
+                 "nfdump option -c limits the records read before %s; flowlog "
+                 "cannot: use -n",
+                 o->O != NULL ? "-O" : "-s/-A/-I");
         return QRY_E_PARSE;
     }
     const char *cols = "";
@@ -396,8 +427,7 @@ options(char **w, size_t nw, struct nfopts *o, size_t *first, char *msg, size_t 
 }
 
 int
-qry__nfd_translate(const char *args, char *query, size_t cap, int *fmt, char *msg,
-                   size_t msglen)
+qry__nfd_translate(const char *args, char *query, size_t cap, int *fmt, char *msg, size_t msglen)
 {
     struct nfopts o = {.n = -1, .c = -1};
     struct qry__nfd_buf b = {.p = query, .cap = cap};

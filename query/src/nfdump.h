@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #define QRY_NFD_DEPTH_MAX 64  /* ( and not nesting in an nfdump filter */
-#define QRY_NFD_LIST_MAX 64   /* values in "port in [...]" / "ip in [...]" (our 'in' limit) */
+#define QRY_NFD_LIST_MAX  64  /* values in "port in [...]" / "ip in [...]" (our 'in' limit) */
 #define QRY_NFD_WORDS_MAX 512 /* words of an NFDUMP request (options and filter) */
 
 /* Output text buffer with an overflow flag (nfdump.c). */

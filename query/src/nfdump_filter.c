@@ -25,9 +25,9 @@ enum dir { DIR_ANY, DIR_SRC, DIR_DST, DIR_IN, DIR_OUT };
 
 struct nfp {
     const char *s;
-    size_t pos;        /* start of the current token */
-    size_t tlen;       /* its length; 0 at the end */
-    char tok[256];     /* its text, NUL-terminated (longer tokens are refused) */
+    size_t pos;    /* start of the current token */
+    size_t tlen;   /* its length; 0 at the end */
+    char tok[256]; /* its text, NUL-terminated (longer tokens are refused) */
     int depth;
     bool neg; /* inside an odd number of 'not's (flags tests depend on it) */
     struct qry__nfd_buf *b;
@@ -118,8 +118,8 @@ number(struct nfp *p, unsigned long long *out)
 static const char *
 comparator(struct nfp *p)
 {
-    static const char *const from[] = {"==", "=", ">", "<", ">=", "<=", "eq", "gt", "lt", "ge",
-                                       "le"};
+    static const char *const from[] = {
+        "==", "=", ">", "<", ">=", "<=", "eq", "gt", "lt", "ge", "le"};
     static const char *const to[] = {":", ":", ">", "<", ">=", "<=", ":", ">", "<", ">=", "<="};
     for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
         if (is(p, from[i])) {
@@ -174,8 +174,9 @@ address(struct nfp *p, bool net, char *out, size_t cap)
         }
     }
     if (inet_pton(v6 ? AF_INET6 : AF_INET, a, bin) != 1) {
-        return fail(p, net ? "expected a network (a.b.c.d/n, a.b/n, v6::/n)" : "expected an "
-                                                                                "IPv4 or IPv6 address");
+        return fail(p, net ? "expected a network (a.b.c.d/n, a.b/n, v6::/n)"
+                           : "expected an "
+                             "IPv4 or IPv6 address");
     }
     int rc = next(p);
     if (rc == 0 && net && slash == NULL && !v6) {
@@ -297,9 +298,9 @@ static int
 prim_proto(struct nfp *p)
 {
     static const char *const names[][2] = {
-        {"tcp", "tcp"},   {"udp", "udp"}, {"icmp", "icmp"}, {"icmp6", "icmp6"},
-        {"ipv6-icmp", "icmp6"}, {"gre", "gre"}, {"esp", "esp"}, {"ah", "ah"},
-        {"sctp", "sctp"}, {"igmp", "igmp"}};
+        {"tcp", "tcp"},         {"udp", "udp"},  {"icmp", "icmp"}, {"icmp6", "icmp6"},
+        {"ipv6-icmp", "icmp6"}, {"gre", "gre"},  {"esp", "esp"},   {"ah", "ah"},
+        {"sctp", "sctp"},       {"igmp", "igmp"}};
     int rc = next(p);
     for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
         if (is(p, names[i][0])) {

@@ -616,10 +616,9 @@ handle(struct qry_session *s, const struct line *l)
         do_auth(s, arg);
     } else if (!s->authed) {
         say(s, "ERR AUTH authenticate first: AUTH <token>");
-    } else if (s->cfg.stor == NULL &&
-               (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN") ||
-                verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG") ||
-                verb_is(p, vlen, "NFDUMP"))) {
+    } else if (s->cfg.stor == NULL && (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN") ||
+                                       verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG") ||
+                                       verb_is(p, vlen, "NFDUMP"))) {
         say(s, "ERR UNAVAILABLE this session has no store");
     } else if (verb_is(p, vlen, "HELP")) {
         do_help(s);

@@ -51,8 +51,7 @@ static const struct good good[] = {
     {"! proto tcp && port 80 || proto udp",
      "(((not protocol:tcp and (srcport:80 or dstport:80)) or protocol:udp))", -1},
     {"ipv4", "((srcaddr:0.0.0.0/0 and dstaddr:0.0.0.0/0))", -1},
-    {"proto tcp # a comment\n and port 22", "((protocol:tcp and (srcport:22 or dstport:22)))",
-     -1},
+    {"proto tcp # a comment\n and port 22", "((protocol:tcp and (srcport:22 or dstport:22)))", -1},
     {"-s srcip/bytes -n 5 proto tcp", "(protocol:tcp) | top 5 srcaddr by bytes", -1},
     {"-s dstport", "* | top 10 dstport by flows", -1},
     {"-s record/packets -n 3", "* | top 3 srcaddr, dstaddr, srcport, dstport, protocol by packets",
@@ -65,8 +64,9 @@ static const struct good good[] = {
      "* | stats min(start) as first, max(end) as last, count as flows, sum(packets) as packets, "
      "sum(bytes) as bytes by srcaddr, dstport | sort bytes desc | limit 2",
      -1},
-    {"-a", "* | stats min(start) as first, max(end) as last, count as flows, sum(packets) as "
-           "packets, sum(bytes) as bytes by srcaddr, dstaddr, srcport, dstport, protocol",
+    {"-a",
+     "* | stats min(start) as first, max(end) as last, count as flows, sum(packets) as "
+     "packets, sum(bytes) as bytes by srcaddr, dstaddr, srcport, dstport, protocol",
      -1},
     {"-O tstart -c 4", NULL, 0}, /* -c with -O: refused (below) */
     {"-c 4 -o csv", "* | limit 4", QRY_FMT_CSV},
@@ -75,8 +75,9 @@ static const struct good good[] = {
      "(protocol:udp) | sort packets desc | limit 3 | fields start, end, protocol, srcaddr, "
      "srcport, dstaddr, dstport, packets, bytes",
      QRY_FMT_TEXT},
-    {"-I", "* | stats count as flows, sum(packets) as packets, sum(bytes) as bytes, min(start) "
-           "as first, max(end) as last",
+    {"-I",
+     "* | stats count as flows, sum(packets) as packets, sum(bytes) as bytes, min(start) "
+     "as first, max(end) as last",
      -1},
     {"-t 2026/11/21.10:00:00-2026/11/21.11:00:00 proto tcp",
      "since 1795255200 until 1795258801 start>=1795255200 end<=1795258800 (protocol:tcp)", -1},
