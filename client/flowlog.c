@@ -32,6 +32,8 @@
 
 #include <editline/readline.h>
 
+#include "import.h"
+
 #define TABLE_ROWS 500 /* rows buffered to size the columns; later rows use those widths */
 #define MAX_COLS   64
 
@@ -62,7 +64,10 @@ usage(FILE *f)
             "  query QUERY...      records or aggregates (docs/query.md), e.g.\n"
             "                      flowlog query 'last 1h action:REJECT | top 10 srcaddr'\n"
             "  explain QUERY...    the plan: range, pushed-down conditions, windows, blocks\n"
+            "  nfdump [OPTS] FILTER  nfdump's options and filter (flowlog(1), docs/nfdump.md)\n"
             "  windows [RANGE]     capture windows (last 1h, since T [until T])\n"
+            "  import DIR|FILE...  nfcapd files into flowlogd with their own times, as IPFIX\n"
+            "                      over TCP to 127.0.0.1:4739 or HOST:PORT (flowlog(1))\n"
             "  exporters [forget ADDR [PORT]] | stats | ping | help\n"
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
@@ -290,6 +295,7 @@ request(struct conn *c, const char *line, bool table, bool status_to_err)
     size_t cap = 0;
     ssize_t n;
     struct table t = {0};
+    bool open_line = false;
     int rc = 2;
 
     if (fprintf(c->out, "%s\n", line) < 0 || fflush(c->out) != 0) {
@@ -315,7 +321,11 @@ request(struct conn *c, const char *line, bool table, bool status_to_err)
             table_add(&t, buf);
         } else {
             fwrite(buf, 1, (size_t) n, stdout);
+            open_line = buf[n - 1] != '\n';
         }
+    }
+    if (open_line) {
+        putchar('\n'); /* every output ends with a newline, even a server's unended line */
     }
     if (rc == 2) {
         fprintf(stderr, "flowlog: the server closed the connection\n");
@@ -357,7 +367,7 @@ setup_request(struct conn *c, const char *line)
 static bool
 tabular(const char *verb)
 {
-    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG"};
+    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG", "NFDUMP"};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         if (strcasecmp(verb, v[i]) == 0) {
             return true;
@@ -374,6 +384,7 @@ to_request(const char *cmd, const char *args, char *out, size_t cap, const char 
         const char *cmd, *req;
     } map[] = {{"query", "QUERY"},
                {"explain", "EXPLAIN"},
+               {"nfdump", "NFDUMP"},
                {"windows", "WINDOWS"},
                {"exporters", "EXPORTERS"},
                {"stats", "STATS"},
@@ -430,6 +441,26 @@ quote_arg(char *out, size_t cap, const char *arg)
     return (int) o;
 }
 
+/* A shell word for NFDUMP: one with blanks or quotes goes in "..." (\" and \\ escaped). */
+static int
+quote_word(char *out, size_t cap, const char *arg)
+{
+    if (arg[0] != '\0' && strpbrk(arg, " \t\"'\\") == NULL) {
+        return snprintf(out, cap, "%s", arg);
+    }
+    size_t o = 0;
+    out[o++] = '"';
+    for (const char *p = arg; *p != '\0' && o + 3 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+        }
+        out[o++] = *p;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return (int) o;
+}
+
 static int
 run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args)
 {
@@ -439,7 +470,10 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
         fprintf(stderr, "flowlog: unknown command '%s' (flowlog -h lists them)\n", cmd);
         return 2;
     }
-    bool table = o->table && tabular(verb);
+    /* nfdump's -o picks the answer's format itself: a table would mangle JSON. */
+    bool own_fmt = strcasecmp(verb, "NFDUMP") == 0 &&
+                   (strncmp(args, "-o ", 3) == 0 || strstr(args, " -o ") != NULL);
+    bool table = o->table && tabular(verb) && !own_fmt;
     const char *fmt = table ? "csv" : o->format;
     char set[32];
     snprintf(set, sizeof(set), "FORMAT %s", fmt);
@@ -579,6 +613,9 @@ main(int argc, char **argv)
         fprintf(stderr, "flowlog: -f takes text, json or csv\n");
         return 2;
     }
+    if (optind < argc && strcmp(argv[optind], "import") == 0) {
+        return flowlog_import(argc - optind, argv + optind); /* IPFIX, not the query server */
+    }
     bool tty_out = isatty(STDOUT_FILENO);
     o.table = tty_out && strcmp(o.format, "text") == 0;
     o.status_to_err = tty_out;
@@ -597,12 +634,15 @@ main(int argc, char **argv)
         /* The rest of the command line, joined by spaces, is the request's argument. */
         static char args[66000];
         size_t len = 0;
-        bool flowlog = strcasecmp(argv[optind], "query") != 0 &&
+        bool nfdump = strcasecmp(argv[optind], "nfdump") == 0;
+        bool flowlog = !nfdump && strcasecmp(argv[optind], "query") != 0 &&
                        strcasecmp(argv[optind], "explain") != 0 &&
                        strcasecmp(argv[optind], "windows") != 0;
         for (int i = optind + 1; i < argc; i++) {
             char word[4096];
-            if (flowlog) {
+            if (nfdump) {
+                quote_word(word, sizeof(word), argv[i]);
+            } else if (flowlog) {
                 quote_arg(word, sizeof(word), argv[i]);
             } else {
                 snprintf(word, sizeof(word), "%s", argv[i]);

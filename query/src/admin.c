@@ -248,7 +248,11 @@ describe_one(void *arg, const struct stor_flowlog *fl)
     list_text(ex, sizeof(ex), fl, 0);
     list_text(dom, sizeof(dom), fl, 1);
     list_text(inst, sizeof(inst), fl, 2);
-    qry__time_text(fl->created_ms, created);
+    if (fl->created_ms == 0) {
+        created[0] = '\0'; /* the built-in flow log was never created: no value */
+    } else {
+        qry__time_text(fl->created_ms, created);
+    }
     const char *vals[] = {fl->name,
                           id,
                           win,
@@ -266,6 +270,35 @@ describe_one(void *arg, const struct stor_flowlog *fl)
                           fl->description,
                           created};
     return d->row(d->row_arg, sizeof(names) / sizeof(names[0]), names, vals);
+}
+
+static int
+count_one(void *arg, const struct stor_flowlog *fl)
+{
+    (void) fl;
+    (*(size_t *) arg)++;
+    return 0;
+}
+
+/*
+ * The built-in "default" flow log (id 0) comes first: it holds every record while no flow log
+ * is defined (stor.h), so it is "active" exactly then. Its records stay queryable afterwards
+ * (flowlog:default), so it is listed either way.
+ */
+static int
+describe_builtin(struct stor_env *env, struct describe *d)
+{
+    struct stor_flowlog fl;
+    size_t n = 0;
+    int rc = stor_flowlog_each(env, count_one, &n);
+    if (rc != 0) {
+        return rc;
+    }
+    stor_flowlog_default(&fl, "default");
+    fl.id = 0;
+    fl.active = n == 0;
+    snprintf(fl.description, sizeof(fl.description), "built-in");
+    return describe_one(d, &fl);
 }
 
 int
@@ -290,7 +323,8 @@ qry__flowlog_cmd(struct qry_session *s, const char *arg, bool admin, qry_row_fn 
     const char *sub = a->v[0], *name = a->n > 1 ? a->v[1] : NULL;
     if (!strcasecmp(sub, "DESCRIBE")) {
         struct describe d = {.name = name, .row = row, .row_arg = row_arg};
-        rc = stor_flowlog_each(env, describe_one, &d);
+        rc = describe_builtin(env, &d);
+        rc = rc == 0 ? stor_flowlog_each(env, describe_one, &d) : rc;
         if (rc == 0 && name != NULL && d.found == 0) {
             snprintf(msg, msglen, "no flow log named '%.64s'", name);
             rc = STOR_E_NOTFOUND;

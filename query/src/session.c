@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 
 #include "flow_clock.h"
+#include "nfdump.h"
 #include "qry_int.h"
 
 #define QUEUE_BYTES (2 * QRY_LINE_MAX)
@@ -349,6 +350,7 @@ do_help(struct qry_session *s)
     static const char *const lines[] = {
         "QUERY <query>            records or aggregates (docs/query.md)",
         "EXPLAIN <query>          the plan: range, pushed-down conditions, windows, blocks",
+        "NFDUMP <opts> <filter>   nfdump's options and filter, answered as QUERY (docs/nfdump.md)",
         "FORMAT text|json|csv     output format of this session",
         "WINDOWS [range]          capture windows: last 1h | since T [until T]",
         "EXPORTERS                exporters: templates, records, loss, last seen",
@@ -410,6 +412,27 @@ do_query(struct qry_session *s, const char *arg, bool explain)
         say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
         end_query(s);
     }
+}
+
+/* NFDUMP <options> <filter>: nfdump's command line translated (nfdump.c), run as QUERY in
+ * the format its -o asks for (this request only). */
+static void
+do_nfdump(struct qry_session *s, const char *arg)
+{
+    char *q = malloc(QRY_LINE_MAX + 1), msg[512];
+    int fmt, rc = q != NULL ? qry__nfd_translate(arg, q, QRY_LINE_MAX + 1, &fmt, msg, sizeof(msg))
+                            : -ENOMEM;
+    if (rc == QRY_E_PARSE) {
+        say(s, "ERR PARSE %s", msg);
+    } else if (rc != 0) {
+        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+    } else {
+        enum qry_fmt keep = s->fmt;
+        s->fmt = fmt >= 0 ? (enum qry_fmt) fmt : s->fmt;
+        do_query(s, q, false);
+        s->fmt = keep;
+    }
+    free(q);
 }
 
 /* WINDOWS [range]: the windows of the range, streamed like EXPLAIN. */
@@ -593,9 +616,9 @@ handle(struct qry_session *s, const struct line *l)
         do_auth(s, arg);
     } else if (!s->authed) {
         say(s, "ERR AUTH authenticate first: AUTH <token>");
-    } else if (s->cfg.stor == NULL &&
-               (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN") ||
-                verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG"))) {
+    } else if (s->cfg.stor == NULL && (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN") ||
+                                       verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG") ||
+                                       verb_is(p, vlen, "NFDUMP"))) {
         say(s, "ERR UNAVAILABLE this session has no store");
     } else if (verb_is(p, vlen, "HELP")) {
         do_help(s);
@@ -603,6 +626,8 @@ handle(struct qry_session *s, const struct line *l)
         do_format(s, arg);
     } else if (verb_is(p, vlen, "QUERY") || verb_is(p, vlen, "EXPLAIN")) {
         do_query(s, arg, verb_is(p, vlen, "EXPLAIN"));
+    } else if (verb_is(p, vlen, "NFDUMP")) {
+        do_nfdump(s, arg);
     } else if (verb_is(p, vlen, "WINDOWS")) {
         do_windows(s, arg);
     } else if (verb_is(p, vlen, "EXPORTERS")) {
@@ -614,7 +639,7 @@ handle(struct qry_session *s, const struct line *l)
     } else {
         say(s,
             "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-            "STATS FLOWLOG PING HELP QUIT AUTH",
+            "STATS FLOWLOG NFDUMP PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }
@@ -624,7 +649,7 @@ handle(struct qry_session *s, const struct line *l)
 bool
 qry_session_heavy(const struct qry_session *s)
 {
-    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG"};
+    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG", "NFDUMP"};
     if (running(s)) {
         return true;
     }
@@ -636,7 +661,7 @@ qry_session_heavy(const struct qry_session *s)
         p++;
     }
     size_t vlen = strcspn(p, " \t");
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof(heavy) / sizeof(heavy[0]); i++) {
         if (verb_is(p, vlen, heavy[i])) {
             return true;
         }

@@ -209,7 +209,7 @@ test_verbs(void **state)
     assert_string_equal(f->out, "OK PONG\n");
     say(f, s, "FROB x\n");
     assert_string_equal(f->out, "ERR VERB unknown verb 'FROB'; verbs: QUERY EXPLAIN FORMAT "
-                                "WINDOWS EXPORTERS STATS FLOWLOG PING HELP QUIT AUTH\n");
+                                "WINDOWS EXPORTERS STATS FLOWLOG NFDUMP PING HELP QUIT AUTH\n");
     say(f, s, "QUERY dstport: 22\n");
     assert_string_equal(f->out, "ERR PARSE col 9: expected a value after ':'\n");
     say(f, s, "QUERY dstport:22 | stats count, sum(bytes)\n");
@@ -242,8 +242,15 @@ test_verbs(void **state)
     say(f, s, "WINDOWS\n");
     assert_prefix(f->out, "default 1763798400 600 ");
     assert_non_null(strstr(f->out, " 3000 0 "));
+    say(f, s, "NFDUMP -o csv -I\n"); /* -o csv for this request only */
+    assert_prefix(f->out, "flows,packets,bytes,first,last\n3000,");
+    say(f, s, "NFDUMP -I proto 255\n");
+    assert_prefix(f->out, "0 - - - -\n");
+    say(f, s, "NFDUMP src as 64512\n");
+    assert_string_equal(f->out, "ERR PARSE nfdump filter col 5 'as': AS numbers are not in "
+                                "flowlog records\n");
     say(f, s, "HELP\n");
-    assert_prefix(last_line(f), "OK 11 rows");
+    assert_prefix(last_line(f), "OK 12 rows");
     assert_int_equal(say(f, s, "QUIT\nPING\n"), QRY_STEP_CLOSE);
     assert_string_equal(f->out, "OK bye\n");
     qry_session_destroy(s);
