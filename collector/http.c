@@ -449,6 +449,9 @@ route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
     if (strcmp(url, "/api/v1/query") == 0) {
         return get_query(h, conn, "QUERY");
     }
+    if (strcmp(url, "/api/v1/tail") == 0) {
+        return http_tail(h, conn);
+    }
     if (strcmp(url, "/api/v1/explain") == 0) {
         return get_query(h, conn, "EXPLAIN");
     }
@@ -786,6 +789,7 @@ coll_http_stop(struct coll_http *h)
     /* Raise every running query's cancel flag first: the connection threads then finish
      * quickly and MHD_stop_daemon joins them. */
     http_cancel_all(h);
+    atomic_store(&h->tail_stopping, true);
     int fd = MHD_quiesce_daemon(h->mhd);
     MHD_stop_daemon(h->mhd);
     if (fd >= 0) {
