@@ -208,6 +208,60 @@ test("a panel's query can be edited into the search and run there", async () => 
   assert.deepEqual(rows, cli(q));
 });
 
+function nfsend(n, seed) {
+  execFileSync(process.env.FLOWLOG_NFSEND,
+    ['-p', process.env.FLOWLOG_UDP, '-n', String(n), '-s', String(seed)], { encoding: 'utf8' });
+}
+
+test('the live view shows new records as they are stored, filtered, and pauses', async () => {
+  const f = 'protocol = 17';
+  const count = () => (cli(`${f} | stats count`)[0]?.count || 0);
+  const before = count();
+  await page.fill('#live .live-filter', f);
+  await page.click('#live .toggle');
+  await until(page, () => document.getElementById('live').dataset.live === 'on', null, 'the tail');
+  nfsend(400, 4242);
+  let want = 0;
+  for (let i = 0; i < 100 && want === 0; i++) {
+    const now = count();
+    if (now > before) {
+      await new Promise((r) => setTimeout(r, 500));
+      want = count() - before;
+    } else {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  assert.ok(want > 0, 'the new records were stored');
+  await until(page, (w) => Number(document.getElementById('live').dataset.received) >= w, want,
+    'the new records in the live view');
+  const got = await page.evaluate(() => ({
+    n: Number(document.getElementById('live').dataset.received),
+    rows: [...document.querySelectorAll('#live .t-live tr.row')].map((tr) => JSON.parse(tr.dataset.row)),
+  }));
+  assert.equal(got.n, want, 'each new matching record once');
+  assert.equal(got.rows.length, Math.min(want, 100));
+  assert.ok(got.rows.every((r) => r.protocol === 17), 'only records that match the filter');
+  assert.match(await page.textContent('#live .rate'), /records\/s$/);
+  // Paused, the table stays as it is while records still arrive; resumed, it shows them.
+  await page.click('#live .pause');
+  const first = await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row');
+  nfsend(400, 4343);
+  await until(page, (w) => Number(document.getElementById('live').dataset.received) > w, got.n,
+    'records while paused');
+  assert.equal(await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row'), first);
+  await page.click('#live .pause');
+  assert.notEqual(await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row'), first);
+  await page.click('#live .toggle');
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.live), 'off');
+  // Stopping closes the stream: the browser reports that one request as aborted, nothing else.
+  for (let i = 0; i < 50 && !problems.some((p) => /api\/v1\/tail.*ERR_ABORTED/.test(p)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const aborted = problems.filter((p) => /^request failed: .*\/api\/v1\/tail\?.* net::ERR_ABORTED$/.test(p));
+  assert.equal(aborted.length, 1, problems.join('\n'));
+  problems.splice(problems.indexOf(aborted[0]), 1);
+});
+
 test('no console errors and no failed requests', () => {
   assert.deepEqual(problems, []);
 });
