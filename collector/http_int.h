@@ -69,6 +69,12 @@ void http_add_common(struct MHD_Response *r);
 /* GET /api/v1/tail?q=QUERY (Last-Event-ID resumes). Tokens were checked by the caller. */
 enum MHD_Result http_tail(struct coll_http *h, struct MHD_Connection *conn);
 
+/* GET /api/v1/fields (http_fields.c). */
+enum MHD_Result http_fields(struct coll_http *h, struct MHD_Connection *conn);
+/* Answer b's text (taken over, freed) with code and content type. */
+enum MHD_Result http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type,
+                                 struct coll_http_buf *b);
+
 /* The host's info hook under info_mu (arg: the server). */
 int http_locked_info(void *arg, const char *what, qry_row_fn *row, void *row_arg);
 

@@ -188,4 +188,10 @@ int qry_tail_open(struct qry_tail **out, struct stor_env *env, const char *text,
 int qry_tail_row(struct qry_tail *t, const struct flow_rec *r, const char **json, size_t *len);
 void qry_tail_close(struct qry_tail *t);
 
+/*
+ * Field i of the language (0, 1, ... until NULL; fieldinfo.c): its name, *type ("number",
+ * "time", "address", "text", "enum") and whether it is a default column.
+ */
+const char *qry_field_info(size_t i, const char **type, bool *deflt);
+
 #endif

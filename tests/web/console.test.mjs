@@ -208,6 +208,32 @@ test("a panel's query can be edited into the search and run there", async () => 
   assert.deepEqual(rows, cli(q));
 });
 
+test('the search completes field names and their values from /api/v1/fields', async () => {
+  const api = await page.evaluate(() => fetch('/api/v1/fields').then((r) => r.json()));
+  const proto = api.fields.find((f) => f.name === 'protocol');
+  assert.equal(proto.type, 'number');
+  assert.ok(proto.values.length > 0, 'protocol has values to complete');
+  const want = cli('last 1h | top 20 protocol').map((r) => r.protocol);
+  assert.deepEqual(proto.values, want, 'the values are the top of the last hour');
+  await page.fill('#search-q', '');
+  await page.focus('#search-q');
+  await page.keyboard.type('dstp');
+  await until(page, () => document.querySelector('#search-complete li')?.textContent === 'dstport',
+    null, 'the field name suggestion');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.inputValue('#search-q'), 'dstport');
+  await page.fill('#search-q', '');
+  await page.keyboard.type('protocol:');
+  await until(page, (n) => document.querySelectorAll('#search-complete li').length === n,
+    Math.min(want.length, 12), 'the value suggestions');
+  const shown = await page.evaluate(() => [...document.querySelectorAll('#search-complete li')]
+    .map((li) => li.textContent));
+  assert.deepEqual(shown, want.slice(0, 12).map(String));
+  await page.keyboard.press('Tab');
+  assert.equal(await page.inputValue('#search-q'), `protocol:${want[0]}`);
+  await page.fill('#search-q', '');
+});
+
 function nfsend(n, seed) {
   execFileSync(process.env.FLOWLOG_NFSEND,
     ['-p', process.env.FLOWLOG_UDP, '-n', String(n), '-s', String(seed)], { encoding: 'utf8' });
