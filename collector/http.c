@@ -318,7 +318,8 @@ post_flowlog(struct coll_http *h, struct MHD_Connection *conn, const struct req 
 }
 
 enum MHD_Result
-http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type, struct coll_http_buf *b)
+http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type,
+                 struct coll_http_buf *b)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->p, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {

@@ -14,7 +14,7 @@
 #include "flow_clock.h"
 #include "http_int.h"
 
-#define FIELDS_VALUES 20       /* values per field at most */
+#define FIELDS_VALUES 20        /* values per field at most */
 #define FIELDS_RANGE  "last 1h" /* the records they are taken from */
 
 /* The fields worth completing values for: few distinct values, typed by hand. */

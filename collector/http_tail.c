@@ -29,9 +29,9 @@
 struct tail_job {
     struct coll_http *h;
     struct qry_tail *filter;
-    uint64_t next;     /* the sequence number of the next run to read */
-    int64_t skip;      /* rows of run `next` already sent (Last-Event-ID), -1: none */
-    uint64_t idle_ms;  /* silence since the last bytes sent */
+    uint64_t next;         /* the sequence number of the next run to read */
+    int64_t skip;          /* rows of run `next` already sent (Last-Event-ID), -1: none */
+    uint64_t idle_ms;      /* silence since the last bytes sent */
     struct flow_rec *recs; /* HTTP_TAIL_ROWS of them */
     uint8_t *block;        /* STOR_TAIL_BLOCK_MAX bytes: the run being read */
     bool wants;            /* stor_tail_want(true) succeeded */
@@ -52,8 +52,8 @@ hung_up(int fd, unsigned ms)
 static void
 dropped(struct tail_job *j, uint64_t runs, uint64_t rows)
 {
-    coll_http_buf_printf(&j->out, "event: dropped\ndata: {\"runs\":%" PRIu64 ",\"rows\":%" PRIu64
-                                  "}\n\n",
+    coll_http_buf_printf(&j->out,
+                         "event: dropped\ndata: {\"runs\":%" PRIu64 ",\"rows\":%" PRIu64 "}\n\n",
                          runs, rows);
     atomic_fetch_add(&j->h->st.tail_dropped, runs);
 }

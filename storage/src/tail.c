@@ -35,12 +35,12 @@ struct tail_ent {
 };
 
 struct stor_tail {
-    uint64_t first;          /* the first number of this process */
-    _Atomic uint64_t next;   /* the number the next committed run gets (committer writes) */
-    atomic_int wanted;       /* tails that want runs kept */
-    pthread_mutex_t mu;      /* the rings below; the committer only try-locks it */
-    uint8_t *bytes;          /* STOR_TAIL_BYTES, allocated when first wanted */
-    uint64_t wpos;           /* bytes ever written (the ring's end) */
+    uint64_t first;        /* the first number of this process */
+    _Atomic uint64_t next; /* the number the next committed run gets (committer writes) */
+    atomic_int wanted;     /* tails that want runs kept */
+    pthread_mutex_t mu;    /* the rings below; the committer only try-locks it */
+    uint8_t *bytes;        /* STOR_TAIL_BYTES, allocated when first wanted */
+    uint64_t wpos;         /* bytes ever written (the ring's end) */
     struct tail_ent e[STOR_TAIL_RUNS];
 };
 
