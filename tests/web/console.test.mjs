@@ -208,6 +208,54 @@ test("a panel's query can be edited into the search and run there", async () => 
   assert.deepEqual(rows, cli(q));
 });
 
+test('rejected traffic and exporters show their queries\' rows; a scanner click filters', async () => {
+  await page.goto(`${URL0}?range=24h`);
+  await settled();
+  const tables = await page.evaluate(() => {
+    const rows = (sel) => [...document.querySelectorAll(sel)].map((tr) => JSON.parse(tr.dataset.row));
+    return {
+      rq: JSON.parse(document.getElementById('rejected').dataset.queries),
+      hq: JSON.parse(document.getElementById('health').dataset.queries),
+      src: rows('#rejected .t-src tr[data-row]'),
+      port: rows('#rejected .t-port tr[data-row]'),
+      scan: rows('#rejected .t-scan tr[data-row]'),
+      exp: rows('#health .t-exp tr[data-row]'),
+    };
+  });
+  assert.ok(tables.scan.length > 0 && tables.exp.length > 0, 'rejected records and exporters to show');
+  assert.deepEqual(tables.src, cli(tables.rq[1]));
+  assert.deepEqual(tables.port, cli(tables.rq[2]));
+  assert.deepEqual(tables.scan, cli(tables.rq[3]));
+  assert.ok(tables.scan.every((r, i) => i === 0 || tables.scan[i - 1].ports >= r.ports), 'most ports first');
+  assert.deepEqual(tables.exp, cli(tables.hq[0]));
+  await page.locator('#rejected .t-scan tr[data-row]').first().click();
+  await until(page, () => new URLSearchParams(location.search).get('filter') !== null, null, 'the URL');
+  await settled();
+  assert.equal(new URL(page.url()).searchParams.get('filter'), `srcaddr:${tables.scan[0].srcaddr}`);
+  await page.goBack();
+  await settled();
+});
+
+test('back and forward move the range by its length, in the URL', async () => {
+  await page.goto(`${URL0}?range=1h`);
+  await settled();
+  await page.click('#back');
+  await until(page, () => new URLSearchParams(location.search).get('since') !== null, null, 'the URL');
+  await settled();
+  const u1 = new URL(page.url()).searchParams;
+  const [since, until1] = [Number(u1.get('since')), Number(u1.get('until'))];
+  assert.equal(until1 - since, 3600);
+  assert.ok(Math.abs(until1 - (Date.now() / 1000 - 3600)) < 120, 'one hour back');
+  assert.equal(await page.inputValue('#preset'), 'custom');
+  await page.click('#fwd');
+  await until(page, (s) => Number(new URLSearchParams(location.search).get('since')) === s + 3600, since,
+    'the next range');
+  await settled();
+  await page.goBack();
+  await settled();
+  assert.equal(Number(new URL(page.url()).searchParams.get('since')), since);
+});
+
 test('the search completes field names and their values from /api/v1/fields', async () => {
   const api = await page.evaluate(() => fetch('/api/v1/fields').then((r) => r.json()));
   const proto = api.fields.find((f) => f.name === 'protocol');
