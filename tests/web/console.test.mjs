@@ -356,3 +356,15 @@ test('a bad query shows its error at its column', async () => {
   const cnt = JSON.parse(await page.locator('#search .results tr').nth(1).getAttribute('data-row'));
   assert.ok(cnt.count > 0);
 });
+
+test('a bad live-view filter shows its error at its column', async () => {
+  const before = problems.length;
+  await page.fill('#live .live-filter', 'dstport ==');
+  await page.press('#live .live-filter', 'Enter');
+  await until(page, () => document.querySelector('#live > .err').textContent !== '', null, 'the error');
+  assert.equal(await page.textContent('#live > .err'), "PARSE: expected a value after '==' (col 11)");
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.live), 'off');
+  // The refused stream and the request that reads its error: 400s, and nothing else.
+  const more = problems.slice(before);
+  assert.ok(more.every((p) => /400|api\/v1\/tail/.test(p)), more.join('\n'));
+});

@@ -46,6 +46,26 @@ function showCounts() {
   el.querySelector('.dropped').textContent = dropped > 0 ? `${dropped} runs missed (the view fell behind)` : '';
 }
 
+// EventSource does not show why it was refused (a bad filter, too many tails): ask once more
+// with fetch, which reads the error; an answer that is a stream after all is cut at once.
+async function refused(f) {
+  const ac = new AbortController();
+  let text = 'the live view was refused';
+  try {
+    const res = await fetch(`/api/v1/tail?q=${encodeURIComponent(f)}`, { signal: ac.signal });
+    if (res.ok) {
+      ac.abort();
+    } else {
+      const e = await res.json();
+      text = `${e.code}: ${e.message}${e.col ? ` (col ${e.col})` : ''}`;
+      el.dataset.errcol = String(e.col || 0);
+    }
+  } catch (e) {
+    // keep the general message
+  }
+  el.querySelector('.err').textContent = text;
+}
+
 function stop() {
   if (es !== null) {
     es.close();
@@ -79,9 +99,8 @@ function start() {
   });
   es.onerror = () => {
     if (es !== null && es.readyState === EventSource.CLOSED) {
-      el.querySelector('.err').textContent =
-        'the live view was refused: check the filter (only a filter and `fields`), or too many are open';
       stop();
+      refused(f);
     }
   };
 }
