@@ -20,6 +20,7 @@ command -v curl >/dev/null || { echo "SKIP: curl not found"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 
 mkdir -p "$tmp/store"
+: >"$tmp/flowlogd.out"
 "$flowlogd" -f -d "$tmp/store" -l udp:127.0.0.1:0 -q 127.0.0.1:0 -w 127.0.0.1:0 \
     >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
 pid=$!
