@@ -13,6 +13,8 @@ const PANELS = ['overview', 'traffic', 'top-srcaddr', 'top-dstaddr', 'top-conv',
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
 for (let i = 0; i < runs; i++) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const api = [];
+  page.on('request', (r) => { if (r.url().includes('/api/')) api.push(r.url()); });
   const t0 = Date.now();
   await page.goto(`${url}?range=24h`);
   let states;
@@ -26,7 +28,9 @@ for (let i = 0; i < runs; i++) {
   }
   const ms = Date.now() - t0;
   const bad = states.filter(([, s]) => s !== 'ready').map(([id, , e]) => `${id}: ${e}`);
-  console.log(`run ${i + 1}: ${ms} ms${bad.length ? `; not ready: ${bad.join('; ')}` : ''}`);
+  const queries = api.filter((u) => u.includes('/api/v1/query')).length;
+  console.log(`run ${i + 1}: ${ms} ms, ${api.length} API requests (${queries} queries)` +
+    `${bad.length ? `; not ready: ${bad.join('; ')}` : ''}`);
   await page.close();
 }
 await browser.close();

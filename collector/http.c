@@ -317,8 +317,9 @@ post_flowlog(struct coll_http *h, struct MHD_Connection *conn, const struct req 
     return ret;
 }
 
-static enum MHD_Result
-text_answer(struct MHD_Connection *conn, unsigned code, const char *type, struct coll_http_buf *b)
+enum MHD_Result
+http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type,
+                 struct coll_http_buf *b)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->p, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
@@ -350,7 +351,7 @@ get_metrics(struct coll_http *h, struct MHD_Connection *conn)
         return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL",
                           "the counters could not be read");
     }
-    return text_answer(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &b);
+    return http_text_answer(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 static enum MHD_Result
@@ -449,6 +450,12 @@ route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
     if (strcmp(url, "/api/v1/query") == 0) {
         return get_query(h, conn, "QUERY");
     }
+    if (strcmp(url, "/api/v1/fields") == 0) {
+        return http_fields(h, conn);
+    }
+    if (strcmp(url, "/api/v1/tail") == 0) {
+        return http_tail(h, conn);
+    }
     if (strcmp(url, "/api/v1/explain") == 0) {
         return get_query(h, conn, "EXPLAIN");
     }
@@ -475,7 +482,7 @@ route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
         struct coll_http_buf b = {0};
         coll_http_buf_printf(&b, "{\"status\":\"OK\",\"collector\":%s}\n",
                              h->host.info != NULL ? "true" : "false");
-        return b.failed ? MHD_NO : text_answer(conn, MHD_HTTP_OK, "application/json", &b);
+        return b.failed ? MHD_NO : http_text_answer(conn, MHD_HTTP_OK, "application/json", &b);
     }
     return get_asset(conn, url);
 }
@@ -786,6 +793,7 @@ coll_http_stop(struct coll_http *h)
     /* Raise every running query's cancel flag first: the connection threads then finish
      * quickly and MHD_stop_daemon joins them. */
     http_cancel_all(h);
+    atomic_store(&h->tail_stopping, true);
     int fd = MHD_quiesce_daemon(h->mhd);
     MHD_stop_daemon(h->mhd);
     if (fd >= 0) {

@@ -50,6 +50,9 @@ struct coll_http_stats {
     atomic_uint_fast64_t timeouts;          /* requests ended by idle_timeout mid-request */
     atomic_uint_fast64_t metrics_truncated; /* /metrics answers that left exporters out */
     atomic_uint_fast64_t chart_limited;     /* format=chart refused: CHART_* bounds */
+    atomic_uint_fast64_t tail_clients;      /* gauge: live tails open now */
+    atomic_uint_fast64_t tail_refused;      /* live tails refused: HTTP_TAIL_CLIENTS open */
+    atomic_uint_fast64_t tail_dropped;      /* runs a live tail could not give its client */
 };
 
 struct coll_http;

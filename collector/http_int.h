@@ -23,6 +23,7 @@ struct coll_http {
     uint16_t port;
     struct coll_http_stats st; /* atomics */
     pthread_mutex_t info_mu;   /* one host info call at a time */
+    atomic_bool tail_stopping; /* set at stop: live tails end (http_tail.c) */
     /* The hang-up watcher's: under mu. */
     struct {
         pthread_mutex_t mu;
@@ -56,6 +57,23 @@ enum MHD_Result http_error(struct MHD_Connection *conn, unsigned code, const cha
 void http_json_str(struct coll_http_buf *b, const char *s, size_t len);
 /* Headers every answer carries (CSP, nosniff, no-store). */
 void http_add_common(struct MHD_Response *r);
+
+/*
+ * Live tails (http_tail.c): at most HTTP_TAIL_CLIENTS at once (more: 503, tail_refused), each
+ * reading runs of at most HTTP_TAIL_ROWS records (a bigger run is reported dropped), with a
+ * comment every HTTP_TAIL_BEAT_MS of silence.
+ */
+#define HTTP_TAIL_CLIENTS 16
+#define HTTP_TAIL_ROWS    4096
+#define HTTP_TAIL_BEAT_MS 2000
+/* GET /api/v1/tail?q=QUERY (Last-Event-ID resumes). Tokens were checked by the caller. */
+enum MHD_Result http_tail(struct coll_http *h, struct MHD_Connection *conn);
+
+/* GET /api/v1/fields (http_fields.c). */
+enum MHD_Result http_fields(struct coll_http *h, struct MHD_Connection *conn);
+/* Answer b's text (taken over, freed) with code and content type. */
+enum MHD_Result http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type,
+                                 struct coll_http_buf *b);
 
 /* The host's info hook under info_mu (arg: the server). */
 int http_locked_info(void *arg, const char *what, qry_row_fn *row, void *row_arg);

@@ -370,6 +370,11 @@ http_emit(struct coll_http_buf *b, const struct coll_http_stats *hs, uint64_t om
          "HTTP requests ended by idle_timeout: the client stalled inside a request"},
         {"flowlog_http_metrics_truncated_total", &hs->metrics_truncated, true,
          "/metrics answers that left exporters out"},
+        {"flowlog_http_tail_clients", &hs->tail_clients, false, "live tails open now"},
+        {"flowlog_http_tail_refused_total", &hs->tail_refused, true,
+         "live tails refused: HTTP_TAIL_CLIENTS were open"},
+        {"flowlog_http_tail_dropped_total", &hs->tail_dropped, true,
+         "committed runs a live tail could not give its client (it fell behind)"},
         {"flowlog_http_chart_limited_total", &hs->chart_limited, true,
          "format=chart answers refused: too many series or buckets"},
     };

@@ -176,4 +176,22 @@ bool qry_session_heavy(const struct qry_session *s);
 /* Ask a running query to stop (any thread; the client hung up). */
 void qry_session_cancel(struct qry_session *s);
 
+/*
+ * A live tail's filter (tailq.c): QUERY's filter and `fields` stage (any other stage is
+ * QRY_E_PARSE, err says where), applied to one record at a time. qry_tail_row gives 1 and
+ * the record as its FORMAT json row (no newline; valid until the next call) when it matches,
+ * 0 when not, -1 when a regex reached its match limit, -ENOMEM.
+ */
+struct qry_tail;
+int qry_tail_open(struct qry_tail **out, struct stor_env *env, const char *text, size_t len,
+                  struct qry_error *err);
+int qry_tail_row(struct qry_tail *t, const struct flow_rec *r, const char **json, size_t *len);
+void qry_tail_close(struct qry_tail *t);
+
+/*
+ * Field i of the language (0, 1, ... until NULL; fieldinfo.c): its name, *type ("number",
+ * "time", "address", "text", "enum") and whether it is a default column.
+ */
+const char *qry_field_info(size_t i, const char **type, bool *deflt);
+
 #endif

@@ -362,4 +362,35 @@ typedef int stor_window_fn(void *arg, const struct stor_window_info *w);
 int stor_windows_each(struct stor_snap *snap, uint64_t from_ms, uint64_t to_ms, stor_window_fn *fn,
                       void *arg);
 
+/* ---- live tail: runs as they are committed (tail.c) ---- */
+
+/*
+ * While a tail wants them, the committer keeps the last STOR_TAIL_RUNS runs (at most
+ * STOR_TAIL_BYTES of row blocks, each at most STOR_TAIL_BLOCK_MAX) in memory; a run not kept
+ * (no tail wanted it, a tail held the ring at that moment, or it fell out) is missed, and
+ * stor_tail_next says how many were.
+ */
+#define STOR_TAIL_RUNS      4096
+#define STOR_TAIL_BYTES     (16u << 20)
+#define STOR_TAIL_BLOCK_MAX (1u << 20)
+struct stor_tail_run {
+    uint64_t seq; /* its number in the commit sequence */
+    size_t len;   /* bytes of its row block */
+};
+/* A tail begins (on: true) or ends. -ENOMEM when the ring cannot be had. Any thread. */
+int stor_tail_want(struct stor_env *env, bool on);
+/* The number the next committed run will get: a new tail starts there. Any thread. */
+uint64_t stor_tail_head(struct stor_env *env);
+/*
+ * The first kept run numbered `from` or after: 1, *out, and its row block copied into buf
+ * (STOR_TAIL_BLOCK_MAX bytes); 0 when none is committed yet (out->seq is then the number
+ * to ask for next). *missed counts the runs from
+ * `from` that are not kept. Any thread; the committer never waits for it.
+ */
+int stor_tail_next(struct stor_env *env, uint64_t from, struct stor_tail_run *out, uint8_t *buf,
+                   uint64_t *missed);
+/* A run's records into recs (cap of them): 0 and *n, STOR_E_LIMIT when it has more than cap
+ * (*n says how many), STOR_E_CORRUPT. */
+int stor_tail_decode(const uint8_t *buf, size_t len, struct flow_rec *recs, size_t cap, size_t *n);
+
 #endif

@@ -117,6 +117,7 @@ part_committed(struct stor_env *env, struct w_commit *cm, uint32_t part_start)
         if (win->committing.n == 0 || stor__part_start(env, win->rec.start_s) != part_start) {
             continue;
         }
+        stor__tail_publish(env, &win->committing); /* live tails (tail.c) */
         win->rec.next_run = win->commit_next_run;
         cm->stored += win->committing.n;
         cm->late_stored += win->committing_late;

@@ -462,7 +462,7 @@ stor_open(struct stor_env **out, const struct stor_cfg *cfg, char *msg, size_t m
         stor__msg(msg, msglen, "cannot sync directory %s: %s", env->dir, stor_strerror(rc));
         goto free_env;
     }
-    if ((rc = stor__writer_start(env)) != 0) {
+    if ((rc = stor__tail_init(env)) != 0 || (rc = stor__writer_start(env)) != 0) {
         stor__msg(msg, msglen, "cannot start the writer: %s", stor_strerror(rc));
         goto free_env;
     }
@@ -488,6 +488,7 @@ stor_close(struct stor_env *env)
         close(env->lock_fd); /* releases the flock */
     }
     free(env->defs);
+    stor__tail_free(env);
     pthread_cond_destroy(&env->cond);
     pthread_mutex_destroy(&env->admin);
     pthread_mutex_destroy(&env->lock);

@@ -118,7 +118,15 @@ struct stor_env {
     struct stor_stats stats; /* under lock */
     struct stor_env_counters ctr;
     struct stor_writer *w;
+    struct stor_tail *tail; /* the commit sequence for live tails (tail.c) */
 };
+
+/* tail.c: the commit sequence. The committer publishes a window's committing rows (its
+ * runs, one per block) once their transaction has committed. */
+struct stor_rows;
+int stor__tail_init(struct stor_env *env);
+void stor__tail_free(struct stor_env *env);
+void stor__tail_publish(struct stor_env *env, const struct stor_rows *rs);
 
 /* env.c */
 int stor__err(int rc); /* MDB_* and errno -> our band / -errno */

@@ -57,6 +57,7 @@ done
 [ "$n" = 21000 ] || fail "21000 records not stored ($n)"
 
 FLOWLOG_URL="http://127.0.0.1:$wport/" FLOWLOG_Q="127.0.0.1:$qport" FLOWLOG_CLI="$flowlog" \
+    FLOWLOG_NFSEND="$nfsend" FLOWLOG_UDP="$port" \
     CHROMIUM="$chromium" WEB_DIR="$web" node --test "$(dirname "$0")/console.test.mjs" ||
     fail "browser tests"
 stop_flowlogd

@@ -208,6 +208,134 @@ test("a panel's query can be edited into the search and run there", async () => 
   assert.deepEqual(rows, cli(q));
 });
 
+test('rejected traffic and exporters show their queries\' rows; a scanner click filters', async () => {
+  await page.goto(`${URL0}?range=24h`);
+  await settled();
+  const tables = await page.evaluate(() => {
+    const rows = (sel) => [...document.querySelectorAll(sel)].map((tr) => JSON.parse(tr.dataset.row));
+    return {
+      rq: JSON.parse(document.getElementById('rejected').dataset.queries),
+      hq: JSON.parse(document.getElementById('health').dataset.queries),
+      src: rows('#rejected .t-src tr[data-row]'),
+      port: rows('#rejected .t-port tr[data-row]'),
+      scan: rows('#rejected .t-scan tr[data-row]'),
+      exp: rows('#health .t-exp tr[data-row]'),
+    };
+  });
+  assert.ok(tables.scan.length > 0 && tables.exp.length > 0, 'rejected records and exporters to show');
+  assert.deepEqual(tables.src, cli(tables.rq[1]));
+  assert.deepEqual(tables.port, cli(tables.rq[2]));
+  assert.deepEqual(tables.scan, cli(tables.rq[3]));
+  assert.ok(tables.scan.every((r, i) => i === 0 || tables.scan[i - 1].ports >= r.ports), 'most ports first');
+  assert.deepEqual(tables.exp, cli(tables.hq[0]));
+  await page.locator('#rejected .t-scan tr[data-row]').first().click();
+  await until(page, () => new URLSearchParams(location.search).get('filter') !== null, null, 'the URL');
+  await settled();
+  assert.equal(new URL(page.url()).searchParams.get('filter'), `srcaddr:${tables.scan[0].srcaddr}`);
+  await page.goBack();
+  await settled();
+});
+
+test('back and forward move the range by its length, in the URL', async () => {
+  await page.goto(`${URL0}?range=1h`);
+  await settled();
+  await page.click('#back');
+  await until(page, () => new URLSearchParams(location.search).get('since') !== null, null, 'the URL');
+  await settled();
+  const u1 = new URL(page.url()).searchParams;
+  const [since, until1] = [Number(u1.get('since')), Number(u1.get('until'))];
+  assert.equal(until1 - since, 3600);
+  assert.ok(Math.abs(until1 - (Date.now() / 1000 - 3600)) < 120, 'one hour back');
+  assert.equal(await page.inputValue('#preset'), 'custom');
+  await page.click('#fwd');
+  await until(page, (s) => Number(new URLSearchParams(location.search).get('since')) === s + 3600, since,
+    'the next range');
+  await settled();
+  await page.goBack();
+  await settled();
+  assert.equal(Number(new URL(page.url()).searchParams.get('since')), since);
+});
+
+test('the search completes field names and their values from /api/v1/fields', async () => {
+  const api = await page.evaluate(() => fetch('/api/v1/fields').then((r) => r.json()));
+  const proto = api.fields.find((f) => f.name === 'protocol');
+  assert.equal(proto.type, 'number');
+  assert.ok(proto.values.length > 0, 'protocol has values to complete');
+  const want = cli('last 1h | top 20 protocol').map((r) => r.protocol);
+  assert.deepEqual(proto.values, want, 'the values are the top of the last hour');
+  await page.fill('#search-q', '');
+  await page.focus('#search-q');
+  await page.keyboard.type('dstp');
+  await until(page, () => document.querySelector('#search-complete li')?.textContent === 'dstport',
+    null, 'the field name suggestion');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.inputValue('#search-q'), 'dstport');
+  await page.fill('#search-q', '');
+  await page.keyboard.type('protocol:');
+  await until(page, (n) => document.querySelectorAll('#search-complete li').length === n,
+    Math.min(want.length, 12), 'the value suggestions');
+  const shown = await page.evaluate(() => [...document.querySelectorAll('#search-complete li')]
+    .map((li) => li.textContent));
+  assert.deepEqual(shown, want.slice(0, 12).map(String));
+  await page.keyboard.press('Tab');
+  assert.equal(await page.inputValue('#search-q'), `protocol:${want[0]}`);
+  await page.fill('#search-q', '');
+});
+
+function nfsend(n, seed) {
+  execFileSync(process.env.FLOWLOG_NFSEND,
+    ['-p', process.env.FLOWLOG_UDP, '-n', String(n), '-s', String(seed)], { encoding: 'utf8' });
+}
+
+test('the live view shows new records as they are stored, filtered, and pauses', async () => {
+  const f = 'protocol = 17';
+  const count = () => (cli(`${f} | stats count`)[0]?.count || 0);
+  const before = count();
+  await page.fill('#live .live-filter', f);
+  await page.click('#live .toggle');
+  await until(page, () => document.getElementById('live').dataset.live === 'on', null, 'the tail');
+  nfsend(400, 4242);
+  let want = 0;
+  for (let i = 0; i < 100 && want === 0; i++) {
+    const now = count();
+    if (now > before) {
+      await new Promise((r) => setTimeout(r, 500));
+      want = count() - before;
+    } else {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  assert.ok(want > 0, 'the new records were stored');
+  await until(page, (w) => Number(document.getElementById('live').dataset.received) >= w, want,
+    'the new records in the live view');
+  const got = await page.evaluate(() => ({
+    n: Number(document.getElementById('live').dataset.received),
+    rows: [...document.querySelectorAll('#live .t-live tr.row')].map((tr) => JSON.parse(tr.dataset.row)),
+  }));
+  assert.equal(got.n, want, 'each new matching record once');
+  assert.equal(got.rows.length, Math.min(want, 100));
+  assert.ok(got.rows.every((r) => r.protocol === 17), 'only records that match the filter');
+  assert.match(await page.textContent('#live .rate'), /records\/s$/);
+  // Paused, the table stays as it is while records still arrive; resumed, it shows them.
+  await page.click('#live .pause');
+  const first = await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row');
+  nfsend(400, 4343);
+  await until(page, (w) => Number(document.getElementById('live').dataset.received) > w, got.n,
+    'records while paused');
+  assert.equal(await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row'), first);
+  await page.click('#live .pause');
+  assert.notEqual(await page.getAttribute('#live .t-live tr.row >> nth=0', 'data-row'), first);
+  await page.click('#live .toggle');
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.live), 'off');
+  // Stopping closes the stream: the browser reports that one request as aborted, nothing else.
+  for (let i = 0; i < 50 && !problems.some((p) => /api\/v1\/tail.*ERR_ABORTED/.test(p)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const aborted = problems.filter((p) => /^request failed: .*\/api\/v1\/tail\?.* net::ERR_ABORTED$/.test(p));
+  assert.equal(aborted.length, 1, problems.join('\n'));
+  problems.splice(problems.indexOf(aborted[0]), 1);
+});
+
 test('no console errors and no failed requests', () => {
   assert.deepEqual(problems, []);
 });
@@ -227,4 +355,16 @@ test('a bad query shows its error at its column', async () => {
   await until(page, () => document.getElementById('search').dataset.state === 'ready', null, 'the rows');
   const cnt = JSON.parse(await page.locator('#search .results tr').nth(1).getAttribute('data-row'));
   assert.ok(cnt.count > 0);
+});
+
+test('a bad live-view filter shows its error at its column', async () => {
+  const before = problems.length;
+  await page.fill('#live .live-filter', 'dstport ==');
+  await page.press('#live .live-filter', 'Enter');
+  await until(page, () => document.querySelector('#live > .err').textContent !== '', null, 'the error');
+  assert.equal(await page.textContent('#live > .err'), "PARSE: expected a value after '==' (col 11)");
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.live), 'off');
+  // The refused stream and the request that reads its error: 400s, and nothing else.
+  const more = problems.slice(before);
+  assert.ok(more.every((p) => /400|api\/v1\/tail/.test(p)), more.join('\n'));
 });

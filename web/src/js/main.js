@@ -8,6 +8,7 @@ import * as rejected from './rejected.js';
 import * as health from './health.js';
 import * as search from './search.js';
 import * as flowlogs from './flowlogs.js';
+import * as live from './live.js';
 import { setState, rangeText } from './util.js';
 import { forget } from './api.js';
 
@@ -204,6 +205,7 @@ function wire() {
 wire();
 const runSearch = search.init(document.getElementById('search'), ctx);
 flowlogs.init(document.getElementById('flowlogs'), ctx);
+live.init(document.getElementById('live'), ctx);
 update(false);
 if (state.search) {
   runSearch();

@@ -3,6 +3,7 @@
 // marked at their column; the rows in pages; the same answer as CSV or JSON.
 import { ndjson, queryUrl, ApiError } from './api.js';
 import { rangeText, setState, rowsTable } from './util.js';
+import * as complete from './complete.js';
 
 const PAGE = 50;
 
@@ -14,6 +15,7 @@ function fullText(q, range) {
 export function init(el, getCtx) {
   const form = el.querySelector('#search-form');
   const ta = el.querySelector('#search-q');
+  complete.init(ta, el.querySelector('#search-complete'));
   let rows = [];
   let page = 0;
   const show = () => {
