@@ -118,7 +118,7 @@ run_one() {
         stored=$(nfdump -R "$d/nf" -I | sed -n 's/^Flows: //p')
     else
         stored=$("$STORDUMP" "$d/store" | sed -n 's/^records=\([0-9]*\) .*/\1/p')
-        sed -n 's/^flowlogd: datagrams/  flowlogd: datagrams/p' "$d/log" | tail -1 >&2
+        sed -n 's/^flowlogd: stats: datagrams/  flowlogd: datagrams/p' "$d/log" | tail -1 >&2
     fi
     echo "$name rate=$rate sent_rate=$srate sent=$sent stored=$stored socket_drops=$kdrops" \
         "cpu_run=$cpu_run cpu=$cpu" >&2
