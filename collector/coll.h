@@ -61,6 +61,9 @@ void coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from,
 void coll_pipeline_forget(struct coll_pipeline *p, const struct sockaddr *from);
 /* Hand the partly filled batch to storage (a timer calls this so records never wait long). */
 void coll_pipeline_flush(struct coll_pipeline *p);
+/* True while the store has no free batch and records are decoded only to be dropped: the
+ * UDP listeners then stop reading and let the kernel drop whole datagrams (socket_drops). */
+bool coll_pipeline_starved(const struct coll_pipeline *p);
 /* Who writes the periodic template snapshots: fn takes buf (malloc'ed) and its length. Without
  * one, templates are saved only at close. */
 typedef void coll_tmpl_saver_fn(void *arg, void *buf, size_t len);
@@ -97,6 +100,7 @@ struct coll_listen_stats {
     uint64_t denied_connections; /* TCP connections from such addresses, closed at accept */
     uint64_t socket_drops;       /* UDP: datagrams the kernel dropped on this socket (sk_drops,
                                     the counter SO_RXQ_OVFL reports), read with SO_MEMINFO */
+    uint64_t overload_pauses;    /* UDP: reading stopped because the store had no free batch */
     /* TCP (IPFIX over TCP) sessions. */
     uint64_t tcp_sessions;       /* gauge: open now */
     uint64_t tcp_accepted;       /* sessions served */

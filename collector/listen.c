@@ -11,6 +11,14 @@
  * docs/bench.md). It pauses only with a receive buffer of at least PAUSE_RCVBUF, which holds
  * a pause's worth of datagrams at several hundred thousand a second.
  *
+ * Overload: when the store has no free batch (its writer is behind), the pipeline would
+ * decode records only to drop them. The listener then stops reading, at once or, inside a
+ * recvmmsg batch, after the datagrams libuv already took off the socket (those are decoded
+ * and counted as records-dropped: stopping mid-batch would lose them uncounted), and retries
+ * every PAUSE_MS. Meanwhile the kernel drops whole datagrams when the receive buffer fills,
+ * counted in socket_drops; each stop is counted in overload_pauses. CPU goes to the writer
+ * instead of to records that are thrown away (docs/bench.md, bench/ingest).
+ *
  * TCP (IPFIX only, RFC 7011 §10.4): each session keeps a reassembly buffer while it holds
  * part of a message (allocated when bytes arrive, freed when empty); whole messages are cut
  * from the stream with dec_msg_len (the decoder reads the header) and decoded as they
@@ -58,6 +66,7 @@ struct coll_listener {
     struct coll_tcp_sessions *shared; /* TCP: the session budget of all TCP listeners */
     struct coll_lograte bad_rl;   /* TCP: bad streams' log line */
     bool pausing;                 /* UDP: the buffer is big enough to pause */
+    bool starved;                 /* UDP: stop reading at the end of this recvmmsg batch */
     int handles;                  /* open libuv handles, its sessions' included; freed when the
                                      last closes */
     struct tcp_session *sessions; /* TCP: open sessions, to close with the listener */
@@ -93,8 +102,43 @@ static void
 on_resume(uv_timer_t *t)
 {
     struct coll_listener *l = t->data;
-    if (!l->closing) {
-        uv_udp_recv_start(&l->h.udp, on_alloc, on_recv);
+    if (l->closing) {
+        return;
+    }
+    if (coll_pipeline_starved(l->pipe)) {
+        coll_pipeline_flush(l->pipe); /* drops what the scratch holds, asks for a batch */
+    }
+    if (coll_pipeline_starved(l->pipe)) {
+        uv_timer_start(&l->pause, on_resume, PAUSE_MS, 0); /* still none: the kernel drops */
+        return;
+    }
+    uv_udp_recv_start(&l->h.udp, on_alloc, on_recv);
+}
+
+/* Stop reading for PAUSE_MS: the socket is drained, or the store has no free batch. */
+static void
+pause_reading(struct coll_listener *l)
+{
+    l->starved = false;
+    uv_udp_recv_stop(&l->h.udp);
+    uv_timer_start(&l->pause, on_resume, PAUSE_MS, 0);
+}
+
+/* After a datagram: with no free batch, stop now, or at the end of a recvmmsg batch (libuv
+ * has read its datagrams already and would drop the rest of it on a stop). */
+static void
+check_starved(struct coll_listener *l, unsigned flags)
+{
+    if (l->closing || !coll_pipeline_starved(l->pipe)) {
+        return;
+    }
+    if (!l->starved) {
+        l->st.overload_pauses++;
+    }
+    if (flags & UV_UDP_MMSG_CHUNK) {
+        l->starved = true;
+    } else {
+        pause_reading(l);
     }
 }
 
@@ -105,14 +149,17 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
     struct coll_listener *l = u->data;
     if (nread == 0 && from == NULL && !(flags & UV_UDP_MMSG_FREE)) {
         /* The socket is drained (EAGAIN): let the next datagrams gather before reading. */
-        if (l->pausing && !l->closing) {
-            uv_udp_recv_stop(u);
-            uv_timer_start(&l->pause, on_resume, PAUSE_MS, 0);
+        if ((l->pausing || l->starved) && !l->closing) {
+            pause_reading(l);
         }
         return;
     }
     if ((flags & UV_UDP_MMSG_FREE) || nread < 0 || from == NULL) {
-        return; /* end of a recvmmsg batch (the slab is ours to reuse), or an error */
+        /* The end of a recvmmsg batch (the slab is ours to reuse), or an error. */
+        if (l->starved && !l->closing) {
+            pause_reading(l);
+        }
+        return;
     }
     /* An empty datagram (nread 0 with a sender) is a datagram too: the decoder counts it as
      * truncated. */
@@ -123,6 +170,7 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *
     }
     coll_pipeline_message(l->pipe, from, DEC_TR_UDP, (const uint8_t *) buf->base, (size_t) nread,
                           flow_wall_ms());
+    check_starved(l, flags);
 }
 
 /* One of the listener's handles (its sockets, its timer, a TCP session) closed; the last

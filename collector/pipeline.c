@@ -4,7 +4,9 @@
  * decoder's flush callback hands a full batch to the store's writer and points the decoder
  * at the next one), and each message's header notes (export time, sequence loss) go with it.
  * Nothing here waits: when the store has no free batch the records are decoded into a
- * scratch buffer and counted as dropped. Templates are loaded from the store at start and
+ * scratch buffer and counted as dropped, and coll_pipeline_starved tells the UDP listeners
+ * to stop reading until a batch is free (the kernel then drops whole datagrams, counted as
+ * socket drops, instead of this thread decoding records only to discard them). Templates are loaded from the store at start and
  * saved at exit, so a restarted collector decodes at once; in between, when they changed, a
  * snapshot is made here every template_save_interval and handed to the saver (the query plane writes
  * it to the store, off this loop: a catalog commit waits on the disk).
@@ -304,6 +306,12 @@ coll_pipeline_flush(struct coll_pipeline *p)
     } else if (p->b == NULL) {
         take_batch(p); /* try again for a real batch */
     }
+}
+
+bool
+coll_pipeline_starved(const struct coll_pipeline *p)
+{
+    return p->b == NULL;
 }
 
 void

@@ -72,6 +72,7 @@ collector_rows(struct rowctx *r, const struct coll_totals *t)
              {"denied-datagrams", t->denied_datagrams},
              {"denied-connections", t->denied_connections},
              {"socket-drops", t->socket_drops},
+             {"overload-pauses", t->listen.overload_pauses},
              {"decode-errors", t->decode_errors},
              {"seq-missed", t->seq_missed},
              {"templates", t->templates},

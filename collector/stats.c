@@ -65,6 +65,7 @@ coll_listen_stats_add(struct coll_listen_stats *sum, const struct coll_listen_st
     sum->denied_octets += add->denied_octets;
     sum->denied_connections += add->denied_connections;
     sum->socket_drops += add->socket_drops;
+    sum->overload_pauses += add->overload_pauses;
     sum->tcp_sessions += add->tcp_sessions;
     sum->tcp_accepted += add->tcp_accepted;
     sum->tcp_refused += add->tcp_refused;
