@@ -191,13 +191,35 @@ test_shard_of(void **state)
     }
 }
 
+/* Refusals that come before any request: no server is needed (the URL goes nowhere). */
+static void
+test_ship_refusals(void **state)
+{
+    (void) state;
+    struct chs_shard sh = {.url = "http://127.0.0.1:1/", .timeout_ms = 100};
+    struct chs_buf rows = {0};
+    bool sent = true;
+
+    assert_int_equal(chs_ship(&sh, "flowlog", false, false, 1, &rows, CHS_BATCH_ROWS_MAX + 1,
+                              &sent),
+                     CHS_E_LIMIT);
+    assert_false(sent);
+    assert_int_equal(chs_ship(&sh, "flow'log", false, false, 1, &rows, 1, &sent), CHS_E_ARG);
+    unsigned dropped = 7;
+    assert_int_equal(chs_retention(&sh, "x;y", 30, 0, &dropped), CHS_E_ARG);
+    assert_int_equal(dropped, 0);
+    struct chs_schema_cfg c = {.database = "fl", .cluster = "a b", .replicated = false};
+    assert_int_equal(chs_schema_ensure(&sh, &c, NULL), CHS_E_ARG);
+    assert_string_equal(chs_strerror(CHS_E_LIMIT), "batch larger than the row limit");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_layout),      cmocka_unit_test(test_identical_batches),
         cmocka_unit_test(test_long_strings_bounded), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_shard_of),
+        cmocka_unit_test(test_shard_of),        cmocka_unit_test(test_ship_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
