@@ -40,12 +40,12 @@ const char *chs_strerror(int err);
 int chs_init(void);
 void chs_fini(void);
 
-#define CHS_SCHEMA_VERSION    1u      /* the layout this build creates (docs/scale-out.md) */
+#define CHS_SCHEMA_VERSION     1u      /* the layout this build creates (docs/scale-out.md) */
 #define CHS_BATCH_ROWS_DEFAULT 100000u /* [clickhouse] batch_rows default */
 /* Never more rows in one INSERT: a cut-off body of 1.5 M rows committed its first 1,048,576
  * rows on 18.16, so a batch must stay below max_insert_block_size (1,048,576). */
 #define CHS_BATCH_ROWS_MAX 500000u
-#define CHS_NAME_MAX       64u   /* database and flow log names, without the NUL */
+#define CHS_NAME_MAX       64u    /* database and flow log names, without the NUL */
 #define CHS_REPLY_MAX      65536u /* bytes of a reply kept (the rest is dropped, counted) */
 
 /* A growable byte buffer; the caller owns it and frees it with chs_buf_free(). */

@@ -93,8 +93,7 @@ make_url(CURL *h, const char *url, const char *sql)
 }
 
 static void
-set_options(CURL *h, const struct chs_shard *s, const void *body, size_t len,
-            struct chs_buf *reply)
+set_options(CURL *h, const struct chs_shard *s, const void *body, size_t len, struct chs_buf *reply)
 {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms > 0 ? s->timeout_ms : 30000L);

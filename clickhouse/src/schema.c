@@ -51,10 +51,11 @@ static int
 engine_of(const struct chs_schema_cfg *c, const char *table, const char *kind, char *out,
           size_t cap)
 {
-    int n = c->replicated
-                ? snprintf(out, cap, "Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')",
-                           kind, c->database, table)
-                : snprintf(out, cap, "%s()", kind);
+    int n =
+        c->replicated
+            ? snprintf(out, cap, "Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')",
+                       kind, c->database, table)
+            : snprintf(out, cap, "%s()", kind);
     return n > 0 && (size_t) n < cap ? 0 : CHS_E_ARG;
 }
 

@@ -112,8 +112,8 @@ drop_old(const struct chs_shard *s, const char *db, const char *table, uint64_t 
 }
 
 int
-chs_retention(const struct chs_shard *s, const char *database, uint32_t keep_days,
-              uint64_t now_s, unsigned *dropped)
+chs_retention(const struct chs_shard *s, const char *database, uint32_t keep_days, uint64_t now_s,
+              unsigned *dropped)
 {
     uint64_t today = now_s / 86400u;
     uint64_t cutoff = today > keep_days ? today - keep_days : 0;

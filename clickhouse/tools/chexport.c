@@ -43,7 +43,7 @@ struct exp {
     unsigned nshards;
     struct chs_shard shards[MAX_SHARDS];
     char names[65536][STOR_NAME_MAX]; /* flow log names by id */
-    struct win *wins;                /* sealed windows, sorted by (flowlog, start_s) */
+    struct win *wins;                 /* sealed windows, sorted by (flowlog, start_s) */
     size_t nwins;
     size_t capwins;
     /* The batch being built per shard: rows of one window. */
@@ -286,8 +286,8 @@ run(struct exp *e, const char *dir)
     if (rc < -1) {
         fprintf(stderr, "flowlog-chexport: %s: %s\n", dir, stor_strerror(rc));
     }
-    printf("windows=%zu records=%" PRIu64 " batches=%" PRIu64 " sent=%" PRIu64
-           " skipped=%" PRIu64 "\n",
+    printf("windows=%zu records=%" PRIu64 " batches=%" PRIu64 " sent=%" PRIu64 " skipped=%" PRIu64
+           "\n",
            e->nwins, e->records, e->batches, e->sent, e->skipped);
     return rc == 0 ? 0 : 1;
 }

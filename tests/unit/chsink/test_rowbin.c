@@ -73,7 +73,7 @@ test_row_layout(void **state)
     assert_int_equal(chs_rowbin_append(&b, &r, &c), 0);
     assert_int_equal(b.len, CHS_ROW_FIXED + 4 + 4 + 6 + 0 + 12);
     const uint8_t *p = b.p;
-    assert_int_equal(le(p, 2), 20426);       /* date */
+    assert_int_equal(le(p, 2), 20426);        /* date */
     assert_int_equal(le(p + 2, 4), r.window); /* window */
     assert_int_equal(le(p + 6, 4), 60);       /* window_s */
     assert_int_equal(p[10], 4);               /* flowlog length */
@@ -200,9 +200,9 @@ test_ship_refusals(void **state)
     struct chs_buf rows = {0};
     bool sent = true;
 
-    assert_int_equal(chs_ship(&sh, "flowlog", false, false, 1, &rows, CHS_BATCH_ROWS_MAX + 1,
-                              &sent),
-                     CHS_E_LIMIT);
+    assert_int_equal(
+        chs_ship(&sh, "flowlog", false, false, 1, &rows, CHS_BATCH_ROWS_MAX + 1, &sent),
+        CHS_E_LIMIT);
     assert_false(sent);
     assert_int_equal(chs_ship(&sh, "flow'log", false, false, 1, &rows, 1, &sent), CHS_E_ARG);
     unsigned dropped = 7;
@@ -217,9 +217,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_row_layout),      cmocka_unit_test(test_identical_batches),
-        cmocka_unit_test(test_long_strings_bounded), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_shard_of),        cmocka_unit_test(test_ship_refusals),
+        cmocka_unit_test(test_row_layout),
+        cmocka_unit_test(test_identical_batches),
+        cmocka_unit_test(test_long_strings_bounded),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_shard_of),
+        cmocka_unit_test(test_ship_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
