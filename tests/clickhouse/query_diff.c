@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Differential test of BACKEND clickhouse's SQL against the local engine, on a real
+ * clickhouse-server (tests/clickhouse/query_diff.sh starts it and creates the contract's
+ * tables; argv[1] is its HTTP port on 127.0.0.1).
+ *
+ * Random records go into a temporary store and are sealed; the stored records (read back,
+ * so both sides hold the same data) are inserted into flows_local. Then a few hundred
+ * generated queries (field terms, CIDRs, `in`, comparisons, globs, keywords, regexes, `not`,
+ * `or`, a time range) each run on the local engine and, translated by qry__sql_build, on
+ * ClickHouse, with one of these tails: `stats count, sum(bytes), sum(packets)`, `top N f`,
+ * `stats count by f`, `timechart 10m count by action`, `sort ... | limit` with a unique key.
+ * The text of the rows must be equal (ClickHouse's TabSeparated with \N read as '-', and
+ * timechart's milliseconds as the seconds the text format shows).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flow.h"
+#include "sql_int.h"
+
+#define T0       1763798400u
+#define NRECS    3000
+#define NQUERIES 400
+
+static uint64_t seed = 4242;
+static unsigned http_port;
+
+static uint32_t
+rnd(uint32_t n)
+{
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t) (seed >> 33) % n;
+}
+
+/* ---- HTTP to ClickHouse ---- */
+
+static size_t
+grow(char *p, size_t size, size_t n, void *arg)
+{
+    struct qry__buf *b = arg;
+    qry__buf_put(b, p, size * n);
+    return size * n;
+}
+
+/* POST body; the answer in out (NUL-terminated). 0, or -1 with the server's message. */
+static int
+ch_post(const char *body, size_t len, struct qry__buf *out)
+{
+    char url[64];
+    long status = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/", http_port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    qry__buf_put(out, "", 1);
+    out->len--;
+    return rc == CURLE_OK && status == 200 ? 0 : -1;
+}
+
+/* ---- the data ---- */
+
+static void
+mk(struct flow_rec *r, uint32_t i)
+{
+    static const uint16_t ports[] = {22, 53, 80, 443, 3389, 8080, 123, 0};
+    static const uint8_t protos[] = {6, 17, 1};
+    memset(r, 0, sizeof(*r));
+    uint8_t a[4] = {10, 0, (uint8_t) rnd(4), (uint8_t) rnd(20)};
+    uint8_t b[4] = {172, 16, (uint8_t) rnd(3), (uint8_t) rnd(30)};
+    uint8_t e[4] = {192, 0, 2, (uint8_t) (1 + rnd(2))};
+    flow_addr_set_v4(r->srcaddr, a);
+    flow_addr_set_v4(r->exporter, e);
+    if (rnd(5) == 0) {
+        static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+        memcpy(r->dstaddr, v6, 16);
+        r->dstaddr[5] = (uint8_t) rnd(2);
+        r->dstaddr[15] = (uint8_t) rnd(30);
+    } else {
+        flow_addr_set_v4(r->dstaddr, b);
+    }
+    r->srcport = (uint16_t) (1024 + i); /* unique 5-tuples: storage never merges two */
+    r->dstport = ports[rnd(8)];
+    r->protocol = protos[rnd(3)];
+    r->packets = 1 + rnd(1000);
+    r->bytes = r->packets * (40 + rnd(1400));
+    r->end_ms = (uint64_t) (T0 + rnd(1800)) * 1000u + rnd(1000);
+    r->start_ms = r->end_ms - rnd(5000);
+    r->version = 10;
+    r->exporter_port = 2055;
+    r->action = (uint8_t) rnd(2);
+    r->log_status = (uint8_t) rnd(3);
+    r->present = FLOW_HAS_SRCADDR | FLOW_HAS_DSTADDR | FLOW_HAS_SRCPORT | FLOW_HAS_PROTOCOL |
+                 FLOW_HAS_PACKETS | FLOW_HAS_BYTES;
+    if (rnd(10) != 0) {
+        r->present |= FLOW_HAS_DSTPORT;
+    } else {
+        r->dstport = 0;
+    }
+    if (rnd(3) != 0) {
+        r->present |= FLOW_HAS_INSTANCE;
+        snprintf(r->instance_id, FLOW_ID_MAX, "%s-%u", rnd(2) ? "sag" : "Sag", rnd(5));
+    }
+    if (rnd(3) == 0) {
+        r->present |= FLOW_HAS_ACCOUNT;
+        snprintf(r->account_id, FLOW_ID_MAX, "acct-%u", rnd(4));
+    }
+    if (rnd(3) == 0) {
+        r->present |= FLOW_HAS_RTT;
+        r->rtt_us = 1 + rnd(5000);
+    }
+    if (rnd(2) == 0) {
+        r->present |= FLOW_HAS_DIRECTION | FLOW_HAS_TOS;
+        r->direction = (uint8_t) rnd(3);
+        r->tos = (uint8_t) (rnd(2) * 4);
+    }
+}
+
+static void
+put_fixed(struct qry__buf *b, const uint8_t a[16])
+{
+    qry__buf_puts(b, "'");
+    for (int i = 0; i < 16; i++) {
+        qry__buf_printf(b, "\\x%02x", a[i]);
+    }
+    qry__buf_puts(b, "'");
+}
+
+static void
+put_row(struct qry__buf *b, const struct flow_rec *r)
+{
+    time_t w = (time_t) r->window;
+    struct tm tm;
+    gmtime_r(&w, &tm);
+    qry__buf_printf(b, "('%04d-%02d-%02d', %" PRIu32 ", 600, 'default', %" PRIu64 ", %" PRIu64 ", ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, r->window, r->start_ms,
+                    r->end_ms);
+    put_fixed(b, r->srcaddr);
+    qry__buf_puts(b, ", ");
+    put_fixed(b, r->dstaddr);
+    qry__buf_printf(b,
+                    ", %u, %u, %u, %" PRIu64 ", %" PRIu64 ", %u, %u, %" PRIu32 ", %" PRIu32
+                    ", %u, %u, %u, 0, %" PRIu32 ", %" PRIu32 ", %u, %" PRIu32 ", ",
+                    r->srcport, r->dstport, r->protocol, r->packets, r->bytes, r->tcp_flags, r->tos,
+                    r->inport, r->outport, r->direction, r->action, r->log_status, r->sampling,
+                    r->rtt_us, r->version, r->domain);
+    put_fixed(b, r->exporter);
+    qry__buf_printf(b, ", %u, %" PRIu32 ", %u, ", r->exporter_port, r->present, r->flags);
+    qry__sql_str(b, r->instance_id, strlen(r->instance_id));
+    qry__buf_puts(b, ", ");
+    qry__sql_str(b, r->snid, strlen(r->snid));
+    qry__buf_puts(b, ", ");
+    qry__sql_str(b, r->account_id, strlen(r->account_id));
+    qry__buf_puts(b, ", 1)");
+}
+
+/* ---- the local store ---- */
+
+static struct stor_env *
+store_open(char *dir)
+{
+    struct stor_env *env = NULL;
+    struct stor_cfg cfg;
+    char msg[256];
+    if (mkdtemp(dir) == NULL) {
+        return NULL;
+    }
+    stor_cfg_default(&cfg);
+    cfg.dir = dir;
+    cfg.block_records = 64;
+    cfg.commit_ms = 20;
+    if (stor_open(&env, &cfg, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "stor_open: %s\n", msg);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < NRECS;) {
+        struct stor_batch *b = stor_batch_get(env);
+        size_t n = 0;
+        for (; n < b->cap && i < NRECS; n++, i++) {
+            mk(&b->recs[n], i);
+        }
+        b->n = n;
+        b->nmsgs = 0;
+        stor_batch_submit(env, b);
+    }
+    if (stor_sync(env) != 0 || stor_seal_due(env, (uint64_t) (T0 + 86400) * 1000u, true) != 0) {
+        stor_close(env);
+        return NULL;
+    }
+    return env;
+}
+
+/* Every stored record into flows_local, 500 a statement. Returns the count, -1 on failure. */
+static long
+load(struct stor_env *env)
+{
+    struct stor_snap *snap;
+    struct stor_iter *it;
+    struct stor_scan scan = {.from_ms = 0, .to_ms = UINT64_MAX, .flowlog = -1};
+    const struct flow_rec *r;
+    struct qry__buf b = {0}, out = {0};
+    size_t n, rows = 0, inbody = 0;
+    int rc = 0;
+    if (stor_snap_begin(env, &snap) != 0 || stor_iter_open(snap, &scan, &it) != 0) {
+        return -1;
+    }
+    while (rc == 0 && stor_iter_next(it, &r, &n) == 1) {
+        for (size_t k = 0; k < n && rc == 0; k++, rows++) {
+            if (inbody == 0) {
+                qry__buf_puts(&b, "INSERT INTO flowlog.flows_local VALUES ");
+            }
+            qry__buf_puts(&b, inbody > 0 ? ", " : "");
+            put_row(&b, &r[k]);
+            if (++inbody == 500) {
+                rc = ch_post(b.p, b.len, &out);
+                b.len = inbody = 0;
+            }
+        }
+    }
+    if (rc == 0 && inbody > 0) {
+        rc = ch_post(b.p, b.len, &out);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "insert: %s\n", out.p);
+    }
+    stor_iter_close(it);
+    stor_snap_end(snap);
+    qry__buf_free(&b);
+    qry__buf_free(&out);
+    return rc == 0 ? (long) rows : -1;
+}
+
+/* The local engine's text rows of q (status line excluded) into out; 0 or its error. */
+static int
+run_local(struct stor_env *env, const struct qry *q, struct qry__buf *out)
+{
+    struct stor_snap *snap;
+    struct qry_exec *ex;
+    const char *d;
+    size_t n;
+    int rc = stor_snap_begin(env, &snap);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = qry_exec_open(&ex, env, q, snap, QRY_FMT_TEXT, NULL, NULL);
+    while (rc == 0 && (rc = qry_exec_next(ex, 0, &d, &n)) == 1) {
+        qry__buf_put(out, d, n);
+        rc = 0;
+    }
+    qry_exec_close(ex);
+    stor_snap_end(snap);
+    qry__buf_put(out, "", 1);
+    out->len--;
+    return rc;
+}
+
+/*
+ * ClickHouse's TabSeparated rows as the text format shows them: columns proj in order, tab
+ * to space, \N to '-', hex addresses to text, times (fields K_TIME) from ms to seconds,
+ * averages with three decimals.
+ */
+static void
+normalize(const struct qry__sql *s, const char *tsv, struct qry__buf *out)
+{
+    char *copy = strdup(tsv), *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *cells[QRY_SQL_COLS_MAX], *cs = NULL;
+        size_t nc = 0;
+        for (char *c = strtok_r(line, "\t", &cs); c != NULL && nc < QRY_SQL_COLS_MAX;
+             c = strtok_r(NULL, "\t", &cs)) {
+            cells[nc++] = c;
+        }
+        for (size_t i = 0; i < s->nproj; i++) {
+            size_t k = s->proj[i];
+            const char *c = k < nc ? cells[k] : "?";
+            int f = s->fields[k];
+            char buf[64];
+            qry__buf_puts(out, i > 0 ? " " : "");
+            if (strcmp(c, "\\N") == 0) {
+                qry__buf_puts(out, "-");
+            } else if (s->aggs[k] == A_AVG + 1) {
+                qry__buf_printf(out, "%.3f", strtod(c, NULL));
+            } else if (f >= 0 && qry__fields[f].kind == K_TIME) {
+                qry__buf_printf(out, "%llu", strtoull(c, NULL, 10) / 1000u);
+            } else if (f >= 0 && qry__fields[f].kind == K_ADDR && strlen(c) == 32) {
+                uint8_t a[16];
+                for (int j = 0; j < 16; j++) {
+                    unsigned v;
+                    sscanf(c + 2 * j, "%2x", &v);
+                    a[j] = (uint8_t) v;
+                }
+                qry__addr_text(a, buf);
+                qry__buf_puts(out, buf);
+            } else if (f >= 0 && qry__fields[f].kind == K_ENUM) {
+                qry__buf_puts(out, qry__enum_name(f, strtoull(c, NULL, 10)));
+            } else {
+                qry__buf_puts(out, c);
+            }
+        }
+        qry__buf_puts(out, "\n");
+    }
+    free(copy);
+    qry__buf_put(out, "", 1);
+    out->len--;
+}
+
+/* ---- the queries ---- */
+
+static const char *const terms[] = {
+    "dstport:22",
+    "dstport:443",
+    "dstport in (22, 53, 80)",
+    "dstport != 53",
+    "dstport > 1000",
+    "dstport:*",
+    "srcport < 1500",
+    "srcport:10*",
+    "protocol:tcp",
+    "protocol:udp",
+    "not protocol:icmp",
+    "bytes > 50k",
+    "packets <= 10",
+    "srcaddr:10.0.0.0/8",
+    "srcaddr:10.0.1.0/24",
+    "dstaddr:172.16.0.0/16",
+    "dstaddr:2001:db8::/32",
+    "dstaddr:2001:db8:0:0:1::/80",
+    "exporter:192.0.2.1",
+    "10.0.2.0/24",
+    "2001:db8::/48",
+    "action:REJECT",
+    "action:accept",
+    "log-status:OK",
+    "log-status:NODATA",
+    "direction:in",
+    "direction:*",
+    "direction:o*",
+    "tos:4",
+    "instance-id:sag-1",
+    "instance-id:Sag-*",
+    "instance-id:*",
+    "sag-3",
+    "SAG-2*",
+    "account-id:acct-1",
+    "acct-*",
+    "REJECT",
+    "tcp",
+    "443",
+    "udp",
+    "nodata",
+    "instance-id ~ /^sag-[0-3]$/",
+    "instance-id ~ /(?i)^SAG-[12]/",
+    "account-id ~ /acct-(1|2)/",
+    "srcaddr ~ /^10\\.0\\.1\\./",
+    "action ~ /REJ/",
+    "protocol ~ /^(6|17)$/",
+    "rtt > 1000",
+    "rtt:*",
+    "10.0.1.*",
+    "172.16.*",
+    "start >= 1763799000",
+    "end < 1763799600",
+    "1763798999",
+    "17637990*",
+    "*:db8:*",
+    "?0",
+    "log-status ~ /DATA$/",
+};
+
+static void
+gen(char *q, size_t cap)
+{
+    size_t n = 1 + rnd(3), len = 0;
+    q[0] = '\0';
+    if (rnd(4) == 0) {
+        len += (size_t) snprintf(q, cap, "since %u until %u ", T0 + 60 * rnd(10),
+                                 T0 + 900 + 60 * rnd(20));
+    }
+    for (size_t i = 0; i < n && len < cap; i++) {
+        static const char *const ops[] = {" and ", " or ", " and not "};
+        const char *t = terms[rnd(sizeof(terms) / sizeof(terms[0]))];
+        len += (size_t) snprintf(q + len, cap - len, "%s%s%s%s", i > 0 ? ops[rnd(3)] : "",
+                                 rnd(6) == 0 ? "not " : "", i == 1 && n == 3 ? "(" : "", t);
+    }
+    if (n == 3) {
+        len += (size_t) snprintf(q + len, cap - len, ")");
+    }
+    static const char *const tails[] = {
+        " | stats count, sum(bytes), sum(packets), dc(srcaddr)",
+        " | top 5 dstport",
+        " | top 3 protocol, action by flows",
+        " | stats count, avg(bytes), max(rtt) by instance-id",
+        " | timechart 10m count by action",
+        " | timechart 5m sum(bytes)",
+        " | sort srcport desc | limit 7 | fields srcport, dstaddr, bytes, instance-id",
+        " | sort srcport | limit 20 | stats sum(bytes), min(end)",
+        " | top 4 dstaddr by packets | sort dstaddr",
+    };
+    snprintf(q + len, cap - len, "%s", tails[rnd(sizeof(tails) / sizeof(tails[0]))]);
+}
+
+static int nonempty; /* queries whose rows say more than "nothing matched" */
+
+/* One query on both backends: 1 when the rows agree, 0 when not (printed). */
+static int
+one(struct stor_env *env, const char *text)
+{
+    struct qry *q = NULL;
+    struct qry_error err = {0};
+    struct qry__sql s;
+    struct qry__buf local = {0}, tsv = {0}, ch = {0};
+    int ok = 0;
+    if (qry_compile(&q, text, strlen(text), (uint64_t) T0 * 1000u, &err) != 0) {
+        fprintf(stderr, "compile '%s': %s\n", text, err.msg);
+        return 0;
+    }
+    int rc = qry__sql_build(q, "flowlog", &s, &err);
+    if (rc == 0 && run_local(env, q, &local) == 0) {
+        qry__buf_puts(&s.text, " FORMAT TabSeparated");
+        qry__buf_put(&s.text, "", 1);
+        s.text.len--;
+        if (ch_post(s.text.p, s.text.len, &tsv) == 0) {
+            normalize(&s, tsv.p, &ch);
+            ok = strcmp(local.p, ch.p) == 0;
+            nonempty += local.len > 0 && strncmp(local.p, "0 ", 2) != 0 && local.p[0] != '-';
+        }
+    }
+    if (!ok) {
+        fprintf(stderr, "DIFF '%s' (rc %d %s)\nSQL: %s\n--- local\n%s--- clickhouse\n%s%s\n", text,
+                rc, rc != 0 ? err.msg : "", s.text.p != NULL ? s.text.p : "",
+                local.p != NULL ? local.p : "", ch.p != NULL ? ch.p : "",
+                tsv.p != NULL ? tsv.p : "");
+    }
+    qry__buf_free(&local);
+    qry__buf_free(&tsv);
+    qry__buf_free(&ch);
+    qry__sql_free(&s);
+    qry_free(q);
+    return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+    char dir[] = "/tmp/flowlog-chq-XXXXXX", q[1024], cmd[128];
+    int agree = 0;
+    if (argc < 2 || (http_port = (unsigned) atoi(argv[1])) == 0) {
+        fprintf(stderr, "usage: query_diff HTTP_PORT [QUERY...]\n");
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct stor_env *env = store_open(dir);
+    long rows = env != NULL ? load(env) : -1;
+    if (rows < NRECS) {
+        fprintf(stderr, "load: %ld rows\n", rows);
+        return 1;
+    }
+    int nq = argc > 2 ? argc - 2 : NQUERIES;
+    for (int i = 0; i < nq; i++) {
+        if (argc > 2) {
+            snprintf(q, sizeof(q), "%s", argv[2 + i]);
+        } else {
+            gen(q, sizeof(q));
+        }
+        agree += one(env, q);
+    }
+    printf("%d of %d queries agree over %ld records; %d matched some\n", agree, nq, rows, nonempty);
+    stor_close(env);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        return 1;
+    }
+    curl_global_cleanup();
+    /* Most generated queries must match records, or the comparison says little. */
+    return agree == nq && (argc > 2 || nonempty >= nq / 2) ? 0 : 1;
+}
