@@ -35,6 +35,7 @@ struct qry__chexec {
     struct qry__buf url, in, out;
     size_t in_off;
     bool paused, done, header_done;
+    int explain; /* 1: the EXPLAIN lines are due; 2: given */
     CURLcode result;
     uint64_t rows;
     char err[512];
@@ -127,7 +128,7 @@ curl_start(struct qry__chexec *x, const struct qry_ch_cfg *cfg, const struct qry
 int
 qry__chexec_open(struct qry__chexec **out, const struct qry_ch_cfg *cfg, const struct qry *q,
                  enum qry_fmt fmt, const struct qry_limits *lim, const atomic_bool *cancel,
-                 struct qry_error *err)
+                 bool explain, struct qry_error *err)
 {
     struct qry__chexec *x = calloc(1, sizeof(*x));
     int rc;
@@ -140,6 +141,13 @@ qry__chexec_open(struct qry__chexec **out, const struct qry_ch_cfg *cfg, const s
     if ((rc = qry__sql_build(q, cfg->database, &x->sql, err)) != 0) {
         goto close;
     }
+    if (explain) {
+        x->explain = 1;
+        x->rows = 2;
+        qry__buf_printf(&x->out, "backend clickhouse\nsql %s\n", x->sql.text.p);
+        rc = x->out.oom ? -ENOMEM : 0;
+        goto done;
+    }
     qry__buf_puts(&x->sql.text, " FORMAT TabSeparated");
     qry__buf_put(&x->sql.text, "", 1);
     x->sql.text.len--;
@@ -148,8 +156,11 @@ qry__chexec_open(struct qry__chexec **out, const struct qry_ch_cfg *cfg, const s
         rc = rc != 0 ? rc : -ENOMEM;
         goto close;
     }
-    *out = x;
-    return 0;
+done:
+    if (rc == 0) {
+        *out = x;
+        return 0;
+    }
 close:
     qry__chexec_close(x);
     return rc;
@@ -375,6 +386,11 @@ qry__chexec_next(struct qry__chexec *x, uint32_t slice_ms, const char **data, si
 {
     uint64_t t0 = flow_mono_ms();
     int rc = 0;
+    if (x->explain > 0) {
+        *data = x->out.p;
+        *len = x->out.len;
+        return x->explain++ == 1 ? 1 : 0;
+    }
     x->out.len = 0;
     for (;;) {
         if (x->cancel != NULL && atomic_load(x->cancel)) {

@@ -19,22 +19,25 @@
 /* Output chunk handed to the session at a time (as the local executor's). */
 #define QRY_CH_CHUNK (64u << 10)
 
-/* Where ClickHouse is ([clickhouse] in flowlogd.conf). Strings are copied by open. */
-struct qry_ch_cfg {
-    const char *url;      /* "http://127.0.0.1:8123/" */
-    const char *database; /* "flowlog" */
-    const char *user;     /* NULL or "": none */
-    const char *password;
-};
-
 struct qry__chexec;
 /*
- * Translate q and start the request. 0; QRY_E_PARSE with err filled (does not translate);
- * -EINVAL (bad database name), -ENOMEM. q, lim and cancel must outlive the executor.
+ * Translate q and start the request (cfg: qry.h's struct qry_ch_cfg, used during open only).
+ * With explain, no request: the one chunk is "backend clickhouse" and "sql <SELECT>" lines. 0;
+ * QRY_E_PARSE with err filled (does not translate); -EINVAL (bad database name), -ENOMEM. q, lim
+ * and cancel must outlive the executor.
  */
 int qry__chexec_open(struct qry__chexec **out, const struct qry_ch_cfg *cfg, const struct qry *q,
                      enum qry_fmt fmt, const struct qry_limits *lim, const atomic_bool *cancel,
-                     struct qry_error *err);
+                     bool explain, struct qry_error *err);
+
+/* A session's backend (backend.c); one member of struct qry_session. */
+struct qry__backend {
+    bool clickhouse;
+    struct qry__chexec *x; /* the running ClickHouse query or EXPLAIN */
+};
+/* BACKEND [local|clickhouse]: the answer line into msg. */
+void qry__backend_cmd(struct qry__backend *b, const struct qry_session_cfg *cfg, const char *arg,
+                      char *msg, size_t cap);
 /*
  * The next chunk of whole lines: 1 with *data and *len (valid until the next call), 0 when the
  * answer is complete, negative on failure with qry__chexec_errmsg: QRY_E_TIMEOUT and
