@@ -49,8 +49,11 @@ take(char *p, size_t size, size_t n, void *arg)
         x->paused = true;
         return CURL_WRITEFUNC_PAUSE; /* the same bytes come again after the unpause */
     }
-    if (x->in_off > 0 && x->in_off == x->in.len) {
-        x->in.len = x->in_off = 0;
+    if (x->in_off > 0) {
+        /* Rows taken so far go: the buffer holds at most the unread part and one callback. */
+        memmove(x->in.p, x->in.p + x->in_off, x->in.len - x->in_off);
+        x->in.len -= x->in_off;
+        x->in_off = 0;
     }
     qry__buf_put(&x->in, p, size * n);
     return x->in.oom ? 0 : size * n;
