@@ -24,6 +24,7 @@
 
 #include <uv.h>
 
+#include "config_chquery.h"
 #include "dec.h"
 #include "http_cfg.h"
 #include "stor.h"
@@ -166,6 +167,7 @@ struct coll_qserver_cfg {
     uint32_t time_limit_ms;          /* per query; 0 = none. 60 s */
     uint64_t memory_limit;           /* bytes per query for sorting and grouping. 256 MiB */
     uint32_t row_limit;              /* rows per answer; 0 = none */
+    struct coll_chq_cfg chq;         /* [clickhouse] and query.backend (config_chquery.c) */
 };
 
 #define COLL_TOKEN_MIN  16 /* characters in query.token and query.admin_token */

@@ -416,6 +416,10 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
                  used != 0 ? "; " : "");
         return 0;
     }
+    int chq = coll_chq_set(&cfg->query.chq, section, key, value, msg, msglen); /* chquery */
+    if (chq <= 0) {
+        return chq;
+    }
     const struct key *k = find_key(cfg, section, key, msg, msglen);
     if (k == NULL) {
         return -EINVAL;

@@ -500,6 +500,7 @@ qclient_accept(struct coll_qserver *s, uv_stream_t *lis, int kind)
                                              .rows = s->cfg.row_limit},
                                   .info = qinfo_fn,
                                   .info_arg = s};
+    coll_chq_session(&s->cfg.chq, &cfg); /* BACKEND clickhouse (config_chquery.c) */
     if (!accepted(s, lis, c) || (c->in = malloc(QS_IN_CAP)) == NULL ||
         qry_session_create(&c->sess, &cfg, out_fn, c) != 0) {
         c->closing = true;

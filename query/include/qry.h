@@ -126,6 +126,14 @@ typedef int qry_info_fn(void *arg, const char *what, qry_row_fn *row, void *row_
  */
 typedef int qry_out_fn(void *arg, const char *data, size_t len);
 
+/* Where BACKEND clickhouse sends queries ([clickhouse] in flowlogd.conf; docs/query.md). */
+struct qry_ch_cfg {
+    const char *url;      /* "http://127.0.0.1:8123/"; NULL: no ClickHouse */
+    const char *database; /* "flowlog" */
+    const char *user;     /* NULL or "": none */
+    const char *password;
+};
+
 struct qry_session_cfg {
     struct stor_env *stor;
     const char *token;       /* when set, only AUTH, PING and QUIT work before AUTH */
@@ -134,6 +142,8 @@ struct qry_session_cfg {
     qry_info_fn *info; /* NULL: STATS and EXPORTERS answer ERR UNAVAILABLE */
     void *info_arg;
     uint32_t slice_ms; /* a step yields after this long with output ready. 50 */
+    struct qry_ch_cfg clickhouse; /* BACKEND clickhouse; strings outlive the session */
+    bool backend_clickhouse;      /* [query] backend: sessions start on ClickHouse */
 };
 
 struct qry_session;

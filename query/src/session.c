@@ -24,6 +24,7 @@
 
 #include "flow_clock.h"
 #include "nfdump.h"
+#include "backend_int.h"
 #include "qry_int.h"
 
 #define QUEUE_BYTES (2 * QRY_LINE_MAX)
@@ -56,6 +57,7 @@ struct qry_session {
     struct stor_snap *snap;
     struct qry_exec *ex;    /* QUERY */
     struct qry__lister *ls; /* EXPLAIN, WINDOWS */
+    struct qry__backend be; /* BACKEND (backend.c); be.x: QUERY or EXPLAIN on ClickHouse */
     uint64_t t0_ms;
     /* output not yet taken by the host */
     struct qry__buf pend;
@@ -94,6 +96,7 @@ qry_session_create(struct qry_session **out, const struct qry_session_cfg *cfg, 
     s->authed = s->token == NULL;
     s->admin = s->admin_token == NULL && s->token == NULL;
     atomic_init(&s->cancel, false);
+    s->be.clickhouse = cfg->backend_clickhouse && cfg->clickhouse.url != NULL;
     *out = s;
     return 0;
 }
@@ -103,6 +106,8 @@ end_query(struct qry_session *s)
 {
     qry_exec_close(s->ex);
     qry__lister_close(s->ls);
+    qry__chexec_close(s->be.x);
+    s->be.x = NULL;
     stor_snap_end(s->snap);
     qry_free(s->q);
     s->ex = NULL;
@@ -114,7 +119,7 @@ end_query(struct qry_session *s)
 static bool
 running(const struct qry_session *s)
 {
-    return s->ex != NULL || s->ls != NULL;
+    return s->ex != NULL || s->ls != NULL || s->be.x != NULL;
 }
 
 void
@@ -267,6 +272,8 @@ err_code(int rc)
         return "ARGS";
     case -ENOMEM:
         return "NOMEM";
+    case -EIO:
+        return "BACKEND"; /* ClickHouse failed (backend_ch.c) */
     default:
         return "STORE";
     }
@@ -352,6 +359,7 @@ do_help(struct qry_session *s)
         "EXPLAIN <query>          the plan: range, pushed-down conditions, windows, blocks",
         "NFDUMP <opts> <filter>   nfdump's options and filter, answered as QUERY (docs/nfdump.md)",
         "FORMAT text|json|csv     output format of this session",
+        "BACKEND [local|clickhouse]  where QUERY and EXPLAIN run ([clickhouse] url)",
         "WINDOWS [range]          capture windows: last 1h | since T [until T]",
         "EXPORTERS                exporters: templates, records, loss, last seen",
         "EXPORTERS FORGET <addr> [port]          admin: drop an exporter's state (templates)",
@@ -404,12 +412,15 @@ do_query(struct qry_session *s, const char *arg, bool explain)
     if (!begin_query(s, arg)) {
         return;
     }
-    int rc = explain ? qry__lister_open(&s->ls, s->cfg.stor, s->q, 0, 0, s->snap, s->fmt,
-                                        &s->cfg.limits, &s->cancel)
-                     : qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits,
-                                     &s->cancel);
+    struct qry_error e = {0};
+    int rc = s->be.clickhouse ? qry__chexec_open(&s->be.x, &s->cfg.clickhouse, s->q, s->fmt,
+                                                 &s->cfg.limits, &s->cancel, explain, &e)
+             : explain        ? qry__lister_open(&s->ls, s->cfg.stor, s->q, 0, 0, s->snap, s->fmt,
+                                                 &s->cfg.limits, &s->cancel)
+                       : qry_exec_open(&s->ex, s->cfg.stor, s->q, s->snap, s->fmt, &s->cfg.limits,
+                                       &s->cancel);
     if (rc != 0) {
-        say(s, "ERR %s %s", err_code(rc), qry_strerror(rc));
+        parse_error(s, &e, rc);
         end_query(s);
     }
 }
@@ -576,6 +587,14 @@ do_flowlog(struct qry_session *s, const char *arg)
     }
 }
 
+static void
+backend_cmd(struct qry_session *s, const char *arg)
+{
+    char msg[256];
+    qry__backend_cmd(&s->be, &s->cfg, arg, msg, sizeof(msg));
+    say(s, "%s", msg);
+}
+
 static bool
 verb_is(const char *line, size_t vlen, const char *verb)
 {
@@ -620,6 +639,8 @@ handle(struct qry_session *s, const struct line *l)
                                        verb_is(p, vlen, "WINDOWS") || verb_is(p, vlen, "FLOWLOG") ||
                                        verb_is(p, vlen, "NFDUMP"))) {
         say(s, "ERR UNAVAILABLE this session has no store");
+    } else if (verb_is(p, vlen, "BACKEND")) {
+        backend_cmd(s, arg);
     } else if (verb_is(p, vlen, "HELP")) {
         do_help(s);
     } else if (verb_is(p, vlen, "FORMAT")) {
@@ -696,6 +717,9 @@ next_chunk(struct qry_session *s, const char **data, size_t *len)
     if (s->ex != NULL) {
         return qry_exec_next(s->ex, s->cfg.slice_ms, data, len);
     }
+    if (s->be.x != NULL) {
+        return qry__chexec_next(s->be.x, s->cfg.slice_ms, data, len);
+    }
     return qry__lister_next(s->ls, s->cfg.slice_ms, data, len);
 }
 
@@ -707,6 +731,9 @@ query_done(struct qry_session *s, int rc)
     if (s->ex != NULL) {
         qry_exec_counts(s->ex, &rows, &scanned);
         m = qry_exec_errmsg(s->ex);
+    } else if (s->be.x != NULL) {
+        rows = qry__chexec_rows(s->be.x);
+        m = qry__chexec_errmsg(s->be.x);
     } else {
         rows = qry__lister_rows(s->ls);
         m = qry__lister_errmsg(s->ls);

@@ -250,7 +250,16 @@ test_verbs(void **state)
     assert_string_equal(f->out, "ERR PARSE nfdump filter col 5 'as': AS numbers are not in "
                                 "flowlog records\n");
     say(f, s, "HELP\n");
-    assert_prefix(last_line(f), "OK 12 rows");
+    assert_prefix(last_line(f), "OK 13 rows");
+    /* BACKEND: local unless [clickhouse] url is set (tests/clickhouse/query_diff.c runs it). */
+    say(f, s, "BACKEND\n");
+    assert_string_equal(f->out, "OK backend local\n");
+    say(f, s, "BACKEND clickhouse\n");
+    assert_string_equal(f->out, "ERR UNAVAILABLE no ClickHouse configured ([clickhouse] url)\n");
+    say(f, s, "BACKEND mysql\n");
+    assert_string_equal(f->out, "ERR ARGS unknown backend 'mysql': local or clickhouse\n");
+    say(f, s, "BACKEND LOCAL\n");
+    assert_string_equal(f->out, "OK backend local\n");
     assert_int_equal(say(f, s, "QUIT\nPING\n"), QRY_STEP_CLOSE);
     assert_string_equal(f->out, "OK bye\n");
     qry_session_destroy(s);
