@@ -26,6 +26,7 @@
 
 #include "dec.h"
 #include "http_cfg.h"
+#include "repeat.h"
 #include "stor.h"
 
 /* IPFIX-over-TCP ingest sessions ([collector] keys). */
@@ -207,6 +208,8 @@ struct coll_cfg {
     struct coll_qserver_cfg query;
     /* [http]: the HTTP API and console (http.c, docs/http.md) */
     struct coll_http_cfg http;
+    /* [repeat]: the repeater (repeat.c) */
+    struct coll_repeat_cfg repeat;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */
@@ -342,6 +345,7 @@ struct coll_totals {
     uint64_t dec_snapshot_truncated;
     uint64_t dec_memory_bytes;
     struct coll_extab_totals exporters;
+    struct coll_repeat_totals repeat; /* per [repeat] destination */
 };
 
 /* What the stats functions read; the daemon fills one and keeps it current. */

@@ -108,6 +108,9 @@ static const struct key keys[] = {
     {"http", "header_max", K_SIZE32, F(http.header_max), 1024, 1u << 20, false, 0},
     {"http", "body_max", K_SIZE32, F(http.body_max), 1024, 16u << 20, false, 0},
     {"http", "hosts", K_PATH, F(http.hosts), 0, 0, false, 0},
+    /* [repeat]: the repeater (repeat.c) */
+    {"repeat", "to", K_PATH, F(repeat.to), 0, 0, false, 0},
+    {"repeat", "sndbuf", K_SIZE32, F(repeat.sndbuf_bytes), 4096, INT_MAX, false, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -127,6 +130,7 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->tcp.max_sessions = 256;
     cfg->tcp.idle_timeout_s = 600;
     cfg->tmpl_save_s = 30;
+    cfg->repeat.sndbuf_bytes = 4u << 20;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */
@@ -392,10 +396,10 @@ find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, 
     }
     if (section[0] == '\0') {
         snprintf(msg, msglen,
-                 "%s: key outside a section ([collector], [store], [decoder], [query], [http])",
+                 "%s: key outside a section ([collector], [store], [decoder], [query], [http], [repeat])",
                  key);
     } else if (!section_known) {
-        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http)",
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http, repeat)",
                  key, section);
     } else {
         snprintf(msg, msglen, "%s.%s: unknown key", section, key);
@@ -493,6 +497,10 @@ coll_cfg_check(const struct coll_cfg *cfg, char *msg, size_t msglen)
     if (cfg->stor.partition_s % 600 != 0) {
         snprintf(msg, msglen, "store.partition: %" PRIu32 " s is not a multiple of 600 s (10m)",
                  cfg->stor.partition_s);
+        return -EINVAL;
+    }
+    char items[COLL_REPEAT_MAX][COLL_REPEAT_SPEC];
+    if (coll_repeat_split(cfg->repeat.to, items, msg, msglen) < 0) {
         return -EINVAL;
     }
     return 0;

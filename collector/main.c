@@ -43,6 +43,8 @@ struct opts {
     bool check;        /* -t: check the config and exit */
     const char *query; /* -q ADDR:PORT: the query server's address */
     const char *web;   /* -w ADDR:PORT: the HTTP server's address */
+    const char *repeats[COLL_REPEAT_MAX]; /* -R HOST:PORT: repeater destinations */
+    size_t nrepeats;
 };
 
 struct daemon {
@@ -60,6 +62,7 @@ struct daemon {
     struct coll_xcall *xcall;     /* the query plane's way into this loop */
     struct coll_qplane *qp;       /* the query plane's thread (qplane.c) */
     struct coll_http *http;       /* the HTTP API and console (http.c) */
+    struct coll_repeat *repeat;   /* the repeater (repeat.c), or NULL */
     struct coll_http_info_src http_info; /* where HTTP asks for STATS (http_info.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
@@ -71,7 +74,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-q ADDR:PORT]\n"
-            "                [-w ADDR:PORT] [-f] [-t] [-h]\n"
+            "                [-w ADDR:PORT] [-R HOST:PORT]... [-f] [-t] [-h]\n"
             "  -c, --config FILE    read settings from FILE (INI; see etc/flowlogd.conf);\n"
             "                       the options below override it. SIGHUP re-reads it\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"
@@ -81,6 +84,10 @@ usage(FILE *f)
             "                       tcp 4739, on 0.0.0.0 and [::]); port 0 picks a free port;\n"
             "                       each bound listener is printed as 'listening PROTO\n"
             "                       ADDR:PORT' on standard output\n"
+            "  -R, --repeat HOST:PORT  send a copy of every datagram received (and of every\n"
+            "                       IPFIX message from a TCP stream) to HOST:PORT over UDP,\n"
+            "                       unchanged; repeatable (at most 8); replaces the file's\n"
+            "                       [repeat] to; a slow or dead destination loses copies\n"
             "  -f, --foreground     stay in the foreground and log to standard error\n"
             "                       (without it: detach, log to syslog, facility daemon)\n"
             "  -q, --query ADDR:PORT  the query server (default 127.0.0.1:7739; \"\" for none);\n"
@@ -161,6 +168,16 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
     for (size_t i = 0; i < o->nspecs; i++) {
         if ((rc = coll_cfg_set(cfg, "collector", "listen", o->specs[i], msg, msglen)) != 0) {
             return rc;
+        }
+    }
+    if (o->nrepeats > 0) {
+        cfg->repeat.to[0] = '\0';
+    }
+    for (size_t i = 0; i < o->nrepeats; i++) {
+        if (coll_repeat_append(&cfg->repeat, o->repeats[i]) != 0) {
+            snprintf(msg, msglen, "-R: the destinations are longer than %d characters",
+                     COLL_REPEAT_TO_MAX - 1);
+            return -EINVAL;
         }
     }
     /* -q is part of the config in force, so a reload compares like with like. */
@@ -383,6 +400,10 @@ open_parts(struct daemon *d)
         return rc;
     }
     coll_pipeline_set_extab(d->pipe, d->extab);
+    if ((rc = coll_repeat_open(&d->cfg.repeat, &d->repeat, msg, sizeof(msg))) != 0) {
+        coll_log(COLL_LOG_ERR, "%s", msg);
+        return rc;
+    }
     d->stats =
         (struct coll_stats_src){.pipe = d->pipe, .extab = d->extab, .listeners = d->listeners};
     return 0;
@@ -579,6 +600,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     }
 close_parts:
     coll_pipeline_close(d->pipe, flow_wall_ms()); /* saves the templates */
+    coll_repeat_close(d->repeat);
     coll_extab_destroy(d->extab);
     stor_close(d->stor); /* commits what is queued */
     uv_loop_close(d->loop);
@@ -644,11 +666,12 @@ parse_args(int argc, char **argv, struct opts *o)
         {"check-config", no_argument, NULL, 't'},
         {"query", required_argument, NULL, 'q'},
         {"web", required_argument, NULL, 'w'},
+        {"repeat", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:d:l:ftq:w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:ftq:w:R:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -662,6 +685,13 @@ parse_args(int argc, char **argv, struct opts *o)
                 return 2;
             }
             o->specs[o->nspecs++] = optarg;
+            break;
+        case 'R':
+            if (o->nrepeats == COLL_REPEAT_MAX) {
+                fprintf(stderr, "flowlogd: at most %d repeat destinations\n", COLL_REPEAT_MAX);
+                return 2;
+            }
+            o->repeats[o->nrepeats++] = optarg;
             break;
         case 'f':
             o->foreground = true;

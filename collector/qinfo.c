@@ -99,6 +99,19 @@ collector_rows(struct rowctx *r, const struct coll_totals *t)
         snprintf(name, sizeof(name), "decode-errors-%s", dec_reason_name(k));
         rc = kv(r, name, t->err[k]);
     }
+    /* The repeater, per destination: repeat-sent-127.0.0.1:9995 and so on. */
+    for (size_t i = 0; rc == 0 && i < t->repeat.n; i++) {
+        const struct coll_repeat_stats *d = &t->repeat.d[i];
+        const struct {
+            const char *n;
+            uint64_t v;
+        } rr[] = {{"sent", d->sent}, {"dropped", d->dropped}, {"errors", d->errors}};
+        for (size_t j = 0; rc == 0 && j < 3; j++) {
+            char name[COLL_REPEAT_SPEC + 32];
+            snprintf(name, sizeof(name), "repeat-%s-%s", rr[j].n, d->name);
+            rc = kv(r, name, rr[j].v);
+        }
+    }
     return rc;
 }
 
