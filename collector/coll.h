@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "dec.h"
+#include "health.h"
 #include "http_cfg.h"
 #include "repeat.h"
 #include "stor.h"
@@ -210,6 +211,8 @@ struct coll_cfg {
     struct coll_http_cfg http;
     /* [repeat]: the repeater (repeat.c) */
     struct coll_repeat_cfg repeat;
+    /* [health]: what HEALTH calls not OK (health.c) */
+    struct coll_health_cfg health;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */
@@ -440,6 +443,8 @@ struct coll_qserver_ingest {
     struct coll_xcall *ingest;
     struct coll_qplane *plane; /* its template-save counters (atomic); NULL: none */
     const struct coll_stats_src *stats; /* may be NULL: STATS and EXPORTERS say less */
+    struct coll_health_cfg health;      /* HEALTH's thresholds (a copy) */
+    const char *dir;                    /* the store's directory (statvfs); NULL: not checked */
 };
 
 struct coll_qserver;

@@ -110,6 +110,9 @@ static const struct key keys[] = {
     {"http", "hosts", K_PATH, F(http.hosts), 0, 0, false, 0},
     /* [repeat]: the repeater (repeat.c) */
     {"repeat", "to", K_PATH, F(repeat.to), 0, 0, false, 0},
+    /* [health]: health.c */
+    {"health", "disk_free_min", K_U32, F(health.disk_free_min_pct), 0, 100, false, 0},
+    {"health", "exporter_silent", K_SEC32, F(health.exporter_silent_s), 0, DAY_S, false, 0},
     {"repeat", "sndbuf", K_SIZE32, F(repeat.sndbuf_bytes), 4096, INT_MAX, false, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -131,6 +134,8 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->tcp.idle_timeout_s = 600;
     cfg->tmpl_save_s = 30;
     cfg->repeat.sndbuf_bytes = 4u << 20;
+    cfg->health.disk_free_min_pct = 5;
+    cfg->health.exporter_silent_s = 900;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */
@@ -396,10 +401,10 @@ find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, 
     }
     if (section[0] == '\0') {
         snprintf(msg, msglen,
-                 "%s: key outside a section ([collector], [store], [decoder], [query], [http], [repeat])",
+                 "%s: key outside a section ([collector], [store], [decoder], [query], [http], [repeat], [health])",
                  key);
     } else if (!section_known) {
-        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http, repeat)",
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http, repeat, health)",
                  key, section);
     } else {
         snprintf(msg, msglen, "%s.%s: unknown key", section, key);

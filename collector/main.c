@@ -209,8 +209,11 @@ static void
 on_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
+    struct coll_counters c;
     coll_pipeline_flush(d->pipe);
     coll_pipeline_tick(d->pipe, flow_wall_ms());
+    coll_pipeline_counters(d->pipe, &c);
+    coll_notify_tick(flow_mono_ms(), c.datagrams, c.records);
 }
 
 /* ---- signals ---- */
@@ -218,6 +221,7 @@ on_tick(uv_timer_t *t)
 static void
 stop(struct daemon *d)
 {
+    coll_notify_stopping("stopping: committing what was received");
     for (size_t i = 0; i < d->nlisteners; i++) {
         /* Keep what it counted for the counter line at exit. */
         struct coll_listen_stats ls;
@@ -443,7 +447,9 @@ start_plane(struct daemon *d)
     char msg[300] = "", name[80];
     struct coll_qplane_cfg qc = {.stor = d->stor,
                                  .query = d->cfg.query,
-                                 .in = {.stats = &d->stats},
+                                 .in = {.stats = &d->stats,
+                                        .health = d->cfg.health,
+                                        .dir = d->dir},
                                  .log_interval_s = d->cfg.log_interval_s};
     int rc = coll_xcall_open(d->loop, &d->xcall);
     if (rc != 0) {
@@ -568,6 +574,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
     d->tcp.cfg = d->cfg.tcp;
     raise_nofile();
+    coll_notify_open();
     if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
@@ -588,6 +595,9 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     if (!o->foreground) {
         detach(ready_fd);
     }
+    char status[COLL_PATH_MAX + 64];
+    snprintf(status, sizeof(status), "ingesting: %zu listeners, store %s", d->nlisteners, d->dir);
+    coll_notify_ready(status);
     uv_run(d->loop, UV_RUN_DEFAULT);
 
     coll_pipeline_flush(d->pipe); /* the last batch */

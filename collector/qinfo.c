@@ -368,6 +368,9 @@ qinfo_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
     if (strcmp(what, "exporters") == 0) {
         return exporters_rows(s, &r);
     }
+    if (strcmp(what, "health") == 0) {
+        return coll_health_rows(s, row, row_arg);
+    }
     if (strncmp(what, "forget ", 7) == 0) {
         return forget_rows(s, what + 7, &r);
     }

@@ -354,6 +354,7 @@ do_help(struct qry_session *s)
         "EXPORTERS                exporters: templates, records, loss, last seen",
         "EXPORTERS FORGET <addr> [port]          admin: drop an exporter's state (templates)",
         "STATS                    collector and store counters",
+        "HEALTH                   OK or not-OK: commits, disk space, silent exporters",
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
         "FLOWLOG DELETE <name> [purge]",
@@ -609,12 +610,14 @@ handle(struct qry_session *s, const struct line *l)
         do_exporters(s, arg);
     } else if (verb_is(p, vlen, "STATS")) {
         do_info(s, "stats");
+    } else if (verb_is(p, vlen, "HEALTH")) { /* collector/health.c, through the info hook */
+        do_info(s, "health");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
         do_flowlog(s, arg);
     } else {
         say(s,
             "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-            "STATS FLOWLOG PING HELP QUIT AUTH",
+            "STATS HEALTH FLOWLOG PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }
