@@ -617,7 +617,7 @@ handle(struct qry_session *s, const struct line *l)
     } else {
         say(s,
             "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-            "STATS HEALTH FLOWLOG PING HELP QUIT AUTH",
+            "STATS FLOWLOG PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }
