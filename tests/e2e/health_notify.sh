@@ -3,7 +3,7 @@
 #
 # e2e.health_notify: flowlogd as a Type=notify service, and its HEALTH verb.
 #
-#   health_notify.sh FLOWLOGD NFSEND
+#   health_notify.sh FLOWLOGD NFSEND FLOWLOG
 #
 # 1. A unix datagram socket as $NOTIFY_SOCKET and WATCHDOG_USEC=400000: READY=1 arrives after
 #    the listening lines, WATCHDOG=1 at least twice, STOPPING=1 at SIGTERM.
@@ -11,7 +11,7 @@
 #    map of 1 MiB that cannot grow, as in e2e.store_full).
 # 3. [health] disk_free_min = 100: not-OK naming "disk" (no file system is 100 % free).
 set -euo pipefail
-flowlogd=$1 nfsend=$2
+flowlogd=$1 nfsend=$2 flowlog=$3
 . "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 
@@ -80,5 +80,8 @@ h=$(health)
 echo "$h"
 echo "$h" | grep -q '^health not-OK disk$' || fail "disk_free_min = 100 did not make HEALTH not-OK"
 echo "$h" | grep -q '^exporters OK not-checked$' || fail "exporter_silent = 0 still checked"
+cli=$("$flowlog" -s "127.0.0.1:$qport" health) || fail "flowlog health failed"
+echo "$cli"
+echo "$cli" | grep -q 'not-OK' || fail "flowlog health does not show not-OK"
 stop_flowlogd
 echo "ok: HEALTH not-OK for disk space under the threshold"
