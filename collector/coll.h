@@ -459,6 +459,10 @@ int coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll
 /* "ADDR:PORT" of the TCP listener (port 0 resolved), for the startup line; "" for none. */
 void coll_qserver_name(const struct coll_qserver *qs, char *buf, size_t len);
 void coll_qserver_stats(const struct coll_qserver *qs, struct coll_qserver_stats *out);
+/* A reload: the client budgets, timeouts and per-query limits from q (its addresses and
+ * tokens are not read). Sessions opened from now on get the new limits; the query plane's
+ * thread. */
+void coll_qserver_set_limits(struct coll_qserver *qs, const struct coll_qserver_cfg *q);
 /* Stop listening, cancel running queries, close clients; memory goes in close callbacks. */
 void coll_qserver_stop(struct coll_qserver *qs);
 
@@ -483,6 +487,9 @@ int coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **ou
 void coll_qplane_name(const struct coll_qplane *qp, char *buf, size_t len);
 /* Any thread. */
 void coll_qplane_set_log_interval(struct coll_qplane *qp, uint32_t log_interval_s);
+/* A reload of [query]'s limits (coll_qserver_set_limits), applied on the query plane's thread
+ * soon after. Any thread. */
+void coll_qplane_set_query(struct coll_qplane *qp, const struct coll_qserver_cfg *q);
 /* Write this snapshot of the decoder's templates to the store (ownership of buf, malloc'ed,
  * passes to the query plane; a newer one replaces one not yet written). Any thread. */
 void coll_qplane_save_templates(struct coll_qplane *qp, void *buf, size_t len);

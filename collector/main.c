@@ -100,8 +100,9 @@ usage(FILE *f)
             "Decodes NetFlow v1, v5, v7, v9 and IPFIX over UDP, and IPFIX over TCP, into\n"
             "the store.\n"
             "SIGTERM or SIGINT stops it after committing everything received; SIGHUP reloads\n"
-            "the config (allow-list, log interval and level, receive buffer apply at once;\n"
-            "other changes are logged as needing a restart).\n"
+            "the config (allow-list, log interval and level, receive buffer and [query]'s\n"
+            "client budgets, timeouts and limits apply at once; other changes are logged as\n"
+            "needing a restart).\n"
             "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad usage or config.\n");
 }
 
@@ -265,6 +266,7 @@ apply_live(struct daemon *d)
     coll_log_set_level(d->cfg.log_level);
     if (d->qp != NULL) {
         coll_qplane_set_log_interval(d->qp, d->cfg.log_interval_s);
+        coll_qplane_set_query(d->qp, &d->cfg.query);
     }
     for (size_t i = 0; i < d->nlisteners; i++) {
         int got;
