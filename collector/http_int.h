@@ -57,6 +57,9 @@ void http_json_str(struct coll_http_buf *b, const char *s, size_t len);
 /* Headers every answer carries (CSP, nosniff, no-store). */
 void http_add_common(struct MHD_Response *r);
 
+/* GET /api/v1/health (http_health.c): 200 OK or 503 not-OK, the checks as JSON. */
+enum MHD_Result http_health(struct coll_http *h, struct MHD_Connection *conn);
+
 /* The host's info hook under info_mu (arg: the server). */
 int http_locked_info(void *arg, const char *what, qry_row_fn *row, void *row_arg);
 

@@ -9,7 +9,8 @@
 #    the listening lines, WATCHDOG=1 at least twice, STOPPING=1 at SIGTERM.
 # 2. HEALTH says OK on a fresh store, then not-OK naming "commits" once commits fail (a store
 #    map of 1 MiB that cannot grow, as in e2e.store_full).
-# 3. [health] disk_free_min = 100: not-OK naming "disk" (no file system is 100 % free).
+# 3. [health] disk_free_min = 100: not-OK naming "disk" (no file system is 100 % free), in
+#    HEALTH, `flowlog health` and GET /api/v1/health (503).
 set -euo pipefail
 flowlogd=$1 nfsend=$2 flowlog=$3
 . "$(dirname "$0")/lib.sh"
@@ -75,7 +76,14 @@ echo "ok: STOPPING=1 (flowlogd exited $status)"
 
 rm -rf "$tmp/store"
 printf '[health]\ndisk_free_min = 100\nexporter_silent = 0\n' >"$tmp/d.conf"
-start_with -c "$tmp/d.conf" -w ""
+start_with -c "$tmp/d.conf" -w 127.0.0.1:0
+hport=
+for _ in $(seq 50); do
+    hport=$(sed -n 's/^listening http 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+    [ -n "$hport" ] && break
+    sleep 0.1
+done
+[ -n "$hport" ] || fail "no 'listening http' line"
 h=$(health)
 echo "$h"
 echo "$h" | grep -q '^health not-OK disk$' || fail "disk_free_min = 100 did not make HEALTH not-OK"
@@ -83,5 +91,10 @@ echo "$h" | grep -q '^exporters OK not-checked$' || fail "exporter_silent = 0 st
 cli=$("$flowlog" -s "127.0.0.1:$qport" health) || fail "flowlog health failed"
 echo "$cli"
 echo "$cli" | grep -q 'not-OK' || fail "flowlog health does not show not-OK"
+code=$(curl -s -o "$tmp/health.json" -w '%{http_code}' "http://127.0.0.1:$hport/api/v1/health") || true
+cat "$tmp/health.json"
+[ "$code" = 503 ] || fail "/api/v1/health answered $code while not OK (want 503)"
+grep -q '"status":"not-OK"' "$tmp/health.json" || fail "/api/v1/health does not say not-OK"
+grep -q '"check":"disk","state":"not-OK"' "$tmp/health.json" || fail "/api/v1/health: no disk check"
 stop_flowlogd
 echo "ok: HEALTH not-OK for disk space under the threshold"
