@@ -318,6 +318,12 @@ typedef int coll_exporter_fn(void *arg, const struct coll_exporter *e);
 /* Call fn for each tracked exporter (in first-seen order); stops at fn's first non-zero
  * result and returns it. e is valid during the call only. */
 int coll_extab_each(const struct coll_extab *t, coll_exporter_fn *fn, void *arg);
+/* Told about a new exporter (a row was added) and about each message from one the full table
+ * cannot track (e then has only its address, port and transport). The caller's thread. */
+enum coll_extab_notice { COLL_EXTAB_NEW, COLL_EXTAB_UNTRACKED };
+typedef void coll_extab_notice_fn(void *arg, enum coll_extab_notice what,
+                                  const struct coll_exporter *e);
+void coll_extab_set_notice(struct coll_extab *t, coll_extab_notice_fn *fn, void *arg);
 void coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out);
 /* Drop the rows of addr (16-byte form) with this port (-1: any; TCP rows have port 0), so
  * the table has room again. Returns how many went. */

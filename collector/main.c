@@ -30,6 +30,7 @@
 #include "coll.h"
 #include "http.h"
 #include "http_info.h"
+#include "events.h"
 
 #define TICK_MS 100
 
@@ -383,6 +384,23 @@ random_seed(void)
     return flow_mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
 }
 
+/* The exporter table's notices as rate-limited events (events.c). */
+static void
+on_extab_notice(void *arg, enum coll_extab_notice what, const struct coll_exporter *e)
+{
+    char name[96];
+    (void) arg;
+    coll_exporter_name(e, name, sizeof(name));
+    if (what == COLL_EXTAB_NEW) {
+        coll_event(COLL_EV_EXPORTER_NEW, "new exporter %s", name);
+    } else {
+        coll_event(COLL_EV_EXPORTER_UNTRACKED,
+                   "exporter %s not tracked: the exporter table is full "
+                   "([collector] exporter_rows_max)",
+                   name);
+    }
+}
+
 /* Store, pipeline, exporter table. */
 static int
 open_parts(struct daemon *d)
@@ -406,6 +424,7 @@ open_parts(struct daemon *d)
         return rc;
     }
     coll_pipeline_set_extab(d->pipe, d->extab);
+    coll_extab_set_notice(d->extab, on_extab_notice, d);
     if ((rc = coll_repeat_open(&d->cfg.repeat, &d->repeat, msg, sizeof(msg))) != 0) {
         coll_log(COLL_LOG_ERR, "%s", msg);
         return rc;
