@@ -354,7 +354,6 @@ do_help(struct qry_session *s)
         "EXPORTERS                exporters: templates, records, loss, last seen",
         "EXPORTERS FORGET <addr> [port]          admin: drop an exporter's state (templates)",
         "STATS                    collector and store counters",
-        "HEALTH                   OK or not-OK: commits, disk space, silent exporters",
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
         "FLOWLOG DELETE <name> [purge]",
