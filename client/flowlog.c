@@ -367,7 +367,7 @@ setup_request(struct conn *c, const char *line)
 static bool
 tabular(const char *verb)
 {
-    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG", "NFDUMP"};
+    static const char *const v[] = {"QUERY", "WINDOWS", "EXPORTERS", "STATS", "FLOWLOG", "NFDUMP", "HEALTH"};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         if (strcasecmp(verb, v[i]) == 0) {
             return true;
@@ -388,6 +388,7 @@ to_request(const char *cmd, const char *args, char *out, size_t cap, const char 
                {"windows", "WINDOWS"},
                {"exporters", "EXPORTERS"},
                {"stats", "STATS"},
+               {"health", "HEALTH"}, /* collector/health.c */
                {"ping", "PING"},
                {"help", "HELP"},
                {"create", "FLOWLOG CREATE"},

@@ -26,7 +26,9 @@
 
 #include "config_chquery.h"
 #include "dec.h"
+#include "health.h"
 #include "http_cfg.h"
+#include "repeat.h"
 #include "stor.h"
 
 /* IPFIX-over-TCP ingest sessions ([collector] keys). */
@@ -213,6 +215,10 @@ struct coll_cfg {
     struct coll_qserver_cfg query;
     /* [http]: the HTTP API and console (http.c, docs/http.md) */
     struct coll_http_cfg http;
+    /* [repeat]: the repeater (repeat.c) */
+    struct coll_repeat_cfg repeat;
+    /* [health]: what HEALTH calls not OK (health.c) */
+    struct coll_health_cfg health;
 };
 
 /* The built-in defaults (what flowlogd does with no file). */
@@ -318,6 +324,12 @@ typedef int coll_exporter_fn(void *arg, const struct coll_exporter *e);
 /* Call fn for each tracked exporter (in first-seen order); stops at fn's first non-zero
  * result and returns it. e is valid during the call only. */
 int coll_extab_each(const struct coll_extab *t, coll_exporter_fn *fn, void *arg);
+/* Told about a new exporter (a row was added) and about each message from one the full table
+ * cannot track (e then has only its address, port and transport). The caller's thread. */
+enum coll_extab_notice { COLL_EXTAB_NEW, COLL_EXTAB_UNTRACKED };
+typedef void coll_extab_notice_fn(void *arg, enum coll_extab_notice what,
+                                  const struct coll_exporter *e);
+void coll_extab_set_notice(struct coll_extab *t, coll_extab_notice_fn *fn, void *arg);
 void coll_extab_totals(const struct coll_extab *t, struct coll_extab_totals *out);
 /* Drop the rows of addr (16-byte form) with this port (-1: any; TCP rows have port 0), so
  * the table has room again. Returns how many went. */
@@ -348,6 +360,7 @@ struct coll_totals {
     uint64_t dec_snapshot_truncated;
     uint64_t dec_memory_bytes;
     struct coll_extab_totals exporters;
+    struct coll_repeat_totals repeat; /* per [repeat] destination */
 };
 
 /* What the stats functions read; the daemon fills one and keeps it current. */
@@ -442,6 +455,8 @@ struct coll_qserver_ingest {
     struct coll_xcall *ingest;
     struct coll_qplane *plane; /* its template-save counters (atomic); NULL: none */
     const struct coll_stats_src *stats; /* may be NULL: STATS and EXPORTERS say less */
+    struct coll_health_cfg health;      /* HEALTH's thresholds (a copy) */
+    const char *dir;                    /* the store's directory (statvfs); NULL: not checked */
 };
 
 struct coll_qserver;
@@ -456,6 +471,10 @@ int coll_qserver_start(uv_loop_t *loop, struct stor_env *stor, const struct coll
 /* "ADDR:PORT" of the TCP listener (port 0 resolved), for the startup line; "" for none. */
 void coll_qserver_name(const struct coll_qserver *qs, char *buf, size_t len);
 void coll_qserver_stats(const struct coll_qserver *qs, struct coll_qserver_stats *out);
+/* A reload: the client budgets, timeouts and per-query limits from q (its addresses and
+ * tokens are not read). Sessions opened from now on get the new limits; the query plane's
+ * thread. */
+void coll_qserver_set_limits(struct coll_qserver *qs, const struct coll_qserver_cfg *q);
 /* Stop listening, cancel running queries, close clients; memory goes in close callbacks. */
 void coll_qserver_stop(struct coll_qserver *qs);
 
@@ -480,6 +499,9 @@ int coll_qplane_start(const struct coll_qplane_cfg *cfg, struct coll_qplane **ou
 void coll_qplane_name(const struct coll_qplane *qp, char *buf, size_t len);
 /* Any thread. */
 void coll_qplane_set_log_interval(struct coll_qplane *qp, uint32_t log_interval_s);
+/* A reload of [query]'s limits (coll_qserver_set_limits), applied on the query plane's thread
+ * soon after. Any thread. */
+void coll_qplane_set_query(struct coll_qplane *qp, const struct coll_qserver_cfg *q);
 /* Write this snapshot of the decoder's templates to the store (ownership of buf, malloc'ed,
  * passes to the query plane; a newer one replaces one not yet written). Any thread. */
 void coll_qplane_save_templates(struct coll_qplane *qp, void *buf, size_t len);

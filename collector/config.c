@@ -93,14 +93,14 @@ static const struct key keys[] = {
     {"query", "unix", K_PATH, F(query.unix_path), 0, 0, false, 0},
     {"query", "token", K_TOKEN, F(query.token), 0, 0, false, 0},
     {"query", "admin_token", K_TOKEN, F(query.admin_token), 0, 0, false, 0},
-    {"query", "max_clients", K_U32, F(query.max_clients), 1, 65536, false, 0},
-    {"query", "unix_max_clients", K_U32, F(query.unix_max_clients), 1, 65536, false, 0},
-    {"query", "idle_timeout", K_SEC32, F(query.idle_timeout_s), 1, DAY_S, false, 0},
-    {"query", "auth_timeout", K_SEC32, F(query.auth_timeout_s), 1, 3600, false, 0},
-    {"query", "line_timeout", K_SEC32, F(query.line_timeout_s), 1, 3600, false, 0},
-    {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, false, 0},
-    {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, false, 0},
-    {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, false, 0},
+    {"query", "max_clients", K_U32, F(query.max_clients), 1, 65536, true, 0},
+    {"query", "unix_max_clients", K_U32, F(query.unix_max_clients), 1, 65536, true, 0},
+    {"query", "idle_timeout", K_SEC32, F(query.idle_timeout_s), 1, DAY_S, true, 0},
+    {"query", "auth_timeout", K_SEC32, F(query.auth_timeout_s), 1, 3600, true, 0},
+    {"query", "line_timeout", K_SEC32, F(query.line_timeout_s), 1, 3600, true, 0},
+    {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, true, 0},
+    {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, true, 0},
+    {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, true, 0},
     /* [http]: docs/http.md */
     {"http", "listen", K_PATH, F(http.listen), 0, 0, false, 0},
     {"http", "max_connections", K_U32, F(http.max_connections), 1, 4096, false, 0},
@@ -108,6 +108,12 @@ static const struct key keys[] = {
     {"http", "header_max", K_SIZE32, F(http.header_max), 1024, 1u << 20, false, 0},
     {"http", "body_max", K_SIZE32, F(http.body_max), 1024, 16u << 20, false, 0},
     {"http", "hosts", K_PATH, F(http.hosts), 0, 0, false, 0},
+    /* [repeat]: the repeater (repeat.c) */
+    {"repeat", "to", K_PATH, F(repeat.to), 0, 0, false, 0},
+    /* [health]: health.c */
+    {"health", "disk_free_min", K_U32, F(health.disk_free_min_pct), 0, 100, false, 0},
+    {"health", "exporter_silent", K_SEC32, F(health.exporter_silent_s), 0, DAY_S, false, 0},
+    {"repeat", "sndbuf", K_SIZE32, F(repeat.sndbuf_bytes), 4096, INT_MAX, false, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -127,6 +133,9 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->tcp.max_sessions = 256;
     cfg->tcp.idle_timeout_s = 600;
     cfg->tmpl_save_s = 30;
+    cfg->repeat.sndbuf_bytes = 4u << 20;
+    cfg->health.disk_free_min_pct = 5;
+    cfg->health.exporter_silent_s = 900;
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */
@@ -392,10 +401,10 @@ find_key(struct coll_cfg *cfg, const char *section, const char *key, char *msg, 
     }
     if (section[0] == '\0') {
         snprintf(msg, msglen,
-                 "%s: key outside a section ([collector], [store], [decoder], [query], [http])",
+                 "%s: key outside a section ([collector], [store], [decoder], [query], [http], [repeat], [health])",
                  key);
     } else if (!section_known) {
-        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http)",
+        snprintf(msg, msglen, "%s: unknown section [%s] (known: collector, store, decoder, query, http, repeat, health)",
                  key, section);
     } else {
         snprintf(msg, msglen, "%s.%s: unknown key", section, key);
@@ -497,6 +506,10 @@ coll_cfg_check(const struct coll_cfg *cfg, char *msg, size_t msglen)
     if (cfg->stor.partition_s % 600 != 0) {
         snprintf(msg, msglen, "store.partition: %" PRIu32 " s is not a multiple of 600 s (10m)",
                  cfg->stor.partition_s);
+        return -EINVAL;
+    }
+    char items[COLL_REPEAT_MAX][COLL_REPEAT_SPEC];
+    if (coll_repeat_split(cfg->repeat.to, items, msg, msglen) < 0) {
         return -EINVAL;
     }
     return 0;

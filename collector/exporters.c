@@ -37,6 +37,8 @@ struct coll_extab {
     uint64_t seen_err[DEC_R_COUNT]; /* the decoder's counters at the last call */
     uint64_t seen_errsum;
     uint64_t seen_pending;
+    coll_extab_notice_fn *notice; /* new and untracked exporters, or NULL */
+    void *notice_arg;
 };
 
 int
@@ -144,6 +146,9 @@ lookup(struct coll_extab *t, const struct dec_src *src, bool add, uint64_t now_m
     e->first_ms = now_ms;
     *s = t->n; /* the index never fills: it has twice as many slots as entries */
     t->tot.tracked = t->n;
+    if (t->notice != NULL) {
+        t->notice(t->notice_arg, COLL_EXTAB_NEW, e);
+    }
     return e;
 }
 
@@ -173,12 +178,24 @@ charge(struct coll_extab *t, struct coll_exporter *e, const struct dec_stats *ds
 }
 
 void
+coll_extab_set_notice(struct coll_extab *t, coll_extab_notice_fn *fn, void *arg)
+{
+    t->notice = fn;
+    t->notice_arg = arg;
+}
+
+void
 coll_extab_note(struct coll_extab *t, const struct dec_src *src, const struct dec_msg *msg,
                 size_t len, uint64_t now_ms, const struct dec_stats *ds)
 {
     struct coll_exporter *e = lookup(t, src, true, now_ms);
     charge(t, e, ds);
     if (e == NULL) {
+        if (t->notice != NULL) {
+            struct coll_exporter u = {.transport = src->transport};
+            key_of(src, u.addr, &u.port);
+            t->notice(t->notice_arg, COLL_EXTAB_UNTRACKED, &u);
+        }
         t->tot.untracked_datagrams++;
         t->tot.untracked_octets += len;
         t->tot.untracked_records += msg->records;

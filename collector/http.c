@@ -475,6 +475,9 @@ route_get(struct coll_http *h, struct MHD_Connection *conn, const char *url)
         }
         return run_verb(h, conn, "FLOWLOG DESCRIBE", name);
     }
+    if (strcmp(url, "/api/v1/health") == 0) { /* http_health.c */
+        return http_health(h, conn);
+    }
     if (strcmp(url, "/metrics") == 0) {
         return get_metrics(h, conn);
     }

@@ -165,6 +165,7 @@ coll_http_info_proto(void *arg, const char *what, qry_row_fn *row, void *row_arg
     const struct coll_http_info_src *src = arg;
     const char *verb = strcmp(what, "stats") == 0       ? "STATS"
                        : strcmp(what, "exporters") == 0 ? "EXPORTERS"
+                       : strcmp(what, "health") == 0    ? "HEALTH" /* http_health.c */
                                                         : NULL;
     char req[512];
     if (verb == NULL) {

@@ -75,6 +75,9 @@ enum MHD_Result http_fields(struct coll_http *h, struct MHD_Connection *conn);
 enum MHD_Result http_text_answer(struct MHD_Connection *conn, unsigned code, const char *type,
                                  struct coll_http_buf *b);
 
+/* GET /api/v1/health (http_health.c): 200 OK or 503 not-OK, the checks as JSON. */
+enum MHD_Result http_health(struct coll_http *h, struct MHD_Connection *conn);
+
 /* The host's info hook under info_mu (arg: the server). */
 int http_locked_info(void *arg, const char *what, qry_row_fn *row, void *row_arg);
 

@@ -30,6 +30,7 @@
 #include "coll.h"
 #include "http.h"
 #include "http_info.h"
+#include "events.h"
 
 #define TICK_MS 100
 
@@ -43,6 +44,8 @@ struct opts {
     bool check;        /* -t: check the config and exit */
     const char *query; /* -q ADDR:PORT: the query server's address */
     const char *web;   /* -w ADDR:PORT: the HTTP server's address */
+    const char *repeats[COLL_REPEAT_MAX]; /* -R HOST:PORT: repeater destinations */
+    size_t nrepeats;
 };
 
 struct daemon {
@@ -60,6 +63,7 @@ struct daemon {
     struct coll_xcall *xcall;     /* the query plane's way into this loop */
     struct coll_qplane *qp;       /* the query plane's thread (qplane.c) */
     struct coll_http *http;       /* the HTTP API and console (http.c) */
+    struct coll_repeat *repeat;   /* the repeater (repeat.c), or NULL */
     struct coll_http_info_src http_info; /* where HTTP asks for STATS (http_info.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
@@ -71,7 +75,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: flowlogd [-c FILE] [-d DIR] [-l PROTO:ADDR:PORT]... [-q ADDR:PORT]\n"
-            "                [-w ADDR:PORT] [-f] [-t] [-h]\n"
+            "                [-w ADDR:PORT] [-R HOST:PORT]... [-f] [-t] [-h]\n"
             "  -c, --config FILE    read settings from FILE (INI; see etc/flowlogd.conf);\n"
             "                       the options below override it. SIGHUP re-reads it\n"
             "  -d, --data-dir DIR   the store (default /var/lib/flowlog as root,\n"
@@ -81,6 +85,10 @@ usage(FILE *f)
             "                       tcp 4739, on 0.0.0.0 and [::]); port 0 picks a free port;\n"
             "                       each bound listener is printed as 'listening PROTO\n"
             "                       ADDR:PORT' on standard output\n"
+            "  -R, --repeat HOST:PORT  send a copy of every datagram received (and of every\n"
+            "                       IPFIX message from a TCP stream) to HOST:PORT over UDP,\n"
+            "                       unchanged; repeatable (at most 8); replaces the file's\n"
+            "                       [repeat] to; a slow or dead destination loses copies\n"
             "  -f, --foreground     stay in the foreground and log to standard error\n"
             "                       (without it: detach, log to syslog, facility daemon)\n"
             "  -q, --query ADDR:PORT  the query server (default 127.0.0.1:7739; \"\" for none);\n"
@@ -93,8 +101,9 @@ usage(FILE *f)
             "Decodes NetFlow v1, v5, v7, v9 and IPFIX over UDP, and IPFIX over TCP, into\n"
             "the store.\n"
             "SIGTERM or SIGINT stops it after committing everything received; SIGHUP reloads\n"
-            "the config (allow-list, log interval and level, receive buffer apply at once;\n"
-            "other changes are logged as needing a restart).\n"
+            "the config (allow-list, log interval and level, receive buffer and [query]'s\n"
+            "client budgets, timeouts and limits apply at once; other changes are logged as\n"
+            "needing a restart).\n"
             "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad usage or config.\n");
 }
 
@@ -163,6 +172,16 @@ load_config(const struct opts *o, struct coll_cfg *cfg, char *msg, size_t msglen
             return rc;
         }
     }
+    if (o->nrepeats > 0) {
+        cfg->repeat.to[0] = '\0';
+    }
+    for (size_t i = 0; i < o->nrepeats; i++) {
+        if (coll_repeat_append(&cfg->repeat, o->repeats[i]) != 0) {
+            snprintf(msg, msglen, "-R: the destinations are longer than %d characters",
+                     COLL_REPEAT_TO_MAX - 1);
+            return -EINVAL;
+        }
+    }
     /* -q and -w are part of the config in force, so a reload compares like with like. */
     if (o->query != NULL &&
         (rc = coll_cfg_set(cfg, "query", "listen", o->query, msg, msglen)) != 0) {
@@ -195,8 +214,11 @@ static void
 on_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
+    struct coll_counters c;
     coll_pipeline_flush(d->pipe);
     coll_pipeline_tick(d->pipe, flow_wall_ms());
+    coll_pipeline_counters(d->pipe, &c);
+    coll_notify_tick(flow_mono_ms(), c.datagrams, c.records);
 }
 
 /* ---- signals ---- */
@@ -204,6 +226,7 @@ on_tick(uv_timer_t *t)
 static void
 stop(struct daemon *d)
 {
+    coll_notify_stopping("stopping: committing what was received");
     for (size_t i = 0; i < d->nlisteners; i++) {
         /* Keep what it counted for the counter line at exit. */
         struct coll_listen_stats ls;
@@ -247,6 +270,7 @@ apply_live(struct daemon *d)
     coll_log_set_level(d->cfg.log_level);
     if (d->qp != NULL) {
         coll_qplane_set_log_interval(d->qp, d->cfg.log_interval_s);
+        coll_qplane_set_query(d->qp, &d->cfg.query);
     }
     for (size_t i = 0; i < d->nlisteners; i++) {
         int got;
@@ -363,6 +387,23 @@ random_seed(void)
     return flow_mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
 }
 
+/* The exporter table's notices as rate-limited events (events.c). */
+static void
+on_extab_notice(void *arg, enum coll_extab_notice what, const struct coll_exporter *e)
+{
+    char name[96];
+    (void) arg;
+    coll_exporter_name(e, name, sizeof(name));
+    if (what == COLL_EXTAB_NEW) {
+        coll_event(COLL_EV_EXPORTER_NEW, "new exporter %s", name);
+    } else {
+        coll_event(COLL_EV_EXPORTER_UNTRACKED,
+                   "exporter %s not tracked: the exporter table is full "
+                   "([collector] exporter_rows_max)",
+                   name);
+    }
+}
+
 /* Store, pipeline, exporter table. */
 static int
 open_parts(struct daemon *d)
@@ -386,6 +427,11 @@ open_parts(struct daemon *d)
         return rc;
     }
     coll_pipeline_set_extab(d->pipe, d->extab);
+    coll_extab_set_notice(d->extab, on_extab_notice, d);
+    if ((rc = coll_repeat_open(&d->cfg.repeat, &d->repeat, msg, sizeof(msg))) != 0) {
+        coll_log(COLL_LOG_ERR, "%s", msg);
+        return rc;
+    }
     d->stats =
         (struct coll_stats_src){.pipe = d->pipe, .extab = d->extab, .listeners = d->listeners};
     return 0;
@@ -425,7 +471,9 @@ start_plane(struct daemon *d)
     char msg[300] = "", name[80];
     struct coll_qplane_cfg qc = {.stor = d->stor,
                                  .query = d->cfg.query,
-                                 .in = {.stats = &d->stats},
+                                 .in = {.stats = &d->stats,
+                                        .health = d->cfg.health,
+                                        .dir = d->dir},
                                  .log_interval_s = d->cfg.log_interval_s};
     int rc = coll_xcall_open(d->loop, &d->xcall);
     if (rc != 0) {
@@ -547,6 +595,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     d->tick.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
     d->tcp.cfg = d->cfg.tcp;
     raise_nofile();
+    coll_notify_open();
     if (open_parts(d) != 0 || bind_all(d) != 0 || write_pid_file(d) != 0) {
         stop(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
@@ -567,6 +616,9 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     if (!o->foreground) {
         detach(ready_fd);
     }
+    char status[COLL_PATH_MAX + 64];
+    snprintf(status, sizeof(status), "ingesting: %zu listeners, store %s", d->nlisteners, d->dir);
+    coll_notify_ready(status);
     uv_run(d->loop, UV_RUN_DEFAULT);
 
     coll_pipeline_flush(d->pipe); /* the last batch */
@@ -579,6 +631,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
     }
 close_parts:
     coll_pipeline_close(d->pipe, flow_wall_ms()); /* saves the templates */
+    coll_repeat_close(d->repeat);
     coll_extab_destroy(d->extab);
     stor_close(d->stor); /* commits what is queued */
     uv_loop_close(d->loop);
@@ -644,11 +697,12 @@ parse_args(int argc, char **argv, struct opts *o)
         {"check-config", no_argument, NULL, 't'},
         {"query", required_argument, NULL, 'q'},
         {"web", required_argument, NULL, 'w'},
+        {"repeat", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:d:l:ftq:w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:ftq:w:R:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -662,6 +716,13 @@ parse_args(int argc, char **argv, struct opts *o)
                 return 2;
             }
             o->specs[o->nspecs++] = optarg;
+            break;
+        case 'R':
+            if (o->nrepeats == COLL_REPEAT_MAX) {
+                fprintf(stderr, "flowlogd: at most %d repeat destinations\n", COLL_REPEAT_MAX);
+                return 2;
+            }
+            o->repeats[o->nrepeats++] = optarg;
             break;
         case 'f':
             o->foreground = true;

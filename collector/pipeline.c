@@ -223,6 +223,7 @@ coll_pipeline_message(struct coll_pipeline *p, const struct sockaddr *from, uint
     src_of(from, transport, &src);
     p->c.datagrams++;
     p->c.octets += len;
+    coll_repeat_tap(data, len); /* the repeater (repeat.c): a copy to each destination */
     dec_decode(p->dec, &src, data, len, now_ms, &p->sink, &msg);
     p->c.records += msg.records;
     if (p->ex != NULL) {

@@ -100,6 +100,19 @@ collector_rows(struct rowctx *r, const struct coll_totals *t)
         snprintf(name, sizeof(name), "decode-errors-%s", dec_reason_name(k));
         rc = kv(r, name, t->err[k]);
     }
+    /* The repeater, per destination: repeat-sent-127.0.0.1:9995 and so on. */
+    for (size_t i = 0; rc == 0 && i < t->repeat.n; i++) {
+        const struct coll_repeat_stats *d = &t->repeat.d[i];
+        const struct {
+            const char *n;
+            uint64_t v;
+        } rr[] = {{"sent", d->sent}, {"dropped", d->dropped}, {"errors", d->errors}};
+        for (size_t j = 0; rc == 0 && j < 3; j++) {
+            char name[COLL_REPEAT_SPEC + 32];
+            snprintf(name, sizeof(name), "repeat-%s-%s", rr[j].n, d->name);
+            rc = kv(r, name, rr[j].v);
+        }
+    }
     return rc;
 }
 
@@ -355,6 +368,9 @@ qinfo_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg)
     struct rowctx r = {row, row_arg};
     if (strcmp(what, "exporters") == 0) {
         return exporters_rows(s, &r);
+    }
+    if (strcmp(what, "health") == 0) {
+        return coll_health_rows(s, row, row_arg);
     }
     if (strncmp(what, "forget ", 7) == 0) {
         return forget_rows(s, what + 7, &r);

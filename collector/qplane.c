@@ -53,6 +53,8 @@ struct coll_qplane {
     pthread_cond_t cond; /* on CLOCK_MONOTONIC */
     struct tmpl_slot pending;
     bool stop;
+    struct coll_qserver_cfg next_query; /* a reload's [query] limits */
+    bool next_query_set;
     atomic_uint_least32_t log_interval_s;
     atomic_uint_least64_t tmpl_saved, tmpl_failed;
     /* The control thread's. */
@@ -206,7 +208,23 @@ static void
 on_wake(uv_async_t *a)
 {
     struct coll_qplane *qp = a->data;
+    struct coll_qserver_cfg q;
+    bool stop, reload;
     if (qp->closing) {
+        return;
+    }
+    pthread_mutex_lock(&qp->mu);
+    stop = qp->stop;
+    reload = qp->next_query_set;
+    if (reload) {
+        q = qp->next_query;
+    }
+    qp->next_query_set = false;
+    pthread_mutex_unlock(&qp->mu);
+    if (reload && qp->qs != NULL) {
+        coll_qserver_set_limits(qp->qs, &q);
+    }
+    if (!stop) {
         return;
     }
     qp->closing = true;
@@ -310,6 +328,16 @@ void
 coll_qplane_set_log_interval(struct coll_qplane *qp, uint32_t log_interval_s)
 {
     qp->log_interval_s = log_interval_s;
+}
+
+void
+coll_qplane_set_query(struct coll_qplane *qp, const struct coll_qserver_cfg *q)
+{
+    pthread_mutex_lock(&qp->mu);
+    qp->next_query = *q;
+    qp->next_query_set = true;
+    pthread_mutex_unlock(&qp->mu);
+    uv_async_send(&qp->wake);
 }
 
 void

@@ -264,6 +264,19 @@ coll_qserver_stats(const struct coll_qserver *s, struct coll_qserver_stats *out)
     out->clients = s->nclients[QS_TCP] + s->nclients[QS_UNIX];
 }
 
+void
+coll_qserver_set_limits(struct coll_qserver *s, const struct coll_qserver_cfg *q)
+{
+    s->cfg.max_clients = q->max_clients;
+    s->cfg.unix_max_clients = q->unix_max_clients;
+    s->cfg.idle_timeout_s = q->idle_timeout_s;
+    s->cfg.auth_timeout_s = q->auth_timeout_s;
+    s->cfg.line_timeout_s = q->line_timeout_s;
+    s->cfg.time_limit_ms = q->time_limit_ms;
+    s->cfg.memory_limit = q->memory_limit;
+    s->cfg.row_limit = q->row_limit;
+}
+
 /* Remove the socket file if it is still the one we bound. */
 static void
 remove_unix_path(const struct coll_qserver *s)

@@ -116,5 +116,7 @@ void qserver_yielded(struct coll_qserver *s);
 
 /* qinfo.c: the session's info hook (STATS, EXPORTERS, "forget ADDR PORT|*"). */
 int qinfo_fn(void *arg, const char *what, qry_row_fn *row, void *row_arg);
+/* HEALTH (health.c): a row per check, the overall state first. */
+int coll_health_rows(struct coll_qserver *s, qry_row_fn *row, void *row_arg);
 
 #endif

@@ -49,6 +49,7 @@ coll_stats_totals(const struct coll_stats_src *s, struct coll_totals *out)
     if (s->extab != NULL) {
         coll_extab_totals(s->extab, &out->exporters);
     }
+    coll_repeat_totals(&out->repeat);
 }
 
 static int

@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev liblmdb-dev libpcre2-dev libpcap-dev libcmocka-dev libxxhash-dev libzstd-dev libinih-dev libedit-dev
       nfdump softflowd tshark pmacct fprobe libfixbuf-tools
       libmicrohttpd-dev prometheus chromium nodejs
-      clickhouse-server clickhouse-client libcurl4-openssl-dev curl"
+      clickhouse-server clickhouse-client libcurl4-openssl-dev curl
+      libsystemd-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -655,6 +655,8 @@ handle(struct qry_session *s, const struct line *l)
         do_exporters(s, arg);
     } else if (verb_is(p, vlen, "STATS")) {
         do_info(s, "stats");
+    } else if (verb_is(p, vlen, "HEALTH")) { /* collector/health.c, through the info hook */
+        do_info(s, "health");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
         do_flowlog(s, arg);
     } else {
