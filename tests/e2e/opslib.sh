@@ -3,13 +3,13 @@
 # sourced after lib.sh: start flowlogd with a config file and extra arguments, read the
 # ports it bound, and wait for a line in its log.
 
-# start_conf CONF [ARGS...]: flowlogd -f -w "" -q "" -c CONF ARGS... (no fixed ports);
+# start_conf CONF [ARGS...]: flowlogd -f -w "" -q 127.0.0.1:0 -c CONF ARGS... (no fixed ports);
 # stdout/stderr in $tmp; sets $pid.
 # Waits until it printed a 'listening' line for every listener it was given.
 start_conf() {
     local conf=$1 want
     shift
-    "$flowlogd" -f -w "" -q "" -c "$conf" "$@" >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
+    "$flowlogd" -f -w "" -q 127.0.0.1:0 -c "$conf" "$@" >"$tmp/flowlogd.out" 2>>"$tmp/flowlogd.err" &
     pid=$!
     local nl=0
     for a in "$@"; do
