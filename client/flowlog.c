@@ -46,6 +46,7 @@ struct opts {
     const char *server;
     const char *format;
     const char *token;
+    const char *backend; /* BACKEND NAME before the first request; NULL: the server's default */
     bool table; /* text on a terminal: aligned table */
     bool status_to_err;
 };
@@ -54,11 +55,13 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowlog [-s HOST:PORT|PATH] [-f text|json|csv] [--token T] COMMAND [ARGS]\n"
+            "usage: flowlog [-s HOST:PORT|PATH] [-f text|json|csv] [--token T] [--backend B] COMMAND [ARGS]\n"
             "  -s, --server ADDR   flowlogd's query server (default 127.0.0.1:7739; a path is a\n"
             "                      unix socket)\n"
             "  -f, --format FMT    text (default), json or csv\n"
             "  -t, --token T       send AUTH T first (default: $FLOWLOG_TOKEN)\n"
+            "  -b, --backend NAME  run queries on local or clickhouse (default: the server's\n"
+            "                      [query] backend)\n"
             "  -h, --help          this text\n"
             "commands:\n"
             "  query QUERY...      records or aggregates (docs/query.md), e.g.\n"
@@ -492,12 +495,18 @@ open_session(struct conn *c, const struct opts *o)
     if (dial(o->server, c) != 0) {
         return 2;
     }
+    int rc = 0;
     if (o->token != NULL && o->token[0] != '\0') {
         char auth[600];
         snprintf(auth, sizeof(auth), "AUTH %s", o->token);
-        return setup_request(c, auth);
+        rc = setup_request(c, auth);
     }
-    return 0;
+    if (rc == 0 && o->backend != NULL) {
+        char be[80];
+        snprintf(be, sizeof(be), "BACKEND %s", o->backend);
+        rc = setup_request(c, be);
+    }
+    return rc;
 }
 
 /* ---- interactive ---- */
@@ -581,6 +590,7 @@ main(int argc, char **argv)
         {"server", required_argument, NULL, 's'},
         {"format", required_argument, NULL, 'f'},
         {"token", required_argument, NULL, 't'},
+        {"backend", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -591,7 +601,7 @@ main(int argc, char **argv)
      * a write error to report, not death by SIGPIPE (exit 141). */
     signal(SIGPIPE, SIG_IGN);
     o.token = getenv("FLOWLOG_TOKEN");
-    while ((ch = getopt_long(argc, argv, "+s:f:t:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+s:f:t:b:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 's':
             o.server = optarg;
@@ -601,6 +611,9 @@ main(int argc, char **argv)
             break;
         case 't':
             o.token = optarg;
+            break;
+        case 'b':
+            o.backend = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `[clickhouse] url, database, user, password` and `[query] backend = local|clickhouse` for
- * BACKEND clickhouse (docs/query.md, docs/scale-out-query.md). config.c calls coll_chq_set
+ * BACKEND clickhouse (docs/query.md, docs/scale-out.md). config.c calls coll_chq_set
  * first for every key; the settings live in [query]'s struct so that the query server gets
  * them with the rest of it. Keys of [clickhouse] that belong to the sink (batch_rows,
  * replicated) are accepted and left to chsink's parser when the two merge.

@@ -33,6 +33,8 @@ struct coll_http_host {
      */
     qry_info_fn *info;
     void *info_arg;
+    struct qry_ch_cfg clickhouse; /* [clickhouse]: url NULL for none; strings outlive the server */
+    bool backend_clickhouse;      /* [query] backend = clickhouse */
 };
 
 /* The HTTP server's counters (atomics: written by connection threads, read by anyone). */

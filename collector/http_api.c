@@ -530,7 +530,8 @@ job_free(void *cls)
 }
 
 static int
-job_create(struct api_job **out, struct coll_http *h, enum api_mode mode, unsigned skip)
+job_create(struct api_job **out, struct coll_http *h, enum api_mode mode, unsigned skip,
+           bool clickhouse)
 {
     struct api_job *j = calloc(1, sizeof(*j));
     if (j == NULL) {
@@ -545,7 +546,9 @@ job_create(struct api_job **out, struct coll_http *h, enum api_mode mode, unsign
                                   .limits = h->host.limits,
                                   .info = h->host.info != NULL ? http_locked_info : NULL,
                                   .info_arg = h,
-                                  .slice_ms = SLICE_MS};
+                                  .slice_ms = SLICE_MS,
+                                  .clickhouse = h->host.clickhouse,
+                                  .backend_clickhouse = clickhouse};
     int rc = qry_session_create(&j->sess, &cfg, job_out, j);
     if (rc != 0) {
         free(j);
@@ -592,7 +595,20 @@ http_api_run(struct coll_http *h, struct MHD_Connection *conn, enum api_mode mod
              const char *lines, unsigned skip, uint32_t span_s)
 {
     struct api_job *j;
-    if (job_create(&j, h, mode, skip) != 0 ||
+    /* backend=local|clickhouse (BACKEND on the line protocol); absent: [query] backend. */
+    const char *be = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "backend");
+    bool ch = h->host.backend_clickhouse;
+    if (be != NULL && strcmp(be, "local") != 0 && strcmp(be, "clickhouse") != 0) {
+        return http_error(conn, MHD_HTTP_BAD_REQUEST, "ARGS", "backend= is local or clickhouse");
+    }
+    if (be != NULL) {
+        ch = strcmp(be, "clickhouse") == 0;
+    }
+    if (ch && h->host.clickhouse.url == NULL) {
+        return http_error(conn, MHD_HTTP_BAD_REQUEST, "UNAVAILABLE",
+                          "no ClickHouse configured ([clickhouse] url)");
+    }
+    if (job_create(&j, h, mode, skip, ch) != 0 ||
         (mode == API_CHART && (j->chart = calloc(1, sizeof(*j->chart))) == NULL)) {
         return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "NOMEM", "out of memory");
     }

@@ -545,6 +545,10 @@ start_http(struct daemon *d)
                                              .rows = d->cfg.query.row_limit},
                                   .info = info ? coll_http_info_proto : NULL,
                                   .info_arg = &d->http_info};
+    struct qry_session_cfg chq = {0};
+    coll_chq_session(&d->cfg.query.chq, &chq); /* [clickhouse] and [query] backend */
+    host.clickhouse = chq.clickhouse;
+    host.backend_clickhouse = chq.backend_clickhouse;
     int rc = coll_http_start(&d->cfg.http, &host, &d->http, msg, sizeof(msg));
     bool dflt = d->opt->web == NULL && strcmp(d->cfg.http.listen, "127.0.0.1:7780") == 0;
     if (rc == -EADDRINUSE && dflt) {

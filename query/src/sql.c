@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Query filters and field values as ClickHouse SQL expressions over the scale-out schema
- * (docs/scale-out-query.md). Each field's value is the column when the record carries it
+ * (docs/scale-out.md). Each field's value is the column when the record carries it
  * (the `present` bits of struct flow_rec, the same test as ast.c's qry__rec_get) and NULL
  * otherwise, so that no comparison is true on a missing value, as in the local engine
  * (docs/query.md, "Missing values"). Addresses are FixedString(16) in the record's byte

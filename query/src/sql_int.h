@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The query language's AST translated into ClickHouse SQL over the scale-out schema contract
- * (docs/scale-out-query.md): tables `flows` (Distributed over `flows_local`) with columns
+ * (docs/scale-out.md): tables `flows` (Distributed over `flows_local`) with columns
  * named after the query fields. Pure text work: no I/O, no server, no clock. sql.c writes the
  * filter and the field expressions, sql_stage.c the SELECT for the stages, sql_re.c checks
  * and rewrites regexes for ClickHouse's RE2. Private to query/ and its unit tests.

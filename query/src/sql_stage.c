@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A compiled query's stages as one ClickHouse SELECT (docs/scale-out-query.md). The select
+ * A compiled query's stages as one ClickHouse SELECT (docs/scale-out.md). The select
  * list is c0, c1, ... so that no alias shadows a column of the schema; struct qry__sql names
  * them. `sort` is stable in the local engine, so a sort after another becomes the new key
  * followed by the old ones; a sort after a limit, and an aggregation after a sorted limit,

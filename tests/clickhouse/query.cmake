@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # BACKEND clickhouse's tests (label clickhouse): a real clickhouse-server started by the test
-# on free loopback ports (tests/clickhouse/query_server.sh). Included from tests/CMakeLists.txt.
+# on free loopback ports (tests/clickhouse/server.sh). Included from tests/CMakeLists.txt.
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 add_executable(query_diff ${CMAKE_CURRENT_LIST_DIR}/query_diff.c)
 target_link_libraries(query_diff PRIVATE qry stor PkgConfig::CURL PkgConfig::PCRE2 proj_warnings)

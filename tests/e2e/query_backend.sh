@@ -8,9 +8,11 @@
 # loopback port nothing listens on (the results against a real server are
 # clickhouse.query_diff's). Bad values are refused at start.
 #
-#   query_backend.sh FLOWLOGD
+# The CLI's --backend and HTTP's backend= choose the same way.
+#
+#   query_backend.sh FLOWLOGD FLOWLOG
 set -euo pipefail
-flowlogd=$1
+flowlogd=$1 flowlog=$2
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 
@@ -22,7 +24,7 @@ backend = clickhouse
 url = http://127.0.0.1:$dead/
 database = flowlog_test
 CONF
-start_with -c "$tmp/flowlogd.conf" -w ""
+start_with -c "$tmp/flowlogd.conf" -w 127.0.0.1:0
 
 # talk LINES...: each request line, then everything up to its OK/ERR status line.
 talk() {
@@ -57,6 +59,38 @@ expect "ERR PARSE col 1: a /regex/ on the whole text line does not translate"
 expect "OK backend local"
 grep -q '^0$' <<<"$out" || fail "BACKEND local: no count of 0 from the empty store"
 expect "ERR ARGS unknown backend 'bogus': local or clickhouse"
+
+# The CLI: --backend sends BACKEND before the request.
+[ "$("$flowlog" -s "127.0.0.1:$qport" --backend local query '* | stats count')" = 0 ] ||
+    fail "flowlog --backend local: no count of 0"
+st=0
+"$flowlog" -s "127.0.0.1:$qport" --backend clickhouse query 'dstport:22' 2>"$tmp/cli.err" || st=$?
+[ "$st" = 1 ] && grep -q "ERR BACKEND clickhouse" "$tmp/cli.err" ||
+    fail "flowlog --backend clickhouse: status $st, $(cat "$tmp/cli.err")"
+st=0
+"$flowlog" -s "127.0.0.1:$qport" -b bogus query '*' 2>"$tmp/cli.err" || st=$?
+[ "$st" = 1 ] && grep -q "ERR ARGS unknown backend 'bogus'" "$tmp/cli.err" ||
+    fail "flowlog -b bogus: status $st, $(cat "$tmp/cli.err")"
+echo "ok: flowlog --backend"
+
+# HTTP: backend= (absent: [query] backend, here clickhouse).
+hport=
+for _ in $(seq 50); do
+    hport=$(sed -n 's/^listening http 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/flowlogd.out")
+    [ -n "$hport" ] && break
+    sleep 0.1
+done
+[ -n "$hport" ] || fail "no HTTP listener"
+api="http://127.0.0.1:$hport/api/v1/query"
+code=$(curl -s -o "$tmp/h.out" -w '%{http_code}' "$api?q=*&backend=bogus")
+[ "$code" = 400 ] && grep -q '"code":"ARGS"' "$tmp/h.out" ||
+    fail "backend=bogus: $code $(cat "$tmp/h.out")"
+code=$(curl -s -o "$tmp/h.out" -w '%{http_code}' "$api?q=*%20%7C%20stats%20count&backend=local")
+[ "$code" = 200 ] && grep -q '"status":"OK"' "$tmp/h.out" ||
+    fail "backend=local: $code $(cat "$tmp/h.out")"
+curl -s -o "$tmp/h.out" "$api?q=dstport:22" || true
+grep -q 'BACKEND' "$tmp/h.out" || fail "the default backend (clickhouse) was not used: $(cat "$tmp/h.out")"
+echo "ok: HTTP backend="
 stop_flowlogd
 
 # Wrong values stop flowlogd at start with the key's name.
