@@ -268,7 +268,9 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0) {
+    struct stor_scan scan = q->scan;
+    scan.cols = qry__projection(q);
+    if ((rc = stor_iter_open(snap, &scan, &ex->it)) != 0) {
         goto fail;
     }
     *out = ex;

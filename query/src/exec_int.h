@@ -143,6 +143,10 @@ struct qry__val qry__agg_value(const struct qry__agg *a, const struct qry__agg_s
 /* Free the groups and their tables. */
 void qry__group_free(struct qry_exec *ex);
 
+/* proj.c: the storage columns q's scan must decode (struct stor_scan.cols; 0 = all). */
+#define QRY_PROJ_ALL (1ull << 63)
+uint64_t qry__projection(const struct qry *q);
+
 /* table.c: the table from the groups, in order, with the stages after the grouping. */
 int qry__table_build(struct qry_exec *ex);
 

@@ -306,7 +306,42 @@ struct stor_scan {
     int32_t flowlog; /* -1 = every flow log */
     uint8_t nconj;
     const struct stor_conj *conj;
+    uint64_t cols; /* projection: STOR_COL_* bits a scan must decode; 0 = every column */
 };
+
+/*
+ * Projection (struct stor_scan.cols, docs/storage.md "Projection"): a sealed block decodes
+ * only the columns named here; every other field of the records it returns holds 0 (or the
+ * block's constant for that column). Presence bits, flow log, window and the start and end
+ * times are always decoded. Open and late runs (row format) decode every column; a caller
+ * must read only the fields it asked for.
+ */
+#define STOR_COL_SRCADDR   (1ull << 0)
+#define STOR_COL_DSTADDR   (1ull << 1)
+#define STOR_COL_EXPORTER  (1ull << 2) /* the exporter's address */
+#define STOR_COL_INSTANCE  (1ull << 3)
+#define STOR_COL_SNID      (1ull << 4)
+#define STOR_COL_ACCOUNT   (1ull << 5)
+#define STOR_COL_RAW       (1ull << 6) /* raw_len and raw[] */
+#define STOR_COL_VERSION   (1ull << 7)
+#define STOR_COL_FLAGS     (1ull << 8)
+#define STOR_COL_DIRECTION (1ull << 9)
+#define STOR_COL_ACTION    (1ull << 10)
+#define STOR_COL_LOGSTATUS (1ull << 11)
+#define STOR_COL_PROTOCOL  (1ull << 12)
+#define STOR_COL_TOS       (1ull << 13)
+#define STOR_COL_TCPFLAGS  (1ull << 14)
+#define STOR_COL_SRCPORT   (1ull << 15)
+#define STOR_COL_DSTPORT   (1ull << 16)
+#define STOR_COL_EXPPORT   (1ull << 17)
+#define STOR_COL_DOMAIN    (1ull << 18)
+#define STOR_COL_INPORT    (1ull << 19)
+#define STOR_COL_OUTPORT   (1ull << 20)
+#define STOR_COL_SAMPLING  (1ull << 21)
+#define STOR_COL_RTT       (1ull << 22)
+#define STOR_COL_SKIPPED   (1ull << 23)
+#define STOR_COL_PACKETS   (1ull << 24)
+#define STOR_COL_BYTES     (1ull << 25)
 
 struct stor_scan_stats {
     uint64_t windows;

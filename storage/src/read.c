@@ -270,7 +270,7 @@ decode_into(struct stor_iter *it, const MDB_val *v, const struct flow_rec **recs
         it->recs = r;
         it->cap = (size_t) cnt;
     }
-    int rc = stor__block_decode(v->mv_data, v->mv_size, it->recs, it->cap, n);
+    int rc = stor__block_decode_cols(v->mv_data, v->mv_size, it->recs, it->cap, n, it->scan.cols);
     if (rc == 0) {
         *recs = it->recs;
         it->stats.records += *n;
