@@ -100,6 +100,10 @@ struct qry_exec {
     } * pslots;
     size_t npslots, npacked;
     uint32_t dom[2];
+    /* top N by one address field: a compact table of addresses and sums (group_addr.c) */
+    bool addr_top;
+    struct qry__aslot *aslots;
+    size_t naslots, naddr;
 
     /* table phase */
     size_t tcols;
@@ -146,6 +150,10 @@ void qry__group_free(struct qry_exec *ex);
 /* proj.c: the storage columns q's scan must decode (struct stor_scan.cols; 0 = all). */
 #define QRY_PROJ_ALL (1ull << 63)
 uint64_t qry__projection(const struct qry *q);
+
+/* group_addr.c: top N by one address field. Add r; after the scan, make the N kept. */
+int qry__group_addr_rec(struct qry_exec *ex, const struct flow_rec *r);
+int qry__group_addr_finish(struct qry_exec *ex);
 
 /* table.c: the table from the groups, in order, with the stages after the grouping. */
 int qry__table_build(struct qry_exec *ex);
