@@ -77,6 +77,7 @@
  *     ("" when the record lacks it)
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -409,6 +410,7 @@ struct dec {
     struct flow_rec tmpl; /* every constant column already in place */
     bool want[C_NUM];     /* the projection: columns to decode (stor.h "Projection") */
     bool want_addr[3];
+    size_t copy; /* bytes of the template each record starts from (stor.h "Projection") */
 };
 
 /* The projection bit of each column; 0 for the columns always decoded. */
@@ -438,6 +440,9 @@ set_want(struct dec *d, uint64_t cols)
     for (int a = 0; a < 3; a++) {
         d->want_addr[a] = cols == 0 || (cols & abit[a]) != 0;
     }
+    /* Without strings and raw bytes, the record's tail (two thirds of it) is not written. */
+    bool tail = d->want[C_INSTANCE] || d->want[C_SNID] || d->want[C_ACCOUNT] || d->want[C_RAWLEN];
+    d->copy = tail ? sizeof(struct flow_rec) : offsetof(struct flow_rec, instance_id);
 }
 
 /* The raw_len column must give values <= FLOW_RAW_MAX summing to the blob's length. */
@@ -639,17 +644,18 @@ chunk_addrs(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt)
     }
 }
 
-/* Copy a record in 64-byte pieces: compilers turn a struct assignment into a slow rep movs. */
+/* Copy the first len bytes of a record in 64-byte pieces: compilers turn a struct assignment
+ * into a slow rep movs. */
 static inline void
-copy_rec(struct flow_rec *dst, const struct flow_rec *src)
+copy_rec(struct flow_rec *dst, const struct flow_rec *src, size_t len)
 {
     uint8_t *d = (uint8_t *) dst;
     const uint8_t *p = (const uint8_t *) src;
     size_t k = 0;
-    for (; k + 64 <= sizeof(*dst); k += 64) {
+    for (; k + 64 <= len; k += 64) {
         memcpy(d + k, p + k, 64);
     }
-    memcpy(d + k, p + k, sizeof(*dst) - k);
+    memcpy(d + k, p + k, len - k);
 }
 
 static int
@@ -657,7 +663,7 @@ decode_chunk(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt, const u
 {
     uint64_t t[CHUNK];
     for (size_t j = 0; j < cnt; j++) {
-        copy_rec(&rec[j], &d->tmpl);
+        copy_rec(&rec[j], &d->tmpl, d->copy);
     }
     for (int c = 0; c < C_INSTANCE; c++) {
         if ((d->num[c].kind == K_CONST && c != C_END) || !d->want[c]) {
