@@ -268,11 +268,10 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
         rc = -ENOMEM;
         goto fail;
     }
-    struct stor_scan scan = q->scan;
-    scan.cols = qry__projection(q);
-    if ((rc = stor_iter_open(snap, &scan, &ex->it)) != 0) {
+    if ((rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0) {
         goto fail;
     }
+    stor_iter_project(ex->it, qry__projection(q));
     *out = ex;
     return 0;
 fail:

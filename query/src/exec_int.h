@@ -147,7 +147,7 @@ struct qry__val qry__agg_value(const struct qry__agg *a, const struct qry__agg_s
 /* Free the groups and their tables. */
 void qry__group_free(struct qry_exec *ex);
 
-/* proj.c: the storage columns q's scan must decode (struct stor_scan.cols; 0 = all). */
+/* proj.c: the storage columns q's scan must decode (stor_iter_project; 0 = all). */
 #define QRY_PROJ_ALL (1ull << 63)
 uint64_t qry__projection(const struct qry *q);
 
