@@ -122,6 +122,10 @@ row() { # NAME NFDUMP_S FLOWLOG_LINE
     fl=$(echo "$3" | sed -n 's/.*median_s=\([0-9.]*\).*/\1/p')
     rows=$(echo "$3" | sed -n 's/^rows=\([0-9]*\).*/\1/p')
     sms=$(echo "$3" | sed -n 's/.*server_ms=\([0-9-]*\).*/\1/p')
+    if [ -z "$fl" ]; then # the query failed (bench_query printed why)
+        printf '%-28s %10.3f %10s\n' "$1" "$2" failed
+        return 0
+    fi
     printf '%-28s %10.3f %10.3f %10.2f %10.2f %8.1fx %9s %9s\n' "$1" "$2" "$fl" \
         "$(echo "$N / $2 / 1000000" | bc -l)" "$(echo "$N / $fl / 1000000" | bc -l)" \
         "$(echo "$2 / $fl" | bc -l)" "$rows" "$sms"
