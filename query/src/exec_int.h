@@ -100,7 +100,8 @@ struct qry_exec {
     } * pslots;
     size_t npslots, npacked;
     uint32_t dom[2];
-    /* top N by one address field: a compact table of addresses and sums (group_addr.c) */
+    /* top N by one or two address fields: a compact table of addresses and sums
+     * (group_addr.c) */
     bool addr_top;
     struct qry__aslot *aslots;
     size_t naslots, naddr;
@@ -151,7 +152,7 @@ void qry__group_free(struct qry_exec *ex);
 #define QRY_PROJ_ALL (1ull << 63)
 uint64_t qry__projection(const struct qry *q);
 
-/* group_addr.c: top N by one address field. Add r; after the scan, make the N kept. */
+/* group_addr.c: top N by one or two address fields. Add r; after the scan, make the N kept. */
 int qry__group_addr_rec(struct qry_exec *ex, const struct flow_rec *r);
 int qry__group_addr_finish(struct qry_exec *ex);
 

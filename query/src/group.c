@@ -475,10 +475,15 @@ int
 qry__group_setup(struct qry_exec *ex)
 {
     const struct qry__stage *s = ex->agg;
-    if (s != NULL && s->kind == S_TOP && s->ncols == 1 && s->cols[0].field >= 0 &&
-        qry__fields[s->cols[0].field].kind == K_ADDR) {
-        ex->addr_top = true; /* group_addr.c */
-        return 0;
+    if (s != NULL && s->kind == S_TOP && (s->ncols == 1 || s->ncols == 2)) {
+        bool addr = true;
+        for (size_t i = 0; i < s->ncols; i++) {
+            addr = addr && s->cols[i].field >= 0 && qry__fields[s->cols[i].field].kind == K_ADDR;
+        }
+        if (addr) {
+            ex->addr_top = true; /* group_addr.c */
+            return 0;
+        }
     }
     if (s == NULL || s->kind == S_TIMECHART || s->ncols == 0 || s->ncols > 2) {
         return 0;

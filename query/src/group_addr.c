@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `top N` by one address field (srcaddr, dstaddr, exporter): a compact group table
- * (docs/query.md "Grouping strategies"). Each group is its 16-byte address, a presence byte
+ * `top N` by one or two address fields (srcaddr, dstaddr, exporter): a compact group table
+ * (docs/query.md "Grouping strategies"). Each group is its 16-byte addresses, their presence
  * and its three sums (flows, packets, bytes) in one open-addressing slot, keyed by XXH3 of
- * the address with the executor's seed: 48 bytes a group instead of a general group's few
+ * the addresses with the executor's seed: 64 bytes a group instead of a general group's few
  * hundred, and no key building, allocation or pointer chase per record. After the scan a
  * bounded heap keeps the N largest (ties by address, as the table orders them), and only
  * those N become groups of the general kind for the table (table.c).
@@ -18,15 +18,15 @@
 #include "exec_int.h"
 
 struct qry__aslot {
-    uint8_t addr[16];
-    uint8_t used, present;
+    uint8_t addr[32]; /* the first field's address, then the second's (zeros with one) */
+    uint8_t used, present; /* present: bit 0 the first field, bit 1 the second */
     uint64_t flows, packets, bytes;
 };
 
 static size_t
-aslot_home(const struct qry_exec *ex, const uint8_t a[16], uint8_t present, size_t n)
+aslot_home(const struct qry_exec *ex, const uint8_t a[32], uint8_t present, size_t n)
 {
-    return (size_t) XXH3_64bits_withSeed(a, 16, ex->seed ^ present) & (n - 1);
+    return (size_t) XXH3_64bits_withSeed(a, 32, ex->seed ^ present) & (n - 1);
 }
 
 static int
@@ -58,21 +58,26 @@ int
 qry__group_addr_rec(struct qry_exec *ex, const struct flow_rec *r)
 {
     struct qry__val a, v;
+    uint8_t key[32] = {0}, present = 0;
     int rc;
     if ((ex->naddr + 1) * 2 > ex->naslots && (rc = atab_grow(ex)) != 0) {
         return rc;
     }
-    qry__rec_get(r, ex->agg->cols[0].field, &ex->nm, &a); /* zeros when missing */
-    size_t mask = ex->naslots - 1, i = aslot_home(ex, a.addr, a.present, ex->naslots);
+    for (size_t c = 0; c < ex->agg->ncols; c++) {
+        qry__rec_get(r, ex->agg->cols[c].field, &ex->nm, &a); /* zeros when missing */
+        memcpy(key + 16 * c, a.addr, 16);
+        present |= (uint8_t) (a.present ? 1u << c : 0u);
+    }
+    size_t mask = ex->naslots - 1, i = aslot_home(ex, key, present, ex->naslots);
     struct qry__aslot *s = &ex->aslots[i];
-    while (s->used && (s->present != a.present || memcmp(s->addr, a.addr, 16) != 0)) {
+    while (s->used && (s->present != present || memcmp(s->addr, key, 32) != 0)) {
         i = (i + 1) & mask;
         s = &ex->aslots[i];
     }
     if (!s->used) {
         s->used = 1;
-        s->present = a.present;
-        memcpy(s->addr, a.addr, 16);
+        s->present = present;
+        memcpy(s->addr, key, 32);
         ex->naddr++;
     }
     s->flows++;
@@ -83,7 +88,7 @@ qry__group_addr_rec(struct qry_exec *ex, const struct flow_rec *r)
     return 0;
 }
 
-/* The table's order for top: its metric, largest first, then the address (missing first). */
+/* The table's order for top: its metric, largest first, then each address (missing first). */
 static int
 aslot_cmp(const struct qry_exec *ex, const struct qry__aslot *a, const struct qry__aslot *b)
 {
@@ -93,10 +98,17 @@ aslot_cmp(const struct qry_exec *ex, const struct qry__aslot *a, const struct qr
     if (x != y) {
         return x > y ? -1 : 1;
     }
-    if (a->present != b->present) {
-        return a->present ? 1 : -1;
+    for (unsigned c = 0; c < 2; c++) {
+        unsigned pa = a->present >> c & 1u, pb = b->present >> c & 1u;
+        if (pa != pb) {
+            return pa ? 1 : -1;
+        }
+        int k = memcmp(a->addr + 16 * c, b->addr + 16 * c, 16);
+        if (k != 0) {
+            return k;
+        }
     }
-    return memcmp(a->addr, b->addr, 16);
+    return 0;
 }
 
 /* Sift h[i] down a heap of n whose top is the entry that sorts last. */
@@ -121,17 +133,20 @@ heap_down(const struct qry_exec *ex, const struct qry__aslot **h, size_t n, size
     }
 }
 
-/* A general group for one kept slot: its address as the by-value, its sums as the state. */
+/* A general group for one kept slot: its addresses as the by-values, its sums as the state. */
 static int
 aslot_group(struct qry_exec *ex, const struct qry__aslot *s)
 {
-    struct qry__val v = {.kind = K_ADDR, .present = s->present != 0};
+    struct qry__val v[2];
     struct qry__group *g;
-    uint8_t key[17];
-    memcpy(v.addr, s->addr, 16);
+    uint8_t key[33];
+    for (unsigned c = 0; c < 2; c++) {
+        v[c] = (struct qry__val){.kind = K_ADDR, .present = (s->present >> c & 1u) != 0};
+        memcpy(v[c].addr, s->addr + 16 * c, 16);
+    }
     key[0] = s->present;
-    memcpy(key + 1, s->addr, 16);
-    int rc = qry__group_new(ex, key, sizeof(key), 0, &v, false, &g);
+    memcpy(key + 1, s->addr, 32);
+    int rc = qry__group_new(ex, key, sizeof(key), 0, v, false, &g);
     if (rc == 0) {
         g->st->count = s->flows;
         g->st->max = s->packets;

@@ -812,22 +812,23 @@ dash_zero(char *s)
     }
 }
 
-/* top N by one address field (the compact address table, group_addr.c) against the general
- * grouping of stats, sorted by the same metric: the same groups, sums and tie order. */
+/* top N by one or two address fields (the compact address table, group_addr.c) against the
+ * general grouping of stats, sorted by the same metric: the same groups, sums and tie order. */
 static void
 test_top_addr(void **state)
 {
     struct fx *f = *state;
-    static const char *const fields[] = {"srcaddr", "dstaddr", "exporter"};
+    static const char *const fields[] = {"srcaddr",          "dstaddr",           "exporter",
+                                         "srcaddr, dstaddr", "dstaddr, exporter", "exporter, srcaddr"};
     static const char *const by[] = {"flows", "packets", "bytes"};
     static const unsigned ns[] = {1, 7, 100000};
     char q1[256], q2[512];
     int rc;
-    for (size_t i = 0; i < 2 * 3 * 3 * 3; i++) {
-        const char *fd = fields[i % 3], *m = by[i / 3 % 3];
-        unsigned n = ns[i / 9 % 3];
+    for (size_t i = 0; i < 2 * 6 * 3 * 3; i++) {
+        const char *fd = fields[i % 6], *m = by[i / 6 % 3];
+        unsigned n = ns[i / 18 % 3];
         /* Few records make groups of one or two flows: ties at the cut. */
-        const char *pre = i < 27 ? "" : "| limit 300 ";
+        const char *pre = i < 54 ? "" : "| limit 300 ";
         for (size_t c = 0; c < 3; c++) {
             snprintf(q1, sizeof(q1), "* %s| top %u %s by %s | fields %s, %s", pre, n, fd, m, fd,
                      by[c]);
