@@ -119,8 +119,9 @@ main(int argc, char **argv)
         }
         /* The server's own time of the query: "OK ROWS rows SCANNED scanned MS ms". */
         unsigned long long r0, s0, m0;
-        ms[i] = sscanf(status, "OK %llu rows %llu scanned %llu ms", &r0, &s0, &m0) == 3 ? (double) m0
-                                                                                       : -1;
+        ms[i] = sscanf(status, "OK %llu rows %llu scanned %llu ms", &r0, &s0, &m0) == 3
+                    ? (double) m0
+                    : -1;
     }
     qsort(t, (size_t) repeat, sizeof(t[0]), cmp_d);
     qsort(ms, (size_t) repeat, sizeof(ms[0]), cmp_d);

@@ -18,7 +18,7 @@
 #include "exec_int.h"
 
 struct qry__aslot {
-    uint8_t addr[32]; /* the first field's address, then the second's (zeros with one) */
+    uint8_t addr[32];      /* the first field's address, then the second's (zeros with one) */
     uint8_t used, present; /* present: bit 0 the first field, bit 1 the second */
     uint64_t flows, packets, bytes;
 };

@@ -345,8 +345,8 @@ void stor_iter_close(struct stor_iter *it);
  * the columns named here; every other field of the records it returns holds 0 (or the
  * block's constant for that column), except that without STOR_COL_INSTANCE, _SNID, _ACCOUNT
  * and _RAW the identity strings and raw[] are not written at all (unspecified). Presence
- * bits, flow log, window and the start and end times are always decoded. Open and late runs (row format) decode every column; a caller
- * must read only the fields it asked for.
+ * bits, flow log, window and the start and end times are always decoded. Open and late runs
+ * (row format) decode every column; a caller must read only the fields it asked for.
  */
 #define STOR_COL_SRCADDR   (1ull << 0)
 #define STOR_COL_DSTADDR   (1ull << 1)

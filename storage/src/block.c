@@ -415,17 +415,28 @@ struct dec {
 
 /* The projection bit of each column; 0 for the columns always decoded. */
 static const uint64_t col_bit[C_NUM] = {
-    [C_VERSION] = STOR_COL_VERSION,     [C_FLAGS] = STOR_COL_FLAGS,
-    [C_DIRECTION] = STOR_COL_DIRECTION, [C_ACTION] = STOR_COL_ACTION,
-    [C_LOG_STATUS] = STOR_COL_LOGSTATUS, [C_PROTOCOL] = STOR_COL_PROTOCOL,
-    [C_TOS] = STOR_COL_TOS,             [C_TCPFLAGS] = STOR_COL_TCPFLAGS,
-    [C_SRCPORT] = STOR_COL_SRCPORT,     [C_DSTPORT] = STOR_COL_DSTPORT,
-    [C_EXPPORT] = STOR_COL_EXPPORT,     [C_DOMAIN] = STOR_COL_DOMAIN,
-    [C_INPORT] = STOR_COL_INPORT,       [C_OUTPORT] = STOR_COL_OUTPORT,
-    [C_SAMPLING] = STOR_COL_SAMPLING,   [C_RTT] = STOR_COL_RTT,
-    [C_SKIPPED] = STOR_COL_SKIPPED,     [C_PACKETS] = STOR_COL_PACKETS,
-    [C_BYTES] = STOR_COL_BYTES,         [C_RAWLEN] = STOR_COL_RAW,
-    [C_INSTANCE] = STOR_COL_INSTANCE,   [C_SNID] = STOR_COL_SNID,
+    [C_VERSION] = STOR_COL_VERSION,
+    [C_FLAGS] = STOR_COL_FLAGS,
+    [C_DIRECTION] = STOR_COL_DIRECTION,
+    [C_ACTION] = STOR_COL_ACTION,
+    [C_LOG_STATUS] = STOR_COL_LOGSTATUS,
+    [C_PROTOCOL] = STOR_COL_PROTOCOL,
+    [C_TOS] = STOR_COL_TOS,
+    [C_TCPFLAGS] = STOR_COL_TCPFLAGS,
+    [C_SRCPORT] = STOR_COL_SRCPORT,
+    [C_DSTPORT] = STOR_COL_DSTPORT,
+    [C_EXPPORT] = STOR_COL_EXPPORT,
+    [C_DOMAIN] = STOR_COL_DOMAIN,
+    [C_INPORT] = STOR_COL_INPORT,
+    [C_OUTPORT] = STOR_COL_OUTPORT,
+    [C_SAMPLING] = STOR_COL_SAMPLING,
+    [C_RTT] = STOR_COL_RTT,
+    [C_SKIPPED] = STOR_COL_SKIPPED,
+    [C_PACKETS] = STOR_COL_PACKETS,
+    [C_BYTES] = STOR_COL_BYTES,
+    [C_RAWLEN] = STOR_COL_RAW,
+    [C_INSTANCE] = STOR_COL_INSTANCE,
+    [C_SNID] = STOR_COL_SNID,
     [C_ACCOUNT] = STOR_COL_ACCOUNT,
 };
 
@@ -757,8 +768,8 @@ stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t c
 }
 
 int
-stor__block_decode_cols(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap,
-                        size_t *n, uint64_t cols)
+stor__block_decode_cols(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n,
+                        uint64_t cols)
 {
     if (stor__rows_is(p, len)) {
         return stor__rows_decode(p, len, recs, cap, n);

@@ -818,8 +818,9 @@ static void
 test_top_addr(void **state)
 {
     struct fx *f = *state;
-    static const char *const fields[] = {"srcaddr",          "dstaddr",           "exporter",
-                                         "srcaddr, dstaddr", "dstaddr, exporter", "exporter, srcaddr"};
+    static const char *const fields[] = {"srcaddr",           "dstaddr",
+                                         "exporter",          "srcaddr, dstaddr",
+                                         "dstaddr, exporter", "exporter, srcaddr"};
     static const char *const by[] = {"flows", "packets", "bytes"};
     static const unsigned ns[] = {1, 7, 100000};
     char q1[256], q2[512];
@@ -904,9 +905,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stored),  cmocka_unit_test(test_random_queries),
-        cmocka_unit_test(test_top),     cmocka_unit_test(test_top_addr),     cmocka_unit_test(test_range),
-        cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_stored), cmocka_unit_test(test_random_queries),
+        cmocka_unit_test(test_top),    cmocka_unit_test(test_top_addr),
+        cmocka_unit_test(test_range),  cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

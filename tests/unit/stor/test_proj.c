@@ -67,7 +67,7 @@ rnd_rec(struct flow_rec *r, bool konst)
 #define EQ(bit, field)                                                                             \
     do {                                                                                           \
         if ((cols & (bit)) != 0) {                                                                 \
-            assert_memory_equal(&a->field, &b->field, sizeof(a->field));                          \
+            assert_memory_equal(&a->field, &b->field, sizeof(a->field));                           \
         }                                                                                          \
     } while (0)
 
