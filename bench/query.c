@@ -108,7 +108,7 @@ main(int argc, char **argv)
         return 1;
     }
     snprintf(line, sizeof(line), "QUERY %s", argv[optind]);
-    double t[100];
+    double t[100], ms[100];
     for (int i = 0; i < repeat; i++) {
         double t0 = now_s();
         int rc = roundtrip(fd, line, &rows, &bytes, status, sizeof(status));
@@ -117,15 +117,21 @@ main(int argc, char **argv)
             fprintf(stderr, "bench_query: %s\n", rc < 0 ? "connection lost" : status);
             return 1;
         }
+        /* The server's own time of the query: "OK ROWS rows SCANNED scanned MS ms". */
+        unsigned long long r0, s0, m0;
+        ms[i] = sscanf(status, "OK %llu rows %llu scanned %llu ms", &r0, &s0, &m0) == 3
+                    ? (double) m0
+                    : -1;
     }
     qsort(t, (size_t) repeat, sizeof(t[0]), cmp_d);
+    qsort(ms, (size_t) repeat, sizeof(ms[0]), cmp_d);
     unsigned long long scanned = 0;
     const char *sc = strstr(status, " rows ");
     if (sc != NULL) {
         scanned = strtoull(sc + 6, NULL, 10);
     }
-    printf("rows=%llu bytes=%llu scanned=%llu median_s=%.4f best_s=%.4f\n", rows, bytes, scanned,
-           t[repeat / 2], t[0]);
+    printf("rows=%llu bytes=%llu scanned=%llu median_s=%.4f best_s=%.4f server_ms=%.0f\n", rows,
+           bytes, scanned, t[repeat / 2], t[0], ms[repeat / 2]);
     close(fd);
     return 0;
 }

@@ -15,6 +15,8 @@
 #   4. aggregation by two fields   * | stats count, sum(bytes)   -A dstport,proto
 #                                    by dstport, protocol
 #   5. all records as JSON lines   -f json *                     -o json
+#   6. the issue-12 questions: top 10 dstaddr, top 10 dstport by flows, stats by protocol,
+#      stats sum(bytes), top 10 srcaddr, dstaddr, timechart 1m by protocol (server ms printed)
 #
 # nfdump runs as `nfdump -R DIR -q -N ...` with its output to /dev/null; flowlog's side is
 # bench_query over TCP (request to the last byte of the answer). Prints the times, records/s
@@ -119,14 +121,19 @@ time_nfdump() {
 row() { # NAME NFDUMP_S FLOWLOG_LINE
     fl=$(echo "$3" | sed -n 's/.*median_s=\([0-9.]*\).*/\1/p')
     rows=$(echo "$3" | sed -n 's/^rows=\([0-9]*\).*/\1/p')
-    printf '%-28s %10.3f %10.3f %10.2f %10.2f %8.1fx %9s\n' "$1" "$2" "$fl" \
+    sms=$(echo "$3" | sed -n 's/.*server_ms=\([0-9-]*\).*/\1/p')
+    if [ -z "$fl" ]; then # the query failed (bench_query printed why)
+        printf '%-28s %10.3f %10s\n' "$1" "$2" failed
+        return 0
+    fi
+    printf '%-28s %10.3f %10.3f %10.2f %10.2f %8.1fx %9s %9s\n' "$1" "$2" "$fl" \
         "$(echo "$N / $2 / 1000000" | bc -l)" "$(echo "$N / $fl / 1000000" | bc -l)" \
-        "$(echo "$2 / $fl" | bc -l)" "$rows"
+        "$(echo "$2 / $fl" | bc -l)" "$rows" "$sms"
 }
 
 echo
-printf '%-28s %10s %10s %10s %10s %9s %9s\n' case nfdump_s flowlog_s nfd_Mrec/s fl_Mrec/s ratio \
-    fl_rows
+printf '%-28s %10s %10s %10s %10s %9s %9s %9s\n' case nfdump_s flowlog_s nfd_Mrec/s fl_Mrec/s \
+    ratio fl_rows server_ms
 row "selective address filter" "$(time_nfdump 'src net 10.0.48.0/24')" \
     "$("$BQ" -p "$QPORT" -n "$REPEAT" 'srcaddr:10.0.48.0/24')"
 row "port + protocol filter" "$(time_nfdump 'dst port 443 and proto tcp')" \
@@ -135,6 +142,19 @@ row "top 10 by bytes" "$(time_nfdump -s dstport/bytes -n 10)" \
     "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | top 10 dstport by bytes')"
 row "aggregation by two fields" "$(time_nfdump -A dstport,proto)" \
     "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | stats count, sum(bytes) by dstport, protocol')"
+row "top 10 dstaddr by bytes" "$(time_nfdump -s dstip/bytes -n 10)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | top 10 dstaddr by bytes')"
+row "top 10 dstport by flows" "$(time_nfdump -s dstport/flows -n 10)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | top 10 dstport by flows')"
+row "count, bytes by protocol" "$(time_nfdump -A proto)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | stats count, sum(bytes) by protocol')"
+row "sum(bytes) (nfdump: -I)" "$(time_nfdump -I)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | stats sum(bytes)')"
+row "top 10 src, dst by bytes" "$(time_nfdump -A srcip,dstip -O bytes -n 10)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | top 10 srcaddr, dstaddr by bytes')"
+row "timechart 1m by protocol" "$(time_nfdump -A proto)" \
+    "$("$BQ" -p "$QPORT" -n "$REPEAT" '* | timechart 1m sum(bytes) by protocol')"
 row "all records as JSON lines" "$(time_nfdump -o json)" \
     "$("$BQ" -p "$QPORT" -f json -n "$REPEAT" '*')"
-echo "(ratio = nfdump time / flowlog time; Mrec/s = $N records / time)"
+echo "(ratio = nfdump time / flowlog time; Mrec/s = $N records / time; server_ms = the server's"
+echo " median OK ... ms; timechart: nfdump has none, -A proto is its nearest aggregation)"

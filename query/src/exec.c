@@ -271,6 +271,7 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
     if ((rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0) {
         goto fail;
     }
+    stor_iter_project(ex->it, qry__projection(q));
     *out = ex;
     return 0;
 fail:

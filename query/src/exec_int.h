@@ -100,6 +100,11 @@ struct qry_exec {
     } * pslots;
     size_t npslots, npacked;
     uint32_t dom[2];
+    /* top N by one or two address fields: a compact table of addresses and sums
+     * (group_addr.c) */
+    bool addr_top;
+    struct qry__aslot *aslots;
+    size_t naslots, naddr;
 
     /* table phase */
     size_t tcols;
@@ -142,6 +147,14 @@ size_t qry__group_naggs(const struct qry__stage *s); /* states of a group */
 struct qry__val qry__agg_value(const struct qry__agg *a, const struct qry__agg_state *st);
 /* Free the groups and their tables. */
 void qry__group_free(struct qry_exec *ex);
+
+/* proj.c: the storage columns q's scan must decode (stor_iter_project; 0 = all). */
+#define QRY_PROJ_ALL (1ull << 63)
+uint64_t qry__projection(const struct qry *q);
+
+/* group_addr.c: top N by one or two address fields. Add r; after the scan, make the N kept. */
+int qry__group_addr_rec(struct qry_exec *ex, const struct flow_rec *r);
+int qry__group_addr_finish(struct qry_exec *ex);
 
 /* table.c: the table from the groups, in order, with the stages after the grouping. */
 int qry__table_build(struct qry_exec *ex);

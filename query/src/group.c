@@ -370,6 +370,9 @@ qry__group_rec(struct qry_exec *ex, const struct flow_rec *r)
     struct qry__val v;
     struct qry__agg_state *st = NULL;
     int rc;
+    if (ex->addr_top) {
+        return qry__group_addr_rec(ex, r);
+    }
     size_t slot = ex->direct != NULL || ex->packed ? direct_slot(ex, r) : SIZE_MAX;
     if (slot != SIZE_MAX && ex->packed) {
         if ((rc = packed_find(ex, r, slot, &st)) != 0) {
@@ -472,6 +475,16 @@ int
 qry__group_setup(struct qry_exec *ex)
 {
     const struct qry__stage *s = ex->agg;
+    if (s != NULL && s->kind == S_TOP && (s->ncols == 1 || s->ncols == 2)) {
+        bool addr = true;
+        for (size_t i = 0; i < s->ncols; i++) {
+            addr = addr && s->cols[i].field >= 0 && qry__fields[s->cols[i].field].kind == K_ADDR;
+        }
+        if (addr) {
+            ex->addr_top = true; /* group_addr.c */
+            return 0;
+        }
+    }
     if (s == NULL || s->kind == S_TIMECHART || s->ncols == 0 || s->ncols > 2) {
         return 0;
     }
@@ -504,6 +517,7 @@ qry__group_free(struct qry_exec *ex)
         }
     }
     free(ex->slots);
+    free(ex->aslots);
     free(ex->pslots);
     free(ex->direct);
     free(ex->list);

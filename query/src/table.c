@@ -193,6 +193,9 @@ qry__table_build(struct qry_exec *ex)
     const struct qry__stage *s = ex->agg;
     size_t nv = qry__group_nvals(s), na = qry__group_naggs(s);
     int rc;
+    if (ex->addr_top && (rc = qry__group_addr_finish(ex)) != 0) {
+        return rc;
+    }
     table_columns(ex);
     if (s->kind == S_STATS && s->ncols == 0 && ex->ngroups == 0) {
         /* stats without `by` answers one row even over no records (count 0) */

@@ -339,6 +339,44 @@ int stor_iter_open(struct stor_snap *snap, const struct stor_scan *scan, struct 
 int stor_iter_next(struct stor_iter *it, const struct flow_rec **recs, size_t *n);
 void stor_iter_stats(const struct stor_iter *it, struct stor_scan_stats *out);
 void stor_iter_close(struct stor_iter *it);
+
+/*
+ * Projection (stor_iter_project, docs/storage.md "Projection"): a sealed block decodes only
+ * the columns named here; every other field of the records it returns holds 0 (or the
+ * block's constant for that column), except that without STOR_COL_INSTANCE, _SNID, _ACCOUNT
+ * and _RAW the identity strings and raw[] are not written at all (unspecified). Presence
+ * bits, flow log, window and the start and end times are always decoded. Open and late runs
+ * (row format) decode every column; a caller must read only the fields it asked for.
+ */
+#define STOR_COL_SRCADDR   (1ull << 0)
+#define STOR_COL_DSTADDR   (1ull << 1)
+#define STOR_COL_EXPORTER  (1ull << 2) /* the exporter's address */
+#define STOR_COL_INSTANCE  (1ull << 3)
+#define STOR_COL_SNID      (1ull << 4)
+#define STOR_COL_ACCOUNT   (1ull << 5)
+#define STOR_COL_RAW       (1ull << 6) /* raw_len and raw[] */
+#define STOR_COL_VERSION   (1ull << 7)
+#define STOR_COL_FLAGS     (1ull << 8)
+#define STOR_COL_DIRECTION (1ull << 9)
+#define STOR_COL_ACTION    (1ull << 10)
+#define STOR_COL_LOGSTATUS (1ull << 11)
+#define STOR_COL_PROTOCOL  (1ull << 12)
+#define STOR_COL_TOS       (1ull << 13)
+#define STOR_COL_TCPFLAGS  (1ull << 14)
+#define STOR_COL_SRCPORT   (1ull << 15)
+#define STOR_COL_DSTPORT   (1ull << 16)
+#define STOR_COL_EXPPORT   (1ull << 17)
+#define STOR_COL_DOMAIN    (1ull << 18)
+#define STOR_COL_INPORT    (1ull << 19)
+#define STOR_COL_OUTPORT   (1ull << 20)
+#define STOR_COL_SAMPLING  (1ull << 21)
+#define STOR_COL_RTT       (1ull << 22)
+#define STOR_COL_SKIPPED   (1ull << 23)
+#define STOR_COL_PACKETS   (1ull << 24)
+#define STOR_COL_BYTES     (1ull << 25)
+/* Decode only the columns cols (STOR_COL_* bits; 0, the default, = every column) from the
+ * next block on. */
+void stor_iter_project(struct stor_iter *it, uint64_t cols);
 /*
  * What a scan would read, without decoding anything (EXPLAIN): windows visited, blocks and
  * run items looked at, blocks its summaries skip, and records left to decode (blocks kept

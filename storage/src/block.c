@@ -77,6 +77,7 @@
  *     ("" when the record lacks it)
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -407,7 +408,53 @@ struct dec {
     const uint8_t *raw;
     size_t raw_total;
     struct flow_rec tmpl; /* every constant column already in place */
+    bool want[C_NUM];     /* the projection: columns to decode (stor.h "Projection") */
+    bool want_addr[3];
+    size_t copy; /* bytes of the template each record starts from (stor.h "Projection") */
 };
+
+/* The projection bit of each column; 0 for the columns always decoded. */
+static const uint64_t col_bit[C_NUM] = {
+    [C_VERSION] = STOR_COL_VERSION,
+    [C_FLAGS] = STOR_COL_FLAGS,
+    [C_DIRECTION] = STOR_COL_DIRECTION,
+    [C_ACTION] = STOR_COL_ACTION,
+    [C_LOG_STATUS] = STOR_COL_LOGSTATUS,
+    [C_PROTOCOL] = STOR_COL_PROTOCOL,
+    [C_TOS] = STOR_COL_TOS,
+    [C_TCPFLAGS] = STOR_COL_TCPFLAGS,
+    [C_SRCPORT] = STOR_COL_SRCPORT,
+    [C_DSTPORT] = STOR_COL_DSTPORT,
+    [C_EXPPORT] = STOR_COL_EXPPORT,
+    [C_DOMAIN] = STOR_COL_DOMAIN,
+    [C_INPORT] = STOR_COL_INPORT,
+    [C_OUTPORT] = STOR_COL_OUTPORT,
+    [C_SAMPLING] = STOR_COL_SAMPLING,
+    [C_RTT] = STOR_COL_RTT,
+    [C_SKIPPED] = STOR_COL_SKIPPED,
+    [C_PACKETS] = STOR_COL_PACKETS,
+    [C_BYTES] = STOR_COL_BYTES,
+    [C_RAWLEN] = STOR_COL_RAW,
+    [C_INSTANCE] = STOR_COL_INSTANCE,
+    [C_SNID] = STOR_COL_SNID,
+    [C_ACCOUNT] = STOR_COL_ACCOUNT,
+};
+
+/* Which columns to decode for the projection cols (0 = all). */
+static void
+set_want(struct dec *d, uint64_t cols)
+{
+    static const uint64_t abit[3] = {STOR_COL_SRCADDR, STOR_COL_DSTADDR, STOR_COL_EXPORTER};
+    for (int c = 0; c < C_NUM; c++) {
+        d->want[c] = cols == 0 || col_bit[c] == 0 || (cols & col_bit[c]) != 0;
+    }
+    for (int a = 0; a < 3; a++) {
+        d->want_addr[a] = cols == 0 || (cols & abit[a]) != 0;
+    }
+    /* Without strings and raw bytes, the record's tail (two thirds of it) is not written. */
+    bool tail = d->want[C_INSTANCE] || d->want[C_SNID] || d->want[C_ACCOUNT] || d->want[C_RAWLEN];
+    d->copy = tail ? sizeof(struct flow_rec) : offsetof(struct flow_rec, instance_id);
+}
 
 /* The raw_len column must give values <= FLOW_RAW_MAX summing to the blob's length. */
 static int
@@ -570,7 +617,7 @@ chunk_strings(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt, uint64
 {
     for (int k = 0; k < 3; k++) {
         struct col_num *c = &d->num[C_INSTANCE + k];
-        if (c->kind == K_CONST) {
+        if (c->kind == K_CONST || !d->want[C_INSTANCE + k]) {
             continue;
         }
         stor__col_gather(c, d->n, i0, cnt, t);
@@ -589,6 +636,9 @@ chunk_addrs(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt)
 {
     for (int a = 0; a < 3; a++) {
         struct col_addrs *c = &d->addr[a];
+        if (!d->want_addr[a]) {
+            continue;
+        }
         size_t off = (size_t) (rec_addr(rec, a) - (uint8_t *) rec);
         for (unsigned k = 0; k < 4; k++) {
             const uint8_t *pl = c->pl[k];
@@ -605,17 +655,18 @@ chunk_addrs(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt)
     }
 }
 
-/* Copy a record in 64-byte pieces: compilers turn a struct assignment into a slow rep movs. */
+/* Copy the first len bytes of a record in 64-byte pieces: compilers turn a struct assignment
+ * into a slow rep movs. */
 static inline void
-copy_rec(struct flow_rec *dst, const struct flow_rec *src)
+copy_rec(struct flow_rec *dst, const struct flow_rec *src, size_t len)
 {
     uint8_t *d = (uint8_t *) dst;
     const uint8_t *p = (const uint8_t *) src;
     size_t k = 0;
-    for (; k + 64 <= sizeof(*dst); k += 64) {
+    for (; k + 64 <= len; k += 64) {
         memcpy(d + k, p + k, 64);
     }
-    memcpy(d + k, p + k, sizeof(*dst) - k);
+    memcpy(d + k, p + k, len - k);
 }
 
 static int
@@ -623,10 +674,10 @@ decode_chunk(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt, const u
 {
     uint64_t t[CHUNK];
     for (size_t j = 0; j < cnt; j++) {
-        copy_rec(&rec[j], &d->tmpl);
+        copy_rec(&rec[j], &d->tmpl, d->copy);
     }
     for (int c = 0; c < C_INSTANCE; c++) {
-        if (d->num[c].kind == K_CONST && c != C_END) {
+        if ((d->num[c].kind == K_CONST && c != C_END) || !d->want[c]) {
             continue;
         }
         if (stor__col_gather(&d->num[c], d->n, i0, cnt, t) > col_max[c]) {
@@ -635,7 +686,7 @@ decode_chunk(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt, const u
         scatter(rec, c, t, cnt);
     }
     chunk_addrs(d, rec, i0, cnt);
-    for (size_t j = 0; j < cnt && d->raw_total > 0; j++) {
+    for (size_t j = 0; j < cnt && d->raw_total > 0 && d->want[C_RAWLEN]; j++) {
         memcpy(rec[j].raw, *raw, rec[j].raw_len);
         *raw += rec[j].raw_len;
     }
@@ -643,7 +694,7 @@ decode_chunk(struct dec *d, struct flow_rec *rec, size_t i0, size_t cnt, const u
 }
 
 static int
-decode_body(const uint8_t *body, size_t len, size_t n, struct flow_rec *recs)
+decode_body(const uint8_t *body, size_t len, size_t n, struct flow_rec *recs, uint64_t cols)
 {
     struct dec *d = calloc(1, sizeof(*d));
     int rc;
@@ -651,6 +702,7 @@ decode_body(const uint8_t *body, size_t len, size_t n, struct flow_rec *recs)
         return -ENOMEM;
     }
     d->n = n;
+    set_want(d, cols);
     if ((rc = parse_body(d, body, len)) != 0) {
         goto free_dec;
     }
@@ -712,6 +764,13 @@ stor__block_count(const uint8_t *p, size_t len)
 int
 stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n)
 {
+    return stor__block_decode_cols(p, len, recs, cap, n, 0);
+}
+
+int
+stor__block_decode_cols(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n,
+                        uint64_t cols)
+{
     if (stor__rows_is(p, len)) {
         return stor__rows_decode(p, len, recs, cap, n);
     }
@@ -728,7 +787,7 @@ stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t c
         return STOR_E_INVAL;
     }
     if ((h.flags & F_ZSTD) == 0) {
-        rc = decode_body(pay, h.pay_len, h.n, recs);
+        rc = decode_body(pay, h.pay_len, h.n, recs, cols);
         goto done;
     }
     if (ZSTD_getFrameContentSize(pay, h.pay_len) != h.body_len) {
@@ -740,7 +799,7 @@ stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t c
     }
     size_t got = ZSTD_decompress(body, h.body_len, pay, h.pay_len);
     rc = ZSTD_isError(got) || got != h.body_len ? STOR_E_CORRUPT
-                                                : decode_body(body, h.body_len, h.n, recs);
+                                                : decode_body(body, h.body_len, h.n, recs, cols);
     free(body);
 done:
     if (rc == 0) {

@@ -103,6 +103,9 @@ long stor__block_count(const uint8_t *p, size_t len);
  * not check out (never reads out of bounds), STOR_E_INVAL when cap is too small.
  */
 int stor__block_decode(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap, size_t *n);
+/* The same, decoding only the columns in cols (STOR_COL_*, 0 = all; stor.h "Projection"). */
+int stor__block_decode_cols(const uint8_t *p, size_t len, struct flow_rec *recs, size_t cap,
+                            size_t *n, uint64_t cols);
 
 /* Serialise / parse a summary (fixed layout, docs/storage.md). */
 #define STOR_SUM_BYTES (4 + 16 * STOR_F_COUNT + 64 + STOR_BLOOM_BYTES)

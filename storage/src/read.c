@@ -34,6 +34,7 @@ struct stor_iter {
     struct stor_scan scan;
     struct stor_conj *conj; /* the scan's conjuncts plus the time range */
     size_t nconj;
+    uint64_t cols; /* the projection (stor_iter_project); 0 = every column */
     size_t part;
     enum phase phase;
     bool started;     /* the window cursor has been positioned in this partition */
@@ -142,6 +143,12 @@ stor_iter_open(struct stor_snap *snap, const struct stor_scan *scan, struct stor
     it->scan.conj = NULL;
     *out = it;
     return 0;
+}
+
+void
+stor_iter_project(struct stor_iter *it, uint64_t cols)
+{
+    it->cols = cols;
 }
 
 void
@@ -270,7 +277,7 @@ decode_into(struct stor_iter *it, const MDB_val *v, const struct flow_rec **recs
         it->recs = r;
         it->cap = (size_t) cnt;
     }
-    int rc = stor__block_decode(v->mv_data, v->mv_size, it->recs, it->cap, n);
+    int rc = stor__block_decode_cols(v->mv_data, v->mv_size, it->recs, it->cap, n, it->cols);
     if (rc == 0) {
         *recs = it->recs;
         it->stats.records += *n;
