@@ -158,8 +158,9 @@ window_source(struct qry__lister *l, const struct stor_window_info *w, char *buf
     if (why == NULL && l->env != NULL) {
         int rc = stor_rollup_get(l->env, w->flowlog, w->start_s, &rows, &n);
         free(rows);
-        why = rc == 1 ? NULL : rc == 0 ? "no exact rollup: late rows, or sealed before rollups"
-                                       : stor_strerror(rc);
+        why = rc == 1   ? NULL
+              : rc == 0 ? "no exact rollup: late rows, or sealed before rollups"
+                        : stor_strerror(rc);
     } else if (why == NULL) {
         why = "storage not asked";
     }

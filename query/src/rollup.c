@@ -204,10 +204,13 @@ key_of(struct qry_exec *ex, const struct flow_rec *r, uint8_t *key, size_t cap, 
     for (size_t i = 0; i < s->ncols; i++) {
         struct qry__val *v = &vals[nv++];
         qry__rec_get(r, s->cols[i].field, &ex->nm, v);
-        const void *src = v->kind == K_ADDR ? (const void *) v->addr
+        const void *src = v->kind == K_ADDR   ? (const void *) v->addr
                           : v->kind == K_TEXT ? (const void *) v->s
                                               : (const void *) &v->u;
-        size_t l = !v->present ? 0 : v->kind == K_ADDR ? 16 : v->kind == K_TEXT ? strlen(v->s) + 1 : 8;
+        size_t l = !v->present         ? 0
+                   : v->kind == K_ADDR ? 16
+                   : v->kind == K_TEXT ? strlen(v->s) + 1
+                                       : 8;
         if (off + 1 + l > cap) {
             return qry__ex_fail(ex, QRY_E_LIMIT, "group key too long");
         }
@@ -250,7 +253,7 @@ group_of(struct ru *u, const struct flow_rec *r, struct qry__group **out)
 {
     uint8_t key[1024];
     struct qry__val vals[40];
-    size_t klen;
+    size_t klen = 0;
     int rc;
     if ((rc = key_of(u->ex, r, key, sizeof(key), &klen, vals)) != 0) {
         return rc;

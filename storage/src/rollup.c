@@ -261,8 +261,8 @@ runs_left(MDB_txn *txn, struct stor_part *p, uint16_t flowlog, uint32_t start_s)
 /* Append the groups of one rollup value to *rows; *covered advances by its blocks. 0 when
  * it does not continue the blocks covered so far (a gap: no answer), 1 when added. */
 static int
-value_add(const MDB_val *v, uint32_t first_block, uint32_t *covered,
-          struct stor_rollup_row **rows, size_t *n)
+value_add(const MDB_val *v, uint32_t first_block, uint32_t *covered, struct stor_rollup_row **rows,
+          size_t *n)
 {
     const uint8_t *b = v->mv_data;
     if (v->mv_size < RU_HEAD || b[0] != RU_MAGIC || b[1] != RU_VERSION) {
@@ -290,8 +290,8 @@ value_add(const MDB_val *v, uint32_t first_block, uint32_t *covered,
 
 /* Every rollup of the window, in block order; 1 when they cover `blocks` blocks exactly. */
 static int
-rollups_read(MDB_txn *txn, struct stor_part *p, uint16_t flowlog, uint32_t start_s,
-             uint32_t blocks, struct stor_rollup_row **rows, size_t *n)
+rollups_read(MDB_txn *txn, struct stor_part *p, uint16_t flowlog, uint32_t start_s, uint32_t blocks,
+             struct stor_rollup_row **rows, size_t *n)
 {
     uint8_t key[STOR_KEY_ITEM];
     MDB_val k = {STOR_KEY_ITEM, key}, v;
