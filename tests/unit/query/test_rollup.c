@@ -9,7 +9,8 @@
  * query of a list — stats by each rollup dimension, timecharts, top, filters on dimensions,
  * aligned and unaligned ranges — gives the same output with rollups on and off, and the
  * executor's scanned-records count shows which answers came from rollups. EXPLAIN says
- * whether rollups answer, per window, and why not.
+ * whether rollups answer, per window, and why not. A window whose seal had more groups than
+ * STOR_ROLLUP_GROUPS_MAX has no rollup and is scanned, with the same answer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -356,12 +357,47 @@ test_explain(void **state)
     qry_rollups_set(true);
 }
 
+/* A window whose seal has more than STOR_ROLLUP_GROUPS_MAX groups stores no rollup: it is
+ * scanned, and still answers the same. */
+static void
+test_too_many_groups(void **state)
+{
+    struct fx *f = *state;
+    size_t n = STOR_ROLLUP_GROUPS_MAX + 500;
+    struct flow_rec *recs = calloc(n, sizeof(*recs));
+    uint64_t skipped = stor_rollup_skipped(), on, off;
+
+    assert_int_equal(stor_seal_due(f->env, (uint64_t) (T0 + 86400) * 1000u, true), 0);
+    for (size_t i = 0; i < n; i++) {
+        recs[i] = mk((uint32_t) i, 7200 + rnd(600));
+        recs[i].present |= FLOW_HAS_INSTANCE;
+        snprintf(recs[i].instance_id, FLOW_ID_MAX, "i-%zu", i);
+    }
+    submit(f, recs, n);
+    free(recs);
+    assert_int_equal(stor_seal_due(f->env, (uint64_t) (T0 + 86400) * 1000u, true), 0);
+    assert_true(stor_rollup_skipped() > skipped);
+    const char *text = "since 2025-11-22T10:00:00Z until 2025-11-22T10:10:00Z * | stats count, "
+                       "sum(bytes) by flowlog";
+    char *x = explain(f, text);
+    assert_non_null(strstr(x, "answer=scan (no exact rollup"));
+    char *a = run(f, text, &on);
+    qry_rollups_set(false);
+    char *b = run(f, text, &off);
+    qry_rollups_set(true);
+    assert_string_equal(a, b);
+    assert_true(on > 0);
+    free(a);
+    free(b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_too_many_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
