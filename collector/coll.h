@@ -232,6 +232,9 @@ void coll_cfg_default(struct coll_cfg *cfg);
 int coll_cfg_load(struct coll_cfg *cfg, const char *path, char *msg, size_t msglen);
 /* Set one key by section and name, as a file line would ("collector", "allow", "10/8").
  * -EINVAL with a message (without file:line) for an unknown key or a bad value. */
+/* config_query.c: [query] rollups. 1 when it took the key, 0 when not its key, -EINVAL. */
+int coll_cfg_query(const char *section, const char *key, const char *value, char *msg,
+                   size_t msglen);
 int coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const char *value,
                  char *msg, size_t msglen);
 /* Cross-key checks once everything is set (a token for a non-loopback query address, ...). */

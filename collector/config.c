@@ -429,6 +429,10 @@ coll_cfg_set(struct coll_cfg *cfg, const char *section, const char *key, const c
     if (chq <= 0) {
         return chq;
     }
+    int q = coll_cfg_query(section, key, value, msg, msglen); /* config_query.c */
+    if (q != 0) {
+        return q < 0 ? q : 0;
+    }
     const struct key *k = find_key(cfg, section, key, msg, msglen);
     if (k == NULL) {
         return -EINVAL;

@@ -77,6 +77,14 @@ typedef int qry_line_fn(void *arg, const char *line, size_t len);
  */
 int qry_explain(const struct qry *q, struct stor_snap *snap, qry_line_fn *fn, void *arg);
 
+/*
+ * Window rollups (docs/query.md "Rollups"): stats, top and timechart that need only rollup
+ * dimensions answer from the rollups of sealed windows, exactly. On by default; off makes
+ * every query scan (for tests and comparison; flowlogd's [query] rollups). Process-wide.
+ */
+void qry_rollups_set(bool on);
+bool qry_rollups_get(void);
+
 struct qry_limits {
     uint64_t time_ms;   /* wall time a query may run; 0 = none */
     uint64_t mem_bytes; /* memory for sorting and aggregation; 0 = none */

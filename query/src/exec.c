@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "exec_int.h"
+#include "rollup.h"
 #include "flow_clock.h"
 
 int
@@ -268,7 +269,8 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0) {
+    if ((rc = qry__rollup_exec(ex, env)) < 0 ||
+        (rc == 0 && (rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0)) {
         goto fail;
     }
     stor_iter_project(ex->it, qry__projection(q));

@@ -27,6 +27,7 @@
 
 #include "flow_clock.h"
 #include "qry_int.h"
+#include "rollup.h"
 
 #define CHUNK_BYTES   (64 * 1024)
 #define SLICE_WINDOWS 1024u
@@ -56,6 +57,11 @@ struct qry__lister {
     /* the scan estimate, one slice of the range at a time */
     uint64_t plan_at, plan_end;
     struct stor_scan_stats plan;
+    /* rollups: why the query's shape rules them out (NULL: it does not), and the windows
+     * answered from them or scanned (storage is asked only when env is known) */
+    struct stor_env *env;
+    const char *ru_why;
+    uint64_t ru_windows, ru_scanned;
     char errmsg[256];
 };
 
@@ -134,6 +140,34 @@ explain_head(struct qry__lister *l)
                  ? " (top-k heap)"
                  : "");
     }
+    if (l->ru_why != NULL) {
+        line(l, "rollup no (%s): the scan answers", l->ru_why);
+    } else {
+        line(l, "rollup yes: windows wholly in the range with an exact rollup answer from it, "
+                "the others are scanned");
+    }
+}
+
+/* How window w is answered: "rollup", or "scan (why)". */
+static const char *
+window_source(struct qry__lister *l, const struct stor_window_info *w, char *buf, size_t cap)
+{
+    const char *why = qry__rollup_window_why(l->q, w);
+    struct stor_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (why == NULL && l->env != NULL) {
+        int rc = stor_rollup_get(l->env, w->flowlog, w->start_s, &rows, &n);
+        free(rows);
+        why = rc == 1   ? NULL
+              : rc == 0 ? "no exact rollup: late rows, or sealed before rollups"
+                        : stor_strerror(rc);
+    } else if (why == NULL) {
+        why = "storage not asked";
+    }
+    l->ru_windows += why == NULL;
+    l->ru_scanned += why != NULL;
+    snprintf(buf, cap, why == NULL ? "rollup" : "scan (%s)", why);
+    return buf;
 }
 
 /* A WINDOWS row in the session's format. */
@@ -174,10 +208,15 @@ window_row(struct qry__lister *l, const struct stor_window_info *w)
 static void
 explain_window(struct qry__lister *l, const struct stor_window_info *w)
 {
-    char t[32];
+    char t[32], src[160] = "";
     qry__time_text((uint64_t) w->start_s * 1000u, t);
-    line(l, "window flowlog=%u start=%s length=%us %s records=%llu blocks=%u", w->flowlog, t,
-         w->window_s, w->sealed ? "sealed" : "open", (unsigned long long) w->records, w->blocks);
+    if (l->ru_why == NULL) {
+        qry__cat(src, sizeof(src), " answer=");
+        window_source(l, w, src + 8, sizeof(src) - 8);
+    }
+    line(l, "window flowlog=%u start=%s length=%us %s records=%llu blocks=%u%s", w->flowlog, t,
+         w->window_s, w->sealed ? "sealed" : "open", (unsigned long long) w->records, w->blocks,
+         src);
 }
 
 /* stor_windows_each's callback: skip what earlier passes listed, list up to a slice. */
@@ -289,6 +328,10 @@ step(struct qry__lister *l)
     case L_TOTAL:
         line(l, "total windows=%llu blocks=%llu records=%llu", (unsigned long long) l->windows,
              (unsigned long long) l->blocks, (unsigned long long) l->records);
+        if (l->ru_why == NULL) {
+            line(l, "rollup windows=%llu scanned=%llu", (unsigned long long) l->ru_windows,
+                 (unsigned long long) l->ru_scanned);
+        }
         plan_range(l);
         l->phase = l->snap != NULL ? L_PLAN : L_DONE;
         return 0;
@@ -348,6 +391,8 @@ qry__lister_open(struct qry__lister **out, struct stor_env *env, const struct qr
     l->deadline_ms = l->lim.time_ms != 0 ? flow_mono_ms() + l->lim.time_ms : 0;
     l->phase = q != NULL ? L_HEAD : L_WINDOWS;
     l->lo_ms = UINT64_MAX;
+    l->env = env;
+    l->ru_why = q != NULL ? qry__rollup_why(q) : NULL;
     if (q == NULL && (rc = qry__names_load(&l->nm, env)) != 0) {
         qry__lister_close(l);
         return rc;

@@ -431,4 +431,38 @@ int stor_tail_next(struct stor_env *env, uint64_t from, struct stor_tail_run *ou
  * (*n says how many), STOR_E_CORRUPT. */
 int stor_tail_decode(const uint8_t *buf, size_t len, struct flow_rec *recs, size_t cap, size_t *n);
 
+/* ---- window rollups (rollup.c, docs/storage.md "Rollups") ---- */
+
+/* Groups a seal segment's rollup may hold; a segment with more gets none (its window is
+ * then answered by the scan) and store-rollups-skipped counts it. */
+#define STOR_ROLLUP_GROUPS_MAX 16384
+/* The presence bits a rollup row keeps (the other dimensions are always present). */
+#define STOR_ROLLUP_HAS (FLOW_HAS_PROTOCOL | FLOW_HAS_DIRECTION | FLOW_HAS_INSTANCE)
+
+/* One rollup row: the totals of a window's rows that share every dimension value. A field
+ * whose presence bit is clear is 0 ("" for the instance id). */
+struct stor_rollup_row {
+    uint32_t present; /* bits of STOR_ROLLUP_HAS */
+    uint8_t protocol;
+    uint8_t direction;
+    uint8_t action;
+    uint8_t log_status;
+    uint8_t exporter[16];
+    char instance_id[FLOW_ID_MAX];
+    uint64_t records;
+    /* [0] packets, [1] bytes: rows where it is present, their sum, min and max */
+    uint64_t n[2], sum[2], min[2], max[2];
+};
+
+/*
+ * The rollup of window (flowlog, start_s), read in one read transaction of its own: 1 with
+ * *rows (owned by the caller: free()) and *n when it answers for the window exactly (sealed,
+ * no runs left, every sealed block covered by a rollup), 0 when it does not (the caller scans
+ * the window), negative on error.
+ */
+int stor_rollup_get(struct stor_env *env, uint16_t flowlog, uint32_t start_s,
+                    struct stor_rollup_row **rows, size_t *n);
+/* Seal segments stored without a rollup (over STOR_ROLLUP_GROUPS_MAX), since the start. */
+uint64_t stor_rollup_skipped(void);
+
 #endif

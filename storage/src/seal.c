@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "flow_bytes.h"
+#include "rollup.h"
 #include "writer_int.h"
 
 /* The sealer keeps its aggregation scratch between seals up to this many rows; a bigger one
@@ -46,6 +47,7 @@ struct sealed {
     struct stor_buf *blk;
     uint8_t (*sum)[STOR_SUM_BYTES];
     uint64_t bytes;
+    struct stor__rollup_buf rollup; /* the rows' totals by dimension (rollup.c) */
 };
 
 static void
@@ -56,6 +58,7 @@ sealed_free(struct sealed *z)
     }
     free(z->blk);
     free(z->sum);
+    stor__rollup_buf_free(&z->rollup);
     memset(z, 0, sizeof(*z));
 }
 
@@ -354,7 +357,9 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
             return stor__err(rc);
         }
     }
-    if ((rc = runs_delete(txn, p, job, g)) != 0) {
+    if ((rc = stor__rollup_put(txn, p, job->flowlog, job->start_s, g->first_block,
+                               (uint32_t) z->n, &z->rollup)) != 0 ||
+        (rc = runs_delete(txn, p, job, g)) != 0) {
         return rc;
     }
     return win_sealed(txn, p, job, z, g);
@@ -412,6 +417,7 @@ segment_build(struct stor_env *env, struct stor_part *p, struct stor_seal_job *j
     rc = order == NULL ? -ENOMEM
                        : encode_blocks(agg->recs, order, agg->n, env->cfg.block_records, z);
     free(order);
+    rc = rc == 0 ? stor__rollup_build(agg->recs, agg->n, &z->rollup) : rc;
     g->rows_out = agg->n;
     return rc;
 }

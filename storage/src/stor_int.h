@@ -34,6 +34,7 @@ struct stor_part {
     MDB_dbi runs;       /* (flowlog, window, run u32) -> block of an open (or late) run */
     MDB_dbi blocks;     /* (flowlog, window, block u32) -> sealed block */
     MDB_dbi sums;       /* (flowlog, window, block u32) -> block summary */
+    MDB_dbi rollups;    /* (flowlog, window, first block u32) -> rollup (rollup.c) */
     uint64_t map_bytes; /* fixed at open */
     int refs;             /* snapshots, purges and stor__part_acquire holders: keep it listed */
     int users;            /* of those, the ones with a transaction on it: keep it open */
