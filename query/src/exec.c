@@ -269,11 +269,15 @@ qry_exec_open(struct qry_exec **out, struct stor_env *env, const struct qry *q,
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = qry__rollup_exec(ex, env)) < 0 ||
-        (rc == 0 && (rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0)) {
+    if ((rc = qry__rollup_exec(ex, env)) < 0) {
         goto fail;
     }
-    stor_iter_project(ex->it, qry__projection(q));
+    if (rc == 0) { /* no rollup answered: the scan, decoding only the columns q reads */
+        if ((rc = stor_iter_open(snap, &q->scan, &ex->it)) != 0) {
+            goto fail;
+        }
+        stor_iter_project(ex->it, qry__projection(q));
+    }
     *out = ex;
     return 0;
 fail:

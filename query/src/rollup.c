@@ -385,6 +385,7 @@ scan_window(struct ru *u, const struct stor_window_info *w)
     if ((rc = stor_iter_open(ex->snap, &sc, &it)) != 0) {
         return qry__ex_fail(ex, rc, "storage: %s", stor_strerror(rc));
     }
+    stor_iter_project(it, qry__projection(q));
     int arc = 0;
     while (arc == 0 && (rc = stor_iter_next(it, &recs, &n)) == 1) {
         for (size_t i = 0; i < n && arc == 0; i++) {
