@@ -238,6 +238,8 @@ struct stor_stats {
     uint64_t partitions;             /* partitions in the store */
     uint64_t partitions_closed;      /* cold partitions closed to stay within max_open_parts */
     uint64_t meta_full;              /* stor_meta_put refused with STOR_E_FULL */
+    uint64_t rollups_skipped;        /* seal segments stored without a rollup (too many
+                                        groups: STOR_ROLLUP_GROUPS_MAX) */
 };
 void stor_stats_get(struct stor_env *env, struct stor_stats *out);
 

@@ -598,6 +598,7 @@ stor__env_stats_fill(struct stor_env *env, struct stor_stats *st)
     st->partitions = atomic_load(&env->ctr.partitions);
     st->partitions_closed = atomic_load(&env->ctr.part_closes);
     st->meta_full = atomic_load(&env->ctr.meta_full);
+    st->rollups_skipped = stor_rollup_skipped();
     bytes_refresh(env);
     st->bytes = atomic_load(&env->ctr.bytes);
 }

@@ -57,6 +57,8 @@ static const struct stat_def {
     C("store-partitions-closed", partitions_closed,
       "cold partitions closed to stay within max_open_parts"),
     C("store-meta-full", meta_full, "metadata blobs refused for size (STOR_E_FULL)"),
+    C("store-rollups-skipped", rollups_skipped,
+      "seal segments stored without a rollup (over STOR_ROLLUP_GROUPS_MAX groups)"),
 };
 
 int
