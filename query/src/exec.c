@@ -52,8 +52,8 @@ qry__ex_mem(struct qry_exec *ex, size_t n)
     return 0;
 }
 
-static int
-check_time(struct qry_exec *ex)
+int
+qry__ex_check_time(struct qry_exec *ex)
 {
     if (ex->cancel != NULL && atomic_load(ex->cancel)) {
         return qry__ex_fail(ex, QRY_E_CANCELED, "canceled");
@@ -206,7 +206,7 @@ qry_exec_next(struct qry_exec *ex, uint32_t slice_ms, const char **data, size_t 
         ex->out_sent = false;
     }
     while (ex->phase != PH_DONE && ex->out.len < CHUNK_BYTES) {
-        if ((rc = check_time(ex)) != 0) {
+        if ((rc = qry__ex_check_time(ex)) != 0) {
             return rc;
         }
         if (ex->phase == PH_SCAN) {

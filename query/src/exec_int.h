@@ -119,6 +119,8 @@ struct qry_exec {
 /* exec.c: record the error message and return rc. */
 int qry__ex_fail(struct qry_exec *ex, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* QRY_E_CANCELED or QRY_E_TIMEOUT (through qry__ex_fail) when the query must stop, else 0. */
+int qry__ex_check_time(struct qry_exec *ex);
 /* exec.c: count n more bytes of working memory; QRY_E_LIMIT past lim.mem_bytes. */
 int qry__ex_mem(struct qry_exec *ex, size_t n);
 
@@ -140,6 +142,10 @@ int qry__sort_finish(struct qry_exec *ex);
 int qry__group_setup(struct qry_exec *ex);
 /* Add r to its group. */
 int qry__group_rec(struct qry_exec *ex, const struct flow_rec *r);
+/* group.c: r's group key (the timechart bucket, then each by-value: a presence byte and the
+ * value) into key (cap bytes) and its values into vals; -1 when it does not fit. */
+int qry__group_key(struct qry_exec *ex, const struct flow_rec *r, uint8_t *key, size_t cap,
+                   size_t *klen, struct qry__val *vals);
 int qry__group_new(struct qry_exec *ex, const uint8_t *key, size_t klen, uint64_t h,
                    const struct qry__val *vals, bool hashed, struct qry__group **out);
 size_t qry__group_nvals(const struct qry__stage *s); /* by-values of a group's row */

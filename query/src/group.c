@@ -51,8 +51,8 @@ val_id(const struct qry__val *v, uint64_t seed)
     }
 }
 
-static int
-group_key(struct qry_exec *ex, const struct flow_rec *r, uint8_t *key, size_t cap, size_t *klen,
+int
+qry__group_key(struct qry_exec *ex, const struct flow_rec *r, uint8_t *key, size_t cap, size_t *klen,
           struct qry__val *vals)
 {
     const struct qry__stage *s = ex->agg;
@@ -251,7 +251,7 @@ group_find(struct qry_exec *ex, const struct flow_rec *r, struct qry__group **ou
     uint8_t key[1024];
     struct qry__val vals[40];
     size_t klen;
-    if (group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
+    if (qry__group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
         return qry__ex_fail(ex, QRY_E_LIMIT, "group key too long");
     }
     uint64_t h = XXH3_64bits_withSeed(key, klen, ex->seed);
@@ -276,7 +276,7 @@ group_direct(struct qry_exec *ex, const struct flow_rec *r, struct qry__group **
     uint8_t key[64];
     struct qry__val vals[4];
     size_t klen;
-    if (group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
+    if (qry__group_key(ex, r, key, sizeof(key), &klen, vals) != 0) {
         return qry__ex_fail(ex, QRY_E_LIMIT, "group key too long");
     }
     return qry__group_new(ex, key, klen, 0, vals, false, out);

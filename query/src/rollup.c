@@ -188,42 +188,6 @@ collect(void *arg, const struct stor_window_info *w)
     return qry__ex_mem(u->ex, sizeof(*w));
 }
 
-/* The group key of r (timechart bucket, then the by-values) as group.c builds it. */
-static int
-key_of(struct qry_exec *ex, const struct flow_rec *r, uint8_t *key, size_t cap, size_t *klen,
-       struct qry__val *vals)
-{
-    const struct qry__stage *s = ex->agg;
-    size_t off = 0, nv = 0;
-    if (s->kind == S_TIMECHART) {
-        uint64_t t = r->end_ms / s->span_ms * s->span_ms;
-        memcpy(key, &t, 8);
-        off = 8;
-        vals[nv++] = (struct qry__val){.kind = K_TIME, .present = true, .u = t};
-    }
-    for (size_t i = 0; i < s->ncols; i++) {
-        struct qry__val *v = &vals[nv++];
-        qry__rec_get(r, s->cols[i].field, &ex->nm, v);
-        const void *src = v->kind == K_ADDR   ? (const void *) v->addr
-                          : v->kind == K_TEXT ? (const void *) v->s
-                                              : (const void *) &v->u;
-        size_t l = !v->present         ? 0
-                   : v->kind == K_ADDR ? 16
-                   : v->kind == K_TEXT ? strlen(v->s) + 1
-                                       : 8;
-        if (off + 1 + l > cap) {
-            return qry__ex_fail(ex, QRY_E_LIMIT, "group key too long");
-        }
-        key[off++] = v->present;
-        if (l > 0) {
-            memcpy(key + off, src, l);
-            off += l;
-        }
-    }
-    *klen = off;
-    return 0;
-}
-
 static int
 slots_grow(struct ru *u)
 {
@@ -255,8 +219,8 @@ group_of(struct ru *u, const struct flow_rec *r, struct qry__group **out)
     struct qry__val vals[40];
     size_t klen = 0;
     int rc;
-    if ((rc = key_of(u->ex, r, key, sizeof(key), &klen, vals)) != 0) {
-        return rc;
+    if (qry__group_key(u->ex, r, key, sizeof(key), &klen, vals) != 0) {
+        return qry__ex_fail(u->ex, QRY_E_LIMIT, "group key too long");
     }
     if ((u->n + 1) * 2 > u->nslots && (rc = slots_grow(u)) != 0) {
         return rc;
@@ -407,19 +371,6 @@ scan_window(struct ru *u, const struct stor_window_info *w)
     return rc < 0 ? qry__ex_fail(ex, rc, "storage: %s", stor_strerror(rc)) : 0;
 }
 
-static int
-check_stop(struct qry_exec *ex)
-{
-    if (ex->cancel != NULL && atomic_load(ex->cancel)) {
-        return qry__ex_fail(ex, QRY_E_CANCELED, "canceled");
-    }
-    if (ex->deadline_ms != 0 && flow_mono_ms() > ex->deadline_ms) {
-        return qry__ex_fail(ex, QRY_E_TIMEOUT, "the query ran longer than %llu ms",
-                            (unsigned long long) ex->lim.time_ms);
-    }
-    return 0;
-}
-
 /* One window: from its rollup when it has an exact one, else scanned. */
 static int
 window_answer(struct ru *u, const struct stor_window_info *w)
@@ -452,7 +403,7 @@ qry__rollup_exec(struct qry_exec *ex, struct stor_env *env)
         rc = qry__ex_fail(ex, rc, "storage: %s", stor_strerror(rc));
     }
     for (size_t i = 0; rc == 0 && i < u.nwins; i++) {
-        if ((rc = check_stop(ex)) == 0) {
+        if ((rc = qry__ex_check_time(ex)) == 0) {
             rc = window_answer(&u, &u.wins[i]);
         }
     }
