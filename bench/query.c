@@ -3,9 +3,9 @@
  * bench_query: time one query against flowlogd's query server, end to end (request sent to
  * the last byte of the answer read), the way a client sees it.
  *
- *   bench_query -p PORT [-f text|json|csv] [-n REPEAT] QUERY
+ *   bench_query -p PORT [-f text|json|csv] [-b local|clickhouse] [-n REPEAT] QUERY
  *
- * Connects to 127.0.0.1:PORT, sets the format, runs the query REPEAT times (default 3) and
+ * Connects to 127.0.0.1:PORT, sets the format (and the backend, -b), runs the query REPEAT times (default 3) and
  * prints one line:
  *   rows=R bytes=B scanned=S median_s=T best_s=T
  * where R and B are the data lines and bytes of the answer, S the records the server looked
@@ -71,8 +71,8 @@ int
 main(int argc, char **argv)
 {
     int port = 0, repeat = 3, c;
-    const char *fmt = "text";
-    while ((c = getopt(argc, argv, "p:f:n:")) != -1) {
+    const char *fmt = "text", *backend = NULL;
+    while ((c = getopt(argc, argv, "p:f:b:n:")) != -1) {
         switch (c) {
         case 'p':
             port = atoi(optarg);
@@ -80,16 +80,19 @@ main(int argc, char **argv)
         case 'f':
             fmt = optarg;
             break;
+        case 'b':
+            backend = optarg;
+            break;
         case 'n':
             repeat = atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: bench_query -p PORT [-f FMT] [-n REPEAT] QUERY\n");
+            fprintf(stderr, "usage: bench_query -p PORT [-f FMT] [-b BACKEND] [-n REPEAT] QUERY\n");
             return 2;
         }
     }
     if (port <= 0 || optind + 1 != argc || repeat < 1 || repeat > 100) {
-        fprintf(stderr, "usage: bench_query -p PORT [-f FMT] [-n REPEAT] QUERY\n");
+        fprintf(stderr, "usage: bench_query -p PORT [-f FMT] [-b BACKEND] [-n REPEAT] QUERY\n");
         return 2;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
@@ -104,6 +107,11 @@ main(int argc, char **argv)
     unsigned long long rows, bytes;
     snprintf(line, sizeof(line), "FORMAT %s", fmt);
     if (roundtrip(fd, line, &rows, &bytes, status, sizeof(status)) != 0) {
+        fprintf(stderr, "bench_query: %s\n", status);
+        return 1;
+    }
+    snprintf(line, sizeof(line), "BACKEND %s", backend != NULL ? backend : "");
+    if (backend != NULL && roundtrip(fd, line, &rows, &bytes, status, sizeof(status)) != 0) {
         fprintf(stderr, "bench_query: %s\n", status);
         return 1;
     }
