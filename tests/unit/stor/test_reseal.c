@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -252,12 +253,81 @@ test_late_after_restart(void **state)
     late_and_check(f, 0, 0);
 }
 
+static uint64_t
+wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* Late rows waiting in runs when the store closes: resealed after the restart, once. */
+static void
+test_late_pending_across_restart(void **state)
+{
+    struct fx *f = *state;
+    seal_first(f);
+    uint64_t t = (uint64_t) (T0 + 40) * 1000u;
+    struct flow_rec r[2] = {mk(4, t, 10), mk(5, t, 20)};
+    submit(f, r, 2, (uint64_t) (T0 + 300) * 1000u, 0);
+    reopen(f);
+    struct stor_stats st;
+    assert_int_equal(stor_seal_due(f->env, wall_now(), false), 0); /* due at once */
+    struct totals a = scan(f);
+    assert_int_equal(a.rows, 7);
+    assert_int_equal(a.nodata, 1);
+    assert_int_equal(a.skipdata, 1);
+    assert_int_equal(a.packets, 39);
+    struct stor_window_info w = window(f);
+    assert_int_equal(w.records, 7);
+    assert_int_equal(w.late, 2);
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.seals, 0);
+    assert_int_equal(st.reseals, 1);
+    assert_int_equal(st.nodata, 0);
+    assert_int_equal(st.late_pending, 0);
+}
+
+/* Two rounds of late records on the writer's own schedule (60 s idle), the window forgotten
+ * after each reseal. */
+static void
+test_late_twice_on_schedule(void **state)
+{
+    struct fx *f = *state;
+    seal_first(f);
+    for (uint32_t round = 0; round < 2; round++) {
+        uint64_t t = (uint64_t) (T0 + 40 + round) * 1000u;
+        struct flow_rec r = mk(10 + round, t, 100);
+        submit(f, &r, 1, (uint64_t) (T0 + 300) * 1000u, 0);
+        assert_int_equal(stor_seal_due(f->env, wall_now(), false), 0);
+        struct stor_stats st;
+        stor_stats_get(f->env, &st);
+        assert_int_equal(st.reseals, round); /* idle for less than 60 s: waits */
+        assert_int_equal(stor_seal_due(f->env, wall_now() + 61000, false), 0);
+        stor_stats_get(f->env, &st);
+        assert_int_equal(st.reseals, round + 1);
+        assert_int_equal(st.seals, 1);
+        assert_int_equal(st.nodata, 1);
+        assert_int_equal(st.late_pending, 0);
+    }
+    struct totals a = scan(f);
+    assert_int_equal(a.rows, 3 + 2 + 2);
+    assert_int_equal(a.nodata, 1);
+    assert_int_equal(a.skipdata, 1);
+    assert_int_equal(a.packets, 2 + 3 + 4 + 200);
+    struct stor_window_info w = window(f);
+    assert_int_equal(w.records, 7);
+    assert_int_equal(w.late, 2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_late_for_forgotten_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_pending_across_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_twice_on_schedule, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
