@@ -320,6 +320,27 @@ test_late_twice_on_schedule(void **state)
     assert_int_equal(w.late, 2);
 }
 
+/* A window left open by an earlier run is sealed after the restart with NODATA only for the
+ * instance that sent nothing (the writer learns again from the window's runs who did). */
+static void
+test_open_window_status_after_restart(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t = (uint64_t) (T0 + 30) * 1000u;
+    struct flow_rec r[3] = {mk(1, t, 2), mk(2, t, 3), mk(3, t, 4)};
+    submit(f, r, 3, t, 0);
+    reopen(f);
+    assert_false(window(f).sealed);
+    assert_int_equal(stor_seal_due(f->env, 0, true), 0);
+    struct totals a = scan(f);
+    assert_int_equal(a.data, 3);
+    assert_int_equal(a.nodata, 1); /* sag-b only: sag-a sent three records */
+    assert_int_equal(a.rows, 4);
+    struct stor_window_info w = window(f);
+    assert_true(w.sealed);
+    assert_int_equal(w.records, 4);
+}
+
 int
 main(void)
 {
@@ -328,6 +349,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_late_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_pending_across_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_twice_on_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_window_status_after_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
