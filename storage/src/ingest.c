@@ -353,6 +353,9 @@ load_window(struct stor_env *env, struct stor_writer *w, MDB_txn *txn, struct st
         def = &any;
     }
     struct w_win *win = stor__win_get(env, &w->in, fl, start, def);
+    if (win != NULL && !tmp.sealed) {
+        win->relearn = true; /* its instances' seen marks were the earlier run's (seal.c) */
+    }
     if (win != NULL && late > 0) {
         win->late_rows = late;
         win->late_first_ms = win->late_last_ms = 1; /* waited long enough */

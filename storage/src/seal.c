@@ -158,9 +158,41 @@ sorted_order(const struct stor_agg *agg)
     return order;
 }
 
+static int
+cmp_inst_id(const void *pa, const void *pb)
+{
+    const struct stor_inst *a = pa, *b = pb;
+    return strncmp(a->id, b->id, FLOW_ID_MAX);
+}
+
+static int
+cmp_id_inst(const void *key, const void *elem)
+{
+    return strncmp(key, ((const struct stor_inst *) elem)->id, FLOW_ID_MAX);
+}
+
+/*
+ * A row of a window left open by an earlier run (job->relearn): its instance sent data, so it
+ * gets no NODATA row. The writer's seen marks went with that run; the job's instances are
+ * sorted by id for this (stor__seal_job), and ids are unique among them (wins.c).
+ */
+static void
+inst_relearn(const struct stor_seal_job *job, const struct flow_rec *r)
+{
+    if (r->instance_id[0] == '\0') { /* only instances with an id get NODATA rows */
+        return;
+    }
+    struct stor_inst *s = bsearch(r->instance_id, job->inst, job->ninst, sizeof(*job->inst),
+                                  cmp_id_inst);
+    if (s != NULL) {
+        s->seen = true;
+    }
+}
+
 /* Decode one run into agg, through the scratch buffer *tmp (grown as needed); *n its rows. */
 static int
-run_add(const MDB_val *v, struct stor_agg *agg, struct flow_rec **tmp, size_t *tmp_cap, size_t *n)
+run_add(const struct stor_seal_job *job, const MDB_val *v, struct stor_agg *agg,
+        struct flow_rec **tmp, size_t *tmp_cap, size_t *n)
 {
     long cnt = stor__block_count(v->mv_data, v->mv_size);
     if (cnt < 0) {
@@ -176,6 +208,9 @@ run_add(const MDB_val *v, struct stor_agg *agg, struct flow_rec **tmp, size_t *t
     }
     int rc = stor__block_decode(v->mv_data, v->mv_size, *tmp, *tmp_cap, n);
     for (size_t i = 0; i < *n && rc == 0; i++) {
+        if (job->relearn) {
+            inst_relearn(job, &(*tmp)[i]);
+        }
         rc = stor__agg_add(agg, &(*tmp)[i]);
     }
     return rc;
@@ -214,7 +249,7 @@ read_runs(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job, ui
             break;
         }
         size_t n = 0;
-        if ((rc = run_add(&v, agg, &tmp, &tmp_cap, &n)) != 0) {
+        if ((rc = run_add(job, &v, agg, &tmp, &tmp_cap, &n)) != 0) {
             goto close_cur;
         }
         *rows += n;
@@ -456,7 +491,9 @@ stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg 
     if (rc != 0) {
         return rc;
     }
-
+    if (job->relearn) {
+        qsort(job->inst, job->ninst, sizeof(*job->inst), cmp_inst_id);
+    }
     while (rc == 0) {
         struct sealed z = {0};
         rc = segment_build(env, p, job, agg, &g, &z);
@@ -533,6 +570,7 @@ job_make(const struct stor_writer *w, const struct w_win *win)
     job->max_run = win->rec.next_run;
     job->reseal = win->rec.sealed;
     job->late_rows = win->rec.sealed ? win->late_rows : 0;
+    job->relearn = win->relearn && !win->rec.sealed;
     return job;
 }
 

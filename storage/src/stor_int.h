@@ -194,6 +194,7 @@ struct stor_seal_job {
     uint32_t max_run;       /* runs below this are the window's data */
     bool reseal;            /* a sealed window's late runs, merged into blocks of their own */
     uint64_t late_rows;     /* late rows the reseal covers (counted by the writer) */
+    bool relearn;           /* left open by an earlier run: mark instances seen from its rows */
     struct stor_inst *inst; /* the window's instances, owned by the job */
     size_t ninst;
     int rc; /* results */

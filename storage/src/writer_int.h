@@ -98,6 +98,7 @@ struct w_win {
     uint64_t committing_late;
     uint32_t commit_next_run; /* the commit's next run, applied when it succeeds */
     bool sealing;             /* handed to the sealer, not finished */
+    bool relearn;             /* left open by an earlier run: who sent what is in its runs */
     uint64_t late_rows;       /* late rows committed in runs, not yet resealed */
     uint64_t late_first_ms;   /* receive time of the first of them (0: none) */
     uint64_t late_last_ms;    /* and of the last */
