@@ -389,6 +389,7 @@ to_request(const char *cmd, const char *args, char *out, size_t cap, const char 
                {"exporters", "EXPORTERS"},
                {"stats", "STATS"},
                {"health", "HEALTH"}, /* collector/health.c */
+               {"backup", "BACKUP"}, /* query/src/backup_cmd.c */
                {"ping", "PING"},
                {"help", "HELP"},
                {"create", "FLOWLOG CREATE"},

@@ -367,6 +367,7 @@ do_help(struct qry_session *s)
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
         "FLOWLOG DELETE <name> [purge]",
+        "BACKUP <dir>             admin: hot copy of the store into a new directory",
         "PING | HELP | QUIT | AUTH <token>",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -595,6 +596,14 @@ backend_cmd(struct qry_session *s, const char *arg)
     say(s, "%s", msg);
 }
 
+static void
+do_backup(struct qry_session *s, const char *arg)
+{
+    char reply[1024];
+    qry__backup_cmd(s->cfg.stor, s->admin, arg, reply, sizeof(reply));
+    say(s, "%s", reply);
+}
+
 static bool
 verb_is(const char *line, size_t vlen, const char *verb)
 {
@@ -659,10 +668,12 @@ handle(struct qry_session *s, const struct line *l)
         do_info(s, "health");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
         do_flowlog(s, arg);
+    } else if (verb_is(p, vlen, "BACKUP")) { /* backup_cmd.c */
+        do_backup(s, arg);
     } else {
         say(s,
             "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-            "STATS FLOWLOG NFDUMP PING HELP QUIT AUTH",
+            "STATS FLOWLOG NFDUMP BACKUP PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }
@@ -672,7 +683,8 @@ handle(struct qry_session *s, const struct line *l)
 bool
 qry_session_heavy(const struct qry_session *s)
 {
-    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG", "NFDUMP"};
+    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG", "NFDUMP",
+                                         "BACKUP"};
     if (running(s)) {
         return true;
     }
