@@ -483,7 +483,7 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
     if (rc != 0) {
         return rc; /* 1: the server said ERR (BUSY), 2: the connection failed */
     }
-    return request(c, req, table, o->status_to_err);
+    return request(c, req, table, o->status_to_err || strcasecmp(verb, "BACKUP") == 0);
 }
 
 /* Connect and authenticate: 0, 1 (the server said ERR) or 2 (no connection). */
