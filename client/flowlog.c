@@ -71,6 +71,8 @@ usage(FILE *f)
             "  exporters [forget ADDR [PORT]] | stats | ping | help\n"
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
+            "  backup DIR          admin: hot copy of the store into DIR (absolute, new or\n"
+            "                      empty) on the collector's host\n"
             "With no command on a terminal: an interactive prompt (a line that is not a\n"
             "command is run as a query; 'format json' switches the format).\n"
             "Exit status: 0 OK, 1 the server answered ERR, 2 usage or connection failure.\n");
