@@ -59,6 +59,7 @@ struct qry_session {
     struct qry__lister *ls; /* EXPLAIN, WINDOWS */
     struct qry__backend be; /* BACKEND (backend.c); be.x: QUERY or EXPLAIN on ClickHouse */
     uint64_t t0_ms;
+    char req[QRY_SLOW_TEXT]; /* the request's text, for the slow-request hook */
     /* output not yet taken by the host */
     struct qry__buf pend;
     size_t pend_off;
@@ -635,6 +636,7 @@ handle(struct qry_session *s, const struct line *l)
         say(s, "ERR VERB empty request; try HELP");
         return;
     }
+    snprintf(s->req, sizeof(s->req), "%s", p); /* for cfg.slow (query_done) */
     if (verb_is(p, vlen, "QUIT")) {
         say(s, "OK bye");
         s->closing = true;
@@ -752,9 +754,13 @@ query_done(struct qry_session *s, int rc)
         rows = qry__lister_rows(s->ls);
         m = qry__lister_errmsg(s->ls);
     }
+    uint64_t ms = flow_mono_ms() - s->t0_ms;
+    if (s->cfg.slow != NULL && s->cfg.slow_ms != 0 && ms >= s->cfg.slow_ms) {
+        s->cfg.slow(s->cfg.slow_arg, s->req, ms, rows);
+    }
     if (rc == 0) {
         say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
-            (unsigned long long) scanned, (unsigned long long) (flow_mono_ms() - s->t0_ms));
+            (unsigned long long) scanned, (unsigned long long) ms);
     } else {
         say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
     }

@@ -201,6 +201,10 @@ struct stor_backup_info {
 int stor_backup(struct stor_env *env, const char *dir, struct stor_backup_info *info, char *msg,
                 size_t msglen);
 
+/* Change retention and the size cap of a running store (SIGHUP): maintenance reads them under
+ * the store's lock on its next pass (within W_MAINT_PERIOD_MS). 0 = keep / no cap. */
+void stor_set_retention(struct stor_env *env, uint32_t retention_s, uint64_t max_bytes);
+
 /* Persisted blobs of other modules (the decoder's template snapshot). */
 int stor_meta_put(struct stor_env *env, const char *key, const void *val, size_t len);
 /* *val is malloc'ed, owned by the caller. STOR_E_NOTFOUND when absent. */
