@@ -106,8 +106,8 @@ static int
 parts_copy(struct stor_env *env, const char *dir, struct stor_backup_info *info, char *msg,
            size_t msglen)
 {
-    uint32_t *starts;
-    size_t n;
+    uint32_t *starts = NULL;
+    size_t n = 0;
     char path[4200];
     int rc = part_starts(env, &starts, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
