@@ -78,7 +78,6 @@ coll_events_slow_query(void *arg, const char *text, uint64_t ms, uint64_t rows)
         shown[n] = c < 0x20 || c == 0x7f ? '?' : (char) c;
     }
     shown[n] = '\0';
-    coll_event(COLL_EV_SLOW_QUERY, "slow query: %llu ms, %llu rows: %s%s",
-               (unsigned long long) ms, (unsigned long long) rows, shown,
-               text[n] != '\0' ? "..." : "");
+    coll_event(COLL_EV_SLOW_QUERY, "slow query: %llu ms, %llu rows: %s%s", (unsigned long long) ms,
+               (unsigned long long) rows, shown, text[n] != '\0' ? "..." : "");
 }

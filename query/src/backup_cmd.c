@@ -34,9 +34,8 @@ qry__backup_cmd(struct stor_env *env, bool admin, const char *arg, char *reply, 
     struct stor_backup_info info;
     int rc = stor_backup(env, dir, &info, msg, sizeof(msg));
     if (rc == 0) {
-        snprintf(reply, cap, "OK backup %s %u partitions %llu bytes %llu ms", dir,
-                 info.partitions, (unsigned long long) info.bytes,
-                 (unsigned long long) info.ms);
+        snprintf(reply, cap, "OK backup %s %u partitions %llu bytes %llu ms", dir, info.partitions,
+                 (unsigned long long) info.bytes, (unsigned long long) info.ms);
     } else {
         snprintf(reply, cap, "ERR %s %s",
                  rc == STOR_E_EXISTS  ? "EXISTS"

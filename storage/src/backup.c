@@ -46,8 +46,7 @@ target_prepare(const char *dir, char *msg, size_t msglen)
     DIR *d = opendir(dir);
     if (d == NULL) {
         int rc = -errno;
-        stor__msg(msg, msglen, "%s exists and is not a readable directory: %s", dir,
-                  strerror(-rc));
+        stor__msg(msg, msglen, "%s exists and is not a readable directory: %s", dir, strerror(-rc));
         return rc;
     }
     struct dirent *de;
@@ -151,13 +150,21 @@ marker_finish(int fd, const char *dir, const struct stor_backup_info *info)
     if (rename(from, to) != 0) {
         return -errno;
     }
-    return stor__path_sync(dir, true);
+    int rc = stor__path_sync(dir, true);
+    /* The directory's own name, when target_prepare made it. */
+    snprintf(to, sizeof(to), "%s", dir);
+    char *slash = strrchr(to, '/');
+    if (rc == 0 && slash != NULL && slash != to) {
+        *slash = '\0';
+        rc = stor__path_sync(to, true);
+    }
+    return rc;
 }
 
 /* The catalog, the partitions and the marker, into dir whose guard fd holds. */
 static int
-backup_run(struct stor_env *env, const char *dir, int fd, struct stor_backup_info *info,
-           char *msg, size_t msglen)
+backup_run(struct stor_env *env, const char *dir, int fd, struct stor_backup_info *info, char *msg,
+           size_t msglen)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/catalog.mdb", dir);
