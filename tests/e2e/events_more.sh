@@ -15,8 +15,9 @@
 # 4. Records 3 hours old and current ones: two partitions, the old one's windows sealed
 #    ([store] grace = 0, silent = 1). With retention = 0 nothing is dropped; SIGHUP with
 #    retention = 1h drops the old one: "event: store: partition ... dropped ... older than
-#    retention" and store-partitions-dropped = 1 in STATS. Before that, the old partition
-#    (its runs deleted by sealing) is compacted: "event: store: partition ... compacted".
+#    retention" and store-partitions-dropped = 1 in STATS. (The "compacted" notice is
+#    checked in unit.stor.backup: when maintenance first looks at a partition here depends
+#    on when its windows seal.)
 set -euo pipefail
 flowlogd=$1 nfsend=$2 flowlog=$3
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +59,9 @@ line=$(wait_log "event: exporters evicted: [0-9]+ forgotten to make room")
 echo "ok: $line"
 
 # 4 (first half). Old records, then current ones.
+# Early in an hour 3 hours back, so that the old records share one partition.
 old=$(($(date +%s) - 3 * 3600))
+old=$((old - old % 3600 + 60))
 "$nfsend" -p "$port" -a 127.0.0.1 -n 20000 -r 0 -s 5 -t "$old" >/dev/null || fail "nfsend (old) failed"
 "$nfsend" -p "$port" -a 127.0.0.1 -n 20000 -r 0 -s 6 >/dev/null || fail "nfsend (now) failed"
 
@@ -82,14 +85,16 @@ done
 [ "$(stat_of store-partitions)" -ge 2 ] || fail "not two partitions: $(stat_of store-partitions)"
 sleep 1.5 # maintenance passes (1 s) with retention = 0: nothing goes
 [ "$(stat_of store-partitions-dropped)" = 0 ] || fail "a partition was dropped without retention"
-# Sealing the old windows deleted their runs: the settled old partition is mostly free pages
-# and maintenance compacts it.
-line=$(wait_log "event: store: partition p-$((old - old % 3600))\.mdb compacted to [0-9]+ bytes" 10)
-echo "ok: $line"
 write_conf 1h
 kill -HUP "$pid"
 wait_log "reload: applied store.retention" >/dev/null
-line=$(wait_log "event: store: partition p-[0-9]+\.mdb dropped \([0-9]+ bytes\): older than retention" 10)
+for _ in $(seq 300); do
+    grep -q "event: store: partition p-[0-9]*\.mdb dropped" "$tmp/flowlogd.err" && break
+    sleep 0.1
+done
+grep -q "event: store: partition p-[0-9]*\.mdb dropped" "$tmp/flowlogd.err" ||
+    fail "nothing dropped in 30 s: $("$flowlog" -s "127.0.0.1:$qport" stats | grep -E 'store-(partitions|open-windows|seals|seal-backlog)' | tr '\n' ' ')"
+line=$(wait_log "event: store: partition p-[0-9]+\.mdb dropped \([0-9]+ bytes\): older than retention")
 [ "$(stat_of store-partitions-dropped)" = 1 ] || fail "store-partitions-dropped = $(stat_of store-partitions-dropped)"
 echo "ok: SIGHUP applied retention: $line"
 stop_flowlogd

@@ -282,6 +282,31 @@ test_set_retention(void **state)
     assert_int_equal(st.partitions_dropped, 1);
 }
 
+/* A settled partition whose runs sealing deleted is compacted by maintenance, with a notice. */
+static void
+test_compact_notice(void **state)
+{
+    struct fx *f = *state;
+    uint64_t now_s = (uint64_t) time(NULL);
+    uint32_t old = (uint32_t) (now_s - now_s % 3600) - 3 * 3600;
+    stor_close(f->env);
+    f->cfg.block_records = 4096;
+    assert_int_equal(stor_open(&f->env, &f->cfg, f->msg, sizeof(f->msg)), 0);
+    for (uint32_t b = 0; b < 12; b++) {
+        submit(f->env, b * 4000, 4000, (uint64_t) old * 1000u + 60000u + b);
+    }
+    nnotices = 0;
+    last_notice[0] = '\0';
+    assert_int_equal(stor_seal_due(f->env, now_s * 1000u, true), 0);
+    assert_int_equal(stor_seal_due(f->env, now_s * 1000u, false), 0);
+    struct stor_stats st;
+    stor_stats_get(f->env, &st);
+    assert_int_equal(st.compactions, 1);
+    char want[64];
+    snprintf(want, sizeof(want), "partition p-%010u.mdb compacted to ", old);
+    assert_non_null(strstr(last_notice, want));
+}
+
 int
 main(void)
 {
@@ -290,6 +315,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_backup_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_while_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compact_notice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
