@@ -74,6 +74,8 @@ usage(FILE *f)
             "  exporters [forget ADDR [PORT]] | stats | ping | help\n"
             "  create NAME [key=value...] | describe [NAME] | modify NAME key=value...\n"
             "  start NAME | stop NAME | delete NAME [purge]     flow logs\n"
+            "  backup DIR          admin: hot copy of the store into DIR (absolute, new or\n"
+            "                      empty) on the collector's host\n"
             "With no command on a terminal: an interactive prompt (a line that is not a\n"
             "command is run as a query; 'format json' switches the format).\n"
             "Exit status: 0 OK, 1 the server answered ERR, 2 usage or connection failure.\n");
@@ -392,6 +394,7 @@ to_request(const char *cmd, const char *args, char *out, size_t cap, const char 
                {"exporters", "EXPORTERS"},
                {"stats", "STATS"},
                {"health", "HEALTH"}, /* collector/health.c */
+               {"backup", "BACKUP"}, /* query/src/backup_cmd.c */
                {"ping", "PING"},
                {"help", "HELP"},
                {"create", "FLOWLOG CREATE"},
@@ -485,7 +488,7 @@ run_line(struct conn *c, const struct opts *o, const char *cmd, const char *args
     if (rc != 0) {
         return rc; /* 1: the server said ERR (BUSY), 2: the connection failed */
     }
-    return request(c, req, table, o->status_to_err);
+    return request(c, req, table, o->status_to_err || strcasecmp(verb, "BACKUP") == 0);
 }
 
 /* Connect and authenticate: 0, 1 (the server said ERR) or 2 (no connection). */

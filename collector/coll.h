@@ -169,6 +169,7 @@ struct coll_qserver_cfg {
     uint32_t time_limit_ms;          /* per query; 0 = none. 60 s */
     uint64_t memory_limit;           /* bytes per query for sorting and grouping. 256 MiB */
     uint32_t row_limit;              /* rows per answer; 0 = none */
+    uint32_t slow_ms;                /* log requests that take this long; 0 = off. 2 s */
     struct coll_chq_cfg chq;         /* [clickhouse] and query.backend (config_chquery.c) */
 };
 

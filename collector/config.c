@@ -70,8 +70,8 @@ static const struct key keys[] = {
     {"store", "commit_interval", K_MS32, F(stor.commit_ms), 1, 60000, false, 0},
     {"store", "grace", K_SEC32, F(stor.grace_s), 0, DAY_S, false, 0},
     {"store", "silent", K_SEC32, F(stor.silent_s), 1, DAY_S, false, 0},
-    {"store", "retention", K_SEC32, F(stor.retention_s), 0, 3660 * DAY_S, false, 0},
-    {"store", "max_size", K_SIZE64, F(stor.max_bytes), 0, 1ull << 50, false, 0},
+    {"store", "retention", K_SEC32, F(stor.retention_s), 0, 3660 * DAY_S, true, 0},
+    {"store", "max_size", K_SIZE64, F(stor.max_bytes), 0, 1ull << 50, true, 0},
     {"store", "time_past", K_SEC32, F(stor.time_past_s), 0, 3660 * DAY_S, false, 0},
     {"store", "time_future", K_SEC32, F(stor.time_future_s), 0, 3660 * DAY_S, false, 0},
     {"store", "queue_batches", K_U32, F(stor.queue_batches), 1, 65536, false, 0},
@@ -101,6 +101,7 @@ static const struct key keys[] = {
     {"query", "time_limit", K_MS32, F(query.time_limit_ms), 0, DAY_S * 1000ull, true, 0},
     {"query", "memory_limit", K_SIZE64, F(query.memory_limit), 0, 1ull << 44, true, 0},
     {"query", "row_limit", K_U32, F(query.row_limit), 0, UINT32_MAX, true, 0},
+    {"query", "slow_ms", K_U32, F(query.slow_ms), 0, DAY_S * 1000u, true, 0}, /* events */
     /* [http]: docs/http.md */
     {"http", "listen", K_PATH, F(http.listen), 0, 0, false, 0},
     {"http", "max_connections", K_U32, F(http.max_connections), 1, 4096, false, 0},
@@ -149,6 +150,7 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->query.line_timeout_s = 30;
     cfg->query.time_limit_ms = 60000;
     cfg->query.memory_limit = 256u << 20;
+    cfg->query.slow_ms = 2000; /* events_src.c */
     coll_http_cfg_default(&cfg->http);
 }
 

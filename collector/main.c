@@ -219,6 +219,7 @@ on_tick(uv_timer_t *t)
     coll_pipeline_tick(d->pipe, flow_wall_ms());
     coll_pipeline_counters(d->pipe, &c);
     coll_notify_tick(flow_mono_ms(), c.datagrams, c.records);
+    coll_events_poll(d->pipe); /* events_src.c: templates withdrawn/changed, evictions */
 }
 
 /* ---- signals ---- */
@@ -268,6 +269,7 @@ static void
 apply_live(struct daemon *d)
 {
     coll_log_set_level(d->cfg.log_level);
+    stor_set_retention(d->stor, d->cfg.stor.retention_s, d->cfg.stor.max_bytes);
     if (d->qp != NULL) {
         coll_qplane_set_log_interval(d->qp, d->cfg.log_interval_s);
         coll_qplane_set_query(d->qp, &d->cfg.query);
@@ -414,6 +416,7 @@ open_parts(struct daemon *d)
     int rc;
 
     scfg.dir = d->dir;
+    scfg.notice = coll_events_stor_notice; /* events_src.c: partitions dropped, compacted */
     /* The decoder's exporter hash gets a seed no sender can know, so that sources cannot
      * be chosen to collide. */
     dcfg.hash_seed = random_seed();

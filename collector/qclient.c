@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "qserver_int.h"
+#include "events.h"
 
 static void set_reading(struct client *c, bool on);
 
@@ -499,7 +500,9 @@ qclient_accept(struct coll_qserver *s, uv_stream_t *lis, int kind)
                                              .mem_bytes = s->cfg.memory_limit,
                                              .rows = s->cfg.row_limit},
                                   .info = qinfo_fn,
-                                  .info_arg = s};
+                                  .info_arg = s,
+                                  .slow_ms = s->cfg.slow_ms,
+                                  .slow = coll_events_slow_query};
     coll_chq_session(&s->cfg.chq, &cfg); /* BACKEND clickhouse (config_chquery.c) */
     if (!accepted(s, lis, c) || (c->in = malloc(QS_IN_CAP)) == NULL ||
         qry_session_create(&c->sess, &cfg, out_fn, c) != 0) {

@@ -275,6 +275,7 @@ coll_qserver_set_limits(struct coll_qserver *s, const struct coll_qserver_cfg *q
     s->cfg.time_limit_ms = q->time_limit_ms;
     s->cfg.memory_limit = q->memory_limit;
     s->cfg.row_limit = q->row_limit;
+    s->cfg.slow_ms = q->slow_ms;
 }
 
 /* Remove the socket file if it is still the one we bound. */

@@ -59,6 +59,7 @@ struct dec_stats {
     uint64_t options_records;     /* options data records applied */
     uint64_t templates;           /* template records accepted (new or refreshed) */
     uint64_t withdrawals;         /* templates withdrawn */
+    uint64_t tmpl_changed;        /* templates redefined: a known id with another layout */
     uint64_t tmpl_expired;        /* templates dropped by lifetime */
     uint64_t pending_queued;      /* data sets parked waiting for a template */
     uint64_t pending_decoded;     /* parked sets decoded once their template came */

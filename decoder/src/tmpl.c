@@ -399,6 +399,7 @@ dec__tmpl_add(struct dec_msgctx *m, uint16_t id, bool options, uint16_t nscope,
     }
     t->refreshed_ms = m->now_ms;
     if (old != NULL) {
+        m->ctx->stats.tmpl_changed++; /* events_src.c logs it */
         d->tmpls[d->last_hit] = t; /* dec__tmpl_find left last_hit on it */
         dec__free(m->ctx, old);
     } else {

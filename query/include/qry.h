@@ -152,7 +152,13 @@ struct qry_session_cfg {
     uint32_t slice_ms; /* a step yields after this long with output ready. 50 */
     struct qry_ch_cfg clickhouse; /* BACKEND clickhouse; strings outlive the session */
     bool backend_clickhouse;      /* [query] backend: sessions start on ClickHouse */
+    /* A request (QUERY, EXPLAIN, NFDUMP, WINDOWS) that took slow_ms or longer is told to
+     * slow with its text (cut to QRY_SLOW_TEXT bytes), duration and rows; 0 or NULL: off. */
+    uint32_t slow_ms;
+    void (*slow)(void *arg, const char *text, uint64_t ms, uint64_t rows);
+    void *slow_arg;
 };
+#define QRY_SLOW_TEXT 256
 
 struct qry_session;
 

@@ -361,4 +361,7 @@ struct stor_env *qry__session_stor(const struct qry_session *s);
 int qry__flowlog_cmd(struct qry_session *s, const char *arg, bool admin, qry_row_fn *row,
                      void *row_arg, char *msg, size_t msglen);
 
+/* BACKUP <dir> (backup_cmd.c): the whole reply line ("OK ..." or "ERR CODE ...") in reply. */
+void qry__backup_cmd(struct stor_env *env, bool admin, const char *arg, char *reply, size_t cap);
+
 #endif

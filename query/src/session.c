@@ -59,6 +59,7 @@ struct qry_session {
     struct qry__lister *ls; /* EXPLAIN, WINDOWS */
     struct qry__backend be; /* BACKEND (backend.c); be.x: QUERY or EXPLAIN on ClickHouse */
     uint64_t t0_ms;
+    char req[QRY_SLOW_TEXT]; /* the request's text, for the slow-request hook */
     /* output not yet taken by the host */
     struct qry__buf pend;
     size_t pend_off;
@@ -367,6 +368,7 @@ do_help(struct qry_session *s)
         "FLOWLOG CREATE <name> [key=value ...]   window= traffic= aggregate= description= ...",
         "FLOWLOG DESCRIBE [name] | MODIFY <name> key=value ... | START <name> | STOP <name>",
         "FLOWLOG DELETE <name> [purge]",
+        "BACKUP <dir>             admin: hot copy of the store into a new directory",
         "PING | HELP | QUIT | AUTH <token>",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -595,6 +597,14 @@ backend_cmd(struct qry_session *s, const char *arg)
     say(s, "%s", msg);
 }
 
+static void
+do_backup(struct qry_session *s, const char *arg)
+{
+    char reply[1024];
+    qry__backup_cmd(s->cfg.stor, s->admin, arg, reply, sizeof(reply));
+    say(s, "%s", reply);
+}
+
 static bool
 verb_is(const char *line, size_t vlen, const char *verb)
 {
@@ -626,6 +636,7 @@ handle(struct qry_session *s, const struct line *l)
         say(s, "ERR VERB empty request; try HELP");
         return;
     }
+    snprintf(s->req, sizeof(s->req), "%s", p); /* for cfg.slow (query_done) */
     if (verb_is(p, vlen, "QUIT")) {
         say(s, "OK bye");
         s->closing = true;
@@ -659,10 +670,12 @@ handle(struct qry_session *s, const struct line *l)
         do_info(s, "health");
     } else if (verb_is(p, vlen, "FLOWLOG")) {
         do_flowlog(s, arg);
+    } else if (verb_is(p, vlen, "BACKUP")) { /* backup_cmd.c */
+        do_backup(s, arg);
     } else {
         say(s,
             "ERR VERB unknown verb '%.*s'; verbs: QUERY EXPLAIN FORMAT WINDOWS EXPORTERS "
-            "STATS FLOWLOG NFDUMP PING HELP QUIT AUTH",
+            "STATS FLOWLOG NFDUMP BACKUP PING HELP QUIT AUTH",
             (int) (vlen > 32 ? 32 : vlen), p);
     }
 }
@@ -672,7 +685,8 @@ handle(struct qry_session *s, const struct line *l)
 bool
 qry_session_heavy(const struct qry_session *s)
 {
-    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG", "NFDUMP"};
+    static const char *const heavy[] = {"QUERY", "EXPLAIN", "WINDOWS", "FLOWLOG", "NFDUMP",
+                                         "BACKUP"};
     if (running(s)) {
         return true;
     }
@@ -740,9 +754,13 @@ query_done(struct qry_session *s, int rc)
         rows = qry__lister_rows(s->ls);
         m = qry__lister_errmsg(s->ls);
     }
+    uint64_t ms = flow_mono_ms() - s->t0_ms;
+    if (s->cfg.slow != NULL && s->cfg.slow_ms != 0 && ms >= s->cfg.slow_ms) {
+        s->cfg.slow(s->cfg.slow_arg, s->req, ms, rows);
+    }
     if (rc == 0) {
         say(s, "OK %llu rows %llu scanned %llu ms", (unsigned long long) rows,
-            (unsigned long long) scanned, (unsigned long long) (flow_mono_ms() - s->t0_ms));
+            (unsigned long long) scanned, (unsigned long long) ms);
     } else {
         say(s, "ERR %s %s", err_code(rc), m[0] ? m : qry_strerror(rc));
     }

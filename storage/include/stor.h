@@ -189,6 +189,22 @@ int stor_sync(struct stor_env *env);
  * 0, or the error of its commit or of one of its seals. */
 int stor_seal_due(struct stor_env *env, uint64_t now_ms, bool force_all);
 
+/* Hot backup (backup.c): a consistent copy of the catalog and every partition into dir (an
+ * absolute path; created, or empty), while ingest goes on; backup.done is written last.
+ * Any thread but the writer's; blocks for the copy. STOR_E_EXISTS when dir is not empty or
+ * another backup writes there, STOR_E_INVAL for a relative path; msg says why. */
+struct stor_backup_info {
+    uint32_t partitions; /* partition files copied */
+    uint64_t bytes;      /* bytes written (compacted copies) */
+    uint64_t ms;         /* how long it took */
+};
+int stor_backup(struct stor_env *env, const char *dir, struct stor_backup_info *info, char *msg,
+                size_t msglen);
+
+/* Change retention and the size cap of a running store (SIGHUP): maintenance reads them under
+ * the store's lock on its next pass (within W_MAINT_PERIOD_MS). 0 = keep / no cap. */
+void stor_set_retention(struct stor_env *env, uint32_t retention_s, uint64_t max_bytes);
+
 /* Persisted blobs of other modules (the decoder's template snapshot). */
 int stor_meta_put(struct stor_env *env, const char *key, const void *val, size_t len);
 /* *val is malloc'ed, owned by the caller. STOR_E_NOTFOUND when absent. */

@@ -105,20 +105,37 @@ compact_settled(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
         }
         if (rc == 1) {
             atomic_fetch_add_explicit(&w->pub.compactions, 1, memory_order_relaxed);
+            stor__notice(env, "partition p-%010u.mdb compacted to %llu bytes", cand[i]->start_s,
+                         (unsigned long long) cand[i]->file_bytes);
             break;
         }
     }
 }
 
-/* Partition i is past retention by age, or the store is over its size cap. */
-static bool
+/* Why partition p goes (env->lock held): past retention by age (DROP_AGE), the store over
+ * its size cap (DROP_SIZE), or not (DROP_NO). */
+enum drop_why { DROP_NO, DROP_AGE, DROP_SIZE };
+
+static enum drop_why
 too_old_or_big(const struct stor_env *env, const struct stor_part *p, uint64_t total,
                uint64_t now_ms)
 {
     uint64_t end_ms = ((uint64_t) p->start_s + env->cfg.partition_s) * 1000u;
-    bool old =
-        env->cfg.retention_s != 0 && end_ms + (uint64_t) env->cfg.retention_s * 1000u <= now_ms;
-    return old || (env->cfg.max_bytes != 0 && total > env->cfg.max_bytes);
+    uint32_t ret_s = __atomic_load_n(&env->cfg.retention_s, __ATOMIC_RELAXED);
+    uint64_t cap = __atomic_load_n(&env->cfg.max_bytes, __ATOMIC_RELAXED);
+    if (ret_s != 0 && end_ms + (uint64_t) ret_s * 1000u <= now_ms) {
+        return DROP_AGE;
+    }
+    return cap != 0 && total > cap ? DROP_SIZE : DROP_NO;
+}
+
+void
+stor_set_retention(struct stor_env *env, uint32_t retention_s, uint64_t max_bytes)
+{
+    pthread_mutex_lock(&env->lock);
+    __atomic_store_n(&env->cfg.retention_s, retention_s, __ATOMIC_RELAXED);
+    __atomic_store_n(&env->cfg.max_bytes, max_bytes, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&env->lock);
 }
 
 /*
@@ -188,21 +205,25 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
     uint64_t *sizes, total;
     size_t ns = part_sizes(env, &starts, &sizes, &total);
     struct stor_part *drop[MAINT_DROP_MAX];
+    enum drop_why why[MAINT_DROP_MAX];
+    uint64_t dropped_bytes[MAINT_DROP_MAX];
     size_t ndrop = 0;
-    bool keep_all = env->cfg.retention_s == 0 && env->cfg.max_bytes == 0;
     pthread_mutex_lock(&env->lock);
-    for (size_t i = 0; !keep_all && i + 1 < env->nparts && ndrop < MAINT_DROP_MAX; i++) {
+    for (size_t i = 0; i + 1 < env->nparts && ndrop < MAINT_DROP_MAX; i++) {
         struct stor_part *p = env->parts[i];
         if (p->doomed) {
             continue;
         }
-        if (!too_old_or_big(env, p, total, now_ms) || !floor_raise(env, w, p->start_s)) {
+        enum drop_why wy = too_old_or_big(env, p, total, now_ms);
+        if (wy == DROP_NO || !floor_raise(env, w, p->start_s)) {
             break;
         }
         p->doomed = true;
         p->refs++; /* ours, dropped below: unref closes and unlinks when the last goes */
+        why[ndrop] = wy;
+        dropped_bytes[ndrop] = size_of(starts, sizes, ns, p->start_s);
         drop[ndrop++] = p;
-        total -= size_of(starts, sizes, ns, p->start_s);
+        total -= dropped_bytes[ndrop - 1];
     }
     pthread_mutex_unlock(&env->lock);
     free(starts);
@@ -210,6 +231,9 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
     atomic_store_explicit(&w->pub.bytes, total, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->pub.partitions_dropped, ndrop, memory_order_relaxed);
     for (size_t i = 0; i < ndrop; i++) {
+        stor__notice(env, "partition p-%010u.mdb dropped (%llu bytes): %s", drop[i]->start_s,
+                     (unsigned long long) dropped_bytes[i],
+                     why[i] == DROP_AGE ? "older than retention" : "the store is over max_size");
         stor__part_unref(env, drop[i]);
     }
 }

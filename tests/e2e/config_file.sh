@@ -64,10 +64,11 @@ echo "ok: bad reload refused"
 # Changes that cannot apply live are named and kept; live ones apply.
 cp "$tmp/good.bak" "$good"
 sed -i -e 's|^listen = .*|listen = udp:127.0.0.1:9|' -e 's|^retention = .*|retention = 7d|' \
-    -e 's|^log_interval = 0|log_interval = 1s|' "$good"
+    -e 's|^log_interval = 0|log_interval = 1s|' -e 's|^commit_interval = .*|commit_interval = 300ms|' \
+    "$good"
 kill -HUP "$pid"
-wait_log "reload: collector.listen store.retention changed: needs a restart" >/dev/null
-wait_log "reload: applied collector.log_interval" >/dev/null
+wait_log "reload: collector.listen store.commit_interval changed: needs a restart" >/dev/null
+wait_log "reload: applied collector.log_interval store.retention" >/dev/null
 # The listener kept its port, and the new log interval is in force: a counter line comes.
 more=$("$nfsend" -p "$port" -a 127.0.0.1 -n 500 -s 32) || fail "nfsend (2) failed"
 read -r r2 p2 b2 < <(totals_of "$more")

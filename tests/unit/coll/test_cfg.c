@@ -303,20 +303,23 @@ test_diff(void **state)
     assert_int_equal(coll_allow_parse(&b.allow, "10.0.0.0/8", msg, sizeof(msg)), 0);
     b.log_interval_s = 5;
     b.log_level = COLL_LOG_DEBUG;
-    b.stor.retention_s = 3600;
+    b.stor.retention_s = 3600; /* live since SIGHUP applies retention (stor_set_retention) */
+    b.stor.partition_s = 7200;
     snprintf(b.data_dir, sizeof(b.data_dir), "/elsewhere");
     assert_int_equal(coll_cfg_set(&b, "collector", "listen", "udp:127.0.0.1:1", msg, sizeof(msg)),
                      0);
     b.dec.tmpl_max = 7;
-    assert_int_equal(coll_cfg_diff(&a, &b, live, sizeof(live), restart, sizeof(restart)), 7);
-    assert_string_equal(live, "collector.allow collector.log_interval collector.log_level");
+    assert_int_equal(coll_cfg_diff(&a, &b, live, sizeof(live), restart, sizeof(restart)), 8);
+    assert_string_equal(live,
+                        "collector.allow collector.log_interval collector.log_level store.retention");
     assert_string_equal(
-        restart, "collector.data_dir collector.listen store.retention decoder.templates_max");
+        restart, "collector.data_dir collector.listen store.partition decoder.templates_max");
     coll_cfg_apply_live(&a, &b);
     assert_int_equal(a.allow.n, 1);
     assert_int_equal(a.log_interval_s, 5);
     assert_int_equal(a.log_level, COLL_LOG_DEBUG);
-    assert_int_equal(a.stor.retention_s, 0);
+    assert_int_equal(a.stor.retention_s, 3600);
+    assert_int_equal(a.stor.partition_s, 3600);
     assert_string_equal(a.data_dir, "");
     assert_int_equal(a.listen.n, 0);
     assert_int_equal(a.dec.tmpl_max, 512);

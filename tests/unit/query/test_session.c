@@ -209,7 +209,7 @@ test_verbs(void **state)
     assert_string_equal(f->out, "OK PONG\n");
     say(f, s, "FROB x\n");
     assert_string_equal(f->out, "ERR VERB unknown verb 'FROB'; verbs: QUERY EXPLAIN FORMAT "
-                                "WINDOWS EXPORTERS STATS FLOWLOG NFDUMP PING HELP QUIT AUTH\n");
+                                "WINDOWS EXPORTERS STATS FLOWLOG NFDUMP BACKUP PING HELP QUIT AUTH\n");
     say(f, s, "QUERY dstport: 22\n");
     assert_string_equal(f->out, "ERR PARSE col 9: expected a value after ':'\n");
     say(f, s, "QUERY dstport:22 | stats count, sum(bytes)\n");
@@ -250,7 +250,7 @@ test_verbs(void **state)
     assert_string_equal(f->out, "ERR PARSE nfdump filter col 5 'as': AS numbers are not in "
                                 "flowlog records\n");
     say(f, s, "HELP\n");
-    assert_prefix(last_line(f), "OK 13 rows");
+    assert_prefix(last_line(f), "OK 14 rows");
     /* BACKEND: local unless [clickhouse] url is set (tests/clickhouse/query_diff.c runs it). */
     say(f, s, "BACKEND\n");
     assert_string_equal(f->out, "OK backend local\n");
@@ -324,8 +324,16 @@ test_auth(void **state)
                                 "token>)\n");
     say(f, s, "FLOWLOG DESCRIBE\n");
     assert_prefix(last_line(f), "OK ");
+    say(f, s, "BACKUP /nonexistent/flowlog-backup\n");
+    assert_string_equal(f->out, "ERR DENIED BACKUP needs the admin token (AUTH <admin token>)\n");
     say(f, s, "AUTH root\n");
     assert_string_equal(f->out, "OK authenticated (admin)\n");
+    say(f, s, "BACKUP relative/dir\n");
+    assert_prefix(f->out, "ERR ARGS the backup directory must be an absolute path");
+    say(f, s, "BACKUP\n");
+    assert_prefix(f->out, "ERR ARGS BACKUP takes one absolute directory");
+    say(f, s, "BACKUP /a /b\n");
+    assert_prefix(f->out, "ERR ARGS BACKUP takes one absolute directory");
     say(f, s,
         "FLOWLOG CREATE web window=60 traffic=reject description=\"web tier\" "
         "exporters=192.0.2.0/24 region=eu\n");
