@@ -210,6 +210,7 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
     atomic_store_explicit(&w->pub.bytes, total, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->pub.partitions_dropped, ndrop, memory_order_relaxed);
     for (size_t i = 0; i < ndrop; i++) {
+        stor__outbox_dropping(env, drop[i]);
         stor__part_unref(env, drop[i]);
     }
 }

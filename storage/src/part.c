@@ -37,7 +37,7 @@
 #include "stor_int.h"
 
 
-static const char *const DB_NAMES[4] = {"windows", "runs", "blocks", "sums"};
+static const char *const DB_NAMES[5] = {"windows", "runs", "blocks", "sums", "outbox"};
 
 static void
 part_path(const struct stor_env *env, uint32_t start_s, const char *suffix, char *out,
@@ -87,7 +87,7 @@ dbis_open(MDB_env *e, MDB_dbi *dbis)
     if ((rc = mdb_txn_begin(e, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         if ((rc = mdb_dbi_open(txn, DB_NAMES[i], MDB_CREATE, &dbis[i])) != 0) {
             mdb_txn_abort(txn);
             return stor__err(rc);
@@ -101,7 +101,7 @@ static int
 part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
 {
     MDB_env *e;
-    MDB_dbi dbis[4];
+    MDB_dbi dbis[5];
     int rc;
 
     bool existed = access(path, F_OK) == 0;
@@ -120,6 +120,8 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     p->runs = dbis[1];
     p->blocks = dbis[2];
     p->sums = dbis[3];
+    p->outbox = dbis[4];
+    p->outbox_on = env->cfg.outbox;
     atomic_fetch_add(&env->ctr.open_envs, 1);
     return 0;
 close_env:
