@@ -160,6 +160,13 @@ outbox_list(struct coll_sink *s)
     if (rc == 0) {
         uint64_t d, dr;
         stor_outbox_dropped(s->env, &d, &dr);
+        uint64_t was = atomic_load(&pub.dropped), was_rows = atomic_load(&pub.dropped_rows);
+        if (d > was) {
+            coll_log(COLL_LOG_WARNING,
+                     "clickhouse-outbox-dropped: retention dropped %" PRIu64 " unshipped "
+                     "seal(s), %" PRIu64 " rows, before ClickHouse took them",
+                     d - was, dr - was_rows);
+        }
         atomic_store(&pub.pending_items, w.items);
         atomic_store(&pub.pending_rows, w.rows);
         atomic_store(&pub.oldest_ms, w.oldest_ms);
@@ -263,7 +270,7 @@ after_pass(struct coll_sink *s, int rc, const char *err)
     struct sink_run *r = &s->run;
     if (rc == 0) {
         if (r->failing) {
-            coll_log(COLL_LOG_INFO, "clickhouse: shipping again");
+            coll_log(COLL_LOG_INFO, "clickhouse: recovered");
             set_error("");
         }
         r->failing = false;
