@@ -118,6 +118,7 @@ void
 coll_chq_default(struct coll_chq_cfg *c)
 {
     memset(c, 0, sizeof(*c));
+    snprintf(c->database, sizeof(c->database), "flowlog");
     c->batch_rows = CHS_BATCH_ROWS_DEFAULT;
     c->outbox_lag_max_s = 600;
 }

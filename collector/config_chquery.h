@@ -32,7 +32,7 @@ struct coll_chq_cfg {
                                   0 = off. 600 */
 };
 
-/* The defaults: batch_rows 100000, outbox_lag_max 600 s, everything else empty. */
+/* The defaults: database flowlog, batch_rows 100000, outbox_lag_max 600 s, the rest empty. */
 void coll_chq_default(struct coll_chq_cfg *c);
 /*
  * section.key when it is one of ours: 0 when set, -EINVAL with msg when the value is wrong;
