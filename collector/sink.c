@@ -98,6 +98,16 @@ nap(struct coll_sink *s, uint32_t ms)
     return stop;
 }
 
+/* Asked to stop: a pass ends between two items. */
+static bool
+stopping(struct coll_sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
 static uint64_t
 batch_id(void *arg, unsigned shard, uint32_t chunk)
 {
@@ -255,7 +265,7 @@ pass(struct coll_sink *s, char *err, size_t errlen)
         return rc;
     }
     r->schema_ok = true;
-    for (size_t i = 0; i < r->nitems; i++) {
+    for (size_t i = 0; i < r->nitems && !stopping(s); i++) {
         if ((rc = ship_item(s, &r->items[i], err, errlen)) != 0) {
             return rc;
         }

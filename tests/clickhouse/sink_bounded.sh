@@ -38,7 +38,9 @@ s() { stat_of "$1" || echo 0; }
 conf 0
 start_with -c "$tmp/f.conf" -l udp:127.0.0.1:0
 now=$(date +%s)
-"$nfsend" -p "$port" -a 127.0.0.1 -v 10 -n 5000 -r 20000 -s 3 -t $((now - 3 * 3600)) >/dev/null ||
+# Ten minutes of flows at the start of the hour three hours ago: one partition.
+"$nfsend" -p "$port" -a 127.0.0.1 -v 10 -n 5000 -r 20000 -s 3 -t $((now / 3600 * 3600 - 3 * 3600 + 60)) \
+    >/dev/null ||
     fail "nfsend (old)"
 "$nfsend" -p "$port" -a 127.0.0.1 -v 10 -n 100 -r 20000 -s 4 -t $((now - 300)) >/dev/null ||
     fail "nfsend (new)"
@@ -49,9 +51,8 @@ stop_flowlogd
 
 conf 1h
 start_with -c "$tmp/f.conf" -l udp:127.0.0.1:0
-wait_for "the drop counted" '[ "$(s clickhouse-outbox-dropped)" -ge 1 ]'
-[ "$(s clickhouse-outbox-dropped-rows)" = 5000 ] ||
-    fail "dropped rows: $(s clickhouse-outbox-dropped-rows), want 5000"
+wait_for "the drop counted" '[ "$(s clickhouse-outbox-dropped-rows)" = 5000 ]'
+[ "$(s clickhouse-outbox-dropped)" -ge 1 ] || fail "dropped rows counted without their seals"
 wait_for "an empty outbox" '[ "$(s clickhouse-outbox-rows)" = 0 ]'
 grep -q 'clickhouse-outbox-dropped' "$tmp/flowlogd.err" "$tmp/flowlogd.out" ||
     fail "no clickhouse-outbox-dropped line in the log"
