@@ -132,8 +132,8 @@ coll_chq_set(struct coll_chq_cfg *c, const char *section, const char *key, const
     }
     if (strcmp(section, "health") == 0) {
         return strcmp(key, "outbox_lag_max") == 0
-                   ? set_u32(&c->outbox_lag_max_s, "health.outbox_lag_max", value, 0,
-                             30u * 86400u, true, msg, msglen)
+                   ? set_u32(&c->outbox_lag_max_s, "health.outbox_lag_max", value, 0, 30u * 86400u,
+                             true, msg, msglen)
                    : 1;
     }
     if (strcmp(section, "clickhouse") != 0) {
@@ -152,8 +152,8 @@ coll_chq_set(struct coll_chq_cfg *c, const char *section, const char *key, const
         return set_str(c->password, sizeof(c->password), key, value, msg, msglen);
     }
     if (strcmp(key, "batch_rows") == 0) {
-        return set_u32(&c->batch_rows, "clickhouse.batch_rows", value, 1, CHS_BATCH_ROWS_MAX,
-                       false, msg, msglen);
+        return set_u32(&c->batch_rows, "clickhouse.batch_rows", value, 1, CHS_BATCH_ROWS_MAX, false,
+                       msg, msglen);
     }
     if (strcmp(key, "replicated") == 0) {
         return set_bool(&c->replicated, "clickhouse.replicated", value, msg, msglen);

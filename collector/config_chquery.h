@@ -19,7 +19,7 @@ struct qry_session_cfg;
 struct coll_chq_cfg {
     char url[COLL_CH_URL_MAX]; /* the first shard's HTTP URL (queries read the Distributed
                                   table); "" */
-    char database[64]; /* "" = flowlog */
+    char database[64];         /* "" = flowlog */
     char user[64];
     char password[128];
     bool backend_clickhouse; /* [query] backend = clickhouse */

@@ -219,8 +219,8 @@ ship_item(struct coll_sink *s, const struct stor_outbox_item *it, char *err, siz
     if (rc != 0) {
         const char *url = r->bat.failed_shard >= 0 ? s->shards[r->bat.failed_shard].url : "store";
         snprintf(err, errlen, "%s: window %" PRIu32 " of flow log %u: %s", url, it->start_s,
-                 (unsigned) it->flowlog, rc <= -1500 && rc > -1550 ? chs_strerror(rc)
-                                                                    : stor_strerror(rc));
+                 (unsigned) it->flowlog,
+                 rc <= -1500 && rc > -1550 ? chs_strerror(rc) : stor_strerror(rc));
         return rc;
     }
     if ((rc = stor_outbox_done(s->env, it)) != 0) {
@@ -297,8 +297,8 @@ after_pass(struct coll_sink *s, int rc, const char *err)
     atomic_store(&pub.errors_now, 1);
     r->schema_ok = false; /* a server that comes back may be a fresh one */
     uint32_t wait = r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > COLL_SINK_BACKOFF_MAX ? COLL_SINK_BACKOFF_MAX
-                                                             : r->backoff_ms * 2;
+    r->backoff_ms =
+        r->backoff_ms * 2 > COLL_SINK_BACKOFF_MAX ? COLL_SINK_BACKOFF_MAX : r->backoff_ms * 2;
     return wait;
 }
 

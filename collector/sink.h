@@ -16,11 +16,11 @@
 struct stor_env;
 struct coll_sink;
 
-#define COLL_SINK_ITEMS_MAX   4096u /* outbox items taken per pass (the rest on the next) */
-#define COLL_SINK_BACKOFF_MIN 1000u /* ms before the first retry after a failure */
+#define COLL_SINK_ITEMS_MAX   4096u  /* outbox items taken per pass (the rest on the next) */
+#define COLL_SINK_BACKOFF_MIN 1000u  /* ms before the first retry after a failure */
 #define COLL_SINK_BACKOFF_MAX 60000u /* ms between retries at most */
-#define COLL_SINK_IDLE_MS     1000u /* how often an empty outbox is looked at again */
-#define COLL_SINK_ERROR_MAX   160u  /* characters of the last error kept */
+#define COLL_SINK_IDLE_MS     1000u  /* how often an empty outbox is looked at again */
+#define COLL_SINK_ERROR_MAX   160u   /* characters of the last error kept */
 
 /*
  * Start the sink on env when c names at least one shard (*out NULL otherwise, and 0). The
