@@ -228,6 +228,9 @@ ship_item(struct coll_sink *s, const struct stor_outbox_item *it, char *err, siz
         return rc;
     }
     atomic_fetch_add(&pub.items_shipped, 1);
+    /* The gauges follow each item out, not only at the next listing. */
+    atomic_fetch_sub(&pub.pending_items, 1);
+    atomic_fetch_sub(&pub.pending_rows, it->rows);
     return 0;
 }
 
