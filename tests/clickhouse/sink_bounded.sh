@@ -4,7 +4,7 @@
 # flowlogd seals a stream of three hours ago into the outbox (clickhouse-failing, pending rows);
 # restarted with `[store] retention = 1h`, retention drops that partition before it could ship:
 # clickhouse-outbox-dropped counts it (and its rows), the log says clickhouse-outbox-dropped,
-# and the outbox is empty afterwards.
+# and the old stream is gone from the outbox afterwards.
 #
 #   sink_bounded.sh FLOWLOGD NFSEND STORDUMP FLOWLOG
 set -euo pipefail
@@ -45,7 +45,8 @@ now=$(date +%s)
 "$nfsend" -p "$port" -a 127.0.0.1 -v 10 -n 100 -r 20000 -s 4 -t $((now - 300)) >/dev/null ||
     fail "nfsend (new)"
 wait_for "both streams stored" '[ "$(s store-records-stored)" = 5100 ]'
-wait_for "the old stream owed" '[ "$(s clickhouse-outbox-rows)" = 5000 ] && [ "$(s clickhouse-failing)" = 1 ]'
+# (The new stream's windows may seal too on a slow machine: 5000 or 5100 rows owed.)
+wait_for "the old stream owed" '[ "$(s clickhouse-outbox-rows)" -ge 5000 ] && [ "$(s clickhouse-failing)" = 1 ]'
 [ "$(s clickhouse-outbox-dropped)" = 0 ] || fail "dropped before any retention"
 stop_flowlogd
 
@@ -53,7 +54,7 @@ conf 1h
 start_with -c "$tmp/f.conf" -l udp:127.0.0.1:0
 wait_for "the drop counted" '[ "$(s clickhouse-outbox-dropped-rows)" = 5000 ]'
 [ "$(s clickhouse-outbox-dropped)" -ge 1 ] || fail "dropped rows counted without their seals"
-wait_for "an empty outbox" '[ "$(s clickhouse-outbox-rows)" = 0 ]'
+wait_for "the old stream gone from the outbox" '[ "$(s clickhouse-outbox-rows)" -le 100 ]'
 grep -q 'clickhouse-outbox-dropped' "$tmp/flowlogd.err" "$tmp/flowlogd.out" ||
     fail "no clickhouse-outbox-dropped line in the log"
 stop_flowlogd
