@@ -137,6 +137,7 @@ coll_cfg_default(struct coll_cfg *cfg)
     cfg->repeat.sndbuf_bytes = 4u << 20;
     cfg->health.disk_free_min_pct = 5;
     cfg->health.exporter_silent_s = 900;
+    coll_chq_default(&cfg->query.chq); /* [clickhouse]: config_chquery.c */
     stor_cfg_default(&cfg->stor);
     cfg->stor.dir = NULL;
     cfg->stor.time_past_s = 30u * DAY_S; /* facing the network: see docs/storage.md */

@@ -8,9 +8,11 @@
  *   exporters  an exporter in the exporter table sent nothing for [health] exporter_silent
  *              (read on the ingest loop through xcall.c; EXPORTERS FORGET drops a retired one)
  *
- * A new check is one more function in `checks` below (the ClickHouse outbox's lag goes there
- * once the outbox exists: TODO(chsink): outbox lag check #16). Formatting for HTTP and the
- * CLI is theirs; this file gives rows (check, state, detail).
+ *   outbox     the ClickHouse sink's oldest unshipped seal is older than [health]
+ *              outbox_lag_max (sink.c; "not-checked" without [clickhouse] url)
+ *
+ * A new check is one more function in `checks` below. Formatting for HTTP and the CLI is
+ * theirs; this file gives rows (check, state, detail).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <sys/statvfs.h>
 
 #include "qserver_int.h"
+#include "sink.h"
 
 #define INGEST_WAIT_MS 2000u /* as for STATS: how long HEALTH waits for the ingest loop */
 
@@ -129,7 +132,16 @@ check_exporters(struct coll_qserver *s, struct coll_health_check *c)
              c->ok ? "" : q.first);
 }
 
-static check_fn *const checks[] = {check_commits, check_disk, check_exporters};
+static void
+check_outbox(struct coll_qserver *s, struct coll_health_check *c)
+{
+    bool checked;
+    (void) s;
+    c->name = "outbox";
+    coll_sink_health(&checked, &c->ok, c->detail, sizeof(c->detail));
+}
+
+static check_fn *const checks[] = {check_commits, check_disk, check_exporters, check_outbox};
 
 static void
 health_report(struct coll_qserver *s, struct coll_health_report *out)

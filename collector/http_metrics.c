@@ -219,7 +219,10 @@ static bool
 stats_gauge(const char *name)
 {
     static const char *const gauges[] = {"exporters", "query-clients", "tcp-sessions",
-                                         "decoder-memory-bytes"};
+                                         "decoder-memory-bytes",
+                                         /* sink.c's gauges */
+                                         "clickhouse-outbox-windows", "clickhouse-outbox-rows",
+                                         "clickhouse-outbox-oldest-s", "clickhouse-failing"};
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
         if (strcmp(name, gauges[i]) == 0) {
             return true;

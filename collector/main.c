@@ -31,6 +31,7 @@
 #include "http.h"
 #include "http_info.h"
 #include "events.h"
+#include "sink.h"
 
 #define TICK_MS 100
 
@@ -64,6 +65,7 @@ struct daemon {
     struct coll_qplane *qp;       /* the query plane's thread (qplane.c) */
     struct coll_http *http;       /* the HTTP API and console (http.c) */
     struct coll_repeat *repeat;   /* the repeater (repeat.c), or NULL */
+    struct coll_sink *sink;       /* the ClickHouse sink (sink.c), or NULL */
     struct coll_http_info_src http_info; /* where HTTP asks for STATS (http_info.c) */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
@@ -417,6 +419,7 @@ open_parts(struct daemon *d)
 
     scfg.dir = d->dir;
     scfg.notice = coll_events_stor_notice; /* events_src.c: partitions dropped, compacted */
+    scfg.outbox = d->cfg.query.chq.nurls > 0; /* [clickhouse] url: seals fill the outbox */
     /* The decoder's exporter hash gets a seed no sender can know, so that sources cannot
      * be chosen to collide. */
     dcfg.hash_seed = random_seed();
@@ -433,6 +436,10 @@ open_parts(struct daemon *d)
     coll_extab_set_notice(d->extab, on_extab_notice, d);
     if ((rc = coll_repeat_open(&d->cfg.repeat, &d->repeat, msg, sizeof(msg))) != 0) {
         coll_log(COLL_LOG_ERR, "%s", msg);
+        return rc;
+    }
+    if ((rc = coll_sink_start(d->stor, &d->cfg.query.chq, &d->sink)) != 0) {
+        coll_log(COLL_LOG_ERR, "clickhouse sink: %s", strerror(-rc));
         return rc;
     }
     d->stats =
@@ -639,6 +646,7 @@ run(const struct opts *o, struct daemon *d, int ready_fd)
 close_parts:
     coll_pipeline_close(d->pipe, flow_wall_ms()); /* saves the templates */
     coll_repeat_close(d->repeat);
+    coll_sink_stop(d->sink);
     coll_extab_destroy(d->extab);
     stor_close(d->stor); /* commits what is queued */
     uv_loop_close(d->loop);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "qserver_int.h"
+#include "sink.h"
 
 #define INGEST_WAIT_MS 2000u /* how long a request waits for the ingest loop */
 
@@ -125,6 +126,12 @@ store_row(void *arg, const char *name, uint64_t value, enum stor_stat_kind kind,
 }
 
 static int
+sink_row(void *arg, const char *name, uint64_t value)
+{
+    return kv(arg, name, value);
+}
+
+static int
 query_rows(struct coll_qserver *s, struct rowctx *r)
 {
     struct coll_qserver_stats q;
@@ -193,6 +200,7 @@ stats_rows(struct coll_qserver *s, struct rowctx *r)
         stor_stats_get(s->stor, &st);
         rc = stor_stats_each(&st, store_row, r);
     }
+    rc = rc != 0 ? rc : coll_sink_stats_each(sink_row, r); /* clickhouse-* (sink.c) */
     return rc != 0 ? rc : query_rows(s, r);
 }
 

@@ -136,4 +136,49 @@ unsigned chs_shard_of(const struct flow_rec *r, unsigned nshards);
 int chs_retention(const struct chs_shard *s, const char *database, uint32_t keep_days,
                   uint64_t now_s, unsigned *dropped);
 
+/* ---- batches of one window per shard (batch.c), for the sink and flowlog-chexport ---- */
+
+#define CHS_SHARDS_MAX 64u /* shards one collector ships to ([clickhouse] url lines) */
+
+/* The id of a window's chunk-th batch for a shard: deterministic, so a rebuilt batch has the
+ * id it had. The live sink's ids have the top bit clear, flowlog-chexport's set. */
+typedef uint64_t chs_batch_id_fn(void *arg, unsigned shard, uint32_t chunk);
+
+/*
+ * Set shards, nshards, database, replicated, batch_rows (1 ... CHS_BATCH_ROWS_MAX), id_fn and
+ * id_arg; zero the rest; free with chs_batcher_free. Per window: chs_batcher_begin, one
+ * chs_batcher_add per record in the store's order (a shard's batch is shipped when it reaches
+ * batch_rows), chs_batcher_end (ships the rest). Every batch goes with chs_ship(maybe_sent):
+ * one a shard holds already is skipped, so running a window again adds nothing twice. A
+ * failure returns the error of chs_ship with failed_shard set; the window is then to be run
+ * again from its beginning.
+ */
+struct chs_batcher {
+    const struct chs_shard *shards;
+    unsigned nshards;
+    const char *database;
+    bool replicated;
+    uint32_t batch_rows;
+    chs_batch_id_fn *id_fn;
+    void *id_arg;
+    /* state of the current window */
+    struct chs_rowctx ctx;
+    struct chs_buf buf[CHS_SHARDS_MAX];
+    uint64_t rows[CHS_SHARDS_MAX];
+    uint32_t chunk[CHS_SHARDS_MAX];
+    uint64_t cur_id[CHS_SHARDS_MAX];
+    int failed_shard; /* the shard of the last failure, or -1 */
+    /* counters, never reset */
+    uint64_t records;   /* records added */
+    uint64_t batches;   /* batches that are in (sent or found there) */
+    uint64_t sent;      /* batches this process inserted */
+    uint64_t skipped;   /* batches found in already */
+    uint64_t rows_sent; /* rows of the batches inserted */
+};
+
+void chs_batcher_begin(struct chs_batcher *b, const char *flowlog, uint32_t window_s);
+int chs_batcher_add(struct chs_batcher *b, const struct flow_rec *r);
+int chs_batcher_end(struct chs_batcher *b);
+void chs_batcher_free(struct chs_batcher *b);
+
 #endif

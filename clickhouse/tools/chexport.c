@@ -28,7 +28,7 @@
 #include "flow_clock.h"
 #include "stor.h"
 
-#define MAX_SHARDS 64u
+#define MAX_SHARDS CHS_SHARDS_MAX
 
 struct win {
     uint16_t flowlog;
@@ -46,12 +46,8 @@ struct exp {
     struct win *wins;                 /* sealed windows, sorted by (flowlog, start_s) */
     size_t nwins;
     size_t capwins;
-    /* The batch being built per shard: rows of one window. */
-    struct chs_buf buf[MAX_SHARDS];
-    uint64_t rows[MAX_SHARDS];
-    uint32_t chunk[MAX_SHARDS];
+    struct chs_batcher bat; /* the batches of the current window (chs.h) */
     const struct win *cur;
-    uint64_t sent, skipped, records, batches;
 };
 
 static int
@@ -94,48 +90,24 @@ win_cmp(const void *a, const void *b)
     return x->start_s < y->start_s ? -1 : x->start_s > y->start_s;
 }
 
+/* A batch's id: a hash of (flow log, window, shard, chunk) with the top bit set. */
 static uint64_t
-batch_id(const struct win *w, unsigned shard, uint32_t chunk)
+batch_id(void *arg, unsigned shard, uint32_t chunk)
 {
+    const struct win *w = ((struct exp *) arg)->cur;
     uint32_t key[4] = {w->flowlog, w->start_s, shard, chunk};
     return XXH3_64bits(key, sizeof(key)) | (1ull << 63);
 }
 
-/* Ship what shard s holds of the current window as one batch, then start the next. */
+/* Ship the current window's last batches; a failure names the shard and window. */
 static int
-flush(struct exp *e, unsigned s)
+window_end(struct exp *e)
 {
-    bool did = false;
-    int rc = 0;
-
-    if (e->rows[s] == 0) {
-        return 0;
-    }
-    uint64_t id = batch_id(e->cur, s, e->chunk[s]);
-    rc = chs_ship(&e->shards[s], e->db, e->replicated, true, id, &e->buf[s], e->rows[s], &did);
+    int rc = chs_batcher_end(&e->bat);
     if (rc != 0) {
-        fprintf(stderr, "flowlog-chexport: %s: window %" PRIu32 " of %s: %s\n", e->shards[s].url,
-                e->cur->start_s, e->names[e->cur->flowlog], chs_strerror(rc));
-        return rc;
-    }
-    e->batches++;
-    e->sent += did;
-    e->skipped += !did;
-    e->chunk[s]++;
-    e->rows[s] = 0;
-    e->buf[s].len = 0;
-    return 0;
-}
-
-static int
-flush_all(struct exp *e)
-{
-    int rc = 0;
-    for (unsigned s = 0; s < e->nshards && rc == 0; s++) {
-        rc = flush(e, s);
-    }
-    for (unsigned s = 0; s < e->nshards; s++) {
-        e->chunk[s] = 0;
+        fprintf(stderr, "flowlog-chexport: %s: window %" PRIu32 " of %s: %s\n",
+                e->shards[e->bat.failed_shard].url, e->cur->start_s, e->names[e->cur->flowlog],
+                chs_strerror(rc));
     }
     return rc;
 }
@@ -151,18 +123,17 @@ add(struct exp *e, const struct flow_rec *r)
     if (w == NULL) {
         return 0; /* its window is still open */
     }
-    if (w != e->cur && e->cur != NULL && (rc = flush_all(e)) != 0) {
-        return rc;
+    if (w != e->cur) {
+        if (e->cur != NULL && (rc = window_end(e)) != 0) {
+            return rc;
+        }
+        e->cur = w;
+        chs_batcher_begin(&e->bat, e->names[w->flowlog], w->window_s);
     }
-    e->cur = w;
-    unsigned s = chs_shard_of(r, e->nshards);
-    struct chs_rowctx c = {e->names[w->flowlog], w->window_s, batch_id(w, s, e->chunk[s])};
-    if ((rc = chs_rowbin_append(&e->buf[s], r, &c)) != 0) {
-        return rc;
-    }
-    e->records++;
-    if (++e->rows[s] >= e->batch_rows) {
-        rc = flush(e, s);
+    if ((rc = chs_batcher_add(&e->bat, r)) != 0 && e->bat.failed_shard >= 0) {
+        fprintf(stderr, "flowlog-chexport: %s: window %" PRIu32 " of %s: %s\n",
+                e->shards[e->bat.failed_shard].url, w->start_s, e->names[w->flowlog],
+                chs_strerror(rc));
     }
     return rc;
 }
@@ -192,7 +163,7 @@ export_all(struct stor_env *env, struct exp *e)
         }
     }
     if (rc == 0 && e->cur != NULL) {
-        rc = flush_all(e);
+        rc = window_end(e);
     }
     stor_iter_close(it);
 end_snap:
@@ -288,7 +259,7 @@ run(struct exp *e, const char *dir)
     }
     printf("windows=%zu records=%" PRIu64 " batches=%" PRIu64 " sent=%" PRIu64 " skipped=%" PRIu64
            "\n",
-           e->nwins, e->records, e->batches, e->sent, e->skipped);
+           e->nwins, e->bat.records, e->bat.batches, e->bat.sent, e->bat.skipped);
     return rc == 0 ? 0 : 1;
 }
 
@@ -309,15 +280,20 @@ main(int argc, char **argv)
         rc = usage();
         goto free_e;
     }
+    e->bat = (struct chs_batcher){.shards = e->shards,
+                                  .nshards = e->nshards,
+                                  .database = e->db,
+                                  .replicated = e->replicated,
+                                  .batch_rows = e->batch_rows,
+                                  .id_fn = batch_id,
+                                  .id_arg = e};
     if (chs_init() != 0) {
         goto free_e;
     }
     rc = run(e, argv[first]);
     chs_fini();
 free_e:
-    for (unsigned s = 0; s < MAX_SHARDS; s++) {
-        chs_buf_free(&e->buf[s]);
-    }
+    chs_batcher_free(&e->bat);
     free(e->wins);
     free(e);
     return rc;

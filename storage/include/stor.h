@@ -83,6 +83,8 @@ struct stor_cfg {
      * sets 30 days and 1 day). */
     uint32_t time_past_s;
     uint32_t time_future_s;
+    bool outbox; /* every seal adds an outbox key for the ClickHouse sink (stor_outbox_*).
+                    false; flowlogd sets it when [clickhouse] url is set */
 };
 
 void stor_cfg_default(struct stor_cfg *cfg);
@@ -482,5 +484,34 @@ int stor_rollup_get(struct stor_env *env, uint16_t flowlog, uint32_t start_s,
                     struct stor_rollup_row **rows, size_t *n);
 /* Seal segments stored without a rollup (over STOR_ROLLUP_GROUPS_MAX), since the start. */
 uint64_t stor_rollup_skipped(void);
+/* ---- the ClickHouse outbox (outbox.c, docs/scale-out.md) ---- */
+
+/* One seal still owed to ClickHouse: blocks [first_block, end_block) of a sealed window. Each
+ * seal segment and each reseal of late records is an item of its own; its blocks are
+ * immutable. */
+struct stor_outbox_item {
+    uint32_t part_s;   /* the partition that holds it */
+    uint16_t flowlog;
+    uint32_t start_s;  /* window start */
+    uint32_t window_s; /* window length */
+    uint32_t first_block;
+    uint32_t end_block; /* exclusive */
+    uint64_t rows;
+    uint64_t sealed_ms; /* wall clock of the seal */
+};
+/* Called with each item; a non-zero return stops the walk and is returned. fn must not call
+ * into the store (collect, then act). */
+typedef int stor_outbox_fn(void *arg, const struct stor_outbox_item *it);
+/* Every item, oldest partition first, then (flow log, window, first block). Any thread. */
+int stor_outbox_each(struct stor_env *env, stor_outbox_fn *fn, void *arg);
+/* The records of an item's blocks, block by block in stored order (recs valid during the
+ * call). STOR_E_NOTFOUND when retention dropped its partition. Any thread. */
+typedef int stor_outbox_rec_fn(void *arg, const struct flow_rec *recs, size_t n);
+int stor_outbox_read(struct stor_env *env, const struct stor_outbox_item *it,
+                     stor_outbox_rec_fn *fn, void *arg);
+/* Remove a shipped item (one small write transaction). 0 also when already gone. */
+int stor_outbox_done(struct stor_env *env, const struct stor_outbox_item *it);
+/* Items (and their rows) that retention dropped before they were shipped. */
+void stor_outbox_dropped(struct stor_env *env, uint64_t *items, uint64_t *rows);
 
 #endif

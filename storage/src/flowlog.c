@@ -546,8 +546,8 @@ purge_part(struct stor_part *p, uint16_t id)
     int rc;
 
     if ((rc = mdb_txn_begin(p->mdb, NULL, 0, &txn)) == 0) {
-        MDB_dbi dbis[5] = {p->windows, p->runs, p->blocks, p->sums, p->rollups};
-        for (int d = 0; rc == 0 && d < 5; d++) {
+        MDB_dbi dbis[6] = {p->windows, p->runs, p->blocks, p->sums, p->rollups, p->outbox};
+        for (int d = 0; rc == 0 && d < 6; d++) {
             rc = purge_dbi(txn, dbis[d], id);
         }
         if (rc == 0) {

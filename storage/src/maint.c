@@ -234,6 +234,7 @@ retention(struct stor_env *env, struct stor_writer *w, uint64_t now_ms)
         stor__notice(env, "partition p-%010u.mdb dropped (%llu bytes): %s", drop[i]->start_s,
                      (unsigned long long) dropped_bytes[i],
                      why[i] == DROP_AGE ? "older than retention" : "the store is over max_size");
+        stor__outbox_dropping(env, drop[i]);
         stor__part_unref(env, drop[i]);
     }
 }

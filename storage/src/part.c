@@ -37,7 +37,7 @@
 #include "stor_int.h"
 
 
-static const char *const DB_NAMES[5] = {"windows", "runs", "blocks", "sums", "rollups"};
+static const char *const DB_NAMES[6] = {"windows", "runs", "blocks", "sums", "rollups", "outbox"};
 
 static void
 part_path(const struct stor_env *env, uint32_t start_s, const char *suffix, char *out,
@@ -87,7 +87,7 @@ dbis_open(MDB_env *e, MDB_dbi *dbis)
     if ((rc = mdb_txn_begin(e, NULL, 0, &txn)) != 0) {
         return stor__err(rc);
     }
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 6; i++) {
         if ((rc = mdb_dbi_open(txn, DB_NAMES[i], MDB_CREATE, &dbis[i])) != 0) {
             mdb_txn_abort(txn);
             return stor__err(rc);
@@ -101,7 +101,7 @@ static int
 part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
 {
     MDB_env *e;
-    MDB_dbi dbis[5];
+    MDB_dbi dbis[6];
     int rc;
 
     bool existed = access(path, F_OK) == 0;
@@ -121,6 +121,8 @@ part_env_open(struct stor_env *env, struct stor_part *p, const char *path)
     p->blocks = dbis[2];
     p->sums = dbis[3];
     p->rollups = dbis[4];
+    p->outbox = dbis[5];
+    p->outbox_on = env->cfg.outbox;
     atomic_fetch_add(&env->ctr.open_envs, 1);
     return 0;
 close_env:
@@ -448,12 +450,12 @@ part_used_bytes(struct stor_part *p)
     MDB_txn *txn;
     MDB_stat st;
     uint64_t used = 0;
-    MDB_dbi dbis[5] = {p->windows, p->runs, p->blocks, p->sums, p->rollups};
+    MDB_dbi dbis[6] = {p->windows, p->runs, p->blocks, p->sums, p->rollups, p->outbox};
 
     if (mdb_txn_begin(p->mdb, NULL, MDB_RDONLY, &txn) != 0) {
         return UINT64_MAX;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (mdb_stat(txn, dbis[i], &st) == 0) {
             used += (uint64_t) st.ms_psize *
                     (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages + 1u);

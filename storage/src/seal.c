@@ -394,7 +394,8 @@ write_sealed(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
     }
     if ((rc = stor__rollup_put(txn, p, job->flowlog, job->start_s, g->first_block,
                                (uint32_t) z->n, &z->rollup)) != 0 ||
-        (rc = runs_delete(txn, p, job, g)) != 0) {
+        (rc = runs_delete(txn, p, job, g)) != 0 ||
+        (rc = stor__outbox_put(txn, p, job, g->first_block, (uint32_t) z->n, g->rows_out)) != 0) {
         return rc;
     }
     return win_sealed(txn, p, job, z, g);

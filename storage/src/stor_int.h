@@ -35,6 +35,8 @@ struct stor_part {
     MDB_dbi blocks;     /* (flowlog, window, block u32) -> sealed block */
     MDB_dbi sums;       /* (flowlog, window, block u32) -> block summary */
     MDB_dbi rollups;    /* (flowlog, window, first block u32) -> rollup (rollup.c) */
+    MDB_dbi outbox;     /* (flowlog, window, first block u32) -> unshipped seal (outbox.c) */
+    bool outbox_on;     /* stor_cfg.outbox: seals add outbox keys */
     uint64_t map_bytes; /* fixed at open */
     int refs;             /* snapshots, purges and stor__part_acquire holders: keep it listed */
     int users;            /* of those, the ones with a transaction on it: keep it open */
@@ -96,6 +98,8 @@ struct stor_env_counters {
     _Atomic uint64_t part_closes;    /* cold partitions closed to stay within max_open_parts */
     _Atomic uint64_t bytes;          /* the store's files, as last looked at */
     _Atomic uint64_t meta_full;      /* stor_meta_put refused: over STOR_META_MAX or map full */
+    _Atomic uint64_t outbox_dropped;      /* outbox keys lost to retention before shipping */
+    _Atomic uint64_t outbox_dropped_rows; /* their rows */
 };
 
 struct stor_env {
@@ -205,6 +209,12 @@ struct stor_seal_job {
 };
 /* Seal one window; agg is the sealer's scratch. 0 or an error (the runs stay as they were). */
 int stor__seal_job(struct stor_env *env, struct stor_seal_job *job, struct stor_agg *agg);
+
+/* outbox.c: the seal's outbox key (no-op unless p->outbox_on or nblocks is 0), inside the
+ * seal's write transaction; and the count of a partition retention is dropping (p referenced). */
+int stor__outbox_put(MDB_txn *txn, struct stor_part *p, const struct stor_seal_job *job,
+                     uint32_t first_block, uint32_t nblocks, uint64_t rows);
+void stor__outbox_dropping(struct stor_env *env, struct stor_part *p);
 
 /* keys.c: big-endian keys, so LMDB's byte order is time order. */
 #define STOR_KEY_WIN  6  /* flowlog u16, window u32 */

@@ -23,17 +23,19 @@ fail() {
 root=$tmp/root
 DESTDIR=$root "$cmake" --install "$build" --prefix /usr >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "cmake --install with DESTDIR"; }
-(cd "$root" && find . -type f | sed 's#^\./#/#' | sort) >"$tmp/got"
+(cd "$root" && find . -type f | sed 's#^\./#/#' | LC_ALL=C sort) >"$tmp/got"
 echo "installed files:"
 sed 's/^/  /' "$tmp/got"
 cat >"$tmp/want" <<'EOF'
 /etc/flowlog/flowlogd.conf
 /etc/flowlog/flowprobe.conf
 /usr/bin/flowlog
+/usr/bin/flowlog-chexport
 /usr/lib/systemd/system/flowlogd.service
 /usr/lib/systemd/system/flowprobe.service
 /usr/sbin/flowlogd
 /usr/sbin/flowprobe
+/usr/share/man/man1/flowlog-chexport.1
 /usr/share/man/man1/flowlog.1
 /usr/share/man/man8/flowlogd.8
 /usr/share/man/man8/flowprobe.8
