@@ -45,7 +45,9 @@ suite() { # name, cmake args...
 suite asan -DWERROR=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
 # TSan runs code 5 to 15 times slower: e2e.abuse's garbage flood is a quarter of its rate there
 # (ASan and release run it in full), so that the test looks for races, not for a CPU budget.
-FLOWLOG_FUZZ_RATE=500 suite tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
+export FLOWLOG_FUZZ_RATE=500
+suite tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
+unset FLOWLOG_FUZZ_RATE
 
 if [ "$fuzz_seconds" -gt 0 ]; then
     echo "=== fuzz smoke (${fuzz_seconds}s per target)"
