@@ -35,7 +35,7 @@ suite() { # name, cmake args...
         failed=$((failed + 1))
         return
     fi
-    if ctest --test-dir "$out/$name" -j "$jobs" --output-on-failure; then
+    if ctest --test-dir "$out/$name" -j "$jobs" --output-on-failure ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"}; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
@@ -45,9 +45,11 @@ suite() { # name, cmake args...
 suite asan -DWERROR=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
 # TSan runs code 5 to 15 times slower: e2e.abuse's garbage flood is a quarter of its rate there
 # (ASan and release run it in full), so that the test looks for races, not for a CPU budget.
-export FLOWLOG_FUZZ_RATE=500
+# e2e.events_more waits for windows to seal and a partition to age out on a 1 s maintenance
+# period; TSan's slowdown leaves windows open past its bounds, so it runs in ASan and release.
+export FLOWLOG_FUZZ_RATE=500 CTEST_EXCLUDE='^e2e[.]events_more$'
 suite tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
-unset FLOWLOG_FUZZ_RATE
+unset FLOWLOG_FUZZ_RATE CTEST_EXCLUDE
 
 if [ "$fuzz_seconds" -gt 0 ]; then
     echo "=== fuzz smoke (${fuzz_seconds}s per target)"
