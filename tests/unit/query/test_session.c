@@ -228,7 +228,7 @@ test_verbs(void **state)
     say(f, s, "FORMAT xml\n");
     assert_string_equal(f->out, "ERR ARGS FORMAT takes text, json or csv\n");
     say(f, s, "STATS\n");
-    assert_string_equal(f->out, "stats 42\nOK 1 rows 0 scanned 0 ms\n");
+    assert_prefix(f->out, "stats 42\nOK 1 rows 0 scanned ");
     say(f, s, "EXPLAIN dstport:22 and srcaddr:10.0.0.0/24\n");
     assert_non_null(strstr(f->out, "pushdown dstport = 22\n"));
     assert_non_null(strstr(f->out, "pushdown srcaddr in 10.0.0.0/24\n"));
@@ -411,15 +411,15 @@ test_exporters_forget(void **state)
     assert_string_equal(f->out, "ERR DENIED EXPORTERS FORGET needs the admin token (AUTH <admin "
                                 "token>)\n");
     say(f, s, "EXPORTERS\n");
-    assert_string_equal(f->out, "exporters 42\nOK 1 rows 0 scanned 0 ms\n");
+    assert_prefix(f->out, "exporters 42\nOK 1 rows 0 scanned ");
     say(f, s, "AUTH root\n");
     last_what[0] = '\0';
     say(f, s, "EXPORTERS FORGET 192.0.2.1\n");
     assert_string_equal(last_what, "forget 192.0.2.1 *");
-    assert_string_equal(f->out, "192.0.2.1 2055\n192.0.2.1 9995\nOK 2 rows 0 scanned 0 ms\n");
+    assert_prefix(f->out, "192.0.2.1 2055\n192.0.2.1 9995\nOK 2 rows 0 scanned ");
     say(f, s, "exporters forget 192.0.2.1 9995\n");
     assert_string_equal(last_what, "forget 192.0.2.1 9995");
-    assert_string_equal(f->out, "192.0.2.1 9995\nOK 1 rows 0 scanned 0 ms\n");
+    assert_prefix(f->out, "192.0.2.1 9995\nOK 1 rows 0 scanned ");
     say(f, s, "EXPORTERS FORGET 2001:0db8:0:0::1\n");
     assert_string_equal(last_what, "forget 2001:db8::1 *");
     assert_prefix(f->out, "2001:db8::1 4739\nOK 1 rows");
